@@ -1,0 +1,34 @@
+/**
+ * Environment variable names shared by the CDK constructs (which set them), the Lambda handlers and
+ * local mode (which read them). Read and validated once at cold start by each handler.
+ */
+export const ENV = {
+  /** DynamoDB table holding documents and chunks. */
+  TABLE_NAME: "TABLE_NAME",
+  /** Documents bucket (the chat API's DELETE and presign routes use it). */
+  BUCKET_NAME: "BUCKET_NAME",
+  /** Moonshot API base URL, default https://api.moonshot.ai/v1. */
+  MOONSHOT_BASE_URL: "MOONSHOT_BASE_URL",
+  /** Local mode only: the key itself. In AWS the key is read from the secret named below. */
+  MOONSHOT_API_KEY: "MOONSHOT_API_KEY",
+  /** ARN or name of the Secrets Manager secret holding the Moonshot API key. */
+  MOONSHOT_API_KEY_SECRET: "MOONSHOT_API_KEY_SECRET",
+  /** ARN or name of the Secrets Manager secret holding the chat API bearer token. */
+  API_TOKEN_SECRET: "API_TOKEN_SECRET",
+  /** Local mode only: the API bearer token itself. */
+  API_TOKEN: "API_TOKEN",
+  /** Default chat model. */
+  MODEL: "MODEL",
+  /** Janitor: hours a ready document's remote file is kept. */
+  RETENTION_HOURS: "RETENTION_HOURS",
+  /** Janitor/ingest: high-water mark as a fraction of the provider's file-count and byte quotas. */
+  HIGH_WATER_MARK: "HIGH_WATER_MARK",
+  /** Janitor: report instead of deleting. */
+  DRY_RUN: "DRY_RUN",
+  /** Powertools. */
+  POWERTOOLS_SERVICE_NAME: "POWERTOOLS_SERVICE_NAME",
+  POWERTOOLS_METRICS_NAMESPACE: "POWERTOOLS_METRICS_NAMESPACE",
+} as const;
+
+export const DEFAULT_MOONSHOT_BASE_URL = "https://api.moonshot.ai/v1";
+export const DEFAULT_MODEL = "kimi-k2.6";
