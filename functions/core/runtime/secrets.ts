@@ -1,0 +1,27 @@
+/**
+ * Secrets, read with caching. In AWS the Moonshot key and the API token live in Secrets Manager (the
+ * construct passes the secret's ARN in an environment variable, never the value); local mode passes
+ * the values themselves in MOONSHOT_API_KEY / API_TOKEN.
+ */
+import { getSecret } from "@aws-lambda-powertools/parameters/secrets";
+import { ENV } from "../config";
+
+/** Seconds a secret value is cached in the warm Lambda before it is read again. */
+const SECRET_MAX_AGE_SECONDS = 300;
+
+async function readSecret(valueVar: string, secretVar: string): Promise<string | undefined> {
+  const direct = process.env[valueVar];
+  if (direct !== undefined && direct.trim() !== "") return direct.trim();
+  const secretId = process.env[secretVar];
+  if (!secretId) return undefined;
+  const value = await getSecret<string>(secretId, { maxAge: SECRET_MAX_AGE_SECONDS });
+  const text = typeof value === "string" ? value.trim() : "";
+  return text === "" ? undefined : text;
+}
+
+/** The Moonshot API key, or undefined when none is configured (callers report "not configured"). */
+export const getMoonshotApiKey = (): Promise<string | undefined> =>
+  readSecret(ENV.MOONSHOT_API_KEY, ENV.MOONSHOT_API_KEY_SECRET);
+
+/** The chat API's bearer token, or undefined when none is configured. */
+export const getApiToken = (): Promise<string | undefined> => readSecret(ENV.API_TOKEN, ENV.API_TOKEN_SECRET);
