@@ -1,0 +1,134 @@
+/**
+ * Local S3 for `npm start`, tests and benchmarks: s3rver on 127.0.0.1, with its bucket notifications
+ * reshaped into exactly what the ingest handler receives from AWS (aws-lambda's `S3EventRecord`):
+ * URL-encoded keys with `+` for spaces, and a fixed-width, strictly increasing upper-case hex
+ * `sequencer` per event (s3rver's own is `Date.now()` in hex, which repeats within a millisecond).
+ *
+ * Clients must use path-style addressing (`forcePathStyle: true` / S3_FORCE_PATH_STYLE=true) and any
+ * credentials (s3rver does not check signatures by default).
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { S3EventRecord } from "aws-lambda";
+import S3rver from "s3rver";
+
+export interface LocalS3 {
+  /** `http://127.0.0.1:<port>`, for `new S3Client({ endpoint, forcePathStyle: true })`. */
+  endpoint: string;
+  port: number;
+  close(): Promise<void>;
+  /**
+   * Subscribes to ObjectCreated/ObjectRemoved records (one per put, copy, multipart completion or
+   * delete), in the order S3 stored them. Returns the unsubscribe function.
+   */
+  onEvent(listener: (record: S3EventRecord) => void): () => void;
+}
+
+export interface LocalS3Options {
+  /** 0 (default) picks a free port. */
+  port?: number;
+  /** Where objects are stored; a temporary directory (removed on close) when omitted. */
+  dataDir?: string;
+  /** Buckets created at start (existing ones are kept). */
+  buckets?: string[];
+}
+
+/**
+ * Encodes a key the way S3 writes it into event notifications: form-URL-encoding per path segment
+ * (space -> `+`, `+` -> `%2B`, non-ASCII as UTF-8 percent escapes), `/` kept as is.
+ */
+export function encodeS3EventKey(key: string): string {
+  return key
+    .split("/")
+    .map((segment) =>
+      encodeURIComponent(segment)
+        .replace(/[!'()~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+        .replace(/%20/g, "+"),
+    )
+    .join("/");
+}
+
+/**
+ * Strictly increasing sequencers: 18 upper-case hex digits (the width AWS uses), derived from the
+ * clock (microsecond-ish resolution) so they also increase across restarts with a persistent dataDir.
+ */
+export function createSequencer(): () => string {
+  let last = 0n;
+  return () => {
+    const fromClock = BigInt(Date.now()) << 20n;
+    last = fromClock > last ? fromClock : last + 1n;
+    return last.toString(16).toUpperCase().padStart(18, "0");
+  };
+}
+
+/** Starts s3rver on 127.0.0.1 with silent logs. */
+export async function startLocalS3(opts: LocalS3Options = {}): Promise<LocalS3> {
+  const ownDir = opts.dataDir === undefined;
+  const directory = opts.dataDir ?? (await mkdtemp(join(tmpdir(), "kdp-s3-")));
+  const server = new S3rver({
+    address: "127.0.0.1",
+    port: opts.port ?? 0,
+    silent: true,
+    directory,
+    configureBuckets: (opts.buckets ?? []).map((name) => ({ name })),
+  });
+  const address = await server.run();
+  const nextSequencer = createSequencer();
+  const listeners = new Set<(record: S3EventRecord) => void>();
+
+  server.on("event", (event: { Records: S3EventRecord[] }) => {
+    for (const raw of event.Records) {
+      const record = normaliseRecord(raw, nextSequencer());
+      for (const listener of listeners) {
+        try {
+          listener(record);
+        } catch {
+          // A listener's failure must not break s3rver's request handling.
+        }
+      }
+    }
+  });
+
+  let closed: Promise<void> | undefined;
+  return {
+    endpoint: `http://127.0.0.1:${address.port}`,
+    port: address.port,
+    onEvent(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    close() {
+      closed ??= (async () => {
+        listeners.clear();
+        const done = server.close();
+        server.httpServer?.closeAllConnections();
+        await done;
+        if (ownDir) await rm(directory, { recursive: true, force: true });
+      })();
+      return closed;
+    },
+  };
+}
+
+function normaliseRecord(raw: S3EventRecord, sequencer: string): S3EventRecord {
+  const object = raw.s3.object as S3EventRecord["s3"]["object"] & { size?: number; eTag?: string };
+  const normalised: S3EventRecord["s3"]["object"] = {
+    key: encodeS3EventKey(object.key),
+    size: object.size as number,
+    eTag: object.eTag as string,
+    sequencer,
+  };
+  // AWS omits size and eTag on ObjectRemoved records.
+  if (object.size === undefined) delete (normalised as { size?: number }).size;
+  if (object.eTag === undefined) delete (normalised as { eTag?: string }).eTag;
+  return {
+    ...raw,
+    eventVersion: "2.1",
+    s3: {
+      ...raw.s3,
+      bucket: { ...raw.s3.bucket, arn: `arn:aws:s3:::${raw.s3.bucket.name}` },
+      object: normalised,
+    },
+  };
+}
