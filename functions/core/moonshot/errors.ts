@@ -99,3 +99,12 @@ export class TimeoutError extends ProviderError {
 export class NotConfiguredError extends ProviderError {
   override readonly name = "NotConfiguredError";
 }
+
+/**
+ * The upload's own source failed (could not be opened, broke off, or yielded a different number of
+ * bytes than its declared size). Not a provider error and not retried by the client: the caller knows
+ * whether its source is worth re-reading (an S3 object that vanished is not).
+ */
+export class UploadSourceError extends Error {
+  override readonly name = "UploadSourceError";
+}
