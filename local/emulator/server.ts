@@ -1,0 +1,1043 @@
+/**
+ * A Moonshot-compatible HTTP server for tests, benchmarks and `npm start`: the paths of the provider's
+ * OpenAPI document (models, balance, files, content, chat completions, token estimate) with the
+ * provider's quotas, error bodies and messages, real text extraction, a deterministic offline "model",
+ * fault injection, and an inspection/control API under `/_emulator/` (loopback only, no bearer).
+ *
+ * Built on node:http rather than a framework because it needs low-level control: streaming multipart
+ * parsing (busboy) with a size cap enforced while bytes arrive, dropping sockets, and streaming large
+ * content bodies without buffering them.
+ */
+import { randomBytes } from "node:crypto";
+import { createWriteStream } from "node:fs";
+import { rm } from "node:fs/promises";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import { Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import busboy from "busboy";
+import { answer } from "./chat";
+import { ApiError, errors } from "./errors";
+import { classifyFile, extractFile } from "./extract";
+import { FileStore, newFileId, type StoredFile } from "./store";
+import { countChatTokens, countTokens } from "./tokens";
+
+/** The API operations the emulator distinguishes (faults and latency can target each one). */
+export type Operation =
+  | "models"
+  | "balance"
+  | "upload"
+  | "list"
+  | "retrieve"
+  | "delete"
+  | "content"
+  | "chat"
+  | "estimate";
+
+export const OPERATIONS: readonly Operation[] = [
+  "models",
+  "balance",
+  "upload",
+  "list",
+  "retrieve",
+  "delete",
+  "content",
+  "chat",
+  "estimate",
+];
+
+/**
+ * Fault injection. Rates are fractions of /v1 requests (0..1) drawn from a seeded PRNG, checked in this
+ * order: 429 (rate limited/overloaded), 429 quota exhausted, 500, dropped connection, slow response.
+ */
+export interface FaultConfig {
+  /** Fixed delay before every /v1 response, or per operation. */
+  latencyMs: number | Partial<Record<Operation, number>>;
+  /** Fraction answered 429 `rate_limit_reached_error` or `engine_overloaded_error` with Retry-After. */
+  rate429: number;
+  /** Fraction answered 500 `server_error`. */
+  rate500: number;
+  /** Fraction whose socket is destroyed without an answer. */
+  rateDrop: number;
+  /** Fraction delayed by `slowMs` before being served (to trip client timeouts). */
+  rateSlow: number;
+  slowMs: number;
+  /** Seconds sent in `Retry-After` (and as ms in `retry-after-ms`) with injected 429s. */
+  retryAfterSeconds: number;
+  /** Restrict rate-based faults to these operations (latency always applies). Default: all. */
+  operations?: Operation[];
+  /** PRNG seed; setting it restarts the sequence so runs are repeatable. */
+  seed?: number;
+  /** Fraction answered 429 `exceeded_current_quota_error` (out of credit; must not be retried). */
+  rateQuota?: number;
+}
+
+export interface EmulatorLimits {
+  maxFiles: number;
+  maxFileBytes: number;
+  maxTotalBytes: number;
+}
+
+export interface ModelSpec {
+  id: string;
+  context_length: number;
+}
+
+export interface EmulatorOptions {
+  /** 0 (default) picks a free port. */
+  port?: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Required bearer; when unset any non-empty bearer is accepted. */
+  apiKey?: string;
+  limits?: Partial<EmulatorLimits>;
+  faults?: Partial<FaultConfig>;
+  /** Persist files (metadata, bytes, extracted text) here and reload them on start. Default: memory. */
+  dataDir?: string;
+  /** Shape of GET /v1/files/{id}/content: a JSON envelope like the real service (default) or plain text. */
+  contentFormat?: "json" | "text";
+  /** Models served by GET /v1/models and accepted by chat; replaces the default list. */
+  models?: ModelSpec[];
+  /** Account balance (CNY) reported by /v1/users/me/balance; chat answers 429 quota errors at <= 0. */
+  balance?: number;
+}
+
+export interface RequestLogEntry {
+  method: string;
+  path: string;
+  operation: Operation | "admin";
+  /** 0 when the connection was dropped before an answer. */
+  status: number;
+  /** Epoch milliseconds when the request arrived. */
+  at: number;
+}
+
+export interface FileSummary {
+  id: string;
+  filename: string;
+  bytes: number;
+  created_at: number;
+  status: string;
+}
+
+export interface RunningEmulator {
+  /** http://127.0.0.1:PORT */
+  url: string;
+  /** url + "/v1", for an OpenAI-compatible client's baseURL. */
+  baseURL: string;
+  port: number;
+  close(): Promise<void>;
+  setFaults(f: Partial<FaultConfig>): void;
+  setLimits(l: Partial<EmulatorLimits>): void;
+  /** Shifts the emulator clock (file `created_at`, `created`) by this many seconds from real time. */
+  setClockOffset(seconds: number): void;
+  /** Sets the account balance; at <= 0 chat completions answer 429 exceeded_current_quota_error. */
+  setBalance(amount: number): void;
+  /** Deletes all files, clears the request log, restores start-up faults, limits, clock and balance. */
+  reset(): Promise<void>;
+  files(): FileSummary[];
+  requests(): RequestLogEntry[];
+}
+
+/** Context windows per model (tokens), from the platform's model list. */
+export const DEFAULT_MODELS: readonly ModelSpec[] = [
+  { id: "moonshot-v1-8k", context_length: 8192 },
+  { id: "moonshot-v1-32k", context_length: 32768 },
+  { id: "moonshot-v1-128k", context_length: 131072 },
+  { id: "moonshot-v1-auto", context_length: 131072 },
+  { id: "kimi-k2-0905-preview", context_length: 262144 },
+  { id: "kimi-k2-turbo-preview", context_length: 262144 },
+  { id: "kimi-k2-thinking", context_length: 262144 },
+  { id: "kimi-k2-thinking-turbo", context_length: 262144 },
+  { id: "kimi-k2.5", context_length: 262144 },
+  { id: "kimi-k2.6", context_length: 262144 },
+];
+
+export const DEFAULT_LIMITS: EmulatorLimits = {
+  maxFiles: 1000,
+  maxFileBytes: 100 * 1024 * 1024,
+  maxTotalBytes: 10 * 1024 * 1024 * 1024,
+};
+
+export const DEFAULT_FAULTS: FaultConfig = {
+  latencyMs: 0,
+  rate429: 0,
+  rate500: 0,
+  rateDrop: 0,
+  rateSlow: 0,
+  slowMs: 30_000,
+  retryAfterSeconds: 1,
+  rateQuota: 0,
+  seed: 1,
+};
+
+const DEFAULT_BALANCE = 100;
+/** Price used to debit the balance (CNY per token), so long runs visibly spend credit. */
+const PRICE_PER_TOKEN = 0.000004;
+const MAX_JSON_BODY = 64 * 1024 * 1024;
+const MAX_LOG = 50_000;
+const PURPOSES = ["file-extract", "image", "video", "batch"];
+
+/** Starts an emulator; resolves once it listens. */
+export async function startEmulator(opts: EmulatorOptions = {}): Promise<RunningEmulator> {
+  const emulator = new Emulator(opts, await FileStore.open(opts.dataDir));
+  return emulator.listen(opts.port ?? 0, opts.host ?? "127.0.0.1");
+}
+
+/** mulberry32: tiny, fast, good enough to make fault sequences repeatable. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return ms > 0 ? new Promise((r) => setTimeout(r, ms).unref()) : Promise.resolve();
+}
+
+/** Validates and merges a fault patch; throws a plain Error describing the first bad field. */
+export function mergeFaults(base: FaultConfig, patch: Partial<FaultConfig>): FaultConfig {
+  const out: FaultConfig = { ...base };
+  for (const [key, value] of Object.entries(patch) as [keyof FaultConfig, unknown][]) {
+    if (value === undefined) continue;
+    switch (key) {
+      case "rate429":
+      case "rate500":
+      case "rateDrop":
+      case "rateSlow":
+      case "rateQuota":
+        if (typeof value !== "number" || !(value >= 0 && value <= 1))
+          throw new Error(`${key} must be a number in [0, 1]`);
+        out[key] = value;
+        break;
+      case "slowMs":
+      case "retryAfterSeconds":
+        if (typeof value !== "number" || !(value >= 0)) throw new Error(`${key} must be a number >= 0`);
+        out[key] = value;
+        break;
+      case "seed":
+        if (typeof value !== "number" || !Number.isFinite(value)) throw new Error("seed must be a number");
+        out.seed = value;
+        break;
+      case "latencyMs":
+        if (typeof value === "number") {
+          if (!(value >= 0)) throw new Error("latencyMs must be >= 0");
+          out.latencyMs = value;
+        } else if (value && typeof value === "object") {
+          for (const [op, ms] of Object.entries(value)) {
+            if (!OPERATIONS.includes(op as Operation)) throw new Error(`latencyMs: unknown operation ${op}`);
+            if (typeof ms !== "number" || !(ms >= 0)) throw new Error(`latencyMs.${op} must be >= 0`);
+          }
+          out.latencyMs = { ...(value as Partial<Record<Operation, number>>) };
+        } else throw new Error("latencyMs must be a number or an object of operation -> ms");
+        break;
+      case "operations":
+        if (!Array.isArray(value) || value.some((op) => !OPERATIONS.includes(op as Operation))) {
+          throw new Error(`operations must be a list of: ${OPERATIONS.join(", ")}`);
+        }
+        out.operations = [...(value as Operation[])];
+        break;
+      default:
+        throw new Error(`unknown fault setting ${String(key)}`);
+    }
+  }
+  return out;
+}
+
+/** Validates and merges a limits patch. */
+export function mergeLimits(base: EmulatorLimits, patch: Partial<EmulatorLimits>): EmulatorLimits {
+  const out = { ...base };
+  for (const [key, value] of Object.entries(patch) as [keyof EmulatorLimits, unknown][]) {
+    if (value === undefined) continue;
+    if (!(key in DEFAULT_LIMITS)) throw new Error(`unknown limit ${String(key)}`);
+    if (typeof value !== "number" || !Number.isInteger(value) || value < 0) {
+      throw new Error(`${key} must be a non-negative integer`);
+    }
+    out[key] = value;
+  }
+  return out;
+}
+
+interface Route {
+  operation: Operation;
+  fileId?: string;
+}
+
+function route(method: string, path: string): Route | "method" | undefined {
+  const p = path.length > 1 && path.endsWith("/") ? path.slice(0, -1) : path;
+  const fixed: Record<string, Partial<Record<string, Operation>>> = {
+    "/v1/models": { GET: "models" },
+    "/v1/users/me/balance": { GET: "balance" },
+    "/v1/files": { POST: "upload", GET: "list" },
+    "/v1/chat/completions": { POST: "chat" },
+    "/v1/tokenizers/estimate-token-count": { POST: "estimate" },
+  };
+  const known = fixed[p];
+  if (known) return known[method] ? { operation: known[method] } : "method";
+  const m = /^\/v1\/files\/([^/]+)(\/content)?$/.exec(p);
+  if (m) {
+    const fileId = decodeURIComponent(m[1]!);
+    if (m[2]) return method === "GET" ? { operation: "content", fileId } : "method";
+    if (method === "GET") return { operation: "retrieve", fileId };
+    if (method === "DELETE") return { operation: "delete", fileId };
+    return "method";
+  }
+  return undefined;
+}
+
+function publicFile(f: StoredFile) {
+  const out: Record<string, unknown> = {
+    id: f.id,
+    object: "file",
+    bytes: f.bytes,
+    created_at: f.created_at,
+    filename: f.filename,
+    purpose: f.purpose,
+    status: f.status,
+  };
+  if (f.status_details !== undefined) out.status_details = f.status_details;
+  return out;
+}
+
+function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  if (res.headersSent || res.destroyed) return;
+  const payload = JSON.stringify(body);
+  res.writeHead(status, {
+    "content-type": "application/json; charset=utf-8",
+    "content-length": Buffer.byteLength(payload),
+    ...headers,
+  });
+  res.end(payload);
+}
+
+function sendError(res: ServerResponse, err: ApiError): void {
+  sendJson(res, err.status, err.body(), err.headers);
+}
+
+function isLoopback(socket: Socket): boolean {
+  const a = socket.remoteAddress ?? "";
+  return a === "::1" || a.startsWith("127.") || a.startsWith("::ffff:127.");
+}
+
+/** Reads a JSON body up to `max` bytes; rejects with 400 errors the provider would send. */
+async function readJson(req: IncomingMessage, max = MAX_JSON_BODY): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let tooLarge = false;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > max)
+      tooLarge = true; // keep draining so the client can read our answer
+    else chunks.push(chunk);
+  }
+  if (tooLarge) throw errors.invalid(`Invalid request: request body exceeds ${max} bytes`);
+  const text = Buffer.concat(chunks).toString("utf8");
+  if (text.trim() === "") throw errors.invalid("Invalid request: empty request body");
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw errors.invalid("Invalid request: the request body is not valid JSON");
+  }
+}
+
+class Emulator {
+  private server!: Server;
+  private limits: EmulatorLimits;
+  private faults: FaultConfig;
+  private random: () => number;
+  private clockOffset = 0;
+  private balance: number;
+  private readonly log: RequestLogEntry[] = [];
+  private readonly models: ModelSpec[];
+  private readonly contentFormat: "json" | "text";
+  /** Uploads holding a file-count reservation (so concurrent uploads cannot overshoot the cap). */
+  private inflightUploads = 0;
+  private readonly sockets = new Set<Socket>();
+
+  constructor(
+    private readonly opts: EmulatorOptions,
+    private readonly store: FileStore,
+  ) {
+    this.limits = mergeLimits(DEFAULT_LIMITS, opts.limits ?? {});
+    this.faults = mergeFaults(DEFAULT_FAULTS, opts.faults ?? {});
+    this.random = prng(this.faults.seed ?? 1);
+    this.balance = opts.balance ?? DEFAULT_BALANCE;
+    this.models = (opts.models ?? DEFAULT_MODELS).map((m) => ({ ...m }));
+    this.contentFormat = opts.contentFormat ?? "json";
+  }
+
+  private now(): number {
+    return Math.floor(Date.now() / 1000) + this.clockOffset;
+  }
+
+  listen(port: number, host: string): Promise<RunningEmulator> {
+    this.server = createServer((req, res) => {
+      this.handle(req, res).catch((err) => {
+        // Last resort: never let a handler bug crash the process.
+        if (!res.headersSent && !res.destroyed)
+          sendError(res, errors.server(`emulator error: ${String(err)}`));
+        else res.destroy();
+      });
+    });
+    this.server.on("connection", (socket) => {
+      this.sockets.add(socket);
+      socket.on("close", () => this.sockets.delete(socket));
+    });
+    this.server.on("clientError", (_err, socket) => socket.destroy());
+    return new Promise((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen(port, host, () => {
+        this.server.off("error", reject);
+        const addr = this.server.address() as AddressInfo;
+        const shownHost = host.includes(":") ? `[${host}]` : host === "0.0.0.0" ? "127.0.0.1" : host;
+        const url = `http://${shownHost}:${addr.port}`;
+        resolve(this.handleObject(url, addr.port));
+      });
+    });
+  }
+
+  private handleObject(url: string, port: number): RunningEmulator {
+    return {
+      url,
+      baseURL: `${url}/v1`,
+      port,
+      close: () => this.close(),
+      setFaults: (f) => {
+        this.faults = mergeFaults(this.faults, f);
+        if (f.seed !== undefined) this.random = prng(f.seed);
+      },
+      setLimits: (l) => {
+        this.limits = mergeLimits(this.limits, l);
+      },
+      setClockOffset: (seconds) => {
+        if (!Number.isFinite(seconds)) throw new Error("clock offset must be a finite number of seconds");
+        this.clockOffset = Math.trunc(seconds);
+      },
+      setBalance: (amount) => {
+        if (!Number.isFinite(amount)) throw new Error("balance must be a finite number");
+        this.balance = amount;
+      },
+      reset: () => this.reset(),
+      files: () =>
+        this.store.list().map((f) => ({
+          id: f.id,
+          filename: f.filename,
+          bytes: f.bytes,
+          created_at: f.created_at,
+          status: f.status,
+        })),
+      requests: () => this.log.map((e) => ({ ...e })),
+    };
+  }
+
+  private async reset(): Promise<void> {
+    await this.store.clear();
+    this.log.length = 0;
+    this.limits = mergeLimits(DEFAULT_LIMITS, this.opts.limits ?? {});
+    this.faults = mergeFaults(DEFAULT_FAULTS, this.opts.faults ?? {});
+    this.random = prng(this.faults.seed ?? 1);
+    this.clockOffset = 0;
+    this.balance = this.opts.balance ?? DEFAULT_BALANCE;
+  }
+
+  private async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const socket of this.sockets) socket.destroy();
+    await closed;
+    await this.store.close();
+  }
+
+  private record(entry: RequestLogEntry): void {
+    this.log.push(entry);
+    if (this.log.length > MAX_LOG) this.log.splice(0, this.log.length - MAX_LOG);
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const method = req.method ?? "GET";
+    const url = new URL(req.url ?? "/", "http://emulator");
+    const path = url.pathname;
+    const at = Date.now();
+
+    if (path === "/_emulator" || path.startsWith("/_emulator/")) {
+      res.on("close", () =>
+        this.record({ method, path, operation: "admin", status: res.headersSent ? res.statusCode : 0, at }),
+      );
+      await this.admin(req, res, method, path);
+      return;
+    }
+
+    const r = route(method, path);
+    if (r === undefined || r === "method") {
+      req.resume();
+      const what = r === "method" ? `method ${method} for ${path}` : `path ${path}`;
+      sendError(res, errors.notFound(`The emulator has no ${what}; resource`));
+      return;
+    }
+    res.on("close", () =>
+      this.record({ method, path, operation: r.operation, status: res.headersSent ? res.statusCode : 0, at }),
+    );
+
+    const latency =
+      typeof this.faults.latencyMs === "number"
+        ? this.faults.latencyMs
+        : (this.faults.latencyMs[r.operation] ?? 0);
+    await sleep(latency);
+
+    try {
+      this.authorize(req);
+      if (await this.injectFault(req, res, r.operation)) return;
+      await this.dispatch(req, res, r);
+    } catch (err) {
+      if (!req.complete) req.resume(); // drain so the client reads the answer instead of EPIPE
+      if (err instanceof ApiError) sendError(res, err);
+      else throw err;
+    }
+  }
+
+  private authorize(req: IncomingMessage): void {
+    const header = req.headers.authorization ?? "";
+    const m = /^Bearer\s+(\S.*)$/i.exec(header.trim());
+    if (!m?.[1]) throw errors.missingAuth();
+    if (this.opts.apiKey !== undefined && m[1].trim() !== this.opts.apiKey) throw errors.wrongKey();
+  }
+
+  /** Applies rate-based faults; true when the request was answered (or dropped) by a fault. */
+  private async injectFault(req: IncomingMessage, res: ServerResponse, op: Operation): Promise<boolean> {
+    const f = this.faults;
+    if (f.operations && !f.operations.includes(op)) return false;
+    const total = f.rate429 + (f.rateQuota ?? 0) + f.rate500 + f.rateDrop + f.rateSlow;
+    if (total <= 0) return false;
+    const x = this.random();
+    let edge = f.rate429;
+    if (x < edge) {
+      // Alternate between the two retryable 429 flavours, deterministically.
+      throw this.random() < 0.5
+        ? errors.rateLimited(f.retryAfterSeconds)
+        : errors.overloaded(f.retryAfterSeconds);
+    }
+    edge += f.rateQuota ?? 0;
+    if (x < edge) throw errors.quotaExhausted();
+    edge += f.rate500;
+    if (x < edge) throw errors.server();
+    edge += f.rateDrop;
+    if (x < edge) {
+      req.socket.destroy();
+      res.destroy();
+      return true;
+    }
+    edge += f.rateSlow;
+    if (x < edge) await sleep(f.slowMs);
+    return false;
+  }
+
+  private async dispatch(req: IncomingMessage, res: ServerResponse, r: Route): Promise<void> {
+    switch (r.operation) {
+      case "models":
+        req.resume();
+        return sendJson(res, 200, {
+          object: "list",
+          data: this.models.map((m) => ({
+            id: m.id,
+            object: "model",
+            created: 1_700_000_000,
+            owned_by: "moonshot",
+            context_length: m.context_length,
+            supports_image_in:
+              m.id.includes("vision") || m.id.startsWith("kimi-k2.5") || m.id.startsWith("kimi-k2.6"),
+            supports_video_in: m.id.startsWith("kimi-k2.5") || m.id.startsWith("kimi-k2.6"),
+            supports_reasoning: isThinkingCapable(m.id),
+          })),
+        });
+      case "balance":
+        req.resume();
+        return sendJson(res, 200, {
+          code: 0,
+          data: {
+            available_balance: round5(this.balance),
+            voucher_balance: 0,
+            cash_balance: round5(this.balance),
+          },
+          scode: "0x0",
+          status: true,
+        });
+      case "list":
+        req.resume();
+        return sendJson(res, 200, { object: "list", data: this.store.list().map(publicFile) });
+      case "retrieve": {
+        req.resume();
+        const f = this.store.get(r.fileId!);
+        if (!f) throw errors.fileNotFound(r.fileId!);
+        return sendJson(res, 200, publicFile(f));
+      }
+      case "delete": {
+        req.resume();
+        if (!(await this.store.delete(r.fileId!))) throw errors.fileNotFound(r.fileId!);
+        return sendJson(res, 200, { id: r.fileId, object: "file", deleted: true });
+      }
+      case "content":
+        req.resume();
+        return this.content(res, r.fileId!);
+      case "upload":
+        return this.upload(req, res);
+      case "chat":
+        return this.chat(req, res);
+      case "estimate":
+        return this.estimate(req, res);
+    }
+  }
+
+  // ---------------------------------------------------------------- files
+
+  private async upload(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const contentType = req.headers["content-type"] ?? "";
+    if (!/^multipart\/form-data/i.test(contentType)) {
+      throw errors.invalid("Invalid request: the body must be multipart/form-data with a file and a purpose");
+    }
+    let parser: busboy.Busboy;
+    try {
+      parser = busboy({
+        headers: req.headers,
+        limits: { fileSize: this.limits.maxFileBytes, files: 1, fields: 20, fieldSize: 64 * 1024 },
+      });
+    } catch (err) {
+      throw errors.invalid(`Invalid request: ${(err as Error).message}`);
+    }
+
+    const fields: Record<string, string> = {};
+    const limits = this.limits;
+    let file:
+      | {
+          filename: string;
+          tempPath?: string;
+          bytes: number;
+          truncated: boolean;
+          countExceeded: boolean;
+          totalExceeded: boolean;
+          written: Promise<void>;
+        }
+      | undefined;
+    let reserved = false;
+
+    parser.on("field", (name, value) => {
+      fields[name] = value;
+    });
+    parser.on("file", (name, stream, info) => {
+      if (name !== "file" || file) {
+        stream.resume();
+        return;
+      }
+      const current = {
+        filename: info.filename ?? "",
+        tempPath: undefined as string | undefined,
+        bytes: 0,
+        truncated: false,
+        countExceeded: false,
+        totalExceeded: false,
+        written: Promise.resolve(),
+      };
+      file = current;
+      stream.on("limit", () => {
+        current.truncated = true;
+      });
+      if (this.store.count() + this.inflightUploads >= limits.maxFiles) {
+        current.countExceeded = true;
+        stream.resume();
+        return;
+      }
+      this.inflightUploads += 1;
+      reserved = true;
+      const baseTotal = this.store.totalBytes();
+      current.tempPath = this.store.tempPath();
+      // Count while streaming to disk; past the total quota, keep draining but stop writing.
+      const counter = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          current.bytes += chunk.length;
+          if (baseTotal + current.bytes > limits.maxTotalBytes) current.totalExceeded = true;
+          if (current.totalExceeded || current.truncated) cb();
+          else cb(null, chunk);
+        },
+      });
+      current.written = pipeline(stream, counter, createWriteStream(current.tempPath));
+      current.written.catch(() => undefined);
+    });
+
+    let committed = false;
+    try {
+      try {
+        await pipeline(req, parser);
+        if (file) await file.written;
+      } catch (err) {
+        if (req.destroyed || !req.complete) {
+          // The client went away mid-upload: nobody to answer.
+          res.destroy();
+          return;
+        }
+        throw errors.invalid(`Invalid request: malformed multipart body (${(err as Error).message})`);
+      }
+
+      if (!file) throw errors.invalid("Invalid request: missing the file field");
+      const purpose = fields.purpose;
+      if (purpose === undefined) throw errors.invalid("Invalid request: missing the purpose field");
+      if (!PURPOSES.includes(purpose)) {
+        throw errors.invalid(
+          `Invalid request: purpose must be one of ${PURPOSES.join(", ")}, got ${purpose}`,
+        );
+      }
+      if (file.countExceeded) throw errors.fileCount(limits.maxFiles);
+      if (file.truncated) throw errors.fileTooLarge(limits.maxFileBytes);
+      if (file.bytes === 0) throw errors.fileEmpty();
+      if (file.totalExceeded || this.store.totalBytes() + file.bytes > limits.maxTotalBytes) {
+        throw errors.totalTooLarge(limits.maxTotalBytes);
+      }
+      const cls = classifyFile(file.filename);
+      if (cls.kind === "unsupported") throw errors.unsupportedType(cls.ext);
+
+      const stored: StoredFile = {
+        id: newFileId(),
+        object: "file",
+        bytes: file.bytes,
+        created_at: this.now(),
+        filename: file.filename,
+        purpose,
+        status: "ok",
+        file_type: cls.mime,
+        text: "none",
+      };
+      let extracted: string | undefined;
+      if (purpose === "file-extract") {
+        const result = await extractFile(file.tempPath!, cls);
+        if (result.ok) {
+          stored.text = result.text === undefined ? "blob" : "extracted";
+          extracted = result.text;
+        } else {
+          stored.status = "error";
+          stored.status_details = result.details;
+        }
+      }
+      await this.store.add(stored, file.tempPath!, extracted);
+      committed = true;
+      sendJson(res, 200, publicFile(stored));
+    } finally {
+      if (reserved) this.inflightUploads -= 1;
+      if (file?.tempPath && !committed) await rm(file.tempPath, { force: true });
+    }
+  }
+
+  private async content(res: ServerResponse, id: string): Promise<void> {
+    const f = this.store.get(id);
+    if (!f) throw errors.fileNotFound(id);
+    if (f.status === "error") throw errors.extractionFailed(f.status_details ?? "unknown error");
+    if (f.purpose !== "file-extract" || f.text === "none") {
+      throw errors.invalid(
+        `Invalid request: file ${id} was uploaded with purpose ${f.purpose}, not file-extract`,
+      );
+    }
+    const source = this.store.openText(f);
+    if (this.contentFormat === "text") {
+      res.writeHead(200, {
+        "content-type": "text/plain; charset=utf-8",
+        "content-length": await this.store.textBytes(f),
+      });
+      await pipeline(source, res).catch(() => res.destroy());
+      return;
+    }
+    res.writeHead(200, { "content-type": "application/json; charset=utf-8" });
+    const tail = `,"file_type":${JSON.stringify(f.file_type)},"filename":${JSON.stringify(f.filename)},"title":"","type":"file"}`;
+    // Escape the text as a JSON string chunk by chunk so a large document is never held whole.
+    async function* envelope() {
+      yield '{"content":"';
+      const decoder = new TextDecoder("utf-8");
+      for await (const chunk of source as AsyncIterable<Buffer>) {
+        yield JSON.stringify(decoder.decode(chunk, { stream: true })).slice(1, -1);
+      }
+      yield `${JSON.stringify(decoder.decode()).slice(1, -1)}"${tail}`;
+    }
+    await pipeline(envelope, res).catch(() => res.destroy());
+  }
+
+  // ---------------------------------------------------------------- chat
+
+  private model(id: unknown): ModelSpec {
+    if (typeof id !== "string" || id === "") throw errors.invalid("Invalid request: model is required");
+    const m = this.models.find((x) => x.id === id);
+    if (!m) throw errors.modelNotFound(id);
+    return m;
+  }
+
+  private async estimate(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = asObject(await readJson(req));
+    this.model(body.model);
+    const messages = checkMessages(body.messages);
+    sendJson(res, 200, { data: { total_tokens: countChatTokens(messages) } });
+  }
+
+  private async chat(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = asObject(await readJson(req));
+    const model = this.model(body.model);
+    const messages = checkMessages(body.messages);
+    const maxTokens = optionalInt(body, "max_completion_tokens") ?? optionalInt(body, "max_tokens");
+    if (maxTokens !== undefined && maxTokens < 1)
+      throw errors.invalid("Invalid request: max_tokens must be >= 1");
+    const n = optionalInt(body, "n") ?? 1;
+    if (n < 1 || n > 5) throw errors.invalid("Invalid request: n must be between 1 and 5");
+    for (const key of ["temperature", "top_p"] as const) {
+      const v = body[key];
+      if (v !== undefined && v !== null && (typeof v !== "number" || v < 0 || v > 1)) {
+        throw errors.invalid(`Invalid request: ${key} must be a number between 0 and 1`);
+      }
+    }
+
+    const promptTokens = countChatTokens(messages);
+    if (promptTokens + (maxTokens ?? 0) > model.context_length) throw errors.tokenLimit(model.context_length);
+    if (this.balance <= 0) throw errors.quotaExhausted();
+
+    const result = answer(messages);
+    const thinking = usesThinking(model.id, body.thinking);
+    const budget = maxTokens ?? model.context_length - promptTokens;
+    let reasoning = thinking ? result.reasoning : undefined;
+    let content = result.content;
+    let finish: "stop" | "length" = "stop";
+    const reasoningTokens = reasoning ? countTokens(reasoning) : 0;
+    if (reasoningTokens >= budget) {
+      reasoning = truncateToTokens(reasoning ?? "", budget);
+      content = "";
+      finish = "length";
+    } else if (reasoningTokens + countTokens(content) > budget) {
+      content = truncateToTokens(content, budget - reasoningTokens);
+      finish = "length";
+    }
+    const completionTokens = countTokens(content) + (reasoning ? countTokens(reasoning) : 0);
+    const usage = {
+      prompt_tokens: promptTokens,
+      completion_tokens: completionTokens,
+      total_tokens: promptTokens + completionTokens,
+    };
+    this.balance -= usage.total_tokens * PRICE_PER_TOKEN;
+    const id = `chatcmpl-${randomBytes(12).toString("hex")}`;
+    const created = this.now();
+
+    if (body.stream !== true) {
+      const message: Record<string, unknown> = { role: "assistant", content };
+      if (reasoning !== undefined) message.reasoning_content = reasoning;
+      return sendJson(res, 200, {
+        id,
+        object: "chat.completion",
+        created,
+        model: model.id,
+        choices: Array.from({ length: n }, (_, index) => ({ index, message, finish_reason: finish })),
+        usage,
+      });
+    }
+
+    res.writeHead(200, {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-cache",
+      connection: "keep-alive",
+    });
+    const frame = (choices: unknown[], extra: Record<string, unknown> = {}) =>
+      `data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model: model.id, choices, ...extra })}\n\n`;
+    const frames: string[] = [
+      frame([{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }]),
+    ];
+    for (const piece of pieces(reasoning ?? "")) {
+      frames.push(frame([{ index: 0, delta: { reasoning_content: piece }, finish_reason: null }]));
+    }
+    for (const piece of pieces(content)) {
+      frames.push(frame([{ index: 0, delta: { content: piece }, finish_reason: null }]));
+    }
+    // Moonshot puts usage on the finishing chunk (in the choice and at the top level).
+    frames.push(frame([{ index: 0, delta: {}, finish_reason: finish, usage }], { usage }));
+    const streamOptions = body.stream_options as { include_usage?: unknown } | undefined;
+    if (streamOptions?.include_usage === true) frames.push(frame([], { usage }));
+    frames.push("data: [DONE]\n\n");
+    for (const f of frames) {
+      if (res.destroyed) return;
+      if (!res.write(f)) await new Promise((r) => res.once("drain", r));
+    }
+    res.end();
+  }
+
+  // ---------------------------------------------------------------- admin
+
+  private async admin(
+    req: IncomingMessage,
+    res: ServerResponse,
+    method: string,
+    path: string,
+  ): Promise<void> {
+    const bad = (message: string, status = 400) =>
+      sendJson(res, status, { error: { type: "invalid_request_error", message } });
+    if (!isLoopback(req.socket)) {
+      req.resume();
+      return sendJson(res, 403, {
+        error: { type: "permission_denied_error", message: "admin API is loopback-only" },
+      });
+    }
+    const sub = path.slice("/_emulator".length) || "/";
+    const readBody = async (): Promise<Record<string, unknown>> => {
+      const value = await readJson(req, 1024 * 1024).catch((err: ApiError) => {
+        throw new Error(err.message);
+      });
+      if (!value || typeof value !== "object" || Array.isArray(value))
+        throw new Error("body must be a JSON object");
+      return value as Record<string, unknown>;
+    };
+    const handle = this.handleObject("", 0);
+    try {
+      switch (`${method} ${sub}`) {
+        case "GET /state":
+          req.resume();
+          return sendJson(res, 200, {
+            files: this.store.list().map(publicFile),
+            count: this.store.count(),
+            totalBytes: this.store.totalBytes(),
+            limits: this.limits,
+            faults: this.faults,
+            clockOffsetSeconds: this.clockOffset,
+            now: this.now(),
+            balance: this.balance,
+            contentFormat: this.contentFormat,
+            models: this.models,
+          });
+        case "GET /requests":
+          req.resume();
+          return sendJson(res, 200, { requests: this.log });
+        case "DELETE /requests": {
+          req.resume();
+          const cleared = this.log.length;
+          this.log.length = 0;
+          return sendJson(res, 200, { cleared });
+        }
+        case "PUT /faults":
+          handle.setFaults((await readBody()) as Partial<FaultConfig>);
+          return sendJson(res, 200, { faults: this.faults });
+        case "PUT /limits":
+          handle.setLimits((await readBody()) as Partial<EmulatorLimits>);
+          return sendJson(res, 200, { limits: this.limits });
+        case "PUT /clock": {
+          const body = await readBody();
+          if (typeof body.offsetSeconds !== "number") return bad("offsetSeconds must be a number");
+          handle.setClockOffset(body.offsetSeconds);
+          return sendJson(res, 200, { offsetSeconds: this.clockOffset, now: this.now() });
+        }
+        case "PUT /balance": {
+          const body = await readBody();
+          if (typeof body.balance !== "number") return bad("balance must be a number");
+          handle.setBalance(body.balance);
+          return sendJson(res, 200, { balance: this.balance });
+        }
+        case "POST /reset":
+          req.resume();
+          await this.reset();
+          return sendJson(res, 200, { reset: true });
+        default:
+          req.resume();
+          return bad(`unknown admin route ${method} ${path}`, 404);
+      }
+    } catch (err) {
+      return bad(err instanceof Error ? err.message : String(err));
+    }
+  }
+}
+
+function round5(x: number): number {
+  return Math.round(x * 1e5) / 1e5;
+}
+
+function asObject(value: unknown): Record<string, unknown> {
+  if (!value || typeof value !== "object" || Array.isArray(value)) {
+    throw errors.invalid("Invalid request: the request body must be a JSON object");
+  }
+  return value as Record<string, unknown>;
+}
+
+function optionalInt(body: Record<string, unknown>, key: string): number | undefined {
+  const v = body[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "number" || !Number.isInteger(v))
+    throw errors.invalid(`Invalid request: ${key} must be an integer`);
+  return v;
+}
+
+const ROLES = ["system", "user", "assistant", "tool"];
+
+function checkMessages(value: unknown): Array<{ role: string; content: unknown; name?: unknown }> {
+  if (!Array.isArray(value) || value.length === 0) {
+    throw errors.invalid("Invalid request: messages must be a non-empty array");
+  }
+  value.forEach((m, i) => {
+    if (!m || typeof m !== "object")
+      throw errors.invalid(`Invalid request: the message at position ${i} is not an object`);
+    const { role, content, tool_calls: toolCalls } = m as Record<string, unknown>;
+    if (typeof role !== "string" || !ROLES.includes(role)) {
+      throw errors.invalid(
+        `Invalid request: the message at position ${i} has an invalid role ${String(role)}`,
+      );
+    }
+    const empty =
+      content === undefined ||
+      content === null ||
+      (typeof content === "string" && content.length === 0) ||
+      (Array.isArray(content) && content.length === 0);
+    const assistantWithTools = role === "assistant" && Array.isArray(toolCalls) && toolCalls.length > 0;
+    if (empty && !assistantWithTools) {
+      throw errors.invalid(
+        `Invalid request: the message at position ${i} with role '${role}' must not be empty`,
+      );
+    }
+    if (!empty && typeof content !== "string" && !Array.isArray(content)) {
+      throw errors.invalid(
+        `Invalid request: the content of the message at position ${i} must be a string or an array`,
+      );
+    }
+  });
+  return value as Array<{ role: string; content: unknown }>;
+}
+
+function isThinkingCapable(model: string): boolean {
+  return model.startsWith("kimi-k2-thinking") || model === "kimi-k2.5" || model === "kimi-k2.6";
+}
+
+/** kimi-k2-thinking* always think; kimi-k2.5/2.6 think unless `thinking: {type: "disabled"}`. */
+function usesThinking(model: string, thinking: unknown): boolean {
+  if (model.startsWith("kimi-k2-thinking")) return true;
+  if (model === "kimi-k2.5" || model === "kimi-k2.6") {
+    return !(
+      thinking &&
+      typeof thinking === "object" &&
+      (thinking as { type?: unknown }).type === "disabled"
+    );
+  }
+  return false;
+}
+
+/** The longest word-wise prefix of `text` that fits in `budget` tokens. */
+function truncateToTokens(text: string, budget: number): string {
+  let out = "";
+  let used = 0;
+  for (const m of text.matchAll(/\S+\s*/g)) {
+    const cost = countTokens(m[0]);
+    if (used + cost > budget) break;
+    out += m[0];
+    used += cost;
+  }
+  return out.trimEnd();
+}
+
+/** Splits a text into streaming deltas of a few words each (concatenating them gives the text back). */
+function pieces(text: string): string[] {
+  const out: string[] = [];
+  const words = text.match(/\S+\s*|\s+/g) ?? [];
+  for (let i = 0; i < words.length; i += 3) out.push(words.slice(i, i + 3).join(""));
+  return out;
+}
