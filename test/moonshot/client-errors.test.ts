@@ -207,7 +207,9 @@ describe("error mapping", () => {
   });
 
   it("an empty error body still says what happened", async () => {
-    const { client } = await clientFor((_q, res) => res.writeHead(403).end());
+    const { client } = await clientFor((_q, res) => {
+      res.writeHead(403).end();
+    });
     const err = await failure(client.listFiles());
     expect(err).toBeInstanceOf(PermissionDeniedError);
     expect(err.message).toMatch(/files\.list: provider answered HTTP 403 .*no error body/);
