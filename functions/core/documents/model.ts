@@ -58,6 +58,18 @@ export interface DocumentRecord {
   error?: DocumentFailure;
   /** Delivery attempts for the current version (for "gave up after retries"). */
   attempts?: number;
+  /**
+   * Upload intent: a tag derived from documentId + sequencer, recorded before uploading and embedded
+   * in the remote filename (`<tag>__<basename>`), so a retry after a crash finds the earlier upload.
+   * Unset once the upload is recorded in `remoteFileId` or cleaned up.
+   */
+  uploadTag?: string;
+  /** ISO time the current upload intent was recorded. */
+  uploadStartedAt?: string;
+  /** Remote files of superseded versions still to be deleted (normally empty within seconds). */
+  staleFileIds?: string[];
+  /** Upload tags of superseded in-flight versions whose remote files (if any) are still to be deleted. */
+  staleUploadTags?: string[];
   createdAt: string;
   updatedAt: string;
 }

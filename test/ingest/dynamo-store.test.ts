@@ -1,0 +1,210 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  type ClaimInput,
+  DynamoDocumentStore,
+  InvalidCursorError,
+  normaliseSequencer,
+} from "../../functions/core/documents/dynamo-store";
+import { type LocalStack, startLocalStack } from "../support/local-stack";
+
+let stack: LocalStack;
+let store: DynamoDocumentStore;
+
+beforeAll(async () => {
+  stack = await startLocalStack({ prefix: "store" });
+  store = new DynamoDocumentStore({ client: stack.documentClient, tableName: stack.tableName });
+});
+afterAll(async () => {
+  await stack?.close();
+});
+
+let n = 0;
+function claimInput(overrides: Partial<ClaimInput> = {}): ClaimInput {
+  return {
+    documentId: "doc-a",
+    bucket: "b",
+    key: "a.txt",
+    sequencer: normaliseSequencer("10"),
+    size: 10,
+    uploadTag: "tag10",
+    owner: `owner-${++n}`,
+    messageId: `msg-${n}`,
+    attempts: 1,
+    leaseUntil: Date.now() + 60_000,
+    now: new Date(),
+    ...overrides,
+  };
+}
+
+describe("normaliseSequencer", () => {
+  it("orders like hex numbers after zero padding", () => {
+    expect(normaliseSequencer("ff") < normaliseSequencer("100")).toBe(true);
+    expect(normaliseSequencer("0055AED6DCD90281E5")).toBe(normaliseSequencer("55aed6dcd90281e5"));
+    expect(() => normaliseSequencer("xyz")).toThrow(/invalid/);
+  });
+});
+
+describe("DynamoDocumentStore", () => {
+  it("lists by prefix and status with limit and cursor, in key order", async () => {
+    const keys = ["p/one.txt", "p/two.txt", "p/sub/three.txt", "q/four.txt", "p/five.txt"];
+    for (const [i, key] of keys.entries()) {
+      await store.putDocumentText(
+        { documentId: `list-${i}`, key, status: i === 1 ? "failed" : "ready" },
+        `text ${i}`,
+      );
+    }
+    const all = await store.list({ prefix: "p/" });
+    expect(all.items.map((d) => d.key)).toEqual(["p/five.txt", "p/one.txt", "p/sub/three.txt", "p/two.txt"]);
+    const ready: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await store.list({ prefix: "p/", status: "ready", limit: 1, cursor });
+      expect(page.items.length).toBeLessThanOrEqual(1);
+      ready.push(...page.items.map((d) => d.key));
+      cursor = page.cursor;
+    } while (cursor);
+    expect(ready).toEqual(["p/five.txt", "p/one.txt", "p/sub/three.txt"]);
+    await expect(store.list({ cursor: "garbage" })).rejects.toBeInstanceOf(InvalidCursorError);
+  });
+
+  it("stores big texts as ordered chunks that reassemble exactly", async () => {
+    const text = Array.from({ length: 3000 }, (_, i) => `Paragraph ${i} — ünïcødé 文字.\n\n`).join("");
+    const record = await store.putDocumentText({ documentId: "big", key: "big.txt" }, text);
+    expect(record.chunkCount).toBeGreaterThan(5);
+    const chunks = await store.getChunks(record);
+    expect(chunks.map((c) => c.index)).toEqual([...chunks.keys()]);
+    expect(chunks.map((c) => c.text).join("")).toBe(text);
+    expect(record.tokenEstimate).toBe(chunks.reduce((s, c) => s + c.tokens, 0));
+  });
+
+  it("claims: one winner among concurrent deliveries, then duplicate/busy/stale", async () => {
+    const base = { documentId: "claim-1", sequencer: normaliseSequencer("20") };
+    const results = await Promise.all(Array.from({ length: 5 }, () => store.claimVersion(claimInput(base))));
+    expect(results.filter((r) => r.outcome === "claimed")).toHaveLength(1);
+    expect(results.filter((r) => r.outcome === "busy")).toHaveLength(4);
+    const winner = results.find((r) => r.outcome === "claimed")!;
+    if (winner.outcome !== "claimed") throw new Error("unreachable");
+
+    // The same SQS message redelivered (after a crash) takes over at once.
+    const again = await store.claimVersion(claimInput({ ...base, messageId: winner.record.claimMessageId }));
+    expect(again.outcome).toBe("claimed");
+    if (again.outcome !== "claimed") throw new Error("unreachable");
+    expect(again.takeover).toBe(true);
+
+    // An older version is stale.
+    expect(
+      (await store.claimVersion(claimInput({ ...base, sequencer: normaliseSequencer("1F") }))).outcome,
+    ).toBe("stale");
+
+    expect(
+      await store.finaliseReady({
+        documentId: base.documentId,
+        sequencer: base.sequencer,
+        owner: winner.record.claimOwner!,
+        generation: "g1",
+        chunkCount: 0,
+        textBytes: 0,
+        tokenEstimate: 0,
+        now: new Date(),
+      }),
+    ).toBe(false); // the takeover owns it now
+    expect(
+      await store.finaliseReady({
+        documentId: base.documentId,
+        sequencer: base.sequencer,
+        owner: again.record.claimOwner!,
+        generation: "g1",
+        chunkCount: 0,
+        textBytes: 0,
+        tokenEstimate: 0,
+        now: new Date(),
+      }),
+    ).toBe(true);
+    expect((await store.claimVersion(claimInput(base))).outcome).toBe("duplicate");
+    const doc = await store.get(base.documentId);
+    expect(doc?.status).toBe("ready");
+    expect(doc?.uploadTag).toBeUndefined();
+  });
+
+  it("lets any delivery take over after the lease expires", async () => {
+    const base = { documentId: "claim-2", sequencer: normaliseSequencer("30") };
+    const first = await store.claimVersion(claimInput({ ...base, leaseUntil: Date.now() - 1 }));
+    expect(first.outcome).toBe("claimed");
+    const second = await store.claimVersion(claimInput(base));
+    expect(second.outcome).toBe("claimed");
+    if (second.outcome === "claimed") expect(second.takeover).toBe(true);
+  });
+
+  it("a newer version queues the old remote file; tombstones hide and block older events", async () => {
+    const id = "claim-3";
+    const v1 = await store.claimVersion(claimInput({ documentId: id, key: "t/x.txt", sequencer: "40" }));
+    if (v1.outcome !== "claimed") throw new Error("expected claim");
+    await store.recordUpload(
+      id,
+      "40",
+      v1.record.claimOwner!,
+      { id: "file-1", bytes: 3, createdAt: "t" },
+      new Date(),
+    );
+    expect((await store.listWithRemoteFiles()).map((d) => d.documentId)).toContain(id);
+
+    const v2 = await store.claimVersion(claimInput({ documentId: id, key: "t/x.txt", sequencer: "41" }));
+    expect(v2.outcome).toBe("claimed");
+    const state = await store.getState(id);
+    expect(state?.remoteFileId).toBeUndefined();
+    expect(state?.staleFileIds).toEqual(["file-1"]);
+    expect(state?.staleUploadTags).toEqual(["tag10"]);
+    expect(await store.releaseRemoteFile(id, "file-1", new Date().toISOString())).toBe(true);
+    expect((await store.getState(id))?.staleFileIds).toBeUndefined();
+
+    expect(
+      await store.tombstone({
+        documentId: id,
+        bucket: "b",
+        key: "t/x.txt",
+        sequencer: "50",
+        now: new Date(),
+      }),
+    ).toBe(true);
+    expect(await store.get(id)).toBeUndefined();
+    expect((await store.list({ prefix: "t/" })).items).toEqual([]);
+    expect((await store.getState(id))?.status).toBe("deleted");
+    expect((await store.claimVersion(claimInput({ documentId: id, sequencer: "42" }))).outcome).toBe("stale");
+    expect(
+      await store.tombstone({
+        documentId: id,
+        bucket: "b",
+        key: "t/x.txt",
+        sequencer: "45",
+        now: new Date(),
+      }),
+    ).toBe(false);
+    // A newer create resurrects it.
+    expect(
+      (await store.claimVersion(claimInput({ documentId: id, key: "t/x.txt", sequencer: "51" }))).outcome,
+    ).toBe("claimed");
+    expect((await store.list({ prefix: "t/" })).items.map((d) => d.status)).toEqual(["processing"]);
+  });
+
+  it("releaseRemoteFile is conditional on the file still being referenced", async () => {
+    await store.putDocumentText({ documentId: "rel", key: "rel.txt", remoteFileId: "f-rel" }, "hello");
+    expect(await store.releaseRemoteFile("rel", "other", "2026-01-01T00:00:00Z")).toBe(false);
+    expect(await store.releaseRemoteFile("rel", "f-rel", "2026-01-01T00:00:00Z")).toBe(true);
+    const doc = await store.get("rel");
+    expect(doc?.remoteFileId).toBeUndefined();
+    expect(doc?.remoteFileReleasedAt).toBe("2026-01-01T00:00:00Z");
+    expect(await store.releaseRemoteFile("rel", "f-rel", "2026-01-01T00:00:00Z")).toBe(false);
+  });
+
+  it("deletes a generation's chunks", async () => {
+    const record = await store.putDocumentText(
+      { documentId: "gen", key: "gen.txt", textGeneration: "gX" },
+      "word ".repeat(30_000),
+    );
+    expect(record.chunkCount).toBeGreaterThan(1);
+    expect(await store.deleteGeneration("gen", "gX", 1)).toBe(record.chunkCount! - 1);
+    expect(await store.getChunks(record)).toHaveLength(1);
+    expect(await store.deleteGeneration("gen", "gX")).toBe(1);
+    expect(await store.getChunks(record)).toHaveLength(0);
+  });
+});
