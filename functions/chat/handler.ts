@@ -1,5 +1,34 @@
-// PLACEHOLDER so the CDK app can synthesise while the real handler is being written. Replaced by the
-// owner of functions/chat/; it must not survive into a submission.
-export const handler = async (): Promise<never> => {
-  throw new Error("functions/chat/handler.ts is not implemented yet");
-};
+/**
+ * Lambda entry of the chat API: API Gateway REST API, Lambda proxy integration with response
+ * streaming. Builds the app once per container (clients, caches and the model list are reused across
+ * warm invocations); all behaviour lives in ./app.ts and functions/core/chat.
+ *
+ * Authentication happens in the API Gateway Lambda authorizer (functions/authorizer/handler.ts);
+ * the app refuses requests that arrive without the authorizer's context (see app.ts).
+ */
+import { DEFAULT_MODEL, ENV } from "../core/config";
+import { DynamoDocumentStore } from "../core/documents/dynamo-store";
+import { moonshotFromEnv } from "../core/moonshot/index";
+import { documents, s3 } from "../core/runtime/clients";
+import { logger } from "../core/runtime/observability";
+import { createChatApp } from "./app";
+import { streamingHandler } from "./lambda-stream";
+import { s3ObjectDeleter } from "./objects";
+
+function requireEnv(name: string): string {
+  const value = process.env[name]?.trim();
+  if (!value) throw new Error(`${name} is not set; the chat function's construct must set it.`);
+  return value;
+}
+
+const app = createChatApp({
+  store: new DynamoDocumentStore({ client: documents, tableName: requireEnv(ENV.TABLE_NAME) }),
+  moonshot: moonshotFromEnv(),
+  objects: s3ObjectDeleter(s3),
+  defaultModel: process.env[ENV.MODEL]?.trim() || DEFAULT_MODEL,
+  logger,
+});
+
+export const handler = streamingHandler(app, undefined, (err) =>
+  logger.error("chat handler failed", { error: err as Error }),
+);

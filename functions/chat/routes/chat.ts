@@ -1,0 +1,175 @@
+/**
+ * POST /chat: ask a question over stored documents.
+ *
+ * Request (JSON, unknown fields rejected so typos are caught):
+ *   { "question": string, "documentIds"?: string[], "prefix"?: string,
+ *     "messages"?: [{ "role": "user" | "assistant" | "system", "content": string }],  // earlier turns
+ *     "model"?: string, "stream"?: boolean, "maxTokens"?: number, "temperature"?: number }
+ * Documents: `documentIds`, else every document under `prefix`, else every document; only ready
+ * ones are used and the others are listed in `skipped`.
+ *
+ * Response: { answer, reasoning?, model, finishReason, usage: { promptTokens, completionTokens,
+ *   totalTokens }, sources: [{ documentId, key, complete, chunks: [{ index, tokens, text }] }],
+ *   skipped: [{ documentId, key, status, reason }], context: { mode, ... } }
+ *
+ * With `stream: true`: Server-Sent Events, each `data:` a JSON object whose `type` equals the event name:
+ *   event: start  data: { type, model, skipped, context }
+ *   event: delta  data: { type, content } or { type, reasoning }   (many)
+ *   event: done   data: { type, answer, reasoning?, model, finishReason, usage, sources, skipped, context }
+ *   event: error  data: { type, error: { type, message } }   (instead of done, if the provider fails mid-answer)
+ */
+import { Hono } from "hono";
+import { z } from "zod";
+import { toApiError } from "../../core/chat/errors";
+import type { PreparedChat } from "../../core/chat/service";
+import type { ChatMessage, ChatResult, ChatUsage } from "../../core/moonshot/types";
+import type { ChatAppContext, ChatEnv } from "../app";
+import { parseWith, readJson, sseFrame, streamResponse } from "../http";
+
+/** Instruction that precedes the documents. */
+export const CHAT_SYSTEM_PROMPT =
+  "Answer using the documents given in the following system messages; each begins with a line 'Document: <key>'. " +
+  "Name the key of each document you rely on. If they do not contain the answer, say so plainly rather than guessing.";
+
+const chatRequest = z.strictObject({
+  question: z
+    .string({ error: "must be a string" })
+    .trim()
+    .min(1, "must not be empty: ask a question")
+    .max(32_000, "must be at most 32,000 characters"),
+  documentIds: z
+    .array(z.string({ error: "each id must be a string" }).min(1, "ids must not be empty"), {
+      error: "must be an array of document ids",
+    })
+    .min(1, "must list at least one id (omit it to use all documents)")
+    .max(1000, "must list at most 1,000 ids")
+    .optional(),
+  prefix: z.string({ error: "must be a string" }).max(1024).optional(),
+  messages: z
+    .array(
+      z.strictObject({
+        role: z.enum(["user", "assistant", "system"], { error: "must be user, assistant or system" }),
+        content: z.string({ error: "must be a string" }),
+      }),
+      { error: "must be an array of { role, content }" },
+    )
+    .max(200, "must have at most 200 turns")
+    .optional(),
+  model: z.string({ error: "must be a string" }).min(1, "must not be empty").optional(),
+  stream: z.boolean({ error: "must be true or false" }).optional(),
+  maxTokens: z
+    .number({ error: "must be a number" })
+    .int("must be a whole number")
+    .min(1, "must be at least 1")
+    .max(1_000_000, "is too large")
+    .optional(),
+  temperature: z
+    .number({ error: "must be a number" })
+    .min(0, "must be between 0 and 1")
+    .max(1, "must be between 0 and 1")
+    .optional(),
+});
+
+export type ChatRequestBody = z.infer<typeof chatRequest>;
+
+const camelUsage = (u: ChatUsage | undefined) =>
+  u
+    ? { promptTokens: u.prompt_tokens, completionTokens: u.completion_tokens, totalTokens: u.total_tokens }
+    : undefined;
+
+const answerMeta = (p: PreparedChat) => ({
+  sources: p.sources,
+  skipped: p.skipped,
+  ...(p.skippedNotListed > 0 ? { skippedNotListed: p.skippedNotListed } : {}),
+  context: p.context,
+});
+
+export function chatRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
+  const routes = new Hono<ChatEnv>();
+  const { service, deps } = ctx;
+
+  routes.post("/chat", async (c) => {
+    const body = parseWith(chatRequest, await readJson(c));
+    const messages: ChatMessage[] = [
+      { role: "system", content: CHAT_SYSTEM_PROMPT },
+      ...(body.messages ?? []),
+      { role: "user", content: body.question },
+    ];
+    const signal = c.req.raw.signal;
+    const prepared = await service.prepare(
+      {
+        model: body.model,
+        selector: { documentIds: body.documentIds, prefix: body.prefix },
+        messages,
+        documentsAt: 1,
+        query: body.question,
+        maxTokens: body.maxTokens,
+        temperature: body.temperature,
+      },
+      { signal },
+    );
+    ctx.log.info("chat prepared", {
+      model: prepared.model.id,
+      context: prepared.context,
+      timings: prepared.timings,
+    });
+
+    if (!body.stream) {
+      const result: ChatResult = await deps.moonshot.chat(prepared.request, { signal });
+      return c.json({
+        answer: result.content,
+        ...(result.reasoningContent ? { reasoning: result.reasoningContent } : {}),
+        model: result.model || prepared.model.id,
+        finishReason: result.finishReason,
+        usage: camelUsage(result.usage),
+        ...answerMeta(prepared),
+      });
+    }
+
+    let answer = "";
+    let reasoning = "";
+    let usage: ChatUsage | undefined;
+    let finishReason: string | null = null;
+    return streamResponse(deps.moonshot.chatStream(prepared.request, { signal }), {
+      start: () =>
+        sseFrame(
+          { type: "start", model: prepared.model.id, skipped: prepared.skipped, context: prepared.context },
+          "start",
+        ),
+      frame: (d) => {
+        if (d.usage) usage = d.usage;
+        if (d.finishReason) finishReason = d.finishReason;
+        let out = "";
+        if (d.reasoningContent) {
+          reasoning += d.reasoningContent;
+          out += sseFrame({ type: "delta", reasoning: d.reasoningContent }, "delta");
+        }
+        if (d.content) {
+          answer += d.content;
+          out += sseFrame({ type: "delta", content: d.content }, "delta");
+        }
+        return out;
+      },
+      end: () =>
+        sseFrame(
+          {
+            type: "done",
+            answer,
+            ...(reasoning ? { reasoning } : {}),
+            model: prepared.model.id,
+            finishReason,
+            usage: camelUsage(usage),
+            ...answerMeta(prepared),
+          },
+          "done",
+        ),
+      onError: (err) => {
+        const e = toApiError(err);
+        ctx.log.warn("chat stream failed mid-answer", { type: e.type, message: e.message });
+        return sseFrame({ type: "error", error: e.toBody().error }, "error");
+      },
+    });
+  });
+
+  return routes;
+}

@@ -1,0 +1,122 @@
+/**
+ * Document routes:
+ * - GET /documents?prefix=&status=&limit=&cursor=  one page, in key order; `cursor` of the response
+ *   fetches the next page (absent on the last one).
+ * - GET /documents/{id}  the record, its status and failure reason.
+ * - DELETE /documents/{id}  deletes the S3 object (202); ingestion's delete path then removes the
+ *   stored text and the remote file.
+ */
+import { Hono } from "hono";
+import { z } from "zod";
+import { ApiError, badRequest, notFound } from "../../core/chat/errors";
+import type { DocumentRecord } from "../../core/documents/model";
+import type { ChatAppContext, ChatEnv } from "../app";
+import { parseWith } from "../http";
+
+const STATUSES = ["processing", "ready", "failed", "deleted"] as const;
+
+const listQuery = z.strictObject({
+  prefix: z.string().max(1024, "must be at most 1024 characters").optional(),
+  status: z.enum(STATUSES, { error: `must be one of ${STATUSES.join(", ")}` }).optional(),
+  limit: z.coerce
+    .number({ error: "must be a number" })
+    .int("must be a whole number")
+    .min(1, "must be at least 1")
+    .max(100, "must be at most 100")
+    .optional(),
+  cursor: z.string().min(1, "must not be empty").optional(),
+});
+
+/** The public view of a record: what a user needs, without internal bookkeeping (sequencer, attempts). */
+export function publicDocument(r: DocumentRecord) {
+  return {
+    documentId: r.documentId,
+    key: r.key,
+    bucket: r.bucket,
+    status: r.status,
+    size: r.size,
+    contentType: r.contentType,
+    eTag: r.eTag,
+    versionId: r.versionId,
+    chunkCount: r.chunkCount,
+    textBytes: r.textBytes,
+    tokenEstimate: r.tokenEstimate,
+    error: r.error,
+    remoteFile: r.remoteFileId
+      ? { id: r.remoteFileId, bytes: r.remoteFileBytes, createdAt: r.remoteFileCreatedAt }
+      : r.remoteFileReleasedAt
+        ? { releasedAt: r.remoteFileReleasedAt }
+        : undefined,
+    createdAt: r.createdAt,
+    updatedAt: r.updatedAt,
+  };
+}
+
+const ID = /^[A-Za-z0-9_.:-]{1,200}$/;
+
+function checkId(id: string): string {
+  if (!ID.test(id))
+    throw badRequest(`"${id.slice(0, 80)}" is not a document id; ids come from GET /documents.`, "id");
+  return id;
+}
+
+export function documentsRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
+  const routes = new Hono<ChatEnv>();
+  const { store, objects } = ctx.deps;
+
+  routes.get("/documents", async (c) => {
+    const q = parseWith(listQuery, c.req.query(), "query string");
+    let page: Awaited<ReturnType<typeof store.list>>;
+    try {
+      page = await store.list(q);
+    } catch (err) {
+      // A cursor the store cannot decode is the caller's mistake, not an outage.
+      if (q.cursor && isBadCursor(err))
+        throw badRequest("Invalid cursor: pass the cursor of the previous page unchanged.", "cursor");
+      throw err;
+    }
+    return c.json({ items: page.items.map(publicDocument), cursor: page.cursor ?? null });
+  });
+
+  routes.get("/documents/:id", async (c) => {
+    const id = checkId(c.req.param("id"));
+    const record = await store.get(id);
+    if (!record) throw notFound(`Unknown document id: ${id}.`, "id");
+    return c.json(publicDocument(record));
+  });
+
+  routes.delete("/documents/:id", async (c) => {
+    const id = checkId(c.req.param("id"));
+    const record = await store.get(id);
+    if (!record) throw notFound(`Unknown document id: ${id}.`, "id");
+    if (record.status === "deleted") {
+      throw new ApiError(409, "invalid_request_error", `Document ${id} (${record.key}) is already deleted.`, {
+        param: "id",
+      });
+    }
+    await objects.deleteObject(record.bucket, record.key);
+    ctx.log.info("deleted document object", { documentId: id, bucket: record.bucket, key: record.key });
+    return c.json(
+      {
+        documentId: id,
+        key: record.key,
+        status: "deleting",
+        message: `Deleted s3://${record.bucket}/${record.key}; ingestion removes its stored text and remote file shortly (GET /documents/${id} then shows status "deleted").`,
+      },
+      202,
+    );
+  });
+
+  return routes;
+}
+
+function isBadCursor(err: unknown): boolean {
+  const e = err as { name?: string; message?: string };
+  return (
+    e?.name === "InvalidCursorError" ||
+    e?.name === "ValidationException" ||
+    e?.name === "SyntaxError" ||
+    e?.name === "TypeError" ||
+    /cursor|ExclusiveStartKey|base64|JSON/i.test(e?.message ?? "")
+  );
+}

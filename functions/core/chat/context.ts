@@ -1,0 +1,362 @@
+/**
+ * Context assembly: which document text goes into a chat request, as what messages. Pure (no I/O), so
+ * the rules below are tested directly and the service around it only fetches and checks.
+ *
+ * - Each document is its own `system` message whose first line is `Document: <key>`, a blank line,
+ *   then its text (the provider's recommended pattern; the label lets the model, and our emulator,
+ *   name where an answer came from).
+ * - Budget = context window - max_tokens - conversation - safety margin (all in local estimates).
+ * - If every selected chunk fits, everything is sent in document order. Otherwise chunks are ranked
+ *   against the question with BM25 (minisearch) and the best ones are packed, then sent back in
+ *   document order. Non-adjacent chunks of one document are separated by an elision marker.
+ * - `shrink` drops the lowest-ranked chunks when the provider's token count says the request is
+ *   still too big.
+ */
+import MiniSearch from "minisearch";
+import type { DocumentRecord, TextChunk } from "../documents/model";
+import type { ChatMessage } from "../moonshot/types";
+import { estimateTokens } from "../text/tokens";
+
+/** Tokens the chat template spends per message (role markers, separators); a safe over-estimate. */
+export const MESSAGE_OVERHEAD_TOKENS = 8;
+/** Marks text left out between two sent chunks of the same document. */
+export const ELISION = "\n\n[…]\n\n";
+const ELISION_TOKENS = estimateTokens(ELISION);
+
+/** The label line every document message starts with. */
+export const documentLabel = (key: string): string => `Document: ${key}`;
+
+/** One selected document with its chunks in order (the chunk's `index` is its position in the text). */
+export interface ContextDocument {
+  record: Pick<DocumentRecord, "documentId" | "key">;
+  chunks: TextChunk[];
+}
+
+export interface ContextSourceChunk {
+  index: number;
+  tokens: number;
+  text: string;
+}
+
+/** What was sent from one document, so a user can check the answer. */
+export interface ContextSource {
+  documentId: string;
+  key: string;
+  /** True when every chunk of the document was sent. */
+  complete: boolean;
+  chunks: ContextSourceChunk[];
+}
+
+export interface BudgetInput {
+  contextLength: number;
+  maxTokens: number;
+  /** Local estimate of every non-document message (system prompts, turns, the question). */
+  conversationTokens: number;
+  /** Defaults to max(256, 3% of the window): slack for estimate-vs-tokenizer disagreement. */
+  safetyMargin?: number;
+}
+
+/** Default safety margin for a context window. */
+export const defaultSafetyMargin = (contextLength: number): number =>
+  Math.max(256, Math.ceil(contextLength * 0.03));
+
+/** Tokens left for document messages (may be <= 0: nothing fits). */
+export function documentBudget(input: BudgetInput): number {
+  const margin = input.safetyMargin ?? defaultSafetyMargin(input.contextLength);
+  return input.contextLength - input.maxTokens - input.conversationTokens - margin;
+}
+
+/** Local estimate of a list of messages (content plus per-message overhead). */
+export function estimateMessagesTokens(messages: readonly ChatMessage[]): number {
+  let total = 0;
+  for (const m of messages) total += MESSAGE_OVERHEAD_TOKENS + estimateTokens(m.content);
+  return total;
+}
+
+interface ChunkRef {
+  doc: number;
+  /** Position in `documents[doc].chunks`. */
+  pos: number;
+  tokens: number;
+}
+
+export type ContextMode = "all" | "ranked";
+
+export interface ContextSummary {
+  mode: ContextMode;
+  documents: number;
+  documentsSent: number;
+  chunksTotal: number;
+  chunksSent: number;
+  /** Local estimate of the document messages sent. */
+  estimatedTokens: number;
+  budgetTokens: number;
+}
+
+const labelTokens = (key: string): number =>
+  MESSAGE_OVERHEAD_TOKENS + estimateTokens(`${documentLabel(key)}\n\n`);
+
+/**
+ * A context selection over a fixed set of documents. Created by `planContext`; `shrink` narrows it.
+ */
+export class ContextPlan {
+  /** Selected chunk refs, best first (for "all" mode: ranked lazily when first shrunk). */
+  private selected: ChunkRef[];
+  private ranked: boolean;
+
+  private constructor(
+    private readonly documents: readonly ContextDocument[],
+    private readonly query: string,
+    readonly mode: ContextMode,
+    selected: ChunkRef[],
+    ranked: boolean,
+    readonly budgetTokens: number,
+  ) {
+    this.selected = selected;
+    this.ranked = ranked;
+  }
+
+  /** Plans the context for `documents` (in the order they should appear) within `budgetTokens`. */
+  static plan(documents: readonly ContextDocument[], query: string, budgetTokens: number): ContextPlan {
+    const refs: ChunkRef[] = [];
+    let total = 0;
+    documents.forEach((d, doc) => {
+      if (d.chunks.length > 0) total += labelTokens(d.record.key);
+      d.chunks.forEach((c, pos) => {
+        refs.push({ doc, pos, tokens: c.tokens });
+        total += c.tokens;
+      });
+    });
+    if (total <= budgetTokens) return new ContextPlan(documents, query, "all", refs, false, budgetTokens);
+    const order = rankChunks(documents, refs, query);
+    return new ContextPlan(
+      documents,
+      query,
+      "ranked",
+      pack(documents, order, budgetTokens),
+      true,
+      budgetTokens,
+    );
+  }
+
+  /** Local estimate of the document messages this plan renders to. */
+  get estimatedTokens(): number {
+    return estimateSelection(this.documents, this.selected);
+  }
+
+  get chunkCount(): number {
+    return this.selected.length;
+  }
+
+  /**
+   * Drops the lowest-ranked chunks until at least `tokens` (local estimate) are gone. Returns the
+   * number of chunks dropped (0 when nothing is left to drop).
+   */
+  shrink(tokens: number): number {
+    if (!this.ranked) {
+      const order = rankChunks(this.documents, this.selected, this.query);
+      this.selected = order;
+      this.ranked = true;
+    }
+    let dropped = 0;
+    let freed = 0;
+    while (this.selected.length > 0 && freed < tokens) {
+      const ref = this.selected.pop()!;
+      freed += ref.tokens;
+      dropped++;
+    }
+    // A document that lost its last chunk also frees its label; the estimate is recomputed by callers.
+    return dropped;
+  }
+
+  /** The `system` messages, one per document with at least one selected chunk, in document order. */
+  messages(): ChatMessage[] {
+    return this.grouped().map(({ doc, positions }) => ({
+      role: "system" as const,
+      content: renderDocument(this.documents[doc]!, positions),
+    }));
+  }
+
+  /** Which documents and chunks are sent. */
+  sources(): ContextSource[] {
+    return this.grouped().map(({ doc, positions }) => {
+      const d = this.documents[doc]!;
+      return {
+        documentId: d.record.documentId,
+        key: d.record.key,
+        complete: positions.length === d.chunks.length,
+        chunks: positions.map((p) => {
+          const c = d.chunks[p]!;
+          return { index: c.index, tokens: c.tokens, text: c.text };
+        }),
+      };
+    });
+  }
+
+  summary(): ContextSummary {
+    const grouped = this.grouped();
+    return {
+      mode: this.mode,
+      documents: this.documents.length,
+      documentsSent: grouped.length,
+      chunksTotal: this.documents.reduce((n, d) => n + d.chunks.length, 0),
+      chunksSent: this.selected.length,
+      estimatedTokens: this.estimatedTokens,
+      budgetTokens: this.budgetTokens,
+    };
+  }
+
+  private grouped(): { doc: number; positions: number[] }[] {
+    const byDoc = new Map<number, number[]>();
+    for (const ref of this.selected) {
+      const list = byDoc.get(ref.doc);
+      if (list) list.push(ref.pos);
+      else byDoc.set(ref.doc, [ref.pos]);
+    }
+    return [...byDoc.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([doc, positions]) => ({ doc, positions: positions.sort((a, b) => a - b) }));
+  }
+}
+
+/** Convenience wrapper for `ContextPlan.plan`. */
+export const planContext = ContextPlan.plan;
+
+/** `Document: <key>`, a blank line, then the chunks (adjacent ones joined as-is, gaps elided). */
+export function renderDocument(doc: ContextDocument, positions: readonly number[]): string {
+  let body = "";
+  let previousIndex: number | undefined;
+  for (const p of positions) {
+    const chunk = doc.chunks[p]!;
+    if (previousIndex !== undefined && chunk.index !== previousIndex + 1) body += ELISION;
+    body += chunk.text;
+    previousIndex = chunk.index;
+  }
+  return `${documentLabel(doc.record.key)}\n\n${body}`;
+}
+
+function estimateSelection(documents: readonly ContextDocument[], selected: readonly ChunkRef[]): number {
+  const docs = new Set<number>();
+  let total = 0;
+  for (const ref of selected) {
+    total += ref.tokens;
+    docs.add(ref.doc);
+  }
+  for (const doc of docs) total += labelTokens(documents[doc]!.record.key);
+  // Gaps cost an elision marker each; counting one per selected chunk is a cheap upper bound.
+  if (selected.length > docs.size) total += (selected.length - docs.size) * ELISION_TOKENS;
+  return total;
+}
+
+/**
+ * Greedy packing by rank: take each chunk that still fits (paying the document's label the first
+ * time one of its chunks is taken). Returns the taken refs, best first.
+ */
+function pack(documents: readonly ContextDocument[], order: readonly ChunkRef[], budget: number): ChunkRef[] {
+  const taken: ChunkRef[] = [];
+  const opened = new Set<number>();
+  let used = 0;
+  for (const ref of order) {
+    const cost =
+      ref.tokens + ELISION_TOKENS + (opened.has(ref.doc) ? 0 : labelTokens(documents[ref.doc]!.record.key));
+    if (used + cost > budget) continue;
+    used += cost;
+    opened.add(ref.doc);
+    taken.push(ref);
+  }
+  return taken;
+}
+
+// --- ranking ---------------------------------------------------------------------------------------
+
+const STOP_WORDS = new Set(
+  (
+    "a an and are as at be been but by can could did do does doesn for from had has have how i if in into is it its " +
+    "me my no not of on or our please say says should so tell than that the their them then there these they this " +
+    "those to us was we were what when where which who whom why will with would you your about any all also give " +
+    "show explain describe document documents file files text according"
+  ).split(" "),
+);
+
+/** Lower-case, drop stop words, fold a trailing plural "s" (but not "ss"). Shared by index and query. */
+export function normalizeTerm(term: string): string | null {
+  const t = term.toLowerCase();
+  if (t.length === 0 || STOP_WORDS.has(t)) return null;
+  if (t.length > 3 && t.endsWith("s") && !t.endsWith("ss")) return t.slice(0, -1);
+  return t;
+}
+
+const WORD = /[\p{L}\p{N}]+/gu;
+const CJK_CHAR = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]/u;
+
+/** Words of letters and digits; CJK runs split into characters (they carry no spaces). */
+export function tokenize(text: string): string[] {
+  const out: string[] = [];
+  for (const m of text.matchAll(WORD)) {
+    const word = m[0];
+    if (word.charCodeAt(0) < 0x2e80 && !CJK_CHAR.test(word)) {
+      out.push(word);
+      continue;
+    }
+    let run = "";
+    for (const ch of word) {
+      if (CJK_CHAR.test(ch)) {
+        if (run) out.push(run);
+        run = "";
+        out.push(ch);
+      } else run += ch;
+    }
+    if (run) out.push(run);
+  }
+  return out;
+}
+
+/** The distinct normalised terms of a query. */
+export function queryTerms(query: string): string[] {
+  const terms = new Set<string>();
+  for (const t of tokenize(query)) {
+    const n = normalizeTerm(t);
+    if (n) terms.add(n);
+  }
+  return [...terms];
+}
+
+/**
+ * Ranks `refs` against `query` with BM25 (minisearch). Only the query's own terms are indexed: a
+ * chunk's BM25 score depends on the query terms' frequencies and the chunk's length, and minisearch
+ * takes the length from the tokenizer before `processTerm` filters, so the scores equal those of a
+ * full index while the index stays tiny (indexing every term of 40 MB would cost seconds).
+ *
+ * Chunks without any query term follow the matches, spread across documents (every document's first
+ * chunk, then every second chunk...), so a question with no searchable words still sees each
+ * document's beginning rather than one document's whole text.
+ */
+export function rankChunks(
+  documents: readonly ContextDocument[],
+  refs: readonly ChunkRef[],
+  query: string,
+): ChunkRef[] {
+  const terms = queryTerms(query);
+  const scores = new Map<number, number>();
+  if (terms.length > 0) {
+    const wanted = new Set(terms);
+    const index = new MiniSearch<{ id: number; text: string }>({
+      fields: ["text"],
+      idField: "id",
+      storeFields: [],
+      tokenize,
+      processTerm: (term) => {
+        const n = normalizeTerm(term);
+        return n !== null && wanted.has(n) ? n : null;
+      },
+      searchOptions: { combineWith: "OR", prefix: false, fuzzy: false },
+    });
+    refs.forEach((ref, id) => {
+      index.add({ id, text: documents[ref.doc]!.chunks[ref.pos]!.text });
+    });
+    for (const hit of index.search(terms.join(" "))) scores.set(hit.id as number, hit.score);
+  }
+  const order = refs.map((ref, id) => ({ ref, id, score: scores.get(id) ?? 0 }));
+  order.sort((a, b) => b.score - a.score || a.ref.pos - b.ref.pos || a.ref.doc - b.ref.doc);
+  return order.map((o) => o.ref);
+}
