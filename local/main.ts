@@ -1,0 +1,56 @@
+/**
+ * `npm start`: the whole pipeline on this machine (see local/runtime/stack.ts), with a banner saying
+ * where everything is, and a clean shutdown on Ctrl-C (a second Ctrl-C exits at once).
+ */
+import { ConfigError, loadConfig } from "./runtime/config";
+import { banner, consolePrinter } from "./runtime/print";
+import { startStack } from "./runtime/stack";
+
+// The SDK's "Node 22 will be required from 2027" notice is noise for a newcomer on the supported Node 20.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+
+const out = consolePrinter();
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  out.info("starting local S3, DynamoDB, the Moonshot emulator and the chat API...");
+  const stack = await startStack(config, out);
+  process.stdout.write(
+    `${banner(stack.info, { tokenSource: describeTokenSource(stack.tokenSource), dataDir: config.dataDir, cwd: process.cwd() })}\n`,
+  );
+  out.info(`ready: ${stack.info.apiUrl}`);
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      out.warn(`${signal} again: exiting without waiting`);
+      process.exit(130);
+    }
+    stopping = true;
+    out.info(`${signal}: stopping (finishing running ingestions, saving the queue)...`);
+    stack.close().then(
+      () => {
+        out.info("stopped; data kept in DATA_DIR");
+        process.exit(0);
+      },
+      (err) => {
+        out.error(`shutdown failed: ${err instanceof Error ? err.message : String(err)}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+}
+
+function describeTokenSource(source: string): string {
+  if (source === "API_TOKEN") return "from API_TOKEN";
+  if (source === "generated") return "generated and saved in DATA_DIR/api-token; set API_TOKEN to choose one";
+  return "from DATA_DIR/api-token; set API_TOKEN to choose one";
+}
+
+main().catch((err) => {
+  if (err instanceof ConfigError) out.error(err.message);
+  else out.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
+  process.exit(1);
+});

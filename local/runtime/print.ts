@@ -1,0 +1,80 @@
+/**
+ * What `npm start` prints: the start-up banner (URLs, token, a ready-to-paste example) and one short
+ * line per pipeline event. Colours only on a TTY (and never with NO_COLOR).
+ */
+import { relative } from "node:path";
+import type { RuntimeInfo } from "./config";
+
+export interface Printer {
+  info(line: string): void;
+  warn(line: string): void;
+  error(line: string): void;
+}
+
+const useColor = (stream: NodeJS.WriteStream) => Boolean(stream.isTTY) && !process.env.NO_COLOR;
+const paint = (code: number, text: string, on: boolean) => (on ? `\x1b[${code}m${text}\x1b[0m` : text);
+export const bold = (text: string) => paint(1, text, useColor(process.stdout));
+export const dim = (text: string) => paint(2, text, useColor(process.stdout));
+export const green = (text: string) => paint(32, text, useColor(process.stdout));
+export const yellow = (text: string) => paint(33, text, useColor(process.stdout));
+export const red = (text: string) => paint(31, text, useColor(process.stdout));
+
+/** Timestamped lines on stdout (info) and stderr (warnings and errors). */
+export function consolePrinter(): Printer {
+  const stamp = () => dim(new Date().toISOString().slice(11, 19));
+  return {
+    info: (line) => process.stdout.write(`${stamp()} ${line}\n`),
+    warn: (line) => process.stderr.write(`${stamp()} ${yellow("warn")} ${line}\n`),
+    error: (line) => process.stderr.write(`${stamp()} ${red("error")} ${line}\n`),
+  };
+}
+
+/** Quotes a value for a POSIX shell when needed. */
+export function shellQuote(value: string): string {
+  return /^[A-Za-z0-9_./:=@%+-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The start-up banner: where everything is and what to paste next. */
+export function banner(
+  info: RuntimeInfo,
+  extra: { tokenSource: string; dataDir: string; cwd: string },
+): string {
+  const rel = (p: string) => {
+    const r = relative(extra.cwd, p);
+    return r === "" ? "." : r.startsWith("..") ? p : `./${r}`;
+  };
+  const question = JSON.stringify({ question: "What is this document about?" });
+  const lines = [
+    "",
+    bold("kimi-doc-pipeline is running locally"),
+    "",
+    `  Chat API      ${info.apiUrl}`,
+    `  API token     ${info.token}  ${dim(`(${extra.tokenSource})`)}`,
+    `  S3 endpoint   ${info.s3Endpoint}   bucket: ${info.bucket}`,
+    `  Moonshot      ${info.emulator ? `emulator at ${info.moonshotBaseUrl} (set MOONSHOT_API_KEY to use the real API)` : info.moonshotBaseUrl}`,
+    `  Data          ${rel(extra.dataDir)}  ${dim("(S3 objects, DynamoDB, emulator state, token; kept across restarts)")}`,
+    info.dropDir
+      ? `  Drop folder   ${rel(info.dropDir)}  ${dim("(files put here are uploaded to the bucket and left in place)")}`
+      : "  Drop folder   off",
+    "",
+    bold("Try it (in another terminal):"),
+    "",
+    `  ${dim("# upload a document and wait until it is ready")}`,
+    "  npx kdp put path/to/file.pdf",
+    info.dropDir
+      ? `  ${dim(`# ...or copy it into ${rel(info.dropDir)}, or use any S3 client:`)}`
+      : `  ${dim("# ...or use any S3 client:")}`,
+    `  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws s3 cp file.pdf s3://${info.bucket}/ --endpoint-url ${info.s3Endpoint}`,
+    "",
+    `  ${dim("# ask a question")}`,
+    `  npx kdp ask "What is this document about?"`,
+    `  curl -s ${info.apiUrl}/chat -H ${shellQuote(`Authorization: Bearer ${info.token}`)} -H 'Content-Type: application/json' -d ${shellQuote(question)}`,
+    "",
+    `  ${dim("# list documents")}`,
+    "  npx kdp ls",
+    "",
+    dim("Ctrl-C stops everything; `npm start` again picks up where it stopped."),
+    "",
+  ];
+  return lines.join("\n");
+}

@@ -1,0 +1,362 @@
+/**
+ * The whole pipeline in one process, on 127.0.0.1: local S3 (s3rver) holding the bucket, local
+ * DynamoDB (dynalite) with the stack's table design, the Moonshot emulator (unless a real key is
+ * configured), S3 events -> LocalQueue (SQS semantics) -> the ingest Lambda handler, the janitor
+ * handler on an interval, and the chat app (same code, same bearer auth) on PORT, plus the drop
+ * folder. The handlers are the Lambda modules themselves, imported after the environment they read
+ * at cold start has been set.
+ */
+import { readFile, rm } from "node:fs/promises";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { S3Client } from "@aws-sdk/client-s3";
+import type { S3EventRecord, SQSBatchResponse, SQSEvent } from "aws-lambda";
+import { ensureDocumentsTable, startLocalDynamo } from "../aws/dynamo";
+import { startLocalS3 } from "../aws/s3";
+import { createAdminApp } from "./admin";
+import { loadChatFetch } from "./chat";
+import {
+  ConfigError,
+  dataPaths,
+  ensureDirs,
+  type LocalConfig,
+  persistentSecret,
+  type RuntimeInfo,
+  writeFileAtomic,
+} from "./config";
+import { DropFolder } from "./drop-folder";
+import { createLambdaContext } from "./lambda-context";
+import { withPortHint } from "./ports";
+import type { Printer } from "./print";
+import { LocalQueue, type QueueEvent, type QueueSnapshot } from "./queue";
+import { decodeS3EventKey, s3NotificationBody } from "./s3-events";
+import { uploadFile } from "./upload";
+
+/** Local credentials: s3rver and dynalite accept any. */
+const LOCAL_CREDENTIALS = { accessKeyId: "local", secretAccessKey: "local" };
+/** The emulator's key in local mode (it is only ever reachable on 127.0.0.1). */
+const EMULATOR_API_KEY = "sk-local-emulator";
+
+export interface RunningStack {
+  info: RuntimeInfo;
+  tokenSource: "API_TOKEN" | "generated" | "file";
+  queue: LocalQueue;
+  /** Stops everything; safe to call twice. */
+  close(): Promise<void>;
+}
+
+/** Starts the local pipeline described by `config`, printing pipeline events through `out`. */
+export async function startStack(config: LocalConfig, out: Printer): Promise<RunningStack> {
+  const paths = dataPaths(config.dataDir);
+  await ensureDirs(config.dataDir, paths.s3, paths.dynamo, paths.emulator);
+  if (config.dropDir) await ensureDirs(config.dropDir);
+  await refuseSecondInstance(paths.runtime, config.dataDir);
+
+  const closers: (() => Promise<void>)[] = [];
+  const closeAll = async () => {
+    for (const close of closers.splice(0).reverse()) {
+      try {
+        await close();
+      } catch (err) {
+        out.warn(`shutdown: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  };
+
+  try {
+    const token = config.apiToken
+      ? { value: config.apiToken, source: "API_TOKEN" as const }
+      : await persistentSecret(paths.token, "kdp_");
+
+    const s3 = await withPortHint("The local S3 server", "S3_PORT", config.s3Port, () =>
+      startLocalS3({ port: config.s3Port, dataDir: paths.s3, buckets: [config.bucket] }),
+    );
+    closers.push(() => s3.close());
+    const dynamo = await withPortHint("The local DynamoDB server", "DYNAMO_PORT", config.dynamoPort, () =>
+      startLocalDynamo({ port: config.dynamoPort, dataDir: paths.dynamo }),
+    );
+    closers.push(() => dynamo.close());
+    const admin = new DynamoDBClient({
+      endpoint: dynamo.endpoint,
+      region: config.region,
+      credentials: LOCAL_CREDENTIALS,
+    });
+    closers.push(async () => admin.destroy());
+    await ensureDocumentsTable(admin, config.tableName);
+
+    let moonshotBaseUrl: string;
+    let moonshotApiKey: string;
+    if (config.moonshotApiKey) {
+      moonshotBaseUrl = config.moonshotBaseUrl ?? "https://api.moonshot.ai/v1";
+      moonshotApiKey = config.moonshotApiKey;
+    } else {
+      const { startEmulator } = await import("../emulator/server");
+      const emulator = await withPortHint("The Moonshot emulator", "EMULATOR_PORT", config.emulatorPort, () =>
+        startEmulator({ port: config.emulatorPort, apiKey: EMULATOR_API_KEY, dataDir: paths.emulator }),
+      );
+      closers.push(() => emulator.close());
+      moonshotBaseUrl = emulator.baseURL;
+      moonshotApiKey = EMULATOR_API_KEY;
+    }
+
+    // The handlers read these at import time (cold start), exactly as in Lambda.
+    Object.assign(process.env, {
+      TABLE_NAME: config.tableName,
+      BUCKET_NAME: config.bucket,
+      AWS_REGION: config.region,
+      AWS_DEFAULT_REGION: config.region,
+      AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+      AWS_ENDPOINT_URL_S3: s3.endpoint,
+      AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+      S3_FORCE_PATH_STYLE: "true",
+      MOONSHOT_BASE_URL: moonshotBaseUrl,
+      MOONSHOT_API_KEY: moonshotApiKey,
+      API_TOKEN: token.value,
+      MAX_RECEIVE_COUNT: String(config.ingest.maxReceiveCount),
+      POWERTOOLS_SERVICE_NAME: process.env.POWERTOOLS_SERVICE_NAME ?? "kimi-doc-pipeline-local",
+      POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? process.env.LOG_LEVEL ?? "WARN",
+      POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? "true",
+      POWERTOOLS_TRACE_ENABLED: "false",
+    });
+    // A user's profile or session must never leak into local mode (and never reach real AWS).
+    delete process.env.AWS_PROFILE;
+    delete process.env.AWS_SESSION_TOKEN;
+
+    // Ingest: S3 events -> queue -> the ingest Lambda handler.
+    const ingest = (await import("../../functions/ingest/handler")) as unknown as {
+      handler: (event: SQSEvent, context: unknown) => Promise<SQSBatchResponse | undefined>;
+    };
+    const queueState = await readJson<QueueSnapshot>(paths.queue);
+    let persistTimer: NodeJS.Timeout | undefined;
+    let persisting: Promise<void> = Promise.resolve();
+    const persistQueue = () => {
+      persisting = persisting
+        .then(() => writeFileAtomic(paths.queue, JSON.stringify(queue.snapshot())))
+        .catch((err) => out.warn(`could not save the queue to ${paths.queue}: ${String(err)}`));
+      return persisting;
+    };
+    const queue: LocalQueue = new LocalQueue({
+      name: "kdp-local-ingest",
+      functionName: "kdp-local-ingest",
+      region: config.region,
+      handler: (event, context) => ingest.handler(event, context),
+      batchSize: config.ingest.batchSize,
+      batchWindowMs: config.ingest.batchWindowMs,
+      maxConcurrency: config.ingest.maxConcurrency,
+      functionTimeoutMs: config.ingest.functionTimeoutMs,
+      maxReceiveCount: config.ingest.maxReceiveCount,
+      retryDelayMs: (n) => Math.min(30_000, 1000 * 2 ** (n - 1)),
+      restore: queueState,
+      onEvent: (event) => printQueueEvent(event, out),
+      onChange: () => {
+        clearTimeout(persistTimer);
+        persistTimer = setTimeout(() => void persistQueue(), 50);
+        persistTimer.unref();
+      },
+    });
+    const restored = queueState?.messages?.length ?? 0;
+    if (restored) out.info(`ingest: resuming ${restored} message(s) left in the queue by the last run`);
+    const unsubscribe = s3.onEvent((record: S3EventRecord) => {
+      if (record.s3.bucket.name !== config.bucket || queue.isClosed) return;
+      const key = decodeS3EventKey(record.s3.object.key);
+      const verb = record.eventName.startsWith("ObjectRemoved") ? "removed" : "created";
+      out.info(
+        `s3: ${verb} ${key}${record.s3.object.size !== undefined ? ` (${formatBytes(record.s3.object.size)})` : ""}`,
+      );
+      queue.send(s3NotificationBody(record));
+    });
+    closers.push(async () => {
+      clearTimeout(persistTimer);
+      await queue.close({ drainMs: 15_000 });
+      await persistQueue();
+    });
+    closers.push(async () => unsubscribe());
+
+    // Janitor on an interval, one sweep at a time (like the stack's schedule).
+    if (config.janitorIntervalSeconds > 0) {
+      const janitor = (await import("../../functions/janitor/handler")) as unknown as {
+        handler: (event: { dryRun?: boolean }, context: unknown) => Promise<unknown>;
+      };
+      let sweeping: Promise<void> | undefined;
+      const sweep = () => {
+        if (sweeping) return;
+        const context = createLambdaContext({
+          functionName: "kdp-local-janitor",
+          timeoutMs: 120_000,
+          region: config.region,
+        });
+        sweeping = janitor
+          .handler({}, context)
+          .then((result) => printJanitor(result, out))
+          .catch((err) => out.warn(`janitor: ${err instanceof Error ? err.message : String(err)}`))
+          .finally(() => {
+            sweeping = undefined;
+          });
+      };
+      const timer = setInterval(sweep, config.janitorIntervalSeconds * 1000);
+      timer.unref();
+      closers.push(async () => {
+        clearInterval(timer);
+        await sweeping;
+      });
+    }
+
+    // Chat API (same app as the Lambda, same bearer auth) plus the local admin routes.
+    const chatFetch = await loadChatFetch();
+    const adminApp = createAdminApp({ token: token.value, queue, bucket: config.bucket });
+    const { serve } = await import("@hono/node-server");
+    const server = await withPortHint("The chat API", "PORT", config.port, () =>
+      listen(serve, config.port, (request: Request) =>
+        new URL(request.url).pathname.startsWith("/_local/") ? adminApp.fetch(request) : chatFetch(request),
+      ),
+    );
+    closers.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        }),
+    );
+    const apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+    // Drop folder -> local bucket.
+    if (config.dropDir) {
+      const s3Client = new S3Client({
+        endpoint: s3.endpoint,
+        forcePathStyle: true,
+        region: config.region,
+        credentials: LOCAL_CREDENTIALS,
+      });
+      const drop = new DropFolder({
+        dir: config.dropDir,
+        ledgerPath: paths.dropLedger,
+        upload: ({ path, key }) => uploadFile({ s3: s3Client, bucket: config.bucket, key, path }),
+        onEvent: (event) => {
+          if (event.type === "uploaded")
+            out.info(`drop: uploaded ${event.key} -> s3://${config.bucket}/${event.key}`);
+          else if (event.type === "failed")
+            out.warn(`drop: could not upload ${event.key}: ${event.error} (will retry)`);
+          else out.warn(`drop: ${event.error}`);
+        },
+      });
+      await drop.start();
+      closers.push(async () => {
+        await drop.close();
+        s3Client.destroy();
+      });
+    }
+
+    const info: RuntimeInfo = {
+      pid: process.pid,
+      startedAt: new Date().toISOString(),
+      apiUrl,
+      token: token.value,
+      s3Endpoint: s3.endpoint,
+      bucket: config.bucket,
+      region: config.region,
+      ...(config.dropDir ? { dropDir: config.dropDir } : {}),
+      moonshotBaseUrl,
+      emulator: !config.moonshotApiKey,
+    };
+    await writeFileAtomic(paths.runtime, `${JSON.stringify(info, null, 2)}\n`, 0o600);
+    // Removed first on shutdown, so the CLI stops pointing at a stack that is going away.
+    closers.push(() => rm(paths.runtime, { force: true }));
+
+    let closed: Promise<void> | undefined;
+    return {
+      info,
+      tokenSource: token.source,
+      queue,
+      close: () => {
+        closed ??= closeAll();
+        return closed;
+      },
+    };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
+
+type ServeFn = typeof import("@hono/node-server").serve;
+
+function listen(
+  serve: ServeFn,
+  port: number,
+  fetch: (request: Request) => Response | Promise<Response>,
+): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = serve({ fetch, port, hostname: "127.0.0.1" }, () => {
+      server.off("error", reject);
+      resolve(server as Server);
+    }) as Server;
+    server.once("error", reject);
+  });
+}
+
+/** Two stacks on one DATA_DIR would corrupt the DynamoDB files: refuse while the other one lives. */
+async function refuseSecondInstance(runtimePath: string, dataDir: string): Promise<void> {
+  const running = await readJson<RuntimeInfo>(runtimePath);
+  if (!running?.pid || running.pid === process.pid) return;
+  try {
+    process.kill(running.pid, 0);
+  } catch {
+    return; // stale file from a crashed run
+  }
+  throw new ConfigError(
+    `another \`npm start\` (pid ${running.pid}, API ${running.apiUrl}) is already using DATA_DIR=${dataDir}. ` +
+      "Stop it first, or set DATA_DIR to another folder (and PORT/S3_PORT to free ports).",
+  );
+}
+
+async function readJson<T>(path: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await readFile(path, "utf8")) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `documents/a.pdf` from a queued S3 notification body, for messages a user can read. */
+export function describeMessage(body: string): string {
+  try {
+    const record = (JSON.parse(body) as { Records?: S3EventRecord[] }).Records?.[0];
+    if (record) return `s3://${record.s3.bucket.name}/${decodeS3EventKey(record.s3.object.key)}`;
+  } catch {
+    // not an S3 notification
+  }
+  return body.slice(0, 80);
+}
+
+function printQueueEvent(event: QueueEvent, out: Printer): void {
+  if (event.type === "batch") {
+    const secs = (event.durationMs / 1000).toFixed(1);
+    if (event.error)
+      out.warn(`ingest: batch of ${event.size} failed after ${secs}s: ${event.error} (will retry)`);
+    else if (event.failed)
+      out.warn(`ingest: ${event.succeeded}/${event.size} done, ${event.failed} to retry (${secs}s)`);
+    else out.info(`ingest: ${event.size} event(s) processed (${secs}s)`);
+  } else if (event.type === "dead-letter") {
+    out.error(
+      `ingest: gave up on ${describeMessage(event.letter.body)} after ${event.letter.receiveCount} attempts` +
+        `${event.letter.lastError ? `: ${event.letter.lastError}` : ""} (dead-letter list: GET /_local/queue)`,
+    );
+  }
+}
+
+function printJanitor(result: unknown, out: Printer): void {
+  if (!result || typeof result !== "object") return;
+  const r = result as Record<string, unknown>;
+  const deleted =
+    typeof r.deleted === "number" ? r.deleted : Array.isArray(r.deleted) ? r.deleted.length : undefined;
+  if (deleted) out.info(`janitor: released ${deleted} remote file(s)`);
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
+  if (n < 1024 ** 3) return `${(n / 1024 / 1024).toFixed(1)} MB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GB`;
+}
