@@ -1,5 +1,49 @@
-// PLACEHOLDER so the CDK app can synthesise while the real handler is being written. Replaced by the
-// owner of functions/janitor/; it must not survive into a submission.
-export const handler = async (): Promise<never> => {
-  throw new Error("functions/janitor/handler.ts is not implemented yet");
+/**
+ * Janitor Lambda: an EventBridge schedule starts one sweep (functions/core/janitor/sweep.ts) that
+ * deletes stale Moonshot remote files within the invocation's remaining time, then reports a summary
+ * as a log line and metrics. An authentication or configuration error fails the invocation (alarm).
+ *
+ * Event: the scheduled event, or any object; `dryRun: true` (top level or under `detail`) reports what
+ * would be deleted without deleting. Environment (checked once at cold start): TABLE_NAME,
+ * RETENTION_HOURS (default 24), HIGH_WATER_MARK (default 0.9), DRY_RUN (default false).
+ */
+import type { Context } from "aws-lambda";
+import { DynamoDocumentStore } from "../core/documents/dynamo-store";
+import { dryRunFromEvent, loadJanitorConfig } from "../core/janitor/config";
+import { reportSweep } from "../core/janitor/report";
+import { runSweep, SweepAbortedError, type SweepSummary } from "../core/janitor/sweep";
+import { moonshotFromEnv } from "../core/moonshot";
+import { documents } from "../core/runtime/clients";
+import { logger, metrics } from "../core/runtime/observability";
+
+/** Provider calls in flight during a sweep (deletes share the account's rate tier with ingestion). */
+const SWEEP_CONCURRENCY = 4;
+
+// Cold start: a bad configuration fails every invocation loudly instead of sweeping with guesses.
+const config = loadJanitorConfig();
+const store = new DynamoDocumentStore({ client: documents, tableName: config.tableName });
+const api = moonshotFromEnv();
+
+/** The sweep's outcome, also returned to direct invokers (the local runtime prints `deleted`). */
+export interface JanitorResult extends SweepSummary {
+  deleted: number;
+}
+
+export const handler = async (event: unknown, context: Context): Promise<JanitorResult> => {
+  const dryRun = dryRunFromEvent(event, config.dryRun);
+  const deadline = Date.now() + context.getRemainingTimeInMillis();
+  try {
+    const result = await runSweep(
+      { api, store },
+      { policy: config.policy, dryRun, deadline, concurrency: SWEEP_CONCURRENCY },
+    );
+    reportSweep(result.summary, result.failures, { logger, metrics });
+    return { ...result.summary, deleted: dryRun ? 0 : result.deleted.length };
+  } catch (err) {
+    if (err instanceof SweepAbortedError) reportSweep(err.summary, [], { logger, metrics });
+    logger.error("janitor sweep failed", err as Error);
+    throw err;
+  } finally {
+    metrics.publishStoredMetrics();
+  }
 };

@@ -1,0 +1,355 @@
+/**
+ * One janitor sweep: list the remote files, read the records, plan (policy.ts), then carry the plan out
+ * with a concurrency cap and within the caller's deadline.
+ *
+ * Ordering that makes a sweep safe next to a running ingest:
+ * - The remote listing is read BEFORE the records. Ingestion records its upload intent (tag) before it
+ *   uploads, so every file in the listing was announced before the records were read; a file uploaded
+ *   later is simply not in this sweep's listing.
+ * - A file a record holds is released on the record first (conditional: the record still points at it
+ *   and is not `processing`), then deleted. If the record changed in between, the file is left alone
+ *   and the next sweep re-plans from fresh state. So no record ever points at a deleted file; the worst
+ *   a crash between the two steps leaves is an unreferenced file, which a later sweep removes as an
+ *   orphan.
+ */
+import type { DocumentRecord } from "../documents/model";
+import {
+  AuthenticationError,
+  NotConfiguredError,
+  NotFoundError,
+  PermissionDeniedError,
+  RateLimitError,
+  TimeoutError,
+} from "../moonshot/errors";
+import type { MoonshotApi, RemoteFile } from "../moonshot/types";
+import {
+  DELETION_REASONS,
+  type DeletionReason,
+  type JanitorPolicyConfig,
+  type PlannedDeletion,
+  planSweep,
+  type SweepPlan,
+} from "./policy";
+import type { JanitorStore } from "./ports";
+
+/** Provider calls the sweep makes (the full MoonshotApi also fits). */
+export type JanitorApi = Pick<MoonshotApi, "listFiles" | "deleteFile">;
+
+export interface SweepDeps {
+  api: JanitorApi;
+  store: JanitorStore;
+  /** Epoch ms; injectable for tests. */
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export interface SweepOptions {
+  policy: JanitorPolicyConfig;
+  /** Plan and report without releasing or deleting anything. */
+  dryRun?: boolean;
+  /** Absolute epoch-ms deadline (Lambda: now + getRemainingTimeInMillis()). None: run to the end. */
+  deadline?: number;
+  /** Provider calls in flight at once. @default 4 */
+  concurrency?: number;
+  /** No new deletion starts with less than this left before the deadline. @default 5000 */
+  reserveMs?: number;
+  /** Times one deletion is retried after a RateLimitError the client gave up on. @default 3 */
+  rateLimitRetries?: number;
+}
+
+export const DEFAULT_SWEEP_CONCURRENCY = 4;
+export const DEFAULT_RESERVE_MS = 5_000;
+/** Time kept back from the deadline for each provider call, so reporting always has time to finish. */
+const FINISH_MARGIN_MS = 1_000;
+
+export interface SweepSummary {
+  filesBefore: number;
+  bytesBefore: number;
+  /** After the deletions done (dry run: projected, as if the plan were carried out). */
+  filesAfter: number;
+  bytesAfter: number;
+  /** Deleted (dry run: would delete), by reason. A 404 on delete counts as deleted. */
+  deletedByReason: Record<DeletionReason, number>;
+  /** Deletions planned (the dry-run set). */
+  planned: number;
+  /** Planned files left alone because their record changed under the sweep (a concurrent ingest). */
+  skippedChanged: number;
+  /** Records cleared because they pointed at a file the provider no longer lists. */
+  releasedDangling: number;
+  errors: number;
+  dryRun: boolean;
+  /** The deadline (or a persistent rate limit) stopped the sweep before the plan was done. */
+  stoppedEarly: boolean;
+  /** False when the high-water marks could not be reached without touching files that must stay. */
+  underHighWater: boolean;
+  durationMs: number;
+}
+
+export interface SweepFailure {
+  fileId: string;
+  documentId?: string;
+  reason: DeletionReason | "dangling";
+  error: string;
+}
+
+export interface SweepResult {
+  summary: SweepSummary;
+  plan: SweepPlan;
+  /** Files deleted (dry run: the files a real run would delete), in plan order. */
+  deleted: PlannedDeletion[];
+  failures: SweepFailure[];
+}
+
+/** A sweep stopped by an error no retry can fix (bad or missing API key); the Lambda must fail. */
+export class SweepAbortedError extends Error {
+  override readonly name = "SweepAbortedError";
+  constructor(
+    readonly summary: SweepSummary,
+    cause: unknown,
+  ) {
+    super(`janitor sweep aborted: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
+
+/** Errors that make every further call pointless: fail the run loudly. */
+export function isFatalProviderError(err: unknown): boolean {
+  return (
+    err instanceof AuthenticationError ||
+    err instanceof NotConfiguredError ||
+    err instanceof PermissionDeniedError
+  );
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const emptyByReason = (): Record<DeletionReason, number> =>
+  Object.fromEntries(DELETION_REASONS.map((r) => [r, 0])) as Record<DeletionReason, number>;
+const message = (err: unknown) => (err instanceof Error ? `${err.name}: ${err.message}` : String(err));
+
+/**
+ * Lists the remote files, then the records. A RateLimitError the client gave up on is retried with
+ * backoff while the deadline allows.
+ */
+export async function readState(
+  deps: SweepDeps,
+  opts: Pick<SweepOptions, "deadline" | "reserveMs" | "rateLimitRetries">,
+): Promise<{ remote: RemoteFile[]; records: DocumentRecord[] }> {
+  const now = deps.now ?? Date.now;
+  const sleep = deps.sleep ?? defaultSleep;
+  const reserve = opts.reserveMs ?? DEFAULT_RESERVE_MS;
+  const retries = opts.rateLimitRetries ?? 3;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const deadline = opts.deadline === undefined ? undefined : opts.deadline - FINISH_MARGIN_MS;
+      const remote = await deps.api.listFiles({ deadline });
+      const records = await deps.store.listWithRemoteFiles();
+      return { remote, records };
+    } catch (err) {
+      if (!(err instanceof RateLimitError) || attempt >= retries) throw err;
+      const wait = err.retryAfterMs ?? 1000 * 2 ** attempt;
+      if (opts.deadline !== undefined && now() + wait + reserve > opts.deadline) throw err;
+      await sleep(wait);
+    }
+  }
+}
+
+/** Runs one sweep. Throws SweepAbortedError on an authentication / configuration error. */
+export async function runSweep(deps: SweepDeps, opts: SweepOptions): Promise<SweepResult> {
+  const now = deps.now ?? Date.now;
+  const started = now();
+  const dryRun = opts.dryRun ?? false;
+  const reserve = opts.reserveMs ?? DEFAULT_RESERVE_MS;
+  const concurrency = Math.max(1, Math.floor(opts.concurrency ?? DEFAULT_SWEEP_CONCURRENCY));
+  const rateLimitRetries = opts.rateLimitRetries ?? 3;
+  const timeLeft = () => (opts.deadline === undefined ? Number.POSITIVE_INFINITY : opts.deadline - now());
+
+  const { remote, records } = await readState(deps, opts);
+  const plan = planSweep({ remote, records, now: now(), config: opts.policy });
+
+  const deletedByReason = emptyByReason();
+  const deleted: PlannedDeletion[] = [];
+  const failures: SweepFailure[] = [];
+  let releasedDangling = 0;
+  let skippedChanged = 0;
+  let stoppedEarly = false;
+
+  const summarize = (): SweepSummary => {
+    let files = plan.before.files;
+    let bytes = plan.before.bytes;
+    for (const d of deleted) {
+      files -= 1;
+      bytes -= d.bytes;
+    }
+    return {
+      filesBefore: plan.before.files,
+      bytesBefore: plan.before.bytes,
+      filesAfter: files,
+      bytesAfter: bytes,
+      deletedByReason,
+      planned: plan.deletions.length,
+      skippedChanged,
+      releasedDangling,
+      errors: failures.length,
+      dryRun,
+      stoppedEarly,
+      underHighWater: dryRun ? plan.underHighWater : files <= plan.marks.files && bytes <= plan.marks.bytes,
+      durationMs: now() - started,
+    };
+  };
+
+  if (dryRun) {
+    for (const d of plan.deletions) {
+      deleted.push(d);
+      deletedByReason[d.reason] += 1;
+    }
+    return { summary: summarize(), plan, deleted, failures };
+  }
+
+  const run = await executeDeletions(deps, plan.deletions, {
+    concurrency,
+    deadline: opts.deadline,
+    reserveMs: reserve,
+    rateLimitRetries,
+  });
+  for (const d of run.deleted) {
+    deleted.push(d);
+    deletedByReason[d.reason] += 1;
+  }
+  failures.push(...run.failures);
+  skippedChanged = run.skippedChanged;
+  stoppedEarly = run.stoppedEarly;
+  const fatal = run.fatal;
+
+  // Dangling pointers (store writes only, no provider calls), once the deletions are done.
+  for (const ref of fatal === undefined && !stoppedEarly ? plan.dangling : []) {
+    if (timeLeft() < reserve) {
+      stoppedEarly = true;
+      break;
+    }
+    try {
+      if (await deps.store.releaseRemoteFile(ref.documentId, ref.fileId, new Date(now()).toISOString()))
+        releasedDangling += 1;
+    } catch (err) {
+      failures.push({ ...ref, reason: "dangling", error: message(err) });
+    }
+  }
+
+  const summary = summarize();
+  if (fatal !== undefined) throw new SweepAbortedError(summary, fatal);
+  return { summary, plan, deleted, failures };
+}
+
+export interface ExecuteOptions {
+  concurrency: number;
+  deadline?: number;
+  reserveMs: number;
+  rateLimitRetries: number;
+}
+
+export interface ExecuteResult {
+  /** In plan order. */
+  deleted: PlannedDeletion[];
+  failures: SweepFailure[];
+  skippedChanged: number;
+  stoppedEarly: boolean;
+  /** The fatal error that stopped the run, if any (the caller throws it). */
+  fatal?: unknown;
+}
+
+/**
+ * Carries out planned deletions with at most `concurrency` provider calls in flight: release the
+ * record (when one holds the file), then delete; 404 counts as deleted. No new deletion starts with
+ * less than `reserveMs` left; a RateLimitError pauses every worker for its Retry-After (or an
+ * exponential backoff) and retries; an auth/config error stops everything and is returned as `fatal`.
+ * Never throws.
+ */
+export async function executeDeletions(
+  deps: SweepDeps,
+  deletions: readonly PlannedDeletion[],
+  opts: ExecuteOptions,
+): Promise<ExecuteResult> {
+  const now = deps.now ?? Date.now;
+  const sleep = deps.sleep ?? defaultSleep;
+  const timeLeft = () => (opts.deadline === undefined ? Number.POSITIVE_INFINITY : opts.deadline - now());
+  const callDeadline = opts.deadline === undefined ? undefined : opts.deadline - FINISH_MARGIN_MS;
+  const deleted: PlannedDeletion[] = [];
+  const failures: SweepFailure[] = [];
+  let skippedChanged = 0;
+  let stoppedEarly = false;
+  let fatal: unknown;
+  let stop = false;
+  let next = 0;
+  let pausedUntil = 0;
+
+  /** Deletes one planned file; returns when done, skipped or failed (never throws). */
+  const execute = async (d: PlannedDeletion): Promise<void> => {
+    if (d.documentId !== undefined) {
+      try {
+        const released = await deps.store.releaseRemoteFile(
+          d.documentId,
+          d.fileId,
+          new Date(now()).toISOString(),
+        );
+        if (!released) {
+          skippedChanged += 1;
+          return;
+        }
+      } catch (err) {
+        failures.push({ fileId: d.fileId, documentId: d.documentId, reason: d.reason, error: message(err) });
+        return;
+      }
+    }
+    for (let attempt = 0; ; attempt++) {
+      const wait = pausedUntil - now();
+      if (wait > 0) await sleep(wait);
+      try {
+        await deps.api.deleteFile(d.fileId, { deadline: callDeadline });
+        deleted.push(d);
+        return;
+      } catch (err) {
+        if (err instanceof NotFoundError) {
+          deleted.push(d);
+          return;
+        }
+        if (isFatalProviderError(err)) {
+          fatal ??= err;
+          stop = true;
+          return;
+        }
+        if (err instanceof TimeoutError && timeLeft() < opts.reserveMs + FINISH_MARGIN_MS) {
+          // The deadline ran out inside the call: stop cleanly, the next sweep continues.
+          stoppedEarly = stop = true;
+          return;
+        }
+        if (err instanceof RateLimitError && attempt < opts.rateLimitRetries) {
+          // The client already retried; back off every worker together before trying again.
+          const backoff = err.retryAfterMs ?? 1000 * 2 ** attempt;
+          if (timeLeft() < backoff + opts.reserveMs) {
+            stoppedEarly = stop = true;
+            return;
+          }
+          pausedUntil = Math.max(pausedUntil, now() + backoff);
+          continue;
+        }
+        failures.push({ fileId: d.fileId, documentId: d.documentId, reason: d.reason, error: message(err) });
+        return;
+      }
+    }
+  };
+
+  const worker = async () => {
+    while (!stop && next < deletions.length) {
+      if (timeLeft() < opts.reserveMs) {
+        stoppedEarly = stop = true;
+        return;
+      }
+      await execute(deletions[next++]!);
+    }
+  };
+  const workers = Math.min(Math.max(1, Math.floor(opts.concurrency)), deletions.length);
+  await Promise.all(Array.from({ length: workers }, worker));
+
+  // Plan order for reports, whatever order the workers finished in.
+  const order = new Map(deletions.map((d, i) => [d.fileId, i]));
+  deleted.sort((a, b) => order.get(a.fileId)! - order.get(b.fileId)!);
+  return { deleted, failures, skippedChanged, stoppedEarly, fatal };
+}

@@ -1,0 +1,109 @@
+/**
+ * In-memory stand-ins for the janitor's ports: a remote file list with the provider's delete
+ * semantics, and a record store with DynamoDocumentStore's release semantics.
+ */
+import type { DocumentRecord } from "../../functions/core/documents/model";
+import type { JanitorStore } from "../../functions/core/janitor/ports";
+import type { JanitorApi } from "../../functions/core/janitor/sweep";
+import type { CallOptions, RemoteFile } from "../../functions/core/moonshot/types";
+
+export const HOUR = 3_600_000;
+export const NOW = Date.parse("2026-11-20T12:00:00Z");
+
+/** A remote file created `ageMs` before NOW. */
+export function remote(id: string, ageMs: number, bytes = 1000, filename = `${id}.txt`): RemoteFile {
+  return {
+    id,
+    object: "file",
+    bytes,
+    created_at: Math.floor((NOW - ageMs) / 1000),
+    filename,
+    purpose: "file-extract",
+    status: "ok",
+  };
+}
+
+/** A document record with sensible defaults. */
+export function record(documentId: string, fields: Partial<DocumentRecord> = {}): DocumentRecord {
+  return {
+    documentId,
+    bucket: "b",
+    key: `${documentId}.txt`,
+    status: "ready",
+    size: 1000,
+    sequencer: "0001",
+    createdAt: new Date(NOW - 48 * HOUR).toISOString(),
+    updatedAt: new Date(NOW - 48 * HOUR).toISOString(),
+    ...fields,
+  };
+}
+
+export class FakeFiles implements JanitorApi {
+  readonly files = new Map<string, RemoteFile>();
+  readonly calls: { op: "list" | "delete"; id?: string }[] = [];
+  inFlight = 0;
+  maxInFlight = 0;
+  /** Called before each delete; may throw to simulate provider errors. */
+  onDelete?: (id: string, attempt: number) => void | Promise<void>;
+  private attempts = new Map<string, number>();
+
+  constructor(files: RemoteFile[] = []) {
+    for (const f of files) this.files.set(f.id, f);
+  }
+
+  async listFiles(_opts?: CallOptions): Promise<RemoteFile[]> {
+    this.calls.push({ op: "list" });
+    return [...this.files.values()].map((f) => ({ ...f }));
+  }
+
+  async deleteFile(id: string, _opts?: CallOptions): Promise<boolean> {
+    this.calls.push({ op: "delete", id });
+    this.inFlight += 1;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    try {
+      const attempt = (this.attempts.get(id) ?? 0) + 1;
+      this.attempts.set(id, attempt);
+      await new Promise((r) => setTimeout(r, 1));
+      await this.onDelete?.(id, attempt);
+      return this.files.delete(id);
+    } finally {
+      this.inFlight -= 1;
+    }
+  }
+
+  deletes(): string[] {
+    return this.calls.filter((c) => c.op === "delete").map((c) => c.id!);
+  }
+}
+
+export class MemoryStore implements JanitorStore {
+  readonly records = new Map<string, DocumentRecord>();
+  /** Called before each release; may mutate the record to simulate a concurrent ingest. */
+  onRelease?: (documentId: string, fileId: string) => void;
+
+  constructor(records: DocumentRecord[] = []) {
+    for (const r of records) this.records.set(r.documentId, structuredClone(r));
+  }
+
+  async listWithRemoteFiles(): Promise<DocumentRecord[]> {
+    return [...this.records.values()]
+      .filter((r) => r.remoteFileId || r.uploadTag || r.staleFileIds?.length || r.staleUploadTags?.length)
+      .map((r) => structuredClone(r));
+  }
+
+  async releaseRemoteFile(documentId: string, fileId: string, at: string): Promise<boolean> {
+    this.onRelease?.(documentId, fileId);
+    const r = this.records.get(documentId);
+    if (!r) return false;
+    if (r.remoteFileId === fileId) {
+      delete r.remoteFileId;
+      r.remoteFileReleasedAt = at;
+      return true;
+    }
+    if (r.staleFileIds?.includes(fileId)) {
+      r.staleFileIds = r.staleFileIds.filter((f) => f !== fileId);
+      return true;
+    }
+    return false;
+  }
+}

@@ -1,0 +1,249 @@
+import { describe, expect, it } from "vitest";
+import type { DocumentRecord } from "../../functions/core/documents/model";
+import {
+  DEFAULT_POLICY,
+  highWaterMarks,
+  type JanitorPolicyConfig,
+  planRoom,
+  planSweep,
+  validatePolicyConfig,
+} from "../../functions/core/janitor/policy";
+import type { RemoteFile } from "../../functions/core/moonshot/types";
+import { HOUR, NOW, record, remote } from "./fakes";
+
+const MIN = 60_000;
+const config = (over: Partial<JanitorPolicyConfig> = {}): JanitorPolicyConfig => ({
+  ...DEFAULT_POLICY,
+  ...over,
+});
+const plan = (files: RemoteFile[], records: DocumentRecord[], over: Partial<JanitorPolicyConfig> = {}) =>
+  planSweep({ remote: files, records, now: NOW, config: config(over) });
+const reasons = (p: ReturnType<typeof plan>) =>
+  Object.fromEntries(p.deletions.map((d) => [d.fileId, d.reason]));
+
+describe("planSweep", () => {
+  it("deletes an unreferenced file past the grace period as an orphan, and keeps a younger one", () => {
+    const p = plan([remote("old", 31 * MIN), remote("young", 29 * MIN)], []);
+    expect(reasons(p)).toEqual({ old: "orphan" });
+    expect(p.deletions[0]!.documentId).toBeUndefined();
+    expect(p.kept.in_grace).toBe(1);
+  });
+
+  it("deletes files of replaced versions and deleted documents as superseded, releasing their record", () => {
+    const files = [
+      remote("v1", 2 * HOUR),
+      remote("v2", 1 * HOUR),
+      remote("gone", 5 * MIN),
+      remote("fly", HOUR, 1, "t1__a.txt"),
+    ];
+    const records = [
+      record("doc", { remoteFileId: "v2", staleFileIds: ["v1"] }),
+      // A tombstone: the delete queued its file; no grace, the document is gone.
+      record("del", { status: "deleted", staleFileIds: ["gone"] }),
+      // An in-flight upload of a version that was replaced before it was recorded.
+      record("other", { status: "ready", remoteFileId: "v9", staleUploadTags: ["t1"] }),
+    ];
+    const p = plan(files, records);
+    expect(reasons(p)).toEqual({ v1: "superseded", gone: "superseded", fly: "superseded" });
+    const byId = Object.fromEntries(p.deletions.map((d) => [d.fileId, d.documentId]));
+    expect(byId).toEqual({ v1: "doc", gone: "del", fly: undefined });
+  });
+
+  it("treats a file held only by a tombstone's remoteFileId as superseded", () => {
+    const p = plan([remote("f", 10 * MIN)], [record("d", { status: "deleted", remoteFileId: "f" })]);
+    expect(reasons(p)).toEqual({ f: "superseded" });
+    expect(p.deletions[0]!.documentId).toBe("d");
+  });
+
+  it("deletes a ready document's file after the retention period only", () => {
+    const files = [remote("old", 25 * HOUR), remote("new", 23 * HOUR)];
+    const records = [record("a", { remoteFileId: "old" }), record("b", { remoteFileId: "new" })];
+    expect(reasons(plan(files, records))).toEqual({ old: "retention" });
+    expect(reasons(plan(files, records, { retentionHours: 1 }))).toEqual({
+      old: "retention",
+      new: "retention",
+    });
+  });
+
+  it("gets back under the file-count high-water mark, oldest stored files first", () => {
+    const limits = { maxFiles: 10, maxFileBytes: 1_000_000, maxTotalBytes: 1_000_000_000 };
+    const files = Array.from({ length: 12 }, (_, i) => remote(`f${i}`, (20 - i) * HOUR));
+    const records = files.map((f, i) => record(`d${i}`, { remoteFileId: f.id }));
+    const p = plan(files, records, { limits });
+    expect(highWaterMarks(config({ limits }))).toEqual({ files: 9, bytes: 900_000_000 });
+    expect(p.deletions.map((d) => d.fileId)).toEqual(["f0", "f1", "f2"]);
+    expect(p.deletions.every((d) => d.reason === "high_water")).toBe(true);
+    expect(p.after.files).toBe(9);
+    expect(p.underHighWater).toBe(true);
+  });
+
+  it("gets back under the byte high-water mark too", () => {
+    const limits = { maxFiles: 1000, maxFileBytes: 1000, maxTotalBytes: 10_000 };
+    const files = [remote("a", 5 * HOUR, 4000), remote("b", 4 * HOUR, 4000), remote("c", 3 * HOUR, 2000)];
+    const records = files.map((f, i) => record(`d${i}`, { remoteFileId: f.id }));
+    const p = plan(files, records, { limits });
+    expect(p.deletions.map((d) => [d.fileId, d.reason])).toEqual([["a", "high_water"]]);
+    expect(p.after.bytes).toBe(6000);
+  });
+
+  it("counts stale deletions before choosing high-water ones", () => {
+    const limits = { maxFiles: 10, maxFileBytes: 1000, maxTotalBytes: 1_000_000 };
+    const files = [
+      ...Array.from({ length: 10 }, (_, i) => remote(`f${i}`, (10 - i) * HOUR)),
+      remote("orph", HOUR),
+    ];
+    const records = files.slice(0, 10).map((f, i) => record(`d${i}`, { remoteFileId: f.id }));
+    const p = plan(files, records, { limits });
+    expect(p.deletions.map((d) => [d.fileId, d.reason])).toEqual([
+      ["orph", "orphan"],
+      ["f0", "high_water"],
+    ]);
+  });
+
+  it("never plans a file of a processing document, whatever its age or the quota pressure", () => {
+    const limits = { maxFiles: 2, maxFileBytes: 1000, maxTotalBytes: 1_000_000 };
+    const files = [
+      remote("held", 100 * HOUR),
+      remote("uploading", 100 * HOUR, 1000, "tagP__report.pdf"),
+      remote("stale-too", 100 * HOUR, 1000, "tagP__old.pdf"),
+    ];
+    const records = [
+      record("p1", { status: "processing", remoteFileId: "held" }),
+      record("p2", { status: "processing", uploadTag: "tagP" }),
+      // Another record listing the live tag as stale must not expose it.
+      record("x", { status: "deleted", staleUploadTags: ["tagP"] }),
+    ];
+    const p = plan(files, records, { limits, retentionHours: 0, orphanGraceMinutes: 0 });
+    expect(p.deletions).toEqual([]);
+    expect(p.kept).toMatchObject({ processing: 1, pending_upload: 2 });
+    expect(p.underHighWater).toBe(false);
+  });
+
+  it("never plans a high-water deletion of a file whose text is not stored (failed or unknown)", () => {
+    const limits = { maxFiles: 2, maxFileBytes: 1000, maxTotalBytes: 1_000_000 };
+    const files = [remote("f", 1 * HOUR), remote("g", 1 * HOUR), remote("h", 1 * HOUR)];
+    const records = [
+      record("a", { status: "failed", remoteFileId: "f" }),
+      record("b", { status: "failed", remoteFileId: "g" }),
+      record("c", { status: "failed", remoteFileId: "h" }),
+    ];
+    expect(plan(files, records, { limits }).deletions).toEqual([]);
+    // Past retention, a failed version's upload goes.
+    expect(reasons(plan(files, records, { retentionHours: 0.5 }))).toEqual({
+      f: "retention",
+      g: "retention",
+      h: "retention",
+    });
+  });
+
+  it("orders deletions superseded, orphan, retention, high_water, oldest first within each", () => {
+    const limits = { maxFiles: 5, maxFileBytes: 1000, maxTotalBytes: 1_000_000 };
+    const files = [
+      remote("r2", 30 * HOUR),
+      remote("r1", 40 * HOUR),
+      remote("o1", 2 * HOUR),
+      remote("s1", 1 * HOUR),
+      remote("h1", 3 * HOUR),
+      remote("h2", 2 * HOUR),
+      remote("h3", 1 * HOUR),
+    ];
+    const records = [
+      record("a", { remoteFileId: "r1" }),
+      record("b", { remoteFileId: "r2" }),
+      record("c", { remoteFileId: "h1", staleFileIds: ["s1"] }),
+      record("d", { remoteFileId: "h2" }),
+      record("e", { remoteFileId: "h3" }),
+    ];
+    const p = plan(files, records, { limits });
+    // 7 files, mark 4: the four stale files go; 3 left is already under the mark, so no high_water.
+    expect(p.deletions.map((d) => d.fileId)).toEqual(["s1", "o1", "r1", "r2"]);
+    expect(p.after.files).toBe(3);
+  });
+
+  it("reports records pointing at files the provider no longer has (past grace) as dangling", () => {
+    const records = [
+      record("a", { remoteFileId: "gone", remoteFileCreatedAt: new Date(NOW - HOUR).toISOString() }),
+      record("b", { remoteFileId: "fresh", remoteFileCreatedAt: new Date(NOW - MIN).toISOString() }),
+      record("c", {
+        status: "processing",
+        remoteFileId: "mid",
+        remoteFileCreatedAt: new Date(NOW - HOUR).toISOString(),
+      }),
+    ];
+    expect(plan([], records).dangling).toEqual([{ documentId: "a", fileId: "gone" }]);
+  });
+
+  it("counts a file listed twice once", () => {
+    const f = remote("x", HOUR);
+    expect(plan([f, f], []).before).toEqual({ files: 1, bytes: 1000 });
+  });
+
+  it("is pure: the same input gives the same plan", () => {
+    const files = [remote("a", 30 * HOUR), remote("b", 2 * HOUR)];
+    const records = [record("d", { remoteFileId: "a" })];
+    expect(plan(files, records)).toEqual(plan(files, records));
+  });
+});
+
+describe("planRoom", () => {
+  const limits = { maxFiles: 20, maxFileBytes: 1000, maxTotalBytes: 100_000 };
+  const files = Array.from({ length: 20 }, (_, i) =>
+    remote(`f${String(i).padStart(2, "0")}`, (30 - i) * MIN),
+  );
+  const ready = files.map((f, i) => record(`d${i}`, { remoteFileId: f.id }));
+  const room = (need: { files: number; bytes: number }, f = files, r = ready) =>
+    planRoom({ remote: f, records: r, now: NOW, config: config({ limits }), need });
+
+  it("deletes nothing while the upload fits under the hard limits", () => {
+    const p = room({ files: 1, bytes: 10 }, files.slice(0, 19));
+    expect(p).toMatchObject({ deletions: [], fits: true });
+  });
+
+  it("at the cap, frees down to the high-water mark (upload counted), oldest stored files first", () => {
+    const p = room({ files: 1, bytes: 10 });
+    // Mark 18; with the upload counted: 20 - 3 + 1 = 18.
+    expect(p.deletions.map((d) => d.fileId)).toEqual(["f00", "f01", "f02"]);
+    expect(p.deletions.every((d) => d.reason === "high_water")).toBe(true);
+    expect(p.fits).toBe(true);
+  });
+
+  it("takes orphans and superseded files before stored ones", () => {
+    const r = ready.slice(2); // f00 (30 min old: just past the grace) and f01 lose their records
+    const p = room({ files: 1, bytes: 10 }, files, [
+      record("t", { status: "deleted", staleFileIds: ["f01"] }),
+      ...r,
+    ]);
+    expect(p.deletions.map((d) => [d.fileId, d.reason])).toEqual([
+      ["f01", "superseded"],
+      ["f00", "orphan"],
+      ["f02", "high_water"],
+    ]);
+  });
+
+  it("frees what it can and says when it is not enough (processing files stay)", () => {
+    const r = ready.map((x, i) => (i < 19 ? { ...x, status: "processing" as const } : x));
+    const p = room({ files: 2, bytes: 10 }, files, r);
+    expect(p.deletions.map((d) => d.fileId)).toEqual(["f19"]);
+    expect(p.fits).toBe(false);
+  });
+
+  it("never deletes for an upload that cannot fit at all", () => {
+    expect(room({ files: 1, bytes: 5000 })).toMatchObject({ deletions: [], fits: false });
+  });
+});
+
+describe("validatePolicyConfig", () => {
+  it.each([
+    [{ highWaterMark: 0 }, /highWaterMark/],
+    [{ highWaterMark: 1.5 }, /highWaterMark/],
+    [{ retentionHours: -1 }, /retentionHours/],
+    [{ orphanGraceMinutes: Number.NaN }, /orphanGraceMinutes/],
+    [{ limits: { maxFiles: 0, maxFileBytes: 1, maxTotalBytes: 1 } }, /limits.maxFiles/],
+  ])("rejects %o", (over, re) => {
+    expect(() => validatePolicyConfig(config(over))).toThrow(re);
+  });
+
+  it("accepts the defaults", () => {
+    expect(validatePolicyConfig(DEFAULT_POLICY)).toBe(DEFAULT_POLICY);
+  });
+});
