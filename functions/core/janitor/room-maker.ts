@@ -67,7 +67,7 @@ export class QuotaRoomMaker implements RoomMaker {
     const run = await executeDeletions(deps, plan.deletions, {
       concurrency: this.options.concurrency ?? 4,
       deadline: opts.deadline,
-      reserveMs: opts.deadline === undefined ? 0 : Math.min(DEFAULT_RESERVE_MS, 2_000),
+      reserveMs: Math.min(DEFAULT_RESERVE_MS, 2_000),
       rateLimitRetries: 2,
     });
     if (run.fatal !== undefined && isFatalProviderError(run.fatal)) throw run.fatal;

@@ -51,7 +51,11 @@ export interface SweepOptions {
   deadline?: number;
   /** Provider calls in flight at once. @default 4 */
   concurrency?: number;
-  /** No new deletion starts with less than this left before the deadline. @default 5000 */
+  /**
+   * No new deletion starts with less than this left before the deadline. Each call's own deadline is
+   * 1 s before the sweep's, so this is raised to at least 1.5 s: a call that starts has time to finish
+   * (an aborted delete may or may not have happened; the next sweep settles it). @default 5000
+   */
   reserveMs?: number;
   /** Times one deletion is retried after a RateLimitError the client gave up on. @default 3 */
   rateLimitRetries?: number;
@@ -61,6 +65,8 @@ export const DEFAULT_SWEEP_CONCURRENCY = 4;
 export const DEFAULT_RESERVE_MS = 5_000;
 /** Time kept back from the deadline for each provider call, so reporting always has time to finish. */
 const FINISH_MARGIN_MS = 1_000;
+/** Least time left for a deletion to start: the finish margin plus room for the call itself. */
+const MIN_RESERVE_MS = FINISH_MARGIN_MS + 500;
 
 export interface SweepSummary {
   filesBefore: number;
@@ -157,7 +163,7 @@ export async function runSweep(deps: SweepDeps, opts: SweepOptions): Promise<Swe
   const now = deps.now ?? Date.now;
   const started = now();
   const dryRun = opts.dryRun ?? false;
-  const reserve = opts.reserveMs ?? DEFAULT_RESERVE_MS;
+  const reserve = Math.max(opts.reserveMs ?? DEFAULT_RESERVE_MS, MIN_RESERVE_MS);
   const concurrency = Math.max(1, Math.floor(opts.concurrency ?? DEFAULT_SWEEP_CONCURRENCY));
   const rateLimitRetries = opts.rateLimitRetries ?? 3;
   const timeLeft = () => (opts.deadline === undefined ? Number.POSITIVE_INFINITY : opts.deadline - now());
@@ -271,6 +277,7 @@ export async function executeDeletions(
   const sleep = deps.sleep ?? defaultSleep;
   const timeLeft = () => (opts.deadline === undefined ? Number.POSITIVE_INFINITY : opts.deadline - now());
   const callDeadline = opts.deadline === undefined ? undefined : opts.deadline - FINISH_MARGIN_MS;
+  const reserveMs = opts.deadline === undefined ? 0 : Math.max(opts.reserveMs, MIN_RESERVE_MS);
   const deleted: PlannedDeletion[] = [];
   const failures: SweepFailure[] = [];
   let skippedChanged = 0;
@@ -315,7 +322,7 @@ export async function executeDeletions(
           stop = true;
           return;
         }
-        if (err instanceof TimeoutError && timeLeft() < opts.reserveMs + FINISH_MARGIN_MS) {
+        if (err instanceof TimeoutError && timeLeft() < reserveMs + FINISH_MARGIN_MS) {
           // The deadline ran out inside the call: stop cleanly, the next sweep continues.
           stoppedEarly = stop = true;
           return;
@@ -323,7 +330,7 @@ export async function executeDeletions(
         if (err instanceof RateLimitError && attempt < opts.rateLimitRetries) {
           // The client already retried; back off every worker together before trying again.
           const backoff = err.retryAfterMs ?? 1000 * 2 ** attempt;
-          if (timeLeft() < backoff + opts.reserveMs) {
+          if (timeLeft() < backoff + reserveMs) {
             stoppedEarly = stop = true;
             return;
           }
@@ -338,7 +345,7 @@ export async function executeDeletions(
 
   const worker = async () => {
     while (!stop && next < deletions.length) {
-      if (timeLeft() < opts.reserveMs) {
+      if (timeLeft() < reserveMs) {
         stoppedEarly = stop = true;
         return;
       }

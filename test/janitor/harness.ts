@@ -1,0 +1,145 @@
+/**
+ * Real local servers for janitor integration tests and the benchmark: the Moonshot emulator, dynalite
+ * with the documents table, the HTTP client and the DynamoDB store. Documents are driven through the
+ * store's real transitions (claim -> upload -> record -> ready), as ingestion does.
+ */
+import { randomUUID } from "node:crypto";
+import { Readable } from "node:stream";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { DynamoDocumentStore, normaliseSequencer } from "../../functions/core/documents/dynamo-store";
+import { MoonshotClient } from "../../functions/core/moonshot/client";
+import type { RemoteFile } from "../../functions/core/moonshot/types";
+import { ensureDocumentsTable, startLocalDynamo } from "../../local/aws/dynamo";
+import { type EmulatorOptions, type RunningEmulator, startEmulator } from "../../local/emulator/server";
+
+export interface Harness {
+  emulator: RunningEmulator;
+  api: MoonshotClient;
+  store: DynamoDocumentStore;
+  tableName: string;
+  /** Claims a new version of `key` (processing, upload intent recorded). */
+  claim(key: string, seq: number): Promise<Doc>;
+  /** Uploads the claimed version's bytes (named `<tag>__<key>`) and records the file on the document. */
+  upload(doc: Doc, opts?: { ageHours?: number; bytes?: number; record?: boolean }): Promise<RemoteFile>;
+  /** Marks the version ready (text stored). */
+  ready(doc: Doc): Promise<void>;
+  /** claim + upload + ready. */
+  readyDoc(key: string, seq: number, opts?: { ageHours?: number; bytes?: number }): Promise<Doc>;
+  /** Uploads a file no record knows, `ageHours` old. */
+  orphan(name: string, ageHours: number): Promise<RemoteFile>;
+  close(): Promise<void>;
+}
+
+export interface Doc {
+  documentId: string;
+  key: string;
+  sequencer: string;
+  tag: string;
+  owner: string;
+  fileId?: string;
+}
+
+const CREDENTIALS = { accessKeyId: "local", secretAccessKey: "local" };
+
+export async function startHarness(opts: EmulatorOptions = {}): Promise<Harness> {
+  const [emulator, dynamo] = await Promise.all([startEmulator(opts), startLocalDynamo()]);
+  const client = new DynamoDBClient({
+    endpoint: dynamo.endpoint,
+    region: "us-east-1",
+    credentials: CREDENTIALS,
+  });
+  const tableName = `janitor-${randomUUID().slice(0, 8)}`;
+  await ensureDocumentsTable(client, tableName);
+  const store = new DynamoDocumentStore({
+    client: DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } }),
+    tableName,
+  });
+  const api = new MoonshotClient({
+    baseURL: emulator.baseURL,
+    apiKey: async () => "test-key",
+    retry: { baseDelayMs: 20, maxDelayMs: 200 },
+  });
+
+  const claim = async (key: string, seq: number): Promise<Doc> => {
+    const documentId = `doc-${key.replace(/[^a-z0-9]/gi, "-")}`;
+    const sequencer = normaliseSequencer(seq.toString(16));
+    const doc = { documentId, key, sequencer, tag: `kdp-${randomUUID().slice(0, 12)}`, owner: randomUUID() };
+    const result = await store.claimVersion({
+      documentId,
+      bucket: "bucket",
+      key,
+      sequencer,
+      size: 100,
+      uploadTag: doc.tag,
+      owner: doc.owner,
+      messageId: doc.owner,
+      attempts: 1,
+      leaseUntil: Date.now() + 600_000,
+      now: new Date(),
+    });
+    if (result.outcome !== "claimed") throw new Error(`claim of ${key} #${seq}: ${result.outcome}`);
+    return doc;
+  };
+
+  const uploadNamed = async (filename: string, ageHours: number, bytes: number): Promise<RemoteFile> => {
+    if (ageHours) emulator.setClockOffset(-Math.round(ageHours * 3600));
+    try {
+      const body = Buffer.alloc(bytes, "a");
+      return await api.uploadFile({ filename, size: bytes, open: () => Readable.from([body]) });
+    } finally {
+      if (ageHours) emulator.setClockOffset(0);
+    }
+  };
+
+  const upload: Harness["upload"] = async (doc, o = {}) => {
+    const file = await uploadNamed(`${doc.tag}__${doc.key}`, o.ageHours ?? 0, o.bytes ?? 100);
+    if (o.record ?? true) {
+      const ok = await store.recordUpload(
+        doc.documentId,
+        doc.sequencer,
+        doc.owner,
+        { id: file.id, bytes: file.bytes, createdAt: new Date(file.created_at * 1000).toISOString() },
+        new Date(),
+      );
+      if (!ok) throw new Error(`recordUpload of ${doc.key} refused`);
+      doc.fileId = file.id;
+    }
+    return file;
+  };
+
+  const ready: Harness["ready"] = async (doc) => {
+    const ok = await store.finaliseReady({
+      documentId: doc.documentId,
+      sequencer: doc.sequencer,
+      owner: doc.owner,
+      generation: `g-${doc.sequencer.slice(-6)}`,
+      chunkCount: 0,
+      textBytes: 100,
+      tokenEstimate: 25,
+      now: new Date(),
+    });
+    if (!ok) throw new Error(`finaliseReady of ${doc.key} refused`);
+  };
+
+  return {
+    emulator,
+    api,
+    store,
+    tableName,
+    claim,
+    upload,
+    ready,
+    async readyDoc(key, seq, o = {}) {
+      const doc = await claim(key, seq);
+      await upload(doc, o);
+      await ready(doc);
+      return doc;
+    },
+    orphan: (name, ageHours) => uploadNamed(name, ageHours, 100),
+    async close() {
+      client.destroy();
+      await Promise.all([emulator.close(), dynamo.close()]);
+    },
+  };
+}
