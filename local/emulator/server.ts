@@ -607,7 +607,9 @@ class Emulator {
     try {
       parser = busboy({
         headers: req.headers,
-        limits: { fileSize: this.limits.maxFileBytes, files: 1, fields: 20, fieldSize: 64 * 1024 },
+        // busboy flags a file as truncated when it *reaches* fileSize, so allow one byte more: a file of
+        // exactly maxFileBytes is accepted, one byte over is refused.
+        limits: { fileSize: this.limits.maxFileBytes + 1, files: 1, fields: 20, fieldSize: 64 * 1024 },
       });
     } catch (err) {
       throw errors.invalid(`Invalid request: ${(err as Error).message}`);

@@ -2,10 +2,11 @@
  * The emulator's one token counter, shared by chat completions (usage, context-window checks) and
  * `POST /v1/tokenizers/estimate-token-count`, so the two always agree as they do on the real service.
  *
- * It approximates a BPE tokenizer without shipping a vocabulary: an ASCII word costs one token per 4
- * letters (rounded up), a digit run one per 3 digits, each CJK character one token, other letters one
- * per 2 characters, each punctuation mark or symbol one token, and a run of newlines one token. Plain
- * spaces are free (BPE merges them into the following word). Deterministic by construction.
+ * It approximates a BPE tokenizer without shipping a vocabulary: an ASCII word costs one token per 5
+ * letters, rounded up (common words are one token; English averages ~4 characters per token), a digit
+ * run one per 3 digits, each CJK character one token, other letters one per 2 characters, each
+ * punctuation mark or symbol one token, and a run of newlines one token. Plain spaces are free (BPE
+ * merges them into the following word). Deterministic by construction.
  */
 
 /** Fixed cost of each chat message (role markers, separators), like the real chat template. */
@@ -21,7 +22,7 @@ export function countTokens(text: string): number {
   let tokens = 0;
   for (const m of text.matchAll(PIECE)) {
     if (m[1] !== undefined) tokens += 1;
-    else if (m[2] !== undefined) tokens += Math.ceil(m[2].length / 4);
+    else if (m[2] !== undefined) tokens += Math.ceil(m[2].length / 5);
     else if (m[3] !== undefined) tokens += Math.ceil(m[3].length / 3);
     else if (m[4] !== undefined) tokens += Math.ceil(m[4].length / 2);
     else if (m[5] !== undefined) tokens += 1;

@@ -58,7 +58,8 @@ export function upload(
   key?: string | null,
 ): Promise<Reply> {
   const form = new FormData();
-  form.append("file", new Blob([content]), filename);
+  // Copy into a fresh ArrayBuffer-backed view: Blob parts may not be SharedArrayBuffer views.
+  form.append("file", new Blob([typeof content === "string" ? content : new Uint8Array(content)]), filename);
   form.append("purpose", purpose);
   return call(emu, "POST", "/v1/files", { form, key });
 }
