@@ -9,6 +9,7 @@
 import { readdir, stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { S3Client } from "@aws-sdk/client-s3";
+import { LOCAL_CREDENTIALS } from "../local/runtime/config";
 import { isIgnoredName } from "../local/runtime/drop-folder";
 import { uploadFile } from "../local/runtime/upload";
 import { type ApiClient, type ApiDocument, CliError } from "./api";
@@ -153,7 +154,7 @@ function s3Target(
       endpoint: runtime.s3Endpoint,
       forcePathStyle: true,
       region: runtime.region,
-      credentials: { accessKeyId: "local", secretAccessKey: "local" },
+      credentials: LOCAL_CREDENTIALS,
       maxAttempts: 2,
     }),
     bucket: runtime.bucket,

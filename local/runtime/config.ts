@@ -38,6 +38,12 @@ export interface LocalConfig {
   apiToken?: string;
 }
 
+/**
+ * Credentials for the local servers: s3rver accepts only its built-in key pair (and checks
+ * signatures), dynalite accepts any.
+ */
+export const LOCAL_CREDENTIALS = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" } as const;
+
 /** A configuration mistake, reported without a stack trace. */
 export class ConfigError extends Error {
   override name = "ConfigError";

@@ -64,7 +64,7 @@ export function banner(
     info.dropDir
       ? `  ${dim(`# ...or copy it into ${rel(info.dropDir)}, or use any S3 client:`)}`
       : `  ${dim("# ...or use any S3 client:")}`,
-    `  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws s3 cp file.pdf s3://${info.bucket}/ --endpoint-url ${info.s3Endpoint}`,
+    `  AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER aws s3 cp file.pdf s3://${info.bucket}/ --endpoint-url ${info.s3Endpoint}`,
     "",
     `  ${dim("# ask a question")}`,
     `  npx kdp ask "What is this document about?"`,

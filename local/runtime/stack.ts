@@ -20,6 +20,7 @@ import {
   ConfigError,
   dataPaths,
   ensureDirs,
+  LOCAL_CREDENTIALS,
   type LocalConfig,
   persistentSecret,
   type RuntimeInfo,
@@ -33,8 +34,6 @@ import { LocalQueue, type QueueEvent, type QueueSnapshot } from "./queue";
 import { decodeS3EventKey, s3NotificationBody } from "./s3-events";
 import { uploadFile } from "./upload";
 
-/** Local credentials: s3rver and dynalite accept any. */
-const LOCAL_CREDENTIALS = { accessKeyId: "local", secretAccessKey: "local" };
 /** The emulator's key in local mode (it is only ever reachable on 127.0.0.1). */
 const EMULATOR_API_KEY = "sk-local-emulator";
 

@@ -1,0 +1,391 @@
+/**
+ * `npm start` as a user runs it (a child process on random ports, a temporary DATA_DIR and drop
+ * folder, the emulator instead of the real provider), then the `kdp` CLI against that running stack,
+ * then Ctrl-C (SIGINT to the process group) and a restart on the same DATA_DIR.
+ * One stack serves all the CLI tests to keep this file fast.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RuntimeInfo } from "../../local/runtime/config";
+import { makeDocx, makePdf } from "../support/pdf-docx";
+
+const ROOT = resolve(import.meta.dirname, "../..");
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Doc {
+  documentId: string;
+  key: string;
+  status: string;
+  error?: { code: string; message: string };
+}
+
+interface Stack {
+  child: ChildProcess;
+  output: () => string;
+  info: RuntimeInfo;
+}
+
+let dir: string;
+let dataDir: string;
+let dropDir: string;
+let stack: Stack | undefined;
+
+function baseEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    DATA_DIR: dataDir,
+    DROP_DIR: dropDir,
+    PORT: "0",
+    S3_PORT: "0",
+    JANITOR_INTERVAL_SECONDS: "3",
+    NO_COLOR: "1",
+  };
+  delete env.MOONSHOT_API_KEY;
+  delete env.MOONSHOT_BASE_URL;
+  delete env.API_TOKEN;
+  delete env.KDP_API_URL;
+  delete env.KDP_API_TOKEN;
+  return env;
+}
+
+async function until<T>(
+  what: string,
+  fn: () => Promise<T | undefined>,
+  timeoutMs: number,
+  output?: () => string,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await fn();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    await sleep(250);
+  }
+  throw new Error(
+    `timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ""}\n${output?.() ?? ""}`,
+  );
+}
+
+async function startNpm(): Promise<Stack> {
+  // Like a terminal: its own process group, so SIGINT reaches npm, tsx and node as Ctrl-C does.
+  const child = spawn("npm", ["start"], {
+    cwd: ROOT,
+    env: baseEnv(),
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  child.stdout!.on("data", (b: Buffer) => {
+    out += b.toString();
+  });
+  child.stderr!.on("data", (b: Buffer) => {
+    out += b.toString();
+  });
+  const output = () => out;
+  await until(
+    "npm start to print ready",
+    async () => (/ready: http/.test(out) ? true : undefined),
+    60_000,
+    output,
+  );
+  const info = JSON.parse(await readFile(join(dataDir, "runtime.json"), "utf8")) as RuntimeInfo;
+  return { child, output, info };
+}
+
+/** Ctrl-C: SIGINT to the whole group; the node process must report a clean stop and release its port. */
+async function stopNpm(s: Stack): Promise<void> {
+  process.kill(-s.child.pid!, "SIGINT");
+  await until(
+    "a clean shutdown",
+    async () => (/stopped; data kept/.test(s.output()) ? true : undefined),
+    30_000,
+    s.output,
+  );
+  await until(
+    "the API port to close",
+    async () => {
+      try {
+        await fetch(`${s.info.apiUrl}/health`);
+        return undefined;
+      } catch {
+        return true;
+      }
+    },
+    10_000,
+  );
+}
+
+async function api<T>(
+  s: Stack,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: T }> {
+  const res = await fetch(`${s.info.apiUrl}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${s.info.token}`,
+      ...(body === undefined ? {} : { "content-type": "application/json" }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as T };
+}
+
+async function listDocs(s: Stack): Promise<Doc[]> {
+  const { status, body } = await api<{ items: Doc[] }>(s, "GET", "/documents?limit=100");
+  expect(status).toBe(200);
+  return body.items;
+}
+
+function kdp(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [join(ROOT, "cli/kdp.mjs"), ...args], {
+      cwd: ROOT,
+      env: { ...baseEnv(), ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (b: Buffer) => {
+      stdout += b.toString();
+    });
+    child.stderr.on("data", (b: Buffer) => {
+      stderr += b.toString();
+    });
+    child.on("error", reject);
+    child.on("close", (code) => resolvePromise({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+const PDF_FACT = "The lighthouse keeper on Skerry Island is named Ottoline Marsh.";
+const DOCX_FACT = "The bakery on Quill Street sells cardamom buns every Thursday morning.";
+const TXT_FACT = "The observatory telescope was ground by hand from a single block of Pyrex glass.";
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "kdp-npm-start-"));
+  dataDir = join(dir, "data");
+  dropDir = join(dir, "inbox");
+  stack = await startNpm();
+}, 90_000);
+
+afterAll(async () => {
+  if (stack && stack.child.exitCode === null && !/stopped; data kept/.test(stack.output())) {
+    try {
+      process.kill(-stack.child.pid!, "SIGINT");
+      await sleep(3000);
+      process.kill(-stack.child.pid!, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+  await rm(dir, { recursive: true, force: true });
+}, 30_000);
+
+describe("npm start", () => {
+  let pdfId: string;
+  let docxId: string;
+
+  it("prints the API URL, the token, the S3 endpoint and a ready-to-paste example", () => {
+    const out = stack!.output();
+    expect(out).toContain(`Chat API      ${stack!.info.apiUrl}`);
+    expect(out).toContain(stack!.info.token);
+    expect(out).toContain(`S3 endpoint   ${stack!.info.s3Endpoint}`);
+    expect(out).toContain("npx kdp put");
+    expect(out).toContain(`--endpoint-url ${stack!.info.s3Endpoint}`);
+    expect(out).toContain(
+      `curl -s ${stack!.info.apiUrl}/chat -H 'Authorization: Bearer ${stack!.info.token}'`,
+    );
+    expect(stack!.info.emulator).toBe(true);
+  });
+
+  it("ingests a PDF and a DOCX dropped into the drop folder", async () => {
+    await mkdir(join(dropDir, "reports"), { recursive: true });
+    await writeFile(join(dropDir, "lighthouse.pdf"), await makePdf(["Island notes", PDF_FACT]));
+    await writeFile(join(dropDir, "reports", "bakery.docx"), await makeDocx(["Town guide", DOCX_FACT]));
+    const docs = await until(
+      "both documents to be ready",
+      async () => {
+        const items = await listDocs(stack!);
+        const failed = items.find((d) => d.status === "failed");
+        if (failed) throw new Error(`${failed.key} failed: ${JSON.stringify(failed.error)}`);
+        const ready = items.filter((d) => d.status === "ready");
+        return ready.length === 2 ? ready : undefined;
+      },
+      60_000,
+      stack!.output,
+    );
+    const byKey = new Map(docs.map((d) => [d.key, d]));
+    expect([...byKey.keys()].sort()).toEqual(["lighthouse.pdf", "reports/bakery.docx"]);
+    pdfId = byKey.get("lighthouse.pdf")!.documentId;
+    docxId = byKey.get("reports/bakery.docx")!.documentId;
+    expect(stack!.output()).toMatch(/drop: uploaded lighthouse\.pdf/);
+  });
+
+  it("answers a question from the right document, with sources", async () => {
+    const { status, body } = await api<{ answer: string; sources: { documentId: string; key: string }[] }>(
+      stack!,
+      "POST",
+      "/chat",
+      { question: "Who is the lighthouse keeper on Skerry Island?" },
+    );
+    expect(status).toBe(200);
+    expect(body.answer).toContain("Ottoline Marsh");
+    expect(body.sources.map((s) => s.documentId)).toContain(pdfId);
+
+    // Scoped to the other document, the answer must not know the fact.
+    const scoped = await api<{ answer: string; sources: { documentId: string }[] }>(stack!, "POST", "/chat", {
+      question: "Who is the lighthouse keeper on Skerry Island?",
+      documentIds: [docxId],
+    });
+    expect(scoped.status).toBe(200);
+    expect(scoped.body.answer).not.toContain("Ottoline Marsh");
+    expect(scoped.body.sources.map((s) => s.documentId)).toEqual([docxId]);
+  });
+
+  it("requires the token on the API and on the local admin routes", async () => {
+    for (const path of ["/documents", "/_local/queue"]) {
+      const res = await fetch(`${stack!.info.apiUrl}${path}`, { headers: { authorization: "Bearer wrong" } });
+      expect(res.status, path).toBe(401);
+    }
+    const queue = await api<{ stats: { deadLetters: number; waiting: number } }>(
+      stack!,
+      "GET",
+      "/_local/queue",
+    );
+    expect(queue.status).toBe(200);
+    expect(queue.body.stats).toMatchObject({ deadLetters: 0 });
+  });
+});
+
+describe("kdp CLI against the running stack", () => {
+  let txtId: string;
+
+  it("put --wait uploads with a per-file result and waits until ready", async () => {
+    const file = join(dir, "observatory notes.txt");
+    await writeFile(file, `Observatory\n\n${TXT_FACT}\n`);
+    const r = await kdp(["put", file, "--prefix", "cli"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(
+      /uploaded\s+cli\/observatory notes\.txt \(\d+ B\) -> s3:\/\/documents\/cli\/observatory notes\.txt/,
+    );
+    const ready = /ready\s+cli\/observatory notes\.txt\s+id=(\S+)/.exec(r.stdout);
+    expect(ready, r.stdout).not.toBeNull();
+    txtId = ready![1]!;
+  });
+
+  it("put reports a missing file and still uploads the others", async () => {
+    const file = join(dir, "second.txt");
+    await writeFile(file, "A second note about nothing in particular.\n");
+    const r = await kdp(["put", join(dir, "missing.pdf"), file, "--no-wait"]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(`not found  ${join(dir, "missing.pdf")}: no such file or folder`);
+    expect(r.stdout).toMatch(/uploaded\s+second\.txt/);
+  });
+
+  it("ls lists documents with status, filtered by prefix and status", async () => {
+    const all = await kdp(["ls"]);
+    expect(all.code).toBe(0);
+    expect(all.stdout).toMatch(/STATUS\s+SIZE\s+UPDATED\s+ID\s+KEY/);
+    expect(all.stdout).toContain("lighthouse.pdf");
+    expect(all.stdout).toContain("reports/bakery.docx");
+    const cli = await kdp(["ls", "--prefix", "cli/", "--status", "ready", "--json"]);
+    expect(cli.code).toBe(0);
+    const docs = JSON.parse(cli.stdout) as Doc[];
+    expect(docs.map((d) => d.key)).toEqual(["cli/observatory notes.txt"]);
+    const bad = await kdp(["ls", "--status", "done"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("--status must be one of");
+  });
+
+  it("show prints one document", async () => {
+    const r = await kdp(["show", txtId]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`id      ${txtId}`);
+    expect(r.stdout).toContain("s3://documents/cli/observatory notes.txt");
+    expect(r.stdout).toMatch(/status\s+ready/);
+  });
+
+  it("ask streams the answer, then the sources", async () => {
+    const r = await kdp(["ask", "What was the observatory telescope ground from?", "--doc", txtId]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("Pyrex");
+    expect(r.stdout).toMatch(/Sources:\n\s+1\. cli\/observatory notes\.txt\s+\(id=/);
+  });
+
+  it("says so for an unknown document, a wrong token, and an unknown command", async () => {
+    const unknown = await kdp(["show", "no-such-document"]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain("kdp: no document with id no-such-document");
+    const token = await kdp(["ls", "--token", "wrong"]);
+    expect(token.code).toBe(1);
+    expect(token.stderr).toContain(`the API at ${stack!.info.apiUrl} rejected the token (401)`);
+    const askUnknown = await kdp(["ask", "anything?", "--doc", "no-such-document"]);
+    expect(askUnknown.code).toBe(1);
+    expect(askUnknown.stderr).toMatch(/kdp: .*(no-such-document|does not exist)/i);
+    const usage = await kdp(["frobnicate"]);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain('unknown command "frobnicate"');
+  });
+
+  it("rm deletes a document; ingestion then marks it deleted", async () => {
+    const r = await kdp(["rm", txtId]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("deleted    cli/observatory notes.txt");
+    await until(
+      "the document to be gone",
+      async () => {
+        const res = await fetch(`${stack!.info.apiUrl}/documents/${txtId}`, {
+          headers: { authorization: `Bearer ${stack!.info.token}` },
+        });
+        if (res.status === 404) return true;
+        const doc = (await res.json()) as Doc;
+        return doc.status === "deleted" ? true : undefined;
+      },
+      30_000,
+      stack!.output,
+    );
+  });
+});
+
+describe("Ctrl-C and a second npm start", () => {
+  it("stops cleanly, and the CLI then says no stack is running", async () => {
+    const port = new URL(stack!.info.apiUrl).port;
+    await stopNpm(stack!);
+    expect(existsSync(join(dataDir, "runtime.json"))).toBe(false);
+    const r = await kdp(["ls"], { PORT: port });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`kdp: no local stack at http://127.0.0.1:${port} — run \`npm start\` first`);
+  });
+
+  it("finds its documents again after a restart on the same DATA_DIR", async () => {
+    const firstToken = stack!.info.token;
+    stack = await startNpm();
+    expect(stack.info.token).toBe(firstToken); // the generated token persists in DATA_DIR
+    const docs = await listDocs(stack);
+    const ready = docs.filter((d) => d.status === "ready").map((d) => d.key);
+    expect(ready).toEqual(expect.arrayContaining(["lighthouse.pdf", "reports/bakery.docx"]));
+    expect(docs.find((d) => d.key === "cli/observatory notes.txt")?.status ?? "deleted").toBe("deleted");
+    // The drop folder's ledger means nothing was uploaded again.
+    await sleep(1500);
+    expect(stack.output()).not.toMatch(/drop: uploaded/);
+    const { body } = await api<{ answer: string }>(stack, "POST", "/chat", {
+      question: "What does the bakery on Quill Street sell?",
+    });
+    expect(body.answer).toContain("cardamom buns");
+    await stopNpm(stack);
+  });
+});
