@@ -21,11 +21,12 @@ export type AuthorizerEvent = APIGatewayTokenAuthorizerEvent | APIGatewayRequest
 /** The principal the policy names; the chat app checks it is present (see functions/chat/app.ts). */
 export const API_TOKEN_PRINCIPAL = "api-token";
 
-/** `arn:aws:execute-api:region:account:apiId/stage/*` from a method ARN (`.../stage/VERB/path`). */
+/** `arn:aws:execute-api:region:account:apiId/stage/*` from a method ARN (`...:apiId/stage/VERB/path`). */
 export function stageWildcardArn(methodArn: string): string {
-  const [arnPrefix, apiId, stage] = methodArn.split("/");
-  if (!arnPrefix || !apiId || !stage) return methodArn;
-  return `${arnPrefix}/${apiId}/${stage}/*`;
+  // arn:aws:execute-api:<region>:<account>:<apiId> / <stage> / <verb> / <path...>
+  const [apiArn, stage] = methodArn.split("/");
+  if (!apiArn || !stage) return methodArn;
+  return `${apiArn}/${stage}/*`;
 }
 
 function authorizationHeader(event: AuthorizerEvent): string | undefined {

@@ -23,8 +23,10 @@ import type { MoonshotApi } from "../core/moonshot/types";
 import { type AppLogger, errorResponse } from "./http";
 import { chatRoutes } from "./routes/chat";
 import { completionsRoutes } from "./routes/completions";
+import { consoleRoutes } from "./routes/console";
 import { documentsRoutes } from "./routes/documents";
 import { healthRoutes } from "./routes/health";
+import { uploadsRoutes } from "./routes/uploads";
 
 /** Deletes objects from the documents bucket (an S3 adapter in AWS and local mode, a fake in tests). */
 export interface ObjectDeleter {
@@ -109,6 +111,9 @@ export function createChatApp(deps: ChatDeps): Hono<ChatEnv> {
     ),
   );
 
+  // Public, and so before the auth middleware: the web console's sign-in page and its assets (no data).
+  app.route("/", consoleRoutes(ctx));
+
   app.use("*", async (c, next) => {
     if (deps.authenticate) {
       if (!(await deps.authenticate(c.req.header("authorization")))) return errorResponse(c, unauthorized());
@@ -141,5 +146,6 @@ export function createChatApp(deps: ChatDeps): Hono<ChatEnv> {
   app.route("/", chatRoutes(ctx));
   app.route("/", completionsRoutes(ctx));
   app.route("/", documentsRoutes(ctx));
+  app.route("/", uploadsRoutes(ctx));
   return app;
 }

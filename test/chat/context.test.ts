@@ -1,0 +1,139 @@
+import { describe, expect, it } from "vitest";
+import {
+  type ContextDocument,
+  ContextPlan,
+  documentBudget,
+  ELISION,
+  estimateMessagesTokens,
+  queryTerms,
+} from "../../functions/core/chat/context";
+import type { TextChunk } from "../../functions/core/documents/model";
+import { chunkText } from "../../functions/core/text/chunking";
+import { estimateTokens } from "../../functions/core/text/tokens";
+
+function doc(id: string, key: string, text: string, targetTokens = 60): ContextDocument {
+  const chunks: TextChunk[] = chunkText(text, { targetTokens, maxTokens: targetTokens * 2 }).map(
+    (c, index) => ({
+      documentId: id,
+      generation: "g",
+      index,
+      text: c.text,
+      tokens: c.tokens,
+    }),
+  );
+  return { record: { documentId: id, key }, chunks };
+}
+
+const filler = (topic: string, n: number) =>
+  Array.from(
+    { length: n },
+    (_, i) =>
+      `Paragraph ${i} about ${topic} covers routine matters of ${topic} administration and upkeep.\n\n`,
+  ).join("");
+
+describe("ContextPlan", () => {
+  it("sends every chunk, in document order, when everything fits", () => {
+    const docs = [doc("a", "alpha.txt", filler("gardens", 5)), doc("b", "beta.txt", filler("harbours", 5))];
+    const plan = ContextPlan.plan(docs, "anything", 100_000);
+    expect(plan.mode).toBe("all");
+    const messages = plan.messages();
+    expect(messages).toHaveLength(2);
+    expect(messages[0]!.role).toBe("system");
+    expect(messages[0]!.content.split("\n")[0]).toBe("Document: alpha.txt");
+    expect(messages[0]!.content.split("\n")[1]).toBe("");
+    // Chunks join back to the exact text.
+    expect(messages[0]!.content).toBe(`Document: alpha.txt\n\n${filler("gardens", 5)}`);
+    expect(messages[1]!.content.startsWith("Document: beta.txt\n\n")).toBe(true);
+    const sources = plan.sources();
+    expect(sources.map((s) => s.key)).toEqual(["alpha.txt", "beta.txt"]);
+    expect(sources.every((s) => s.complete)).toBe(true);
+    expect(sources[0]!.chunks.map((c) => c.index)).toEqual(docs[0]!.chunks.map((c) => c.index));
+  });
+
+  it("over budget, picks the chunk holding the answer and keeps document order", () => {
+    const needle = "The lighthouse keeper of Vardø island is named Ingrid Solberg.";
+    const docs = Array.from({ length: 20 }, (_, i) =>
+      doc(`d${i}`, `docs/${String(i).padStart(2, "0")}.txt`, filler(`topic${i}`, 30)),
+    );
+    // Put the answer in the middle of document 13.
+    const t13 = filler("topic13", 15) + `${needle}\n\n` + filler("topic13", 15);
+    docs[13] = doc("d13", "docs/13.txt", t13);
+    const total = docs.reduce((n, d) => n + d.chunks.reduce((m, c) => m + c.tokens, 0), 0);
+    const budget = 600;
+    expect(total).toBeGreaterThan(budget * 10);
+
+    const plan = ContextPlan.plan(docs, "Who is the lighthouse keeper of Vardø island?", budget);
+    expect(plan.mode).toBe("ranked");
+    expect(plan.estimatedTokens).toBeLessThanOrEqual(budget);
+    const messages = plan.messages();
+    expect(messages.some((m) => m.content.includes("Ingrid Solberg"))).toBe(true);
+    const sources = plan.sources();
+    const s13 = sources.find((s) => s.key === "docs/13.txt");
+    expect(s13?.complete).toBe(false);
+    expect(s13?.chunks.some((c) => c.text.includes(needle))).toBe(true);
+    // Document order is kept among what was sent, and chunk indexes ascend within a document.
+    const keys = sources.map((s) => s.key);
+    expect([...keys].sort()).toEqual(keys);
+    for (const s of sources) {
+      const idx = s.chunks.map((c) => c.index);
+      expect([...idx].sort((a, b) => a - b)).toEqual(idx);
+    }
+  });
+
+  it("marks gaps between non-adjacent chunks with an elision", () => {
+    const text = `${filler("alpha", 10)}The zebra code is 4411.\n\n${filler("alpha", 10)}The zebra colour is teal.\n\n${filler("alpha", 10)}`;
+    const d = doc("z", "zebra.txt", text, 40);
+    expect(d.chunks.length).toBeGreaterThan(6);
+    const plan = ContextPlan.plan([d], "zebra code colour", 300);
+    expect(plan.mode).toBe("ranked");
+    const content = plan.messages()[0]!.content;
+    expect(content).toContain("4411");
+    expect(content).toContain("teal");
+    expect(content).toContain(ELISION);
+  });
+
+  it("spreads chunks across documents when the question has no searchable terms", () => {
+    const docs = [doc("a", "a.txt", filler("apples", 40)), doc("b", "b.txt", filler("bananas", 40))];
+    const plan = ContextPlan.plan(docs, "what is this?", 300);
+    expect(plan.mode).toBe("ranked");
+    expect(plan.sources().map((s) => s.key)).toEqual(["a.txt", "b.txt"]);
+    expect(plan.sources().every((s) => s.chunks[0]!.index === 0)).toBe(true);
+  });
+
+  it("shrink drops the lowest-ranked chunks first", () => {
+    const docs = [
+      doc("a", "a.txt", `${filler("cats", 10)}Cats purr loudly at dusk.\n\n`),
+      doc("b", "b.txt", filler("dogs", 10)),
+    ];
+    const plan = ContextPlan.plan(docs, "when do cats purr", 100_000);
+    expect(plan.mode).toBe("all");
+    const before = plan.chunkCount;
+    const dropped = plan.shrink(plan.estimatedTokens - 80);
+    expect(dropped).toBeGreaterThan(0);
+    expect(plan.chunkCount).toBe(before - dropped);
+    expect(
+      plan
+        .messages()
+        .map((m) => m.content)
+        .join(""),
+    ).toContain("Cats purr loudly at dusk.");
+    const remaining = plan.chunkCount;
+    expect(plan.shrink(1_000_000)).toBe(remaining);
+    expect(plan.chunkCount).toBe(0);
+    expect(plan.messages()).toEqual([]);
+  });
+
+  it("budget is window - max_tokens - conversation - margin", () => {
+    expect(
+      documentBudget({ contextLength: 10_000, maxTokens: 1000, conversationTokens: 500, safetyMargin: 100 }),
+    ).toBe(8400);
+    expect(documentBudget({ contextLength: 100_000, maxTokens: 0, conversationTokens: 0 })).toBe(97_000);
+    expect(estimateMessagesTokens([{ role: "user", content: "hello there" }])).toBe(
+      8 + estimateTokens("hello there"),
+    );
+  });
+
+  it("query terms drop stop words and fold plurals", () => {
+    expect(queryTerms("What are the Invoices of the cats?")).toEqual(["invoice", "cat"]);
+  });
+});

@@ -1,0 +1,151 @@
+/**
+ * The streaming Lambda adapter with a stand-in for the runtime's `awslambda` global: REST API (v1)
+ * proxy events in, HttpResponseStream metadata plus the streamed body out.
+ */
+import { PassThrough } from "node:stream";
+import type { APIGatewayProxyEvent, Context } from "aws-lambda";
+import { describe, expect, it } from "vitest";
+import { createChatApp } from "../../functions/chat/app";
+import {
+  requestFromEvent,
+  type StreamingRuntime,
+  streamingHandler,
+} from "../../functions/chat/lambda-stream";
+import { FakeMoonshot, MemoryStore, parseSse } from "./support";
+
+function fakeRuntime() {
+  const captured: { metadata?: Record<string, unknown>; body: string } = { body: "" };
+  const runtime: StreamingRuntime = {
+    streamifyResponse: (h) => h,
+    HttpResponseStream: {
+      from(stream, metadata) {
+        captured.metadata = metadata;
+        return stream;
+      },
+    },
+  };
+  return { runtime, captured };
+}
+
+function event(overrides: Partial<APIGatewayProxyEvent>): APIGatewayProxyEvent {
+  return {
+    httpMethod: "GET",
+    path: "/health",
+    resource: "/{proxy+}",
+    headers: {},
+    multiValueHeaders: {},
+    queryStringParameters: null,
+    multiValueQueryStringParameters: null,
+    pathParameters: null,
+    stageVariables: null,
+    body: null,
+    isBase64Encoded: false,
+    requestContext: {
+      domainName: "abc.execute-api.eu-west-1.amazonaws.com",
+      authorizer: { principalId: "api-token" },
+    } as unknown as APIGatewayProxyEvent["requestContext"],
+    ...overrides,
+  };
+}
+
+async function invoke(handler: unknown, ev: APIGatewayProxyEvent, captured: { body: string }) {
+  const out = new PassThrough();
+  out.on("data", (d: Buffer) => {
+    captured.body += d.toString("utf8");
+  });
+  const done = new Promise((r) => out.on("finish", r));
+  await (handler as (e: APIGatewayProxyEvent, s: NodeJS.WritableStream, c: Context) => Promise<void>)(
+    ev,
+    out,
+    {} as Context,
+  );
+  await done;
+}
+
+function app() {
+  const store = new MemoryStore();
+  store.add({ documentId: "d1", key: "notes/one.txt" }, "The kettle is blue.\n\nThe teapot is green.\n\n");
+  return createChatApp({
+    store,
+    moonshot: new FakeMoonshot(),
+    objects: { deleteObject: async () => {} },
+    defaultModel: "kimi-k2.6",
+    logger: { info() {}, warn() {}, error() {} },
+  });
+}
+
+describe("streaming Lambda adapter", () => {
+  it("builds a Request from a REST proxy event", async () => {
+    const req = requestFromEvent(
+      event({
+        httpMethod: "POST",
+        path: "/documents",
+        multiValueHeaders: { "Content-Type": ["application/json"], "X-Two": ["a", "b"] },
+        multiValueQueryStringParameters: { prefix: ["a b/"], status: ["ready"] },
+        body: Buffer.from('{"x":1}').toString("base64"),
+        isBase64Encoded: true,
+      }),
+    );
+    expect(req.method).toBe("POST");
+    expect(req.url).toBe(
+      "https://abc.execute-api.eu-west-1.amazonaws.com/documents?prefix=a+b%2F&status=ready",
+    );
+    expect(req.headers.get("x-two")).toBe("a, b");
+    expect(await req.text()).toBe('{"x":1}');
+  });
+
+  it("writes status and headers as the prelude, then the body", async () => {
+    const { runtime, captured } = fakeRuntime();
+    await invoke(streamingHandler(app(), runtime), event({}), captured);
+    expect(captured.metadata).toMatchObject({
+      statusCode: 200,
+      headers: { "content-type": "application/json" },
+    });
+    expect(JSON.parse(captured.body).status).toBe("ok");
+  });
+
+  it("refuses a request without authorizer context (a method deployed without the authorizer)", async () => {
+    const { runtime, captured } = fakeRuntime();
+    const ev = event({});
+    (ev.requestContext as unknown as { authorizer: unknown }).authorizer = null;
+    await invoke(streamingHandler(app(), runtime), ev, captured);
+    expect(captured.metadata?.statusCode).toBe(401);
+  });
+
+  it("streams SSE from POST /chat through the prelude", async () => {
+    const { runtime, captured } = fakeRuntime();
+    await invoke(
+      streamingHandler(app(), runtime),
+      event({
+        httpMethod: "POST",
+        path: "/chat",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ question: "What colour is the kettle?", stream: true }),
+      }),
+      captured,
+    );
+    expect(captured.metadata?.statusCode).toBe(200);
+    expect((captured.metadata!.headers as Record<string, string>)["content-type"]).toContain(
+      "text/event-stream",
+    );
+    const frames = parseSse(captured.body);
+    expect(frames.at(-1)!.event).toBe("done");
+    expect(JSON.parse(frames.at(-1)!.data).sources[0].key).toBe("notes/one.txt");
+  });
+
+  it("a thrown app error still answers JSON", async () => {
+    const { runtime, captured } = fakeRuntime();
+    const broken = {
+      fetch: () => {
+        throw new Error("boom");
+      },
+    };
+    await invoke(
+      streamingHandler(broken, runtime, () => {}),
+      event({}),
+      captured,
+    );
+    expect(captured.metadata?.statusCode).toBe(500);
+    expect(JSON.parse(captured.body).error.type).toBe("internal_error");
+  });
+});
