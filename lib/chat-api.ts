@@ -1,0 +1,306 @@
+/**
+ * Chat API: a REST API whose every route is proxied to one chat function with response streaming,
+ * behind a Lambda authorizer.
+ */
+import { Duration, RemovalPolicy } from "aws-cdk-lib";
+import {
+  AccessLogField,
+  AccessLogFormat,
+  AuthorizationType,
+  EndpointType,
+  LambdaIntegration,
+  LogGroupLogDestination,
+  MethodLoggingLevel,
+  ResponseTransferMode,
+  ResponseType,
+  RestApi,
+  TokenAuthorizer,
+} from "aws-cdk-lib/aws-apigateway";
+import { Alarm, ComparisonOperator, TreatMissingData } from "aws-cdk-lib/aws-cloudwatch";
+import type { ITable } from "aws-cdk-lib/aws-dynamodb";
+import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
+import type { IBucket } from "aws-cdk-lib/aws-s3";
+import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
+import { Construct } from "constructs";
+import { DEFAULT_MODEL, DEFAULT_MOONSHOT_BASE_URL, ENV } from "../functions/core/config";
+import { DEFAULT_CHAT_TIMEOUT, DEFAULT_METRICS_NAMESPACE, EXTRA_ENV, SERVICE_NAMES } from "./defaults";
+import { PipelineFunction } from "./function";
+import { acknowledge } from "./nag";
+
+/**
+ * How callers authenticate. Both modes use the same Lambda authorizer (TOKEN type, identity source the
+ * Authorization header, `Bearer <token>`), so every route works with curl and with the `openai`
+ * client's apiKey:
+ * - `token`: the bearer must equal the API token secret generated at deploy.
+ * - `jwt`: the bearer must be a JWT signed by `issuer` (keys from its OIDC discovery document /
+ *   JWKS), with `aud` in `audience` when given. Works with Cognito and any OIDC provider; a Cognito
+ *   user-pool authorizer would tie the API to Cognito only.
+ */
+export type AuthMode = { mode: "token" } | { mode: "jwt"; issuer: string; audience?: string[] };
+
+export interface ChatApiProps {
+  /** The documents table (read only). */
+  readonly table: ITable;
+  /** The documents bucket (DELETE /documents/{id} deletes the object; uploads are presigned PUTs). */
+  readonly bucket: IBucket;
+  /** Secret holding the Moonshot API key. */
+  readonly moonshotApiKey: ISecret;
+  /** Bearer-token secret; required in token mode. */
+  readonly apiToken?: ISecret;
+  /**
+   * Authentication mode.
+   * @default { mode: "token" }
+   */
+  readonly auth?: AuthMode;
+  /**
+   * Default chat model.
+   * @default "kimi-k2.6"
+   */
+  readonly model?: string;
+  /**
+   * Moonshot API base URL.
+   * @default https://api.moonshot.ai/v1
+   */
+  readonly providerBaseUrl?: string;
+  /**
+   * Stage throttling: steady requests per second and burst, for the whole API.
+   * @default { rateLimit: 25, burstLimit: 50 }
+   */
+  readonly throttle?: { readonly rateLimit?: number; readonly burstLimit?: number };
+  /**
+   * Chat function timeout, also the integration timeout (streamed responses may run up to 15 min).
+   * @default Duration.minutes(10)
+   */
+  readonly timeout?: Duration;
+  /**
+   * Chat function memory (MB); context assembly ranks many chunks in memory.
+   * @default 1024
+   */
+  readonly memorySize?: number;
+  /**
+   * How long an authorizer decision is cached per token.
+   * @default Duration.minutes(5)
+   */
+  readonly authorizerCacheTtl?: Duration;
+  /**
+   * Stage name (the first path segment of the URL).
+   * @default "prod"
+   */
+  readonly stageName?: string;
+  /**
+   * Create the account-level role that lets API Gateway write logs (AWS::ApiGateway::Account). Access
+   * and execution logs need it. Set false when the account already has one configured (it is one
+   * setting per account and region; the last stack to set it wins).
+   * @default true
+   */
+  readonly cloudWatchRole?: boolean;
+  /**
+   * Log retention of the functions and the access log group.
+   * @default RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: RetentionDays;
+  /**
+   * Removal policy of the log groups.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+  /**
+   * Powertools metrics namespace.
+   * @default "KimiDocPipeline"
+   */
+  readonly metricsNamespace?: string;
+}
+
+/** The REST API, its chat and authorizer functions, and the API's access log group. */
+export class ChatApi extends Construct {
+  /** The REST API (regional endpoint; idle timeout of a stream is 5 minutes there, 30 s on edge). */
+  public readonly api: RestApi;
+  /** The function behind every route (Hono app, streamed responses). */
+  public readonly function: PipelineFunction;
+  /** The Lambda authorizer's function. */
+  public readonly authorizerFunction: PipelineFunction;
+  /** The authorizer attached to every method. */
+  public readonly authorizer: TokenAuthorizer;
+  /** JSON access log of the stage. */
+  public readonly accessLogs: LogGroup;
+  /** Alarms: 5xx answers from the API. */
+  public readonly alarms: Alarm[];
+
+  constructor(scope: Construct, id: string, props: ChatApiProps) {
+    super(scope, id);
+    const auth = props.auth ?? { mode: "token" };
+    const timeout = props.timeout ?? DEFAULT_CHAT_TIMEOUT;
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    const metricsNamespace = props.metricsNamespace ?? DEFAULT_METRICS_NAMESPACE;
+    const rateLimit = props.throttle?.rateLimit ?? 25;
+    const burstLimit = props.throttle?.burstLimit ?? 50;
+    if (timeout.toSeconds() > 900) {
+      throw new Error(
+        `ChatApi: timeout must be at most 15 minutes (API Gateway streaming limit), got ${timeout.toHumanString()}`,
+      );
+    }
+    if (!(rateLimit > 0) || !Number.isInteger(burstLimit) || burstLimit < 1) {
+      throw new Error(
+        `ChatApi: throttle needs rateLimit > 0 and an integer burstLimit >= 1, got ${rateLimit}/${burstLimit}`,
+      );
+    }
+    const apiToken = props.apiToken;
+    if (auth.mode === "token" && !apiToken) {
+      throw new Error("ChatApi: auth mode 'token' needs the apiToken secret");
+    }
+
+    this.function = new PipelineFunction(this, "Function", {
+      name: "chat",
+      description:
+        "Chat API: questions over stored documents, OpenAI-compatible completions, document routes",
+      serviceName: SERVICE_NAMES.chat,
+      metricsNamespace,
+      timeout,
+      memorySize: props.memorySize ?? 1024,
+      logRetention: props.logRetention,
+      logRemovalPolicy: removalPolicy,
+    })
+      .bindTable(props.table, "read")
+      .bindBucket(props.bucket, { put: true, delete: true })
+      .bindSecret(props.moonshotApiKey, ENV.MOONSHOT_API_KEY_SECRET)
+      .bindSettings({
+        [ENV.MOONSHOT_BASE_URL]: props.providerBaseUrl ?? DEFAULT_MOONSHOT_BASE_URL,
+        [ENV.MODEL]: props.model ?? DEFAULT_MODEL,
+      });
+    if (apiToken) this.function.bindSecret(apiToken, ENV.API_TOKEN_SECRET);
+
+    this.authorizerFunction = new PipelineFunction(this, "AuthorizerFunction", {
+      name: "authorizer",
+      description: "Lambda authorizer of the chat API (bearer token or JWT)",
+      serviceName: SERVICE_NAMES.authorizer,
+      metricsNamespace,
+      timeout: Duration.seconds(10),
+      memorySize: 256,
+      logRetention: props.logRetention,
+      logRemovalPolicy: removalPolicy,
+    });
+    if (auth.mode === "token" && apiToken) {
+      this.authorizerFunction.bindSecret(apiToken, ENV.API_TOKEN_SECRET);
+    } else if (auth.mode === "jwt") {
+      this.authorizerFunction.bindSettings({
+        [EXTRA_ENV.JWT_ISSUER]: auth.issuer,
+        ...(auth.audience?.length ? { [EXTRA_ENV.JWT_AUDIENCE]: auth.audience.join(",") } : {}),
+      });
+    }
+    this.authorizer = new TokenAuthorizer(this, "Authorizer", {
+      handler: this.authorizerFunction,
+      identitySource: "method.request.header.Authorization",
+      // Malformed headers are refused by API Gateway without invoking (or paying for) the authorizer.
+      validationRegex: "^Bearer [-0-9A-Za-z._~+/]+=*$",
+      resultsCacheTtl: props.authorizerCacheTtl ?? Duration.minutes(5),
+    });
+
+    this.accessLogs = new LogGroup(this, "AccessLogs", {
+      retention: props.logRetention ?? RetentionDays.ONE_MONTH,
+      removalPolicy,
+    });
+    this.api = new RestApi(this, "Api", {
+      description: "Kimi document pipeline chat API",
+      endpointTypes: [EndpointType.REGIONAL],
+      cloudWatchRole: props.cloudWatchRole ?? true,
+      cloudWatchRoleRemovalPolicy: removalPolicy,
+      deployOptions: {
+        stageName: props.stageName ?? "prod",
+        accessLogDestination: new LogGroupLogDestination(this.accessLogs),
+        accessLogFormat: AccessLogFormat.custom(
+          JSON.stringify({
+            requestId: AccessLogField.contextRequestId(),
+            ip: AccessLogField.contextIdentitySourceIp(),
+            userAgent: AccessLogField.contextIdentityUserAgent(),
+            requestTime: AccessLogField.contextRequestTime(),
+            httpMethod: AccessLogField.contextHttpMethod(),
+            path: AccessLogField.contextPath(),
+            status: AccessLogField.contextStatus(),
+            responseLength: AccessLogField.contextResponseLength(),
+            responseLatency: AccessLogField.contextResponseLatency(),
+            integrationLatency: AccessLogField.contextIntegrationLatency(),
+            integrationStatus: AccessLogField.contextIntegrationStatus(),
+            authorizerStatus: AccessLogField.contextAuthorizerStatus(),
+            authorizerError: AccessLogField.contextAuthorizerError(),
+            principalId: AccessLogField.contextAuthorizerPrincipalId(),
+            errorMessage: AccessLogField.contextErrorMessage(),
+            xrayTraceId: AccessLogField.contextXrayTraceId(),
+          }),
+        ),
+        throttlingRateLimit: rateLimit,
+        throttlingBurstLimit: burstLimit,
+        tracingEnabled: true,
+        metricsEnabled: true,
+        // Execution logs for errors only, and never request/response bodies (questions, answers, tokens).
+        loggingLevel: MethodLoggingLevel.ERROR,
+        dataTraceEnabled: false,
+      },
+      defaultIntegration: new LambdaIntegration(this.function, {
+        proxy: true,
+        responseTransferMode: ResponseTransferMode.STREAM,
+        timeout,
+      }),
+      defaultMethodOptions: {
+        authorizationType: AuthorizationType.CUSTOM,
+        authorizer: this.authorizer,
+      },
+    });
+    // One function serves every route (/chat, /v1/chat/completions, /documents..., /health, /uploads, /):
+    // ANY on the root and on {proxy+}; routing and validation happen in the function.
+    this.api.root.addMethod("ANY");
+    this.api.root.addProxy({ anyMethod: true });
+
+    // Gateway-generated errors (bad token, throttling, body over 10 MB...) in the same JSON envelope as
+    // the function's errors, so the openai client shows the message.
+    const errorBody = {
+      "application/json":
+        '{"error":{"type":"$context.error.responseType","message":$context.error.messageString}}',
+    };
+    this.api.addGatewayResponse("Default4xx", { type: ResponseType.DEFAULT_4XX, templates: errorBody });
+    this.api.addGatewayResponse("Default5xx", { type: ResponseType.DEFAULT_5XX, templates: errorBody });
+    this.api.addGatewayResponse("Unauthorized", {
+      type: ResponseType.UNAUTHORIZED,
+      statusCode: "401",
+      responseHeaders: { "WWW-Authenticate": "'Bearer'" },
+      templates: errorBody,
+    });
+
+    acknowledge(
+      this.api,
+      "AwsSolutions-APIG2",
+      "Every route is a Lambda proxy to one function that validates bodies and parameters with a zod schema and answers 4xx JSON errors saying what to fix; an API Gateway model would duplicate that schema with worse messages. Bodies are capped by API Gateway's 10 MB limit and by the function.",
+    );
+    acknowledge(
+      this.api,
+      "AwsSolutions-APIG3",
+      "No WAF by default (about 5 USD/month plus per-request fees for a small private API): every route needs a bearer token checked by the authorizer and the stage is throttled. Attach a web ACL to the stage when the API is exposed widely.",
+    );
+    acknowledge(
+      this.api,
+      "AwsSolutions-COG4",
+      "Authorization is a Lambda authorizer (deploy-time bearer token, or JWTs from any OIDC issuer incl. Cognito); a Cognito user-pool authorizer would not support the token mode or non-Cognito issuers.",
+    );
+    acknowledge(
+      this.api,
+      "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
+      "The account-level API Gateway logging role uses the AWS-documented managed policy for pushing access and execution logs; API Gateway uses it for every API in the region.",
+    );
+
+    this.alarms = [
+      new Alarm(this, "ServerErrors", {
+        alarmDescription:
+          "The chat API answered 5xx (function crash, timeout or provider outage); see the access log.",
+        metric: this.api.metricServerError({ period: Duration.minutes(5), statistic: "Sum" }),
+        threshold: 5,
+        evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+    ];
+  }
+
+  /** The API's base URL (stage included), e.g. https://abc.execute-api.eu-west-1.amazonaws.com/prod/ */
+  get url(): string {
+    return this.api.url;
+  }
+}

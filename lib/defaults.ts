@@ -1,0 +1,52 @@
+/**
+ * Defaults and provider facts shared by the constructs, the props validation and the tests.
+ */
+import { Duration } from "aws-cdk-lib";
+
+/** Moonshot account limits (platform docs): 1,000 files, 10 GB in total, 100 MB per file. */
+export const PROVIDER_QUOTA = {
+  files: 1_000,
+  bytes: 10 * 1024 ** 3,
+} as const;
+
+/** SQS receives before a message moves to the dead-letter queue (the ingest handler reads it too). */
+export const DEFAULT_MAX_RECEIVE_COUNT = 5;
+
+/**
+ * Environment variable names the constructs set that functions/core/config.ts does not (yet) list.
+ * MAX_RECEIVE_COUNT: ingest marks a document failed on its last delivery. JWT_*: authorizer in JWT mode.
+ */
+export const EXTRA_ENV = {
+  MAX_RECEIVE_COUNT: "MAX_RECEIVE_COUNT",
+  JWT_ISSUER: "JWT_ISSUER",
+  JWT_AUDIENCE: "JWT_AUDIENCE",
+} as const;
+
+/** CloudWatch namespace of the Powertools metrics (POWERTOOLS_METRICS_NAMESPACE). */
+export const DEFAULT_METRICS_NAMESPACE = "KimiDocPipeline";
+
+/** Powertools service names: the `service` dimension of each function's metrics. */
+export const SERVICE_NAMES = {
+  ingest: "ingest",
+  chat: "chat",
+  authorizer: "authorizer",
+  janitor: "janitor",
+} as const;
+
+/**
+ * Custom metrics the janitor publishes after each sweep (Powertools EMF, unit Count / Bytes, dimension
+ * service=janitor): what the provider account holds once the sweep is done. The quota alarms use them.
+ */
+export const JANITOR_METRICS = {
+  remoteFiles: "RemoteFiles",
+  remoteBytes: "RemoteBytes",
+} as const;
+
+export const DEFAULT_INGEST_CONCURRENCY = 2;
+export const DEFAULT_INGEST_BATCH_SIZE = 5;
+export const DEFAULT_INGEST_TIMEOUT = Duration.minutes(5);
+export const DEFAULT_CHAT_TIMEOUT = Duration.minutes(10);
+export const DEFAULT_JANITOR_TIMEOUT = Duration.minutes(5);
+export const DEFAULT_JANITOR_SCHEDULE = Duration.hours(1);
+export const DEFAULT_RETENTION_HOURS = 24;
+export const DEFAULT_HIGH_WATER_MARK = 0.9;

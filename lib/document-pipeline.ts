@@ -1,0 +1,260 @@
+/**
+ * DocumentPipeline: the whole product as one construct another CDK app can use:
+ * `new DocumentPipeline(this, "Docs", { model: "kimi-k2.6", alarmEmail: "ops@example.com" })`.
+ */
+import { type Duration, RemovalPolicy } from "aws-cdk-lib";
+import type { ITable } from "aws-cdk-lib/aws-dynamodb";
+import { RetentionDays } from "aws-cdk-lib/aws-logs";
+import type { IBucket } from "aws-cdk-lib/aws-s3";
+import { Construct } from "constructs";
+import { DEFAULT_MODEL, DEFAULT_MOONSHOT_BASE_URL } from "../functions/core/config";
+import { type AuthMode, ChatApi } from "./chat-api";
+import {
+  DEFAULT_HIGH_WATER_MARK,
+  DEFAULT_INGEST_CONCURRENCY,
+  DEFAULT_JANITOR_SCHEDULE,
+  DEFAULT_METRICS_NAMESPACE,
+  DEFAULT_RETENTION_HOURS,
+} from "./defaults";
+import { DocumentTable } from "./document-table";
+import { Ingestion } from "./ingestion";
+import { Janitor } from "./janitor";
+import { Observability } from "./observability";
+import { PipelineSecrets } from "./secrets";
+
+export interface DocumentPipelineProps {
+  /**
+   * Default chat model (callers may ask for another per request).
+   * @default "kimi-k2.6"
+   */
+  readonly model?: string;
+  /**
+   * Moonshot API base URL (https). Use https://api.moonshot.cn/v1 for the China platform.
+   * @default "https://api.moonshot.ai/v1"
+   */
+  readonly providerBaseUrl?: string;
+  /**
+   * An existing bucket to ingest (its ObjectCreated/ObjectRemoved notifications are added).
+   * @default - a new bucket: public access blocked, SSL only, SSE-S3, versioned, access-logged
+   */
+  readonly bucket?: IBucket;
+  /**
+   * An existing documents table with the layout of functions/core/documents/table.ts.
+   * @default - a new on-demand table with point-in-time recovery
+   */
+  readonly table?: ITable;
+  /**
+   * Hours a ready document's remote file is kept before the janitor deletes it (1..8760).
+   * @default 24
+   */
+  readonly retentionHours?: number;
+  /**
+   * Fraction of the provider's file-count and byte quotas to stay under, in (0, 1].
+   * @default 0.9
+   */
+  readonly highWaterMark?: number;
+  /**
+   * Most concurrent ingest invocations (2..1000, the SQS event source limits); match it to the provider
+   * account's concurrency tier.
+   * @default 2
+   */
+  readonly ingestConcurrency?: number;
+  /**
+   * How often the janitor sweeps (whole minutes, 1 minute..1 day).
+   * @default Duration.hours(1)
+   */
+  readonly janitorSchedule?: Duration;
+  /**
+   * Authentication of the chat API.
+   * @default { mode: "token" } (a bearer token generated at deploy, in Secrets Manager)
+   */
+  readonly auth?: AuthMode;
+  /**
+   * Chat API stage throttling for the whole API.
+   * @default { rateLimit: 25, burstLimit: 50 }
+   */
+  readonly throttle?: { readonly rateLimit?: number; readonly burstLimit?: number };
+  /**
+   * Retention of every log group (functions and API access log).
+   * @default RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: RetentionDays;
+  /**
+   * Removal policy of the stateful resources (bucket, table, secrets, log groups). RETAIN keeps the
+   * documents and their text when the stack is deleted; DESTROY deletes them (buckets are emptied).
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+  /**
+   * E-mail address subscribed to the alarm topic.
+   * @default - no subscription
+   */
+  readonly alarmEmail?: string;
+  /**
+   * CloudWatch namespace of the functions' metrics.
+   * @default "KimiDocPipeline"
+   */
+  readonly metricsNamespace?: string;
+  /**
+   * Create the account-level API Gateway logging role (see ChatApiProps.cloudWatchRole).
+   * @default true
+   */
+  readonly apiGatewayCloudWatchRole?: boolean;
+}
+
+/** Thrown at synth for props that cannot work; the message says which prop and why. */
+export class DocumentPipelinePropsError extends Error {
+  override name = "DocumentPipelinePropsError";
+}
+
+function isHttpsUrl(text: unknown): boolean {
+  if (typeof text !== "string") return false;
+  try {
+    return new URL(text).protocol === "https:";
+  } catch {
+    return false;
+  }
+}
+
+/** Checks props before anything is created. Exported for tests and for apps that validate early. */
+export function validateDocumentPipelineProps(props: DocumentPipelineProps): void {
+  const fail = (message: string): never => {
+    throw new DocumentPipelinePropsError(`DocumentPipeline: ${message}`);
+  };
+  const { model, providerBaseUrl, retentionHours, highWaterMark, ingestConcurrency, janitorSchedule, auth } =
+    props;
+  if (model !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/.test(model)) {
+    fail(`model must be a model id such as "kimi-k2.6", got ${JSON.stringify(model)}`);
+  }
+  if (providerBaseUrl !== undefined && !isHttpsUrl(providerBaseUrl)) {
+    fail(
+      `providerBaseUrl must be an https URL such as "${DEFAULT_MOONSHOT_BASE_URL}", got ${JSON.stringify(providerBaseUrl)}`,
+    );
+  }
+  if (
+    retentionHours !== undefined &&
+    !(Number.isFinite(retentionHours) && retentionHours >= 1 && retentionHours <= 8760)
+  ) {
+    fail(`retentionHours must be a number of hours from 1 to 8760, got ${retentionHours}`);
+  }
+  if (
+    highWaterMark !== undefined &&
+    !(Number.isFinite(highWaterMark) && highWaterMark > 0 && highWaterMark <= 1)
+  ) {
+    fail(
+      `highWaterMark must be a fraction in (0, 1] of the provider quotas (e.g. 0.9), got ${highWaterMark}`,
+    );
+  }
+  if (
+    ingestConcurrency !== undefined &&
+    !(Number.isInteger(ingestConcurrency) && ingestConcurrency >= 2 && ingestConcurrency <= 1000)
+  ) {
+    fail(
+      `ingestConcurrency must be an integer from 2 to 1000 (SQS event source maxConcurrency), got ${ingestConcurrency}`,
+    );
+  }
+  if (janitorSchedule !== undefined) {
+    const seconds = janitorSchedule.toSeconds();
+    if (!(seconds >= 60 && seconds <= 86_400 && seconds % 60 === 0)) {
+      fail(
+        `janitorSchedule must be whole minutes from 1 minute to 1 day, got ${janitorSchedule.toHumanString()}`,
+      );
+    }
+  }
+  if (auth !== undefined) {
+    if (auth.mode === "jwt") {
+      if (!isHttpsUrl(auth.issuer)) {
+        fail(`auth.issuer must be the https URL of an OIDC issuer, got ${JSON.stringify(auth.issuer)}`);
+      }
+      if (auth.audience?.some((a) => a.trim() === "" || a.includes(","))) {
+        fail("auth.audience entries must be non-empty and contain no commas");
+      }
+    } else if (auth.mode !== "token") {
+      fail(`auth.mode must be "token" or "jwt", got ${JSON.stringify((auth as { mode: unknown }).mode)}`);
+    }
+  }
+  if (props.alarmEmail !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(props.alarmEmail)) {
+    fail(`alarmEmail must be an e-mail address, got ${JSON.stringify(props.alarmEmail)}`);
+  }
+}
+
+/** The document pipeline: secrets, table, ingestion, chat API, janitor, alarms and dashboard. */
+export class DocumentPipeline extends Construct {
+  /** The Moonshot key secret (fill after deploy) and the generated API token secret. */
+  public readonly secrets: PipelineSecrets;
+  /** The documents table. */
+  public readonly table: ITable;
+  /** Bucket, queue, DLQ and ingest function. */
+  public readonly ingestion: Ingestion;
+  /** REST API, chat and authorizer functions. */
+  public readonly chatApi: ChatApi;
+  /** Scheduled janitor. */
+  public readonly janitor: Janitor;
+  /** Alarm topic and dashboard. */
+  public readonly observability: Observability;
+
+  constructor(scope: Construct, id: string, props: DocumentPipelineProps = {}) {
+    super(scope, id);
+    validateDocumentPipelineProps(props);
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
+    const metricsNamespace = props.metricsNamespace ?? DEFAULT_METRICS_NAMESPACE;
+    const highWaterMark = props.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
+    const providerBaseUrl = props.providerBaseUrl ?? DEFAULT_MOONSHOT_BASE_URL;
+    const auth = props.auth ?? { mode: "token" as const };
+
+    this.secrets = new PipelineSecrets(this, "Secrets", {
+      createApiToken: auth.mode === "token",
+      removalPolicy,
+    });
+    this.table = props.table ?? new DocumentTable(this, "Documents", { removalPolicy }).table;
+    this.ingestion = new Ingestion(this, "Ingestion", {
+      table: this.table,
+      bucket: props.bucket,
+      moonshotApiKey: this.secrets.moonshotApiKey,
+      providerBaseUrl,
+      highWaterMark,
+      concurrency: props.ingestConcurrency ?? DEFAULT_INGEST_CONCURRENCY,
+      removalPolicy,
+      logRetention,
+      metricsNamespace,
+    });
+    this.chatApi = new ChatApi(this, "ChatApi", {
+      table: this.table,
+      bucket: this.ingestion.bucket,
+      moonshotApiKey: this.secrets.moonshotApiKey,
+      apiToken: this.secrets.apiToken,
+      auth,
+      model: props.model ?? DEFAULT_MODEL,
+      providerBaseUrl,
+      throttle: props.throttle,
+      cloudWatchRole: props.apiGatewayCloudWatchRole,
+      removalPolicy,
+      logRetention,
+      metricsNamespace,
+    });
+    this.janitor = new Janitor(this, "Janitor", {
+      table: this.table,
+      moonshotApiKey: this.secrets.moonshotApiKey,
+      providerBaseUrl,
+      schedule: props.janitorSchedule ?? DEFAULT_JANITOR_SCHEDULE,
+      retentionHours: props.retentionHours ?? DEFAULT_RETENTION_HOURS,
+      highWaterMark,
+      removalPolicy,
+      logRetention,
+      metricsNamespace,
+    });
+    this.observability = new Observability(this, "Observability", {
+      ingestion: this.ingestion,
+      chatApi: this.chatApi,
+      janitor: this.janitor,
+      highWaterMark,
+      alarmEmail: props.alarmEmail,
+    });
+  }
+
+  /** Base URL of the chat API (stage included). */
+  get apiUrl(): string {
+    return this.chatApi.url;
+  }
+}

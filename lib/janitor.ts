@@ -1,0 +1,180 @@
+/**
+ * Janitor: an EventBridge schedule invoking the sweep that deletes stale remote files, one run at a
+ * time, with alarms on failures and on the provider quota staying above the high-water mark.
+ */
+import { Duration, RemovalPolicy } from "aws-cdk-lib";
+import { Alarm, ComparisonOperator, Metric, TreatMissingData } from "aws-cdk-lib/aws-cloudwatch";
+import type { ITable } from "aws-cdk-lib/aws-dynamodb";
+import { Rule, Schedule } from "aws-cdk-lib/aws-events";
+import { LambdaFunction } from "aws-cdk-lib/aws-events-targets";
+import type { RetentionDays } from "aws-cdk-lib/aws-logs";
+import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
+import { Construct } from "constructs";
+import { DEFAULT_MOONSHOT_BASE_URL, ENV } from "../functions/core/config";
+import {
+  DEFAULT_HIGH_WATER_MARK,
+  DEFAULT_JANITOR_SCHEDULE,
+  DEFAULT_JANITOR_TIMEOUT,
+  DEFAULT_METRICS_NAMESPACE,
+  DEFAULT_RETENTION_HOURS,
+  JANITOR_METRICS,
+  PROVIDER_QUOTA,
+  SERVICE_NAMES,
+} from "./defaults";
+import { PipelineFunction } from "./function";
+
+export interface JanitorProps {
+  /** The documents table (the janitor reads records and marks released files). */
+  readonly table: ITable;
+  /** Secret holding the Moonshot API key. */
+  readonly moonshotApiKey: ISecret;
+  /**
+   * Moonshot API base URL.
+   * @default https://api.moonshot.ai/v1
+   */
+  readonly providerBaseUrl?: string;
+  /**
+   * Rate of the sweep (1 minute to 1 day).
+   * @default Duration.hours(1)
+   */
+  readonly schedule?: Duration;
+  /**
+   * Hours a ready document's remote file is kept before the sweep deletes it.
+   * @default 24
+   */
+  readonly retentionHours?: number;
+  /**
+   * High-water mark as a fraction of the provider's file-count and byte quotas, in (0, 1].
+   * @default 0.9
+   */
+  readonly highWaterMark?: number;
+  /**
+   * Report what would be deleted without deleting (a run's event can also ask with `dryRun`).
+   * @default false
+   */
+  readonly dryRun?: boolean;
+  /**
+   * Function timeout; the sweep stops cleanly before it and the next run continues.
+   * @default Duration.minutes(5)
+   */
+  readonly timeout?: Duration;
+  /**
+   * Log retention of the janitor function.
+   * @default RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: RetentionDays;
+  /**
+   * Removal policy of the log group.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+  /**
+   * Powertools metrics namespace (where RemoteFiles / RemoteBytes are published).
+   * @default "KimiDocPipeline"
+   */
+  readonly metricsNamespace?: string;
+}
+
+/** The scheduled janitor function and its alarms. */
+export class Janitor extends Construct {
+  /** The janitor function (reserved concurrency 1: sweeps never overlap). */
+  public readonly function: PipelineFunction;
+  /** The EventBridge rule that starts a sweep. */
+  public readonly rule: Rule;
+  /** Remote files held after the last sweep (published by the janitor). */
+  public readonly remoteFilesMetric: Metric;
+  /** Remote bytes held after the last sweep (published by the janitor). */
+  public readonly remoteBytesMetric: Metric;
+  /** Alarms: failed sweeps, files and bytes still above the high-water mark after a sweep. */
+  public readonly alarms: Alarm[];
+
+  constructor(scope: Construct, id: string, props: JanitorProps) {
+    super(scope, id);
+    const schedule = props.schedule ?? DEFAULT_JANITOR_SCHEDULE;
+    const timeout = props.timeout ?? DEFAULT_JANITOR_TIMEOUT;
+    const highWaterMark = props.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
+    const retentionHours = props.retentionHours ?? DEFAULT_RETENTION_HOURS;
+    const metricsNamespace = props.metricsNamespace ?? DEFAULT_METRICS_NAMESPACE;
+    const scheduleSeconds = schedule.toSeconds();
+    if (scheduleSeconds < 60 || scheduleSeconds > 86_400 || scheduleSeconds % 60 !== 0) {
+      throw new Error(
+        `Janitor: schedule must be whole minutes from 1 minute to 1 day, got ${schedule.toHumanString()}`,
+      );
+    }
+    if (timeout.toSeconds() > 900) {
+      throw new Error(`Janitor: timeout must be at most 15 minutes, got ${timeout.toHumanString()}`);
+    }
+
+    this.function = new PipelineFunction(this, "Function", {
+      name: "janitor",
+      description: "Deletes stale Moonshot remote files to stay under the account quotas",
+      serviceName: SERVICE_NAMES.janitor,
+      metricsNamespace,
+      timeout,
+      memorySize: 512,
+      // One sweep at a time: a run that is still going makes the next invocation wait (throttled) rather
+      // than race it over the same files.
+      reservedConcurrentExecutions: 1,
+      // Failed sweeps are not retried: the next scheduled run starts from the provider's current state.
+      retryAttempts: 0,
+      // A sweep throttled behind a long one is dropped once the next would start anyway.
+      maxEventAge: Duration.seconds(Math.min(Math.max(scheduleSeconds, 60), 6 * 3600)),
+      logRetention: props.logRetention,
+      logRemovalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+    })
+      .bindTable(props.table, "readWrite")
+      .bindSecret(props.moonshotApiKey, ENV.MOONSHOT_API_KEY_SECRET)
+      .bindSettings({
+        [ENV.MOONSHOT_BASE_URL]: props.providerBaseUrl ?? DEFAULT_MOONSHOT_BASE_URL,
+        [ENV.RETENTION_HOURS]: String(retentionHours),
+        [ENV.HIGH_WATER_MARK]: String(highWaterMark),
+        [ENV.DRY_RUN]: String(props.dryRun ?? false),
+      });
+
+    this.rule = new Rule(this, "Schedule", {
+      description: "Starts a janitor sweep",
+      schedule: Schedule.rate(schedule),
+      targets: [new LambdaFunction(this.function, { retryAttempts: 2, maxEventAge: Duration.hours(1) })],
+    });
+
+    // One datapoint per sweep, so the period follows the schedule (CloudWatch allows up to 1 day).
+    const period = Duration.seconds(Math.max(scheduleSeconds, 300));
+    const dimensionsMap = { service: SERVICE_NAMES.janitor };
+    this.remoteFilesMetric = new Metric({
+      namespace: metricsNamespace,
+      metricName: JANITOR_METRICS.remoteFiles,
+      dimensionsMap,
+      statistic: "Maximum",
+      period,
+    });
+    this.remoteBytesMetric = new Metric({
+      namespace: metricsNamespace,
+      metricName: JANITOR_METRICS.remoteBytes,
+      dimensionsMap,
+      statistic: "Maximum",
+      period,
+    });
+    const quotaAlarm = (alarmId: string, metric: Metric, limit: number, what: string) =>
+      new Alarm(this, alarmId, {
+        alarmDescription: `After a sweep the provider account still holds ${what} at or above the high-water mark (${highWaterMark} x ${limit}); nothing more could be freed, uploads will soon fail as quota.`,
+        metric,
+        threshold: Math.floor(highWaterMark * limit),
+        evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      });
+    this.alarms = [
+      new Alarm(this, "SweepFailed", {
+        alarmDescription:
+          "A janitor sweep failed (error, timeout or provider auth failure); stale remote files were not deleted.",
+        metric: this.function.metricErrors({ period, statistic: "Sum" }),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+      quotaAlarm("RemoteFilesNearQuota", this.remoteFilesMetric, PROVIDER_QUOTA.files, "files"),
+      quotaAlarm("RemoteBytesNearQuota", this.remoteBytesMetric, PROVIDER_QUOTA.bytes, "bytes"),
+    ];
+  }
+}

@@ -1,0 +1,193 @@
+/**
+ * Observability: one SNS topic for every alarm (optional e-mail subscription) and a CloudWatch
+ * dashboard with the pipeline's main figures.
+ */
+import { Duration, Stack } from "aws-cdk-lib";
+import {
+  type Alarm,
+  AlarmStatusWidget,
+  Dashboard,
+  GraphWidget,
+  type HorizontalAnnotation,
+  MathExpression,
+  SingleValueWidget,
+} from "aws-cdk-lib/aws-cloudwatch";
+import { SnsAction } from "aws-cdk-lib/aws-cloudwatch-actions";
+import { Topic } from "aws-cdk-lib/aws-sns";
+import { EmailSubscription } from "aws-cdk-lib/aws-sns-subscriptions";
+import { Construct } from "constructs";
+import type { ChatApi } from "./chat-api";
+import { PROVIDER_QUOTA } from "./defaults";
+import type { Ingestion } from "./ingestion";
+import type { Janitor } from "./janitor";
+
+export interface ObservabilityProps {
+  readonly ingestion: Ingestion;
+  readonly chatApi: ChatApi;
+  readonly janitor: Janitor;
+  /** High-water mark drawn on the quota graphs. */
+  readonly highWaterMark: number;
+  /**
+   * E-mail address subscribed to the alarm topic (confirm the subscription mail after deploy).
+   * @default - no subscription; subscribe to the topic yourself
+   */
+  readonly alarmEmail?: string;
+  /**
+   * Dashboard name.
+   * @default - `${stackName}-documents`
+   */
+  readonly dashboardName?: string;
+}
+
+export class Observability extends Construct {
+  /** Every alarm of the pipeline notifies this topic (ALARM and OK). */
+  public readonly alarmTopic: Topic;
+  /** The pipeline's dashboard. */
+  public readonly dashboard: Dashboard;
+  /** Every alarm wired to the topic. */
+  public readonly alarms: Alarm[];
+
+  constructor(scope: Construct, id: string, props: ObservabilityProps) {
+    super(scope, id);
+    const { ingestion, chatApi, janitor } = props;
+    this.alarmTopic = new Topic(this, "AlarmTopic", {
+      displayName: "Kimi document pipeline alarms",
+      enforceSSL: true,
+    });
+    // Not KMS-encrypted on purpose: CloudWatch alarms cannot publish to a topic encrypted with the
+    // AWS-managed aws/sns key, and notifications carry only alarm names and thresholds.
+    if (props.alarmEmail) this.alarmTopic.addSubscription(new EmailSubscription(props.alarmEmail));
+
+    this.alarms = [...ingestion.alarms, ...chatApi.alarms, ...janitor.alarms];
+    const action = new SnsAction(this.alarmTopic);
+    for (const alarm of this.alarms) {
+      alarm.addAlarmAction(action);
+      alarm.addOkAction(action);
+    }
+
+    const fiveMinutes = Duration.minutes(5);
+    const ingestFn = ingestion.function;
+    const api = chatApi.api;
+    this.dashboard = new Dashboard(this, "Dashboard", {
+      dashboardName: props.dashboardName ?? `${Stack.of(this).stackName}-documents`,
+      defaultInterval: Duration.days(1),
+    });
+    this.dashboard.addWidgets(
+      new AlarmStatusWidget({ title: "Alarms", alarms: this.alarms, width: 24, height: 3 }),
+    );
+    this.dashboard.addWidgets(
+      new GraphWidget({
+        title: "Ingestion queue",
+        left: [
+          ingestion.queue.metricApproximateNumberOfMessagesVisible({ period: fiveMinutes, label: "waiting" }),
+          ingestion.queue.metricApproximateAgeOfOldestMessage({ period: fiveMinutes, label: "oldest (s)" }),
+        ],
+        right: [
+          ingestion.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+            period: fiveMinutes,
+            statistic: "Maximum",
+            label: "dead letters",
+          }),
+        ],
+        width: 8,
+      }),
+      new GraphWidget({
+        title: "Ingest function",
+        left: [
+          ingestFn.metricInvocations({ period: fiveMinutes }),
+          ingestFn.metricErrors({ period: fiveMinutes }),
+          ingestFn.metricThrottles({ period: fiveMinutes }),
+        ],
+        right: [ingestFn.metricDuration({ period: fiveMinutes, statistic: "p90", label: "p90 duration" })],
+        width: 8,
+      }),
+      new GraphWidget({
+        title: "Ingest concurrency",
+        left: [
+          ingestFn.metric("ConcurrentExecutions", {
+            period: fiveMinutes,
+            statistic: "Maximum",
+            label: "concurrent",
+          }),
+        ],
+        width: 8,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new GraphWidget({
+        title: "Chat API requests",
+        left: [
+          api.metricCount({ period: fiveMinutes, statistic: "Sum", label: "requests" }),
+          api.metricClientError({ period: fiveMinutes, statistic: "Sum", label: "4xx" }),
+          api.metricServerError({ period: fiveMinutes, statistic: "Sum", label: "5xx" }),
+        ],
+        width: 8,
+      }),
+      new GraphWidget({
+        title: "Chat API latency",
+        left: [
+          api.metricLatency({ period: fiveMinutes, statistic: "p50", label: "p50" }),
+          api.metricLatency({ period: fiveMinutes, statistic: "p90", label: "p90" }),
+          api.metricIntegrationLatency({ period: fiveMinutes, statistic: "p90", label: "integration p90" }),
+        ],
+        width: 8,
+      }),
+      new GraphWidget({
+        title: "Chat and authorizer functions",
+        left: [
+          chatApi.function.metricErrors({ period: fiveMinutes, label: "chat errors" }),
+          chatApi.authorizerFunction.metricErrors({ period: fiveMinutes, label: "authorizer errors" }),
+          chatApi.function.metricThrottles({ period: fiveMinutes, label: "chat throttles" }),
+        ],
+        right: [
+          chatApi.function.metricDuration({
+            period: fiveMinutes,
+            statistic: "p90",
+            label: "chat p90 duration",
+          }),
+        ],
+        width: 8,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new GraphWidget({
+        title: "Provider files held (after each sweep)",
+        left: [janitor.remoteFilesMetric],
+        leftAnnotations: [quotaLine(props.highWaterMark, PROVIDER_QUOTA.files, "high-water mark")],
+        width: 8,
+      }),
+      new GraphWidget({
+        title: "Provider storage held, GB (after each sweep)",
+        left: [
+          new MathExpression({
+            expression: "bytes / 1073741824",
+            usingMetrics: { bytes: janitor.remoteBytesMetric },
+            label: "GB",
+            period: janitor.remoteBytesMetric.period,
+          }),
+        ],
+        leftAnnotations: [
+          quotaLine(props.highWaterMark, PROVIDER_QUOTA.bytes / 1024 ** 3, "high-water mark"),
+        ],
+        width: 8,
+      }),
+      new SingleValueWidget({
+        title: "Janitor sweeps",
+        metrics: [
+          janitor.function.metricInvocations({ period: Duration.days(1), label: "sweeps (1 day)" }),
+          janitor.function.metricErrors({ period: Duration.days(1), label: "failed (1 day)" }),
+          janitor.function.metricDuration({
+            period: Duration.days(1),
+            statistic: "Maximum",
+            label: "longest (ms)",
+          }),
+        ],
+        width: 8,
+      }),
+    );
+  }
+}
+
+function quotaLine(highWaterMark: number, limit: number, label: string): HorizontalAnnotation {
+  return { value: highWaterMark * limit, label };
+}

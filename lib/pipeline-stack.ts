@@ -1,0 +1,159 @@
+/**
+ * The stack `bin/app.ts` deploys: one DocumentPipeline, configured from CDK context so common settings
+ * need no code change (`npx cdk deploy -c model=kimi-k2.6 -c alarmEmail=ops@example.com`).
+ */
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from "aws-cdk-lib";
+import { RetentionDays } from "aws-cdk-lib/aws-logs";
+import { Bucket } from "aws-cdk-lib/aws-s3";
+import type { Construct, Node } from "constructs";
+import type { AuthMode } from "./chat-api";
+import {
+  DocumentPipeline,
+  type DocumentPipelineProps,
+  DocumentPipelinePropsError,
+} from "./document-pipeline";
+
+export interface PipelineStackProps extends StackProps {
+  /**
+   * Pipeline props; when given, CDK context is not read.
+   * @default - read from CDK context (see pipelinePropsFromContext)
+   */
+  readonly pipeline?: DocumentPipelineProps;
+}
+
+/**
+ * Context keys read by pipelinePropsFromContext (all optional):
+ * model, providerBaseUrl, retentionHours, highWaterMark, ingestConcurrency, janitorScheduleMinutes,
+ * authMode (token|jwt), jwtIssuer, jwtAudience (comma-separated), logRetentionDays, removalPolicy
+ * (retain|destroy), alarmEmail, bucketName (ingest an existing bucket), metricsNamespace.
+ */
+export const CONTEXT_KEYS = [
+  "model",
+  "providerBaseUrl",
+  "retentionHours",
+  "highWaterMark",
+  "ingestConcurrency",
+  "janitorScheduleMinutes",
+  "authMode",
+  "jwtIssuer",
+  "jwtAudience",
+  "logRetentionDays",
+  "removalPolicy",
+  "alarmEmail",
+  "bucketName",
+  "metricsNamespace",
+] as const;
+
+/** Builds DocumentPipeline props from CDK context (`-c key=value` or cdk.json "context"). */
+export function pipelinePropsFromContext(scope: Construct): DocumentPipelineProps {
+  const node: Node = scope.node;
+  const str = (key: string): string | undefined => {
+    const value = node.tryGetContext(key);
+    if (value === undefined || value === null || value === "") return undefined;
+    return String(value);
+  };
+  const num = (key: string): number | undefined => {
+    const text = str(key);
+    if (text === undefined) return undefined;
+    const value = Number(text);
+    if (!Number.isFinite(value))
+      throw new DocumentPipelinePropsError(`context ${key} must be a number, got "${text}"`);
+    return value;
+  };
+
+  let auth: AuthMode | undefined;
+  const authMode = str("authMode");
+  if (authMode === "jwt") {
+    const issuer = str("jwtIssuer");
+    if (!issuer)
+      throw new DocumentPipelinePropsError("context authMode=jwt needs jwtIssuer (the OIDC issuer URL)");
+    const audience = str("jwtAudience")
+      ?.split(",")
+      .map((a) => a.trim())
+      .filter(Boolean);
+    auth = { mode: "jwt", issuer, audience };
+  } else if (authMode === "token" || authMode === undefined) {
+    auth = authMode ? { mode: "token" } : undefined;
+  } else {
+    throw new DocumentPipelinePropsError(`context authMode must be "token" or "jwt", got "${authMode}"`);
+  }
+
+  const removal = str("removalPolicy")?.toLowerCase();
+  if (removal !== undefined && removal !== "retain" && removal !== "destroy") {
+    throw new DocumentPipelinePropsError(
+      `context removalPolicy must be "retain" or "destroy", got "${removal}"`,
+    );
+  }
+  const logDays = num("logRetentionDays");
+  if (logDays !== undefined && !Object.values(RetentionDays).includes(logDays as RetentionDays)) {
+    throw new DocumentPipelinePropsError(
+      `context logRetentionDays must be a CloudWatch retention (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, ...), got ${logDays}`,
+    );
+  }
+  const scheduleMinutes = num("janitorScheduleMinutes");
+  const bucketName = str("bucketName");
+
+  return {
+    model: str("model"),
+    providerBaseUrl: str("providerBaseUrl"),
+    retentionHours: num("retentionHours"),
+    highWaterMark: num("highWaterMark"),
+    ingestConcurrency: num("ingestConcurrency"),
+    janitorSchedule: scheduleMinutes === undefined ? undefined : Duration.minutes(scheduleMinutes),
+    auth,
+    logRetention: logDays as RetentionDays | undefined,
+    removalPolicy:
+      removal === undefined
+        ? undefined
+        : removal === "destroy"
+          ? RemovalPolicy.DESTROY
+          : RemovalPolicy.RETAIN,
+    alarmEmail: str("alarmEmail"),
+    metricsNamespace: str("metricsNamespace"),
+    bucket: bucketName ? Bucket.fromBucketName(scope, "ExistingDocumentsBucket", bucketName) : undefined,
+  };
+}
+
+/** One DocumentPipeline plus the outputs a user needs after deploy. */
+export class PipelineStack extends Stack {
+  /** The pipeline this stack deploys. */
+  public readonly pipeline: DocumentPipeline;
+
+  constructor(scope: Construct, id: string, props: PipelineStackProps = {}) {
+    super(scope, id, {
+      description: "Kimi document pipeline: S3 -> Moonshot Files API -> DynamoDB, with a chat API",
+      ...props,
+    });
+    this.pipeline = new DocumentPipeline(this, "Pipeline", props.pipeline ?? pipelinePropsFromContext(this));
+    const { secrets, ingestion, chatApi, observability } = this.pipeline;
+
+    new CfnOutput(this, "ApiUrl", {
+      description: "Chat API base URL (openai client: baseURL = this + 'v1')",
+      value: chatApi.url,
+    });
+    new CfnOutput(this, "BucketName", {
+      description: "Drop documents here",
+      value: ingestion.bucket.bucketName,
+    });
+    new CfnOutput(this, "MoonshotApiKeySecretName", {
+      description: "Store your Moonshot API key in this secret after deploy",
+      value: secrets.moonshotApiKey.secretName,
+    });
+    new CfnOutput(this, "FillMoonshotApiKeyCommand", {
+      description: "Run once after deploy, with MOONSHOT_API_KEY set in your shell",
+      value: `aws secretsmanager put-secret-value --secret-id ${secrets.moonshotApiKey.secretName} --secret-string "$MOONSHOT_API_KEY"`,
+    });
+    if (secrets.apiToken) {
+      new CfnOutput(this, "ApiTokenSecretName", {
+        description: "The chat API bearer token (generated at deploy) is in this secret",
+        value: secrets.apiToken.secretName,
+      });
+      new CfnOutput(this, "GetApiTokenCommand", {
+        description: "Prints the chat API bearer token",
+        value: `aws secretsmanager get-secret-value --secret-id ${secrets.apiToken.secretName} --query SecretString --output text`,
+      });
+    }
+    new CfnOutput(this, "AlarmTopicArn", { value: observability.alarmTopic.topicArn });
+    new CfnOutput(this, "DashboardName", { value: observability.dashboard.dashboardName });
+  }
+}
