@@ -10,10 +10,11 @@ import { gunzipSync } from "node:zlib";
 import { GetObjectCommand, HeadObjectCommand, PutBucketCorsCommand, S3Client } from "@aws-sdk/client-s3";
 import { Hono } from "hono";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ChatAppContext, ChatEnv } from "../../functions/chat/app";
+import { type ChatAppContext, type ChatEnv, createChatApp } from "../../functions/chat/app";
 import { errorResponse } from "../../functions/chat/http";
 import { consoleRoutes, contentSecurityPolicy, IMMUTABLE } from "../../functions/chat/routes/console";
 import { planUpload, type UploadPolicy, uploadsRoutes } from "../../functions/chat/routes/uploads";
+import type { MoonshotApi } from "../../functions/core/moonshot/types";
 import { type LocalStack, startLocalStack } from "../support/local-stack";
 
 const ctx = {
@@ -277,5 +278,60 @@ describe("POST /uploads against local S3", () => {
     expect(((await noSize.json()) as { error: { message: string } }).error.message).toMatch(/size/);
     const extra = await post({ filename: "a.pdf", size: 1, bucket: "other" });
     expect(extra.status).toBe(400);
+  });
+});
+
+describe("inside the chat app", () => {
+  const TOKEN = "console-test-token";
+  const makeApp = () =>
+    createChatApp({
+      store: { get: async () => undefined, list: async () => ({ items: [] }), getChunks: async () => [] },
+      moonshot: {} as MoonshotApi,
+      objects: { deleteObject: async () => {} },
+      defaultModel: "kimi-k2.6",
+      authenticate: async (header) => header === `Bearer ${TOKEN}`,
+    });
+
+  it("serves the console without a token but keeps every API route, uploads included, authenticated", async () => {
+    process.env.BUCKET_NAME = "docs";
+    process.env.AWS_REGION ??= "us-east-1";
+    // Presigning is local computation, but the SDK still wants credentials to sign with.
+    process.env.AWS_ACCESS_KEY_ID ??= "test";
+    process.env.AWS_SECRET_ACCESS_KEY ??= "test";
+    const app = makeApp();
+    // Public: the sign-in page (503 "not built" is fine here: the point is it is not 401).
+    expect((await app.request("/")).status).not.toBe(401);
+    expect((await app.request("/assets/missing.js")).status).toBe(404);
+    for (const [method, path] of [
+      ["GET", "/uploads"],
+      ["POST", "/uploads"],
+      ["GET", "/health"],
+      ["GET", "/documents"],
+      ["POST", "/", "x"],
+      ["GET", "/index.html"],
+    ]) {
+      const res = await app.request(path, { method, headers: { authorization: "Bearer wrong" } });
+      expect(res.status, `${method} ${path}`).toBe(401);
+    }
+    const policy = await app.request("/uploads", { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(policy.status).toBe(200);
+    const created = await app.request("/uploads", {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({ filename: "a.pdf", size: 10 }),
+    });
+    expect(created.status).toBe(201);
+    expect(((await created.json()) as { url: string }).url).toContain("docs");
+  });
+
+  it("in AWS mode (no authenticate) the console still loads while API routes need the authorizer", async () => {
+    const app = createChatApp({
+      store: { get: async () => undefined, list: async () => ({ items: [] }), getChunks: async () => [] },
+      moonshot: {} as MoonshotApi,
+      objects: { deleteObject: async () => {} },
+      defaultModel: "kimi-k2.6",
+    });
+    expect((await app.request("/")).status).not.toBe(401);
+    expect((await app.request("/uploads")).status).toBe(401);
   });
 });
