@@ -17,8 +17,6 @@
 import { createReadStream } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { extname } from "node:path";
-import mammoth from "mammoth";
-import { extractText, getDocumentProxy } from "unpdf";
 
 // unpdf 1.6 bundles a pdf.js that calls Promise.try (Node >= 22.10) without polyfilling it (it does
 // polyfill its other new built-ins). On Node 20 the call throws inside pdf.js's message handler, which
@@ -186,6 +184,8 @@ export async function extractFile(path: string, cls: FileClass): Promise<Extract
 async function extractPdf(path: string): Promise<Extraction> {
   const bytes = new Uint8Array(await readFile(path));
   if (!startsWith(bytes, "%PDF-")) return { ok: false, details: "invalid PDF file: missing %PDF header" };
+  // Loaded on first use: pdf.js is large and most emulator runs never see a PDF.
+  const { extractText, getDocumentProxy } = await import("unpdf");
   let pdf: Awaited<ReturnType<typeof getDocumentProxy>> | undefined;
   try {
     pdf = await getDocumentProxy(bytes, { verbosity: 0 });
@@ -201,6 +201,7 @@ async function extractPdf(path: string): Promise<Extraction> {
 async function extractDocx(path: string): Promise<Extraction> {
   const bytes = await readFile(path);
   if (!startsWith(bytes, "PK")) return { ok: false, details: "invalid DOCX file: not a zip archive" };
+  const mammoth = (await import("mammoth")).default;
   try {
     const result = await mammoth.extractRawText({ buffer: bytes });
     return { ok: true, text: result.value.trim() };
