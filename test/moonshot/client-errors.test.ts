@@ -27,6 +27,7 @@ import {
   QuotaExhaustedError,
   RateLimitError,
   ServerError,
+  StorageQuotaError,
   TimeoutError,
 } from "../../functions/core/moonshot/errors";
 import {
@@ -100,6 +101,15 @@ describe("error mapping", () => {
       "The number of files you have uploaded exceeded the max file count 1000, please delete previous uploaded files",
       FileCountQuotaError,
       "file_count_quota",
+      false,
+    ],
+    [
+      "total size",
+      400,
+      "invalid_request_error",
+      "The total size of the files you have uploaded exceeded the max total size 10GB, please delete some files",
+      StorageQuotaError,
+      "storage_quota",
       false,
     ],
     [

@@ -154,6 +154,7 @@ describe("uploadFile", () => {
     await expect(client.uploadFile(empty.source)).rejects.toBeInstanceOf(EmptyFileError);
     const huge = bufferSource(data, { size: 100 * 1024 * 1024 + 1 });
     await expect(client.uploadFile(huge.source)).rejects.toBeInstanceOf(FileTooLargeError);
+    expect(server.requests).toHaveLength(0);
     const exact = bufferSource(data, { size: 100 * 1024 * 1024, open: () => Readable.from([]) });
     // Exactly 100 MB is allowed through the pre-check (the stream then disagrees with its size).
     await expect(client.uploadFile(exact.source)).rejects.toBeInstanceOf(UploadSourceError);

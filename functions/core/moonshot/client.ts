@@ -450,8 +450,11 @@ export class MoonshotClient implements MoonshotApi {
       body: init.body,
       headers: { ...init.headers, ...auth(key), accept: "application/json, text/plain;q=0.9, */*;q=0.5" },
       signal: ctx.signal,
-      // Required by undici for a streamed request body.
-      ...(isStream ? { duplex: "half" } : {}),
+      // A streamed body needs duplex "half" (undici), and redirect "error": with the default "follow",
+      // fetch clones the request to be able to replay it, which tees the body stream and keeps every
+      // byte of the upload in memory (measured: +95 MB RSS for a 95 MB file; +4 MB with "error").
+      // The API never redirects, and a stream could not be replayed to follow one anyway.
+      ...(isStream ? { duplex: "half", redirect: "error" } : {}),
     } as RequestInit);
     ctx.status = res.status;
     if (res.ok) return res;

@@ -19,6 +19,7 @@ import {
   QuotaExhaustedError,
   RateLimitError,
   ServerError,
+  StorageQuotaError,
   TimeoutError,
 } from "./errors";
 
@@ -138,6 +139,9 @@ export function mapHttpError(input: HttpErrorInput): ProviderError {
   if (/max file count|number of files you have uploaded/i.test(text)) {
     return new FileCountQuotaError("file_count_quota", message, base);
   }
+  if (/max total size|total size of (the )?files/i.test(text)) {
+    return new StorageQuotaError("storage_quota", message, base);
+  }
   if (/exceeded model token limit|input token length too long|context length/i.test(text)) {
     return new ContextLengthError("context_length", message, base);
   }
@@ -201,6 +205,12 @@ export function mapTransportError(err: unknown, operation: string): ProviderErro
   if (chain.some((c) => (c.code && TIMEOUT_CODES.has(c.code)) || c.name === "TimeoutError")) {
     return new TimeoutError("timeout", `${operation}: request timed out (${detail})`, {
       retryable: true,
+      cause: err,
+    });
+  }
+  if (chain.some((c) => /unexpected redirect|redirect mode/i.test(c.message))) {
+    return new ServerError("server_error", `${operation}: provider answered with a redirect (${detail})`, {
+      retryable: false,
       cause: err,
     });
   }

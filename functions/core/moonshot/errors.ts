@@ -13,6 +13,7 @@ export type ProviderErrorCode =
   | "file_too_large" // 400 "File size is too large, max file size is 100MB..."
   | "file_empty" // 400 "File size is zero..."
   | "file_count_quota" // 400 "The number of files you have uploaded exceeded the max file count ..."
+  | "storage_quota" // 400 total size of uploaded files over the account's cap (10 GB)
   | "context_length" // 400 "Input token length too long" / "exceeded model token limit"
   | "content_filter" // 400 content_filter
   | "rate_limited" // 429 rate_limit_reached_error / engine_overloaded_error
@@ -71,6 +72,10 @@ export class EmptyFileError extends ProviderError {
 }
 export class FileCountQuotaError extends ProviderError {
   override readonly name = "FileCountQuotaError";
+}
+/** The account's total stored bytes would pass its cap (10 GB): delete remote files first. */
+export class StorageQuotaError extends ProviderError {
+  override readonly name = "StorageQuotaError";
 }
 export class ContextLengthError extends ProviderError {
   override readonly name = "ContextLengthError";

@@ -1,0 +1,178 @@
+/**
+ * Memory cost of a streamed upload: generates a file on disk (default 100 MB), uploads it through
+ * MoonshotClient to the Moonshot emulator running in a child process (so only the client's memory is
+ * in this process), samples RSS every 10 ms, and prints the peak RSS growth next to the file size as
+ * JSON. `npx tsx bench/upload-memory.ts [--mb 100] [--in-process]`.
+ *
+ * `main()` is exported for the benchmark runner; `generateFile` and `measureUpload` for tests.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdtemp, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { MoonshotClient } from "../functions/core/moonshot/client";
+import type { RemoteFile } from "../functions/core/moonshot/types";
+
+const MB = 1024 * 1024;
+const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
+
+/** Writes `bytes` of UTF-8 text to `path` through a stream (reusing one 1 MB block, never holding the file). */
+export async function generateFile(path: string, bytes: number): Promise<void> {
+  const line = "The quick brown fox jumps over the lazy dog; Kimi reads every line of this document.\n";
+  const block = Buffer.from(line.repeat(Math.ceil(MB / line.length)).slice(0, MB), "utf8");
+  const out = createWriteStream(path);
+  let left = bytes;
+  while (left > 0) {
+    const piece = left >= block.length ? block : block.subarray(0, left);
+    left -= piece.length;
+    if (!out.write(piece)) await once(out, "drain");
+  }
+  out.end();
+  await once(out, "finish");
+}
+
+export interface UploadMeasurement {
+  file: RemoteFile;
+  fileBytes: number;
+  baselineRssBytes: number;
+  peakRssBytes: number;
+  peakRssGrowthBytes: number;
+  durationMs: number;
+  samples: number;
+}
+
+/** Uploads `path` with `client`, sampling RSS every `sampleMs` from just before the upload starts. */
+export async function measureUpload(
+  client: MoonshotClient,
+  path: string,
+  opts: { sampleMs?: number; filename?: string } = {},
+): Promise<UploadMeasurement> {
+  const { size } = await stat(path);
+  (globalThis as { gc?: () => void }).gc?.();
+  const baseline = process.memoryUsage.rss();
+  let peak = baseline;
+  let samples = 0;
+  const timer = setInterval(() => {
+    samples++;
+    const rss = process.memoryUsage.rss();
+    if (rss > peak) peak = rss;
+  }, opts.sampleMs ?? 10);
+  const t0 = performance.now();
+  try {
+    const file = await client.uploadFile({
+      filename: opts.filename ?? "bench-upload.txt",
+      size,
+      contentType: "text/plain",
+      open: () => createReadStream(path),
+    });
+    const end = process.memoryUsage.rss();
+    if (end > peak) peak = end;
+    return {
+      file,
+      fileBytes: size,
+      baselineRssBytes: baseline,
+      peakRssBytes: peak,
+      peakRssGrowthBytes: peak - baseline,
+      durationMs: Math.round(performance.now() - t0),
+      samples,
+    };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** Starts `npm run emulator`'s entry point in a child process on a random port. */
+async function startChildEmulator(apiKey: string): Promise<{ baseURL: string; child: ChildProcess }> {
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", "local/emulator/main.ts", "--port", "0", "--api-key", apiKey],
+    {
+      cwd: REPO_ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  let output = "";
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`emulator did not start: ${output}`)), 30_000);
+    const onData = (d: Buffer) => {
+      output += d.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(output);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`emulator exited with ${code}: ${output}`));
+    });
+  });
+  return { baseURL: `${url.replace(/\/$/, "")}/v1`, child };
+}
+
+export interface UploadMemoryResult {
+  benchmark: "upload-memory";
+  server: "emulator (child process)";
+  fileBytes: number;
+  fileMB: number;
+  peakRssGrowthBytes: number;
+  peakRssGrowthMB: number;
+  /** Peak RSS growth as a fraction of the file size. */
+  growthToFileRatio: number;
+  durationMs: number;
+  throughputMBps: number;
+  rssSamples: number;
+  remoteFileBytes: number;
+  node: string;
+}
+
+/** Runs the measurement once and returns the result (also what the CLI prints). */
+export async function main(opts: { sizeBytes?: number } = {}): Promise<UploadMemoryResult> {
+  // 100 MB in decimal (100,000,000 bytes): just under the provider's 100 MiB cap.
+  const sizeBytes = opts.sizeBytes ?? 100_000_000;
+  const dir = await mkdtemp(join(tmpdir(), "kdp-upload-bench-"));
+  const path = join(dir, "bench-upload.txt");
+  const apiKey = "sk-bench";
+  const { baseURL, child } = await startChildEmulator(apiKey);
+  try {
+    await generateFile(path, sizeBytes);
+    const client = new MoonshotClient({ baseURL, apiKey: async () => apiKey, retry: { maxAttempts: 1 } });
+    const m = await measureUpload(client, path);
+    if (m.file.bytes !== sizeBytes)
+      throw new Error(`emulator stored ${m.file.bytes} bytes, expected ${sizeBytes}`);
+    await client.deleteFile(m.file.id);
+    return {
+      benchmark: "upload-memory",
+      server: "emulator (child process)",
+      fileBytes: m.fileBytes,
+      fileMB: +(m.fileBytes / MB).toFixed(1),
+      peakRssGrowthBytes: m.peakRssGrowthBytes,
+      peakRssGrowthMB: +(m.peakRssGrowthBytes / MB).toFixed(1),
+      growthToFileRatio: +(m.peakRssGrowthBytes / m.fileBytes).toFixed(4),
+      durationMs: m.durationMs,
+      throughputMBps: +(m.fileBytes / MB / (m.durationMs / 1000)).toFixed(1),
+      rssSamples: m.samples,
+      remoteFileBytes: m.file.bytes,
+      node: process.version,
+    };
+  } finally {
+    child.kill("SIGTERM");
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const mbArg = process.argv.indexOf("--mb");
+  const sizeBytes = mbArg > 0 ? Number(process.argv[mbArg + 1]) * MB : undefined;
+  main({ sizeBytes })
+    .then((r) => console.log(JSON.stringify(r, null, 2)))
+    .catch((err) => {
+      console.error(err);
+      process.exitCode = 1;
+    });
+}
