@@ -2,7 +2,8 @@
  * The emulator's "model": deterministic, offline, and honest about its context.
  *
  * Documents arrive as `system` messages (the provider's documented pattern). Our chat API puts a first
- * line `Document: <key>` on each; unlabelled system messages are accepted too and named by position.
+ * line `Document: <key>` on each; unlabelled system messages are accepted too and named by position
+ * (but when labelled ones are present, unlabelled ones are taken as instructions and not quoted).
  * The answer quotes, verbatim, the sentence of the system messages that best matches the user's last
  * question (BM25 via minisearch, stop words ignored), naming where it came from. Nothing else from the
  * context is echoed, so a test can tell a right context from a wrong one: text of a document that was
@@ -91,22 +92,29 @@ function lastUserText(messages: readonly IncomingMessage[]): string {
   return "";
 }
 
+/**
+ * The quotable sentences. When some system messages carry a `Document:` label, the unlabelled ones are
+ * instructions (e.g. "Answer using the documents..."), not sources, and are never quoted.
+ */
 function contextSentences(messages: readonly IncomingMessage[]): Sentence[] {
-  const out: Sentence[] = [];
+  const sources: { label: string; text: string; labelled: boolean }[] = [];
   let position = 0;
   for (const message of messages) {
     if (message.role !== "system") continue;
     position += 1;
-    let text = messageText(message.content);
-    let label = `system message ${position}`;
+    const text = messageText(message.content);
     const newline = text.indexOf("\n");
-    const firstLine = newline >= 0 ? text.slice(0, newline) : text;
-    const m = LABEL.exec(firstLine);
-    if (m?.[1]) {
-      label = m[1];
-      text = newline >= 0 ? text.slice(newline + 1) : "";
-    }
-    for (const sentence of splitSentences(text)) out.push({ id: out.length, text: sentence, label });
+    const m = LABEL.exec(newline >= 0 ? text.slice(0, newline) : text);
+    if (m?.[1])
+      sources.push({ label: m[1], text: newline >= 0 ? text.slice(newline + 1) : "", labelled: true });
+    else sources.push({ label: `system message ${position}`, text, labelled: false });
+  }
+  const anyLabelled = sources.some((s) => s.labelled);
+  const out: Sentence[] = [];
+  for (const source of sources) {
+    if (anyLabelled && !source.labelled) continue;
+    for (const sentence of splitSentences(source.text))
+      out.push({ id: out.length, text: sentence, label: source.label });
   }
   return out;
 }

@@ -64,7 +64,8 @@ export interface FaultConfig {
   slowMs: number;
   /** Seconds sent in `Retry-After` (and as ms in `retry-after-ms`) with injected 429s. */
   retryAfterSeconds: number;
-  /** Restrict rate-based faults to these operations (latency always applies). Default: all. */
+  /** Restrict rate-based faults to these operations (latency always applies). Default: all; pass
+   * `undefined` (or `null` over HTTP) to lift a restriction. */
   operations?: Operation[];
   /** PRNG seed; setting it restarts the sequence so runs are repeatable. */
   seed?: number;
@@ -204,6 +205,11 @@ function sleep(ms: number): Promise<void> {
 export function mergeFaults(base: FaultConfig, patch: Partial<FaultConfig>): FaultConfig {
   const out: FaultConfig = { ...base };
   for (const [key, value] of Object.entries(patch) as [keyof FaultConfig, unknown][]) {
+    // An explicit undefined/null for `operations` lifts the restriction; elsewhere it means "unchanged".
+    if (key === "operations" && (value === undefined || value === null)) {
+      delete out.operations;
+      continue;
+    }
     if (value === undefined) continue;
     switch (key) {
       case "rate429":
@@ -654,6 +660,13 @@ class Emulator {
       if (this.store.count() + this.inflightUploads >= limits.maxFiles) {
         current.countExceeded = true;
         stream.resume();
+        return;
+      }
+      if (classifyFile(current.filename).kind === "unsupported") {
+        // Refused once the body is read; count the bytes (for the size checks) but keep nothing.
+        stream.on("data", (chunk: Buffer) => {
+          current.bytes += chunk.length;
+        });
         return;
       }
       this.inflightUploads += 1;

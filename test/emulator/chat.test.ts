@@ -82,6 +82,17 @@ describe("answers from the system messages", () => {
     );
   });
 
+  it("does not quote unlabelled instructions when labelled documents are present", async () => {
+    const instruction =
+      "Answer using the documents given in the following system messages; each begins with a line 'Document: <key>'.";
+    const c = await chat({ messages: ask("Which line begins each message?", instruction, INVOICES) });
+    expect(c.choices[0]!.message.content).toBe(
+      "I could not find anything relevant to the question in the provided documents.",
+    );
+    const fee = await chat({ messages: ask("What fee applies to late payments?", instruction, INVOICES) });
+    expect(fee.choices[0]!.message.content).toContain("invoices.pdf");
+  });
+
   it("says so when no documents were sent", async () => {
     const c = await chat({ messages: [{ role: "user", content: "What is the policy?" }] });
     expect(c.choices[0]!.message.content).toMatch(/^No documents were provided/);

@@ -194,6 +194,8 @@ describe("faults", () => {
     expect((await call(emu, "GET", "/v1/models")).status).toBe(200);
     expect(Date.now() - t).toBeLessThan(145);
     expect((await upload(emu, "a.txt", "a")).status).toBe(429);
+    emu.setFaults({ operations: undefined });
+    expect((await call(emu, "GET", "/v1/files")).status).toBe(429);
   });
 
   it("the same seed gives the same fault sequence", async () => {

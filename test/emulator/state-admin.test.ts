@@ -3,6 +3,7 @@
  * (state, request log, clock, reset), and the emulator clock dating files so janitor tests can age them.
  */
 import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { request } from "node:http";
 import { networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -56,6 +57,34 @@ describe("persistence with dataDir", () => {
       expect((await readdir(join(dir, "blobs"))).sort()).toEqual([ok.id, bad.id].sort());
     } finally {
       await third.close();
+    }
+  });
+
+  it("survives a client that disconnects mid-upload, keeping nothing", async () => {
+    const emu = await startEmulator({ dataDir: dir });
+    try {
+      const before = emu.files().length;
+      const boundary = "----emulatortest";
+      await new Promise<void>((resolve) => {
+        const req = request(`${emu.url}/v1/files`, {
+          method: "POST",
+          headers: {
+            authorization: "Bearer k",
+            "content-type": `multipart/form-data; boundary=${boundary}`,
+            "content-length": String(10 * 1024 * 1024),
+          },
+        });
+        req.on("error", () => resolve());
+        req.write(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\n`);
+        req.write("x".repeat(256 * 1024), () => setTimeout(() => req.destroy(), 100));
+        req.on("close", () => resolve());
+      });
+      await new Promise((r) => setTimeout(r, 200));
+      expect(emu.files().length).toBe(before);
+      expect(await readdir(join(dir, "tmp"))).toEqual([]);
+      expect((await upload(emu, "after.txt", "still serving")).status).toBe(200);
+    } finally {
+      await emu.close();
     }
   });
 
