@@ -1,5 +1,57 @@
-// PLACEHOLDER so the CDK app can synthesise while the real handler is being written. Replaced by the
-// owner of functions/ingest/; it must not survive into a submission.
-export const handler = async (): Promise<never> => {
-  throw new Error("functions/ingest/handler.ts is not implemented yet");
+/**
+ * Ingest Lambda: an SQS batch of S3 notifications in, `{ batchItemFailures }` out. Everything else
+ * lives in IngestService (functions/core/ingest/service.ts), which local mode drives the same way.
+ *
+ * Environment (checked once at cold start): TABLE_NAME; MOONSHOT_BASE_URL and the key
+ * (MOONSHOT_API_KEY_SECRET in AWS, MOONSHOT_API_KEY locally); MAX_RECEIVE_COUNT (the queue's redrive
+ * limit, default 5); optional INGEST_CONCURRENCY, INGEST_MAX_FILE_BYTES, HIGH_WATER_MARK.
+ */
+import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
+import { DynamoDocumentStore } from "../core/documents/dynamo-store";
+import { loadIngestEnvironment, safetyMarginMs } from "../core/ingest/config";
+import { S3ObjectSource } from "../core/ingest/objects";
+import { IngestService } from "../core/ingest/service";
+import { powertoolsLogger, powertoolsMetrics } from "../core/ingest/telemetry";
+import { QuotaRoomMaker } from "../core/janitor/room-maker";
+import { moonshotFromEnv } from "../core/moonshot";
+import { documents, s3 } from "../core/runtime/clients";
+import { logger, metrics } from "../core/runtime/observability";
+
+// Cold start: configuration and clients once per process, reused by warm invocations.
+const env = loadIngestEnvironment();
+const ingestMetrics = powertoolsMetrics(metrics);
+const store = new DynamoDocumentStore({ client: documents, tableName: env.tableName });
+const moonshot = moonshotFromEnv({
+  onRequest: (e) => {
+    if (e.code) ingestMetrics.count("ProviderErrors", 1, { name: "code", value: e.code });
+  },
+});
+const service = new IngestService({
+  store,
+  moonshot,
+  objects: new S3ObjectSource(s3),
+  roomMaker: new QuotaRoomMaker(moonshot, store, {
+    policy: env.highWaterMark === undefined ? {} : { highWaterMark: env.highWaterMark },
+  }),
+  logger: powertoolsLogger(logger),
+  metrics: ingestMetrics,
+  config: env.config,
+});
+
+export const handler = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
+  logger.addContext(context);
+  const remaining = context.getRemainingTimeInMillis();
+  const invocationEnd = Date.now() + remaining;
+  try {
+    const result = await service.processBatch(event.Records ?? [], {
+      deadline: invocationEnd - safetyMarginMs(remaining),
+      invocationEnd,
+    });
+    if (result.batchItemFailures.length > 0) {
+      logger.warn("batch items to redeliver", { count: result.batchItemFailures.length });
+    }
+    return result;
+  } finally {
+    metrics.publishStoredMetrics();
+  }
 };

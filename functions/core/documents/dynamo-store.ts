@@ -402,12 +402,12 @@ export class DynamoDocumentStore implements DocumentReader {
         remove: [...new Set(remove)].filter((n) => set[n] === undefined),
         add,
       };
-      const record: StoredDocument = {
-        ...(cur ?? {}),
-        ...(write.set as Partial<StoredDocument>),
-        rev: (cur?.rev ?? 0) + 1,
-      } as StoredDocument;
-      return { write, result: { outcome: "claimed", record, takeover, previous: cur } };
+      const record = { ...(cur ?? {}), ...write.set, rev: (cur?.rev ?? 0) + 1 } as Record<string, unknown>;
+      for (const name of write.remove ?? []) delete record[name];
+      return {
+        write,
+        result: { outcome: "claimed", record: record as unknown as StoredDocument, takeover, previous: cur },
+      };
     });
   }
 

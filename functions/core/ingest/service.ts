@@ -1,0 +1,586 @@
+/**
+ * Ingestion: S3 changes (delivered through SQS, at least once, in any order) become stored documents
+ * exactly once per object version.
+ *
+ * Per ObjectCreated record:
+ *  1. HEAD the version (pinned by VersionId / ETag). Gone or replaced: a newer event follows; ack.
+ *  2. Claim the version on the record (conditional write; see DynamoDocumentStore.claimVersion). The
+ *     claim records the upload intent: a tag derived from documentId + sequencer. Losers ack:
+ *     - `duplicate`/`stale`: the version is done, or a newer one (or a delete) is recorded;
+ *     - `busy`: another delivery holds a live claim. Its SQS message stays in flight until it
+ *       finishes; if it crashes, SQS redelivers *that* message, which takes the claim over (same
+ *       message id), and any delivery takes over once the lease (the holder's invocation deadline +
+ *       a margin) has passed. So acking the loser loses nothing and never uploads twice.
+ *  3. Validate (empty, too large, unsupported type) before any provider call.
+ *  4. Upload the S3 stream as `<tag>__<basename>`. A takeover first looks for an earlier upload of
+ *     the same version (recorded id, else a listed file carrying the tag) and reuses or deletes it.
+ *     If the client had to retry the upload (the source was opened more than once), a dropped
+ *     response may have left a twin: files with the tag other than ours are deleted.
+ *  5. Record the file id (conditional on still owning the claim), read the extracted text, write it
+ *     as chunks of a new generation, then flip the record to `ready` in one conditional write; the
+ *     previous generation and remote file are deleted afterwards (queued on the record first, so a
+ *     crash leaves a to-do list rather than garbage).
+ * Per ObjectRemoved record: unless a newer version is recorded, the record becomes a tombstone (kept
+ * 15 days with the delete's sequencer) and its chunks, remote file and in-flight upload are deleted.
+ *
+ * Errors: bad input and provider refusals end `failed` with a reason (the record is acked); retryable
+ * faults throw, so the SQS record is returned as a batch item failure and redelivered. On the last
+ * delivery (ApproximateReceiveCount reaching maxReceiveCount, the queue's redrive limit) the document
+ * is marked `retries_exhausted` first, so the DLQ message and the document agree.
+ */
+import { randomUUID } from "node:crypto";
+import type { SQSBatchResponse, SQSRecord } from "aws-lambda";
+import { type DynamoDocumentStore, normaliseSequencer, type StoredDocument } from "../documents/dynamo-store";
+import type { DocumentFailure } from "../documents/model";
+import {
+  AuthenticationError,
+  ContentFilterError,
+  EmptyFileError,
+  ExtractionFailedError,
+  FileCountQuotaError,
+  FileTooLargeError,
+  InvalidRequestError,
+  NotConfiguredError,
+  NotFoundError,
+  PermissionDeniedError,
+  ProviderError,
+  QuotaExhaustedError,
+} from "../moonshot/errors";
+import type { CallOptions, MoonshotApi, RemoteFile } from "../moonshot/types";
+import type { RoomMaker } from "../quota/types";
+import { chunkText } from "../text/chunking";
+import {
+  DEFAULT_MAX_FILE_BYTES,
+  documentIdFor,
+  hasTag,
+  type ObjectChange,
+  parseMessage,
+  remoteFilename,
+  uploadTagFor,
+  validateObject,
+} from "./events";
+import { ObjectGoneError, type ObjectSource } from "./objects";
+import { type IngestLogger, type IngestMetrics, noMetrics, silentLogger } from "./telemetry";
+
+export interface IngestConfig {
+  /** Refuse larger objects before upload. @default 100 MB (the provider's limit) */
+  maxFileBytes: number;
+  /** The queue's redrive maxReceiveCount: the delivery that reaches it is the last. @default 5 */
+  maxReceiveCount: number;
+  /** S3 records processed at once per batch. @default 4 */
+  concurrency: number;
+  /** Added to the invocation deadline to form a claim's lease. @default 60 s */
+  leaseMarginMs: number;
+  /** Deadline when the caller gives none (local mode without a Lambda context). @default 15 min */
+  defaultBudgetMs: number;
+}
+
+export const DEFAULT_INGEST_CONFIG: IngestConfig = {
+  maxFileBytes: DEFAULT_MAX_FILE_BYTES,
+  maxReceiveCount: 5,
+  concurrency: 4,
+  leaseMarginMs: 60_000,
+  defaultBudgetMs: 15 * 60_000,
+};
+
+/** Test seams at the points where a real crash hurts most. A hook that throws acts like a crash. */
+export interface IngestHooks {
+  /** After the upload returned, before its id is written to the record. */
+  afterUpload?(ctx: { documentId: string; file: RemoteFile }): void | Promise<void>;
+  /** After the chunks are written, before the record flips to ready. */
+  beforeReady?(ctx: { documentId: string; generation: string }): void | Promise<void>;
+}
+
+export interface IngestDeps {
+  store: DynamoDocumentStore;
+  moonshot: MoonshotApi;
+  objects: ObjectSource;
+  /** Frees provider quota before failing an upload as `quota` (the janitor's QuotaRoomMaker). */
+  roomMaker?: RoomMaker;
+  logger?: IngestLogger;
+  metrics?: IngestMetrics;
+  config?: Partial<IngestConfig>;
+  hooks?: IngestHooks;
+  now?: () => Date;
+}
+
+export interface BatchOptions {
+  /** Epoch ms by which provider calls must end (the Lambda deadline minus a safety margin). */
+  deadline?: number;
+  /** Epoch ms the invocation ends at (a claim's lease is this + leaseMarginMs). Default: deadline. */
+  invocationEnd?: number;
+}
+
+/** What happened to one S3 record (for tests, logs and metrics). */
+export type Outcome =
+  | "ready"
+  | "failed"
+  | "deleted"
+  | "duplicate"
+  | "stale"
+  | "busy"
+  | "superseded"
+  | "ignored";
+
+interface Delivery {
+  messageId: string;
+  receiveCount: number;
+  deadline: number;
+  leaseUntil: number;
+}
+
+/** Thrown for a retryable problem; the SQS record becomes a batch item failure. */
+export class RetryLaterError extends Error {
+  override readonly name = "RetryLaterError";
+}
+
+/** A terminal outcome raised inside the pipeline: the version fails with this reason. */
+class TerminalFailure extends Error {
+  constructor(
+    readonly failure: DocumentFailure,
+    readonly orphanFileIds: string[] = [],
+  ) {
+    super(failure.message);
+  }
+}
+
+const READY_STATUSES = new Set(["ok", "ready", "processed"]);
+const TRANSIENT_CODES = new Set(["rate_limited", "server_error", "network", "timeout"]);
+
+/** Maps a provider error to the reason a user reads, or undefined when it is worth retrying. */
+export function failureForProviderError(err: ProviderError): DocumentFailure | undefined {
+  const detail = err.message.replace(/^[a-z.]+: /, "");
+  if (err instanceof NotConfiguredError) {
+    return { code: "provider_not_configured", message: "provider API key not configured" };
+  }
+  if (err instanceof ExtractionFailedError) {
+    return { code: "extraction_failed", message: `the provider could not extract text: ${detail}` };
+  }
+  if (err instanceof FileTooLargeError)
+    return { code: "too_large", message: `the provider refused the file: ${detail}` };
+  if (err instanceof EmptyFileError)
+    return { code: "empty", message: `the provider found the file empty: ${detail}` };
+  if (err instanceof QuotaExhaustedError) {
+    return { code: "quota", message: `the provider account is out of credit: ${detail}` };
+  }
+  if (isQuotaError(err)) return { code: "quota", message: `provider storage quota reached: ${detail}` };
+  // Transient by nature, whatever the flag says: SQS redelivers, the redrive limit bounds it.
+  if (err.retryable || TRANSIENT_CODES.has(err.code)) return undefined;
+  if (
+    err instanceof AuthenticationError ||
+    err instanceof PermissionDeniedError ||
+    err instanceof InvalidRequestError ||
+    err instanceof ContentFilterError ||
+    err instanceof NotFoundError
+  ) {
+    return { code: "provider_rejected", message: `the provider rejected the file: ${detail}` };
+  }
+  return { code: "provider_rejected", message: `the provider answered an error: ${detail}` };
+}
+
+/** File-count quota, or the total-bytes quota (which the provider reports as an invalid request). */
+function isQuotaError(err: unknown): boolean {
+  return (
+    err instanceof FileCountQuotaError ||
+    (err instanceof InvalidRequestError && /total size|max total/i.test(err.message))
+  );
+}
+
+const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+/** The ingest path, independent of Lambda: the handler and local mode both drive it. */
+export class IngestService {
+  private readonly store: DynamoDocumentStore;
+  private readonly api: MoonshotApi;
+  private readonly objects: ObjectSource;
+  private readonly roomMaker?: RoomMaker;
+  private readonly log: IngestLogger;
+  private readonly metrics: IngestMetrics;
+  private readonly hooks: IngestHooks;
+  private readonly now: () => Date;
+  readonly config: IngestConfig;
+
+  constructor(deps: IngestDeps) {
+    this.store = deps.store;
+    this.api = deps.moonshot;
+    this.objects = deps.objects;
+    this.roomMaker = deps.roomMaker;
+    this.log = deps.logger ?? silentLogger;
+    this.metrics = deps.metrics ?? noMetrics;
+    this.hooks = deps.hooks ?? {};
+    this.now = deps.now ?? (() => new Date());
+    this.config = { ...DEFAULT_INGEST_CONFIG, ...deps.config };
+  }
+
+  /**
+   * Processes an SQS batch, `concurrency` S3 records at a time, and returns the messages to redeliver
+   * (the Lambda `SQSBatchResponse` for `reportBatchItemFailures`).
+   */
+  async processBatch(records: SQSRecord[], opts: BatchOptions = {}): Promise<SQSBatchResponse> {
+    const deadline = opts.deadline ?? this.now().getTime() + this.config.defaultBudgetMs;
+    const leaseUntil = (opts.invocationEnd ?? deadline) + this.config.leaseMarginMs;
+    const failures = new Set<string>();
+    let next = 0;
+    const worker = async () => {
+      while (next < records.length) {
+        const message = records[next++]!;
+        try {
+          await this.processMessage(message, { deadline, leaseUntil });
+        } catch {
+          failures.add(message.messageId);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.config.concurrency, records.length) }, worker));
+    return { batchItemFailures: [...failures].map((itemIdentifier) => ({ itemIdentifier })) };
+  }
+
+  /** One SQS message (normally one S3 record). Throws when it must be redelivered. */
+  async processMessage(
+    message: SQSRecord,
+    opts: { deadline: number; leaseUntil: number },
+  ): Promise<Outcome[]> {
+    let changes: ObjectChange[];
+    try {
+      changes = parseMessage(message);
+    } catch (err) {
+      // Kept, not dropped: redelivered until the redrive policy moves it to the DLQ for a human.
+      this.log.error("malformed SQS message", { messageId: message.messageId, error: errorText(err) });
+      this.metrics.count("MalformedMessages");
+      throw err;
+    }
+    const receiveCount = Number(message.attributes?.ApproximateReceiveCount ?? "1") || 1;
+    const delivery: Delivery = { messageId: message.messageId, receiveCount, ...opts };
+    const outcomes: Outcome[] = [];
+    for (const change of changes) outcomes.push(await this.processChange(change, delivery));
+    return outcomes;
+  }
+
+  /** One S3 change. Throws when it must be redelivered. */
+  async processChange(change: ObjectChange, delivery: Delivery): Promise<Outcome> {
+    const documentId = documentIdFor(change.bucket, change.key);
+    const sequencer = normaliseSequencer(change.sequencer);
+    const tag = uploadTagFor(documentId, sequencer);
+    const started = performance.now();
+    const attrs = { correlationId: tag, documentId, key: change.key, event: change.eventName };
+    try {
+      const outcome =
+        change.kind === "removed"
+          ? await this.remove(change, documentId, sequencer)
+          : await this.create(change, documentId, sequencer, tag, delivery);
+      this.metrics.count("Events", 1, { name: "outcome", value: outcome });
+      this.log.info("ingest outcome", { ...attrs, outcome, ms: Math.round(performance.now() - started) });
+      return outcome;
+    } catch (err) {
+      this.metrics.count("RetriedEvents");
+      this.log.warn("ingest will be retried", {
+        ...attrs,
+        receiveCount: delivery.receiveCount,
+        error: errorText(err),
+        errorName: (err as Error)?.name,
+      });
+      throw err;
+    }
+  }
+
+  private async remove(change: ObjectChange, documentId: string, sequencer: string): Promise<Outcome> {
+    const applied = await this.store.tombstone({
+      documentId,
+      bucket: change.bucket,
+      key: change.key,
+      sequencer,
+      now: this.now(),
+    });
+    await this.cleanup(documentId, undefined);
+    if (applied) this.metrics.count("DocumentsDeleted");
+    return applied ? "deleted" : "stale";
+  }
+
+  private async create(
+    change: ObjectChange,
+    documentId: string,
+    sequencer: string,
+    tag: string,
+    delivery: Delivery,
+  ): Promise<Outcome> {
+    const pin = { versionId: change.versionId, eTag: change.eTag };
+    let info: Awaited<ReturnType<ObjectSource["head"]>>;
+    try {
+      info = await this.objects.head(change.bucket, change.key, pin);
+    } catch (err) {
+      if (err instanceof ObjectGoneError) return "superseded";
+      throw err;
+    }
+    const owner = randomUUID();
+    const claim = await this.store.claimVersion({
+      documentId,
+      bucket: change.bucket,
+      key: change.key,
+      sequencer,
+      size: info.size,
+      contentType: info.contentType,
+      eTag: info.eTag ?? change.eTag,
+      versionId: info.versionId ?? change.versionId,
+      uploadTag: tag,
+      owner,
+      messageId: delivery.messageId,
+      attempts: delivery.receiveCount,
+      leaseUntil: delivery.leaseUntil,
+      now: this.now(),
+    });
+    if (claim.outcome !== "claimed") {
+      if (claim.outcome !== "busy") await this.cleanup(documentId, claim.current);
+      return claim.outcome;
+    }
+    const ctx = { documentId, sequencer, owner, tag, change, pin, info, delivery, claim };
+    let uploaded: RemoteFile | undefined;
+    try {
+      const invalid = validateObject(change.key, info.size, this.config.maxFileBytes);
+      if (invalid) throw new TerminalFailure(invalid);
+      const callOpts: CallOptions = { deadline: delivery.deadline };
+
+      uploaded = claim.takeover ? await this.findEarlierUpload(claim.record, tag, callOpts) : undefined;
+      if (!uploaded) uploaded = await this.upload(ctx, callOpts);
+      const file = uploaded;
+      await this.hooks.afterUpload?.({ documentId, file });
+      if (claim.record.remoteFileId !== file.id) {
+        const recorded = await this.store.recordUpload(
+          documentId,
+          sequencer,
+          owner,
+          { id: file.id, bytes: file.bytes, createdAt: new Date(file.created_at * 1000).toISOString() },
+          this.now(),
+        );
+        if (!recorded) {
+          await this.deleteRemote(file.id, documentId);
+          return "superseded";
+        }
+      }
+      if (file.status === "error") {
+        throw new TerminalFailure(
+          {
+            code: "extraction_failed",
+            message: `the provider could not extract text: ${file.status_details || `file status ${file.status}`}`,
+          },
+          [file.id],
+        );
+      }
+      const text = await this.timed("content", () => this.api.getFileContent(file.id, callOpts));
+      if (text.length === 0) {
+        throw new TerminalFailure(
+          { code: "extraction_failed", message: "the provider extracted no text from this file" },
+          [file.id],
+        );
+      }
+
+      const chunks = chunkText(text);
+      const generation = tag;
+      if (claim.takeover) await this.store.deleteGeneration(documentId, generation);
+      await this.store.writeChunks(documentId, generation, chunks);
+      await this.hooks.beforeReady?.({ documentId, generation });
+      const ready = await this.store.finaliseReady({
+        documentId,
+        sequencer,
+        owner,
+        generation,
+        chunkCount: chunks.length,
+        textBytes: Buffer.byteLength(text, "utf8"),
+        tokenEstimate: chunks.reduce((sum, c) => sum + c.tokens, 0),
+        now: this.now(),
+      });
+      if (!ready) {
+        await this.store.deleteGeneration(documentId, generation);
+        await this.deleteRemote(file.id, documentId);
+        return "superseded";
+      }
+      this.metrics.count("DocumentsIngested");
+      this.metrics.count("IngestedBytes", info.size);
+      await this.cleanup(documentId, undefined);
+      return "ready";
+    } catch (err) {
+      if (err instanceof ObjectGoneError || (err as Error)?.cause instanceof ObjectGoneError) {
+        // The version vanished mid-upload: the event that replaced or deleted it takes over.
+        if (uploaded) await this.deleteRemote(uploaded.id, documentId).catch(() => undefined);
+        return "superseded";
+      }
+      const terminal =
+        err instanceof TerminalFailure
+          ? err
+          : err instanceof ProviderError && failureForProviderError(err)
+            ? new TerminalFailure(failureForProviderError(err)!, uploaded ? [uploaded.id] : [])
+            : undefined;
+      if (terminal) return this.fail(ctx, terminal.failure, terminal.orphanFileIds);
+      if (delivery.receiveCount >= this.config.maxReceiveCount) {
+        // The last delivery: say so on the document before SQS moves the message to the DLQ.
+        await this.fail(
+          ctx,
+          {
+            code: "retries_exhausted",
+            message: `gave up after ${delivery.receiveCount} attempts: ${errorText(err)}`,
+          },
+          uploaded ? [uploaded.id] : [],
+        ).catch((e) =>
+          this.log.error("could not record retries_exhausted", { documentId, error: errorText(e) }),
+        );
+      }
+      throw err;
+    }
+  }
+
+  private async fail(
+    ctx: { documentId: string; sequencer: string; owner: string; tag: string; delivery: Delivery },
+    failure: DocumentFailure,
+    orphanFileIds: string[],
+  ): Promise<Outcome> {
+    const recorded = await this.store.finaliseFailed({
+      documentId: ctx.documentId,
+      sequencer: ctx.sequencer,
+      owner: ctx.owner,
+      failure,
+      orphanFileIds,
+      attempts: ctx.delivery.receiveCount,
+      now: this.now(),
+    });
+    if (!recorded) {
+      for (const id of orphanFileIds) await this.deleteRemote(id, ctx.documentId).catch(() => undefined);
+      return "superseded";
+    }
+    this.metrics.count("DocumentsFailed", 1, { name: "reason", value: failure.code });
+    this.log.warn("document failed", {
+      correlationId: ctx.tag,
+      documentId: ctx.documentId,
+      reason: failure.code,
+      message: failure.message,
+    });
+    await this.cleanup(ctx.documentId, undefined);
+    return "failed";
+  }
+
+  /** A takeover's search for an upload of the same version made by an earlier, unfinished attempt. */
+  private async findEarlierUpload(
+    record: StoredDocument,
+    tag: string,
+    opts: CallOptions,
+  ): Promise<RemoteFile | undefined> {
+    if (record.remoteFileId) {
+      try {
+        return await this.timed("retrieve", () => this.api.retrieveFile(record.remoteFileId!, opts));
+      } catch (err) {
+        if (!(err instanceof NotFoundError)) throw err;
+      }
+    }
+    const tagged = (await this.timed("list", () => this.api.listFiles(opts))).filter((f) =>
+      hasTag(f.filename, tag),
+    );
+    if (tagged.length === 0) return undefined;
+    // Prefer a usable one; delete the rest.
+    const keep = tagged.find((f) => READY_STATUSES.has(f.status)) ?? tagged[0]!;
+    for (const f of tagged) if (f.id !== keep.id) await this.deleteRemote(f.id, record.documentId);
+    this.metrics.count("UploadsReused");
+    this.log.info("reusing an earlier upload of this version", {
+      correlationId: tag,
+      documentId: record.documentId,
+      fileId: keep.id,
+      duplicatesDeleted: tagged.length - 1,
+    });
+    return keep;
+  }
+
+  private async upload(
+    ctx: {
+      documentId: string;
+      tag: string;
+      change: ObjectChange;
+      pin: { versionId?: string; eTag?: string };
+      info: { size: number; contentType?: string; versionId?: string };
+    },
+    opts: CallOptions,
+  ): Promise<RemoteFile> {
+    const { change, info } = ctx;
+    const pin = { versionId: info.versionId ?? ctx.pin.versionId, eTag: ctx.pin.eTag };
+    let opens = 0;
+    const source = {
+      filename: remoteFilename(ctx.tag, change.key),
+      size: info.size,
+      contentType: info.contentType,
+      open: () => {
+        opens++;
+        return this.objects.open(change.bucket, change.key, pin);
+      },
+    };
+    const attempt = () => this.timed("upload", () => this.api.uploadFile(source, "file-extract", opts));
+    let file: RemoteFile;
+    try {
+      file = await attempt();
+    } catch (err) {
+      if (!isQuotaError(err)) throw err;
+      if (!this.roomMaker) throw err;
+      const room = await this.roomMaker.makeRoom({ files: 1, bytes: info.size }, opts);
+      this.log.info("asked for provider quota room", { correlationId: ctx.tag, ...room });
+      if (!room.enough) throw err;
+      file = await attempt();
+    }
+    if (opens > 1) {
+      // A retried upload may have stored a twin whose response was lost: keep only ours.
+      const twins = (await this.timed("list", () => this.api.listFiles(opts))).filter(
+        (f) => hasTag(f.filename, ctx.tag) && f.id !== file.id,
+      );
+      for (const twin of twins) await this.deleteRemote(twin.id, ctx.documentId);
+      if (twins.length) this.metrics.count("UploadTwinsDeleted", twins.length);
+    }
+    return file;
+  }
+
+  /** Deletes chunks and remote files the record has queued for deletion. Never throws. */
+  private async cleanup(documentId: string, known: StoredDocument | undefined): Promise<void> {
+    try {
+      const state = known ?? (await this.store.getState(documentId));
+      const work = this.store.staleWork(state);
+      if (!work.generations.length && !work.fileIds.length && !work.uploadTags.length) return;
+      const done = { generations: [] as string[], fileIds: [] as string[], uploadTags: [] as string[] };
+      for (const generation of work.generations) {
+        await this.store.deleteGeneration(documentId, generation);
+        done.generations.push(generation);
+      }
+      for (const fileId of work.fileIds) {
+        if (
+          await this.deleteRemote(fileId, documentId).then(
+            () => true,
+            () => false,
+          )
+        )
+          done.fileIds.push(fileId);
+      }
+      if (work.uploadTags.length) {
+        const files = await this.api.listFiles();
+        for (const tag of work.uploadTags) {
+          const mine = files.filter((f) => hasTag(f.filename, tag) && f.id !== state?.remoteFileId);
+          let ok = true;
+          for (const f of mine) await this.deleteRemote(f.id, documentId).catch(() => (ok = false));
+          if (ok) done.uploadTags.push(tag);
+        }
+      }
+      await this.store.removeFromSets(documentId, done);
+    } catch (err) {
+      // Left queued on the record; the next event for it, or the janitor, finishes the job.
+      this.log.warn("cleanup incomplete", { documentId, error: errorText(err) });
+    }
+  }
+
+  private async deleteRemote(fileId: string, documentId: string): Promise<void> {
+    await this.timed("delete", () => this.api.deleteFile(fileId));
+    this.log.debug("deleted remote file", { documentId, fileId });
+  }
+
+  private async timed<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      return await fn();
+    } finally {
+      this.metrics.timing("ProviderLatency", performance.now() - started, {
+        name: "operation",
+        value: operation,
+      });
+    }
+  }
+}
