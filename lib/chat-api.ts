@@ -199,11 +199,12 @@ export class ChatApi extends Construct {
       retention: props.logRetention ?? RetentionDays.ONE_MONTH,
       removalPolicy,
     });
+    const cloudWatchRole = props.cloudWatchRole ?? true;
     this.api = new RestApi(this, "Api", {
       description: "Kimi document pipeline chat API",
       endpointTypes: [EndpointType.REGIONAL],
-      cloudWatchRole: props.cloudWatchRole ?? true,
-      cloudWatchRoleRemovalPolicy: removalPolicy,
+      cloudWatchRole,
+      cloudWatchRoleRemovalPolicy: cloudWatchRole ? removalPolicy : undefined,
       deployOptions: {
         stageName: props.stageName ?? "prod",
         accessLogDestination: new LogGroupLogDestination(this.accessLogs),

@@ -1,0 +1,161 @@
+import { Duration } from "aws-cdk-lib";
+import { Match, type Template } from "aws-cdk-lib/assertions";
+import { beforeAll, describe, expect, it } from "vitest";
+import { JANITOR_METRICS, PROVIDER_QUOTA } from "../../lib/defaults";
+import type { PipelineStack } from "../../lib/pipeline-stack";
+import { logicalId, synthPipeline } from "./synth";
+
+let template: Template;
+let stack: PipelineStack;
+let resources: Record<string, { Type: string; Properties: Record<string, any> }>;
+
+beforeAll(() => {
+  ({ template, stack } = synthPipeline({
+    janitorSchedule: Duration.minutes(30),
+    retentionHours: 12,
+    highWaterMark: 0.8,
+    alarmEmail: "ops@example.com",
+  }));
+  resources = template.toJSON().Resources;
+});
+
+const alarms = () => Object.entries(template.findResources("AWS::CloudWatch::Alarm"));
+
+describe("janitor", () => {
+  it("runs on the configured rate", () => {
+    template.hasResourceProperties("AWS::Events::Rule", {
+      ScheduleExpression: "rate(30 minutes)",
+      State: "ENABLED",
+      Targets: [
+        Match.objectLike({ Arn: { "Fn::GetAtt": [logicalId(stack.pipeline.janitor.function), "Arn"] } }),
+      ],
+    });
+  });
+
+  it("defaults to an hourly sweep", () => {
+    const defaults = synthPipeline({});
+    defaults.template.hasResourceProperties("AWS::Events::Rule", { ScheduleExpression: "rate(1 hour)" });
+  });
+
+  it("never runs two sweeps at once and does not retry a failed one", () => {
+    const fn = logicalId(stack.pipeline.janitor.function);
+    expect(resources[fn].Properties.ReservedConcurrentExecutions).toBe(1);
+    template.hasResourceProperties("AWS::Lambda::EventInvokeConfig", {
+      FunctionName: { Ref: fn },
+      MaximumRetryAttempts: 0,
+      MaximumEventAgeInSeconds: 1800,
+    });
+  });
+
+  it("has a timeout that fits a sweep and stays under the schedule", () => {
+    const timeout = resources[logicalId(stack.pipeline.janitor.function)].Properties.Timeout;
+    expect(timeout).toBeGreaterThanOrEqual(60);
+    expect(timeout).toBeLessThan(30 * 60);
+  });
+
+  it("passes retention, high-water mark and dry-run settings", () => {
+    expect(
+      resources[logicalId(stack.pipeline.janitor.function)].Properties.Environment.Variables,
+    ).toMatchObject({
+      RETENTION_HOURS: "12",
+      HIGH_WATER_MARK: "0.8",
+      DRY_RUN: "false",
+    });
+  });
+});
+
+describe("alarms", () => {
+  const topicRef = () => ({ Ref: logicalId(stack.pipeline.observability.alarmTopic) });
+
+  it("alarm when the DLQ holds a message", () => {
+    template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+      Namespace: "AWS/SQS",
+      MetricName: "ApproximateNumberOfMessagesVisible",
+      Dimensions: [
+        {
+          Name: "QueueName",
+          Value: { "Fn::GetAtt": [logicalId(stack.pipeline.ingestion.deadLetterQueue), "QueueName"] },
+        },
+      ],
+      Threshold: 1,
+      ComparisonOperator: "GreaterThanOrEqualToThreshold",
+    });
+  });
+
+  it("alarm on ingest errors and on failed sweeps", () => {
+    for (const fn of [stack.pipeline.ingestion.function, stack.pipeline.janitor.function]) {
+      template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+        Namespace: "AWS/Lambda",
+        MetricName: "Errors",
+        Dimensions: [{ Name: "FunctionName", Value: { Ref: logicalId(fn) } }],
+        Threshold: 1,
+      });
+    }
+  });
+
+  it("alarm when the janitor's RemoteFiles / RemoteBytes stay at the high-water mark", () => {
+    const ns = "KimiDocPipeline";
+    template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+      Namespace: ns,
+      MetricName: JANITOR_METRICS.remoteFiles,
+      Dimensions: [{ Name: "service", Value: "janitor" }],
+      Threshold: 0.8 * PROVIDER_QUOTA.files,
+      Statistic: "Maximum",
+      Period: 1800,
+      ComparisonOperator: "GreaterThanOrEqualToThreshold",
+    });
+    template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+      Namespace: ns,
+      MetricName: JANITOR_METRICS.remoteBytes,
+      Dimensions: [{ Name: "service", Value: "janitor" }],
+      Threshold: Math.floor(0.8 * PROVIDER_QUOTA.bytes),
+    });
+    expect(JANITOR_METRICS).toEqual({ remoteFiles: "RemoteFiles", remoteBytes: "RemoteBytes" });
+  });
+
+  it("every alarm notifies the SNS topic on ALARM and OK", () => {
+    const all = alarms();
+    expect(all.length).toBeGreaterThanOrEqual(6);
+    for (const [id, alarm] of all) {
+      expect(alarm.Properties.AlarmActions, id).toEqual([topicRef()]);
+      expect(alarm.Properties.OKActions, id).toEqual([topicRef()]);
+      expect(alarm.Properties.AlarmDescription, id).toBeTruthy();
+    }
+  });
+
+  it("subscribes the alarm e-mail and requires TLS on the topic", () => {
+    template.hasResourceProperties("AWS::SNS::Subscription", {
+      Protocol: "email",
+      Endpoint: "ops@example.com",
+      TopicArn: topicRef(),
+    });
+    template.hasResourceProperties("AWS::SNS::TopicPolicy", {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: "Deny", Condition: { Bool: { "aws:SecureTransport": "false" } } }),
+        ]),
+      },
+    });
+  });
+});
+
+describe("dashboard", () => {
+  it("shows the queue, functions, API, alarms and the provider quota figures", () => {
+    template.resourceCountIs("AWS::CloudWatch::Dashboard", 1);
+    const dashboard = Object.values(template.findResources("AWS::CloudWatch::Dashboard"))[0];
+    const body = JSON.stringify(stack.resolve(dashboard.Properties.DashboardBody));
+    for (const needle of [
+      "ApproximateNumberOfMessagesVisible",
+      "AWS/ApiGateway",
+      "5XXError",
+      "IntegrationLatency",
+      "ConcurrentExecutions",
+      JANITOR_METRICS.remoteFiles,
+      JANITOR_METRICS.remoteBytes,
+      "high-water mark",
+      "alarm",
+    ]) {
+      expect(body, needle).toContain(needle);
+    }
+  });
+});
