@@ -20,13 +20,16 @@ async function main(): Promise<void> {
   );
   out.info(`ready: ${stack.info.apiUrl}`);
 
-  let stopping = false;
+  let stoppingSince = 0;
   const stop = (signal: NodeJS.Signals) => {
-    if (stopping) {
+    if (stoppingSince) {
+      // Ctrl-C reaches npm, tsx and this process at once, and npm/tsx relay it too: only a second
+      // Ctrl-C a moment later means "stop waiting".
+      if (Date.now() - stoppingSince < 1500) return;
       out.warn(`${signal} again: exiting without waiting`);
       process.exit(130);
     }
-    stopping = true;
+    stoppingSince = Date.now();
     out.info(`${signal}: stopping (finishing running ingestions, saving the queue)...`);
     stack.close().then(
       () => {
