@@ -28,6 +28,14 @@ export interface Harness {
   readyDoc(key: string, seq: number, opts?: { ageHours?: number; bytes?: number }): Promise<Doc>;
   /** Uploads a file no record knows, `ageHours` old. */
   orphan(name: string, ageHours: number): Promise<RemoteFile>;
+  /**
+   * Runs `fn` with the emulator clock `ageHours` behind, so files uploaded inside are that old. The
+   * clock is global: run parallel uploads of one age inside one call (the per-upload `ageHours`
+   * options above are for sequential use).
+   */
+  withAge<T>(ageHours: number, fn: () => Promise<T>): Promise<T>;
+  /** Uploads `bytes` bytes named `filename`, at the emulator's current clock. */
+  uploadNamed(filename: string, bytes?: number): Promise<RemoteFile>;
   close(): Promise<void>;
 }
 
@@ -82,15 +90,21 @@ export async function startHarness(opts: EmulatorOptions = {}): Promise<Harness>
     return doc;
   };
 
-  const uploadNamed = async (filename: string, ageHours: number, bytes: number): Promise<RemoteFile> => {
-    if (ageHours) emulator.setClockOffset(-Math.round(ageHours * 3600));
+  const withAge = async <T>(ageHours: number, fn: () => Promise<T>): Promise<T> => {
+    if (!ageHours) return fn();
+    emulator.setClockOffset(-Math.round(ageHours * 3600));
     try {
-      const body = Buffer.alloc(bytes, "a");
-      return await api.uploadFile({ filename, size: bytes, open: () => Readable.from([body]) });
+      return await fn();
     } finally {
-      if (ageHours) emulator.setClockOffset(0);
+      emulator.setClockOffset(0);
     }
   };
+  const uploadRaw = (filename: string, bytes = 100): Promise<RemoteFile> => {
+    const body = Buffer.alloc(bytes, "a");
+    return api.uploadFile({ filename, size: bytes, open: () => Readable.from([body]) });
+  };
+  const uploadNamed = (filename: string, ageHours: number, bytes: number) =>
+    withAge(ageHours, () => uploadRaw(filename, bytes));
 
   const upload: Harness["upload"] = async (doc, o = {}) => {
     const file = await uploadNamed(`${doc.tag}__${doc.key}`, o.ageHours ?? 0, o.bytes ?? 100);
@@ -137,6 +151,8 @@ export async function startHarness(opts: EmulatorOptions = {}): Promise<Harness>
       return doc;
     },
     orphan: (name, ageHours) => uploadNamed(name, ageHours, 100),
+    withAge,
+    uploadNamed: uploadRaw,
     async close() {
       client.destroy();
       await Promise.all([emulator.close(), dynamo.close()]);

@@ -65,6 +65,8 @@ export const DEFAULT_SWEEP_CONCURRENCY = 4;
 export const DEFAULT_RESERVE_MS = 5_000;
 /** Time kept back from the deadline for each provider call, so reporting always has time to finish. */
 const FINISH_MARGIN_MS = 1_000;
+/** Items in progress per provider slot (see executeDeletions). */
+const RELEASE_LOOKAHEAD = 2;
 /** Least time left for a deletion to start: the finish margin plus room for the call itself. */
 const MIN_RESERVE_MS = FINISH_MARGIN_MS + 500;
 
@@ -263,7 +265,11 @@ export interface ExecuteResult {
 
 /**
  * Carries out planned deletions with at most `concurrency` provider calls in flight: release the
- * record (when one holds the file), then delete; 404 counts as deleted. No new deletion starts with
+ * record (when one holds the file), then delete; 404 counts as deleted. Releases are store writes, so
+ * up to RELEASE_LOOKAHEAD x `concurrency` items are worked on at once, their releases overlapping the
+ * provider calls (which a slot semaphore keeps at `concurrency`): the store never idles the provider
+ * slots, and at most that many released files are left undeleted if the sweep stops (they are orphans
+ * the next sweep removes). No new deletion starts with
  * less than `reserveMs` left; a RateLimitError pauses every worker for its Retry-After (or an
  * exponential backoff) and retries; an auth/config error stops everything and is returned as `fatal`.
  * Never throws.
@@ -286,6 +292,17 @@ export async function executeDeletions(
   let stop = false;
   let next = 0;
   let pausedUntil = 0;
+  const slots = Math.max(1, Math.floor(opts.concurrency));
+  let busy = 0;
+  const waiting: (() => void)[] = [];
+  const acquire = async () => {
+    while (busy >= slots) await new Promise<void>((resolve) => waiting.push(resolve));
+    busy += 1;
+  };
+  const releaseSlot = () => {
+    busy -= 1;
+    waiting.shift()?.();
+  };
 
   /** Deletes one planned file; returns when done, skipped or failed (never throws). */
   const execute = async (d: PlannedDeletion): Promise<void> => {
@@ -308,6 +325,13 @@ export async function executeDeletions(
     for (let attempt = 0; ; attempt++) {
       const wait = pausedUntil - now();
       if (wait > 0) await sleep(wait);
+      await acquire();
+      if (stop || timeLeft() < reserveMs) {
+        // Stopped while waiting for a slot: a released file stays undeleted, an orphan for next time.
+        if (!stop) stoppedEarly = stop = true;
+        releaseSlot();
+        return;
+      }
       try {
         await deps.api.deleteFile(d.fileId, { deadline: callDeadline });
         deleted.push(d);
@@ -339,6 +363,8 @@ export async function executeDeletions(
         }
         failures.push({ fileId: d.fileId, documentId: d.documentId, reason: d.reason, error: message(err) });
         return;
+      } finally {
+        releaseSlot();
       }
     }
   };
@@ -352,7 +378,7 @@ export async function executeDeletions(
       await execute(deletions[next++]!);
     }
   };
-  const workers = Math.min(Math.max(1, Math.floor(opts.concurrency)), deletions.length);
+  const workers = Math.min(slots * RELEASE_LOOKAHEAD, deletions.length);
   await Promise.all(Array.from({ length: workers }, worker));
 
   // Plan order for reports, whatever order the workers finished in.
