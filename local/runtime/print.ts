@@ -43,7 +43,7 @@ export function banner(
     const r = relative(extra.cwd, p);
     return r === "" ? "." : r.startsWith("..") ? p : `./${r}`;
   };
-  const question = JSON.stringify({ question: "What is this document about?" });
+  const question = JSON.stringify({ question: "How do I run the tests?" });
   const lines = [
     "",
     bold("kimi-doc-pipeline is running locally"),
@@ -59,15 +59,15 @@ export function banner(
     "",
     bold("Try it (in another terminal):"),
     "",
-    `  ${dim("# upload a document and wait until it is ready")}`,
-    "  npx kdp put path/to/file.pdf",
+    `  ${dim("# upload a document (any PDF, DOCX, TXT, MD...) and wait until it is ready")}`,
+    "  npx kdp put README.md",
     info.dropDir
       ? `  ${dim(`# ...or copy it into ${rel(info.dropDir)}, or use any S3 client:`)}`
       : `  ${dim("# ...or use any S3 client:")}`,
-    `  AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER aws s3 cp file.pdf s3://${info.bucket}/ --endpoint-url ${info.s3Endpoint}`,
+    `  AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER aws s3 cp README.md s3://${info.bucket}/ --endpoint-url ${info.s3Endpoint}`,
     "",
     `  ${dim("# ask a question")}`,
-    `  npx kdp ask "What is this document about?"`,
+    `  npx kdp ask "How do I run the tests?"`,
     `  curl -s ${info.apiUrl}/chat -H ${shellQuote(`Authorization: Bearer ${info.token}`)} -H 'Content-Type: application/json' -d ${shellQuote(question)}`,
     "",
     `  ${dim("# list documents")}`,

@@ -12,6 +12,7 @@ import type { AddressInfo } from "node:net";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { S3Client } from "@aws-sdk/client-s3";
 import type { S3EventRecord, SQSBatchResponse, SQSEvent } from "aws-lambda";
+import type { DocumentRecord } from "../../functions/core/documents/model";
 import { ensureDocumentsTable, startLocalDynamo } from "../aws/dynamo";
 import { startLocalS3 } from "../aws/s3";
 import { createAdminApp } from "./admin";
@@ -29,7 +30,7 @@ import {
 import { DropFolder } from "./drop-folder";
 import { createLambdaContext } from "./lambda-context";
 import { withPortHint } from "./ports";
-import type { Printer } from "./print";
+import { dim, green, type Printer } from "./print";
 import { LocalQueue, type QueueEvent, type QueueSnapshot } from "./queue";
 import { decodeS3EventKey, s3NotificationBody } from "./s3-events";
 import { uploadFile } from "./upload";
@@ -127,6 +128,7 @@ export async function startStack(config: LocalConfig, out: Printer): Promise<Run
     const ingest = (await import("../../functions/ingest/handler")) as unknown as {
       handler: (event: SQSEvent, context: unknown) => Promise<SQSBatchResponse | undefined>;
     };
+    const statusReader = await documentStatusReader(config.tableName);
     const queueState = await readJson<QueueSnapshot>(paths.queue);
     let persistTimer: NodeJS.Timeout | undefined;
     let persisting: Promise<void> = Promise.resolve();
@@ -140,7 +142,11 @@ export async function startStack(config: LocalConfig, out: Printer): Promise<Run
       name: "kdp-local-ingest",
       functionName: "kdp-local-ingest",
       region: config.region,
-      handler: (event, context) => ingest.handler(event, context),
+      handler: async (event, context) => {
+        const response = await ingest.handler(event, context);
+        void reportDocuments(event, response, statusReader, out);
+        return response;
+      },
       batchSize: config.ingest.batchSize,
       batchWindowMs: config.ingest.batchWindowMs,
       maxConcurrency: config.ingest.maxConcurrency,
@@ -336,12 +342,64 @@ function printQueueEvent(event: QueueEvent, out: Printer): void {
       out.warn(`ingest: batch of ${event.size} failed after ${secs}s: ${event.error} (will retry)`);
     else if (event.failed)
       out.warn(`ingest: ${event.succeeded}/${event.size} done, ${event.failed} to retry (${secs}s)`);
-    else out.info(`ingest: ${event.size} event(s) processed (${secs}s)`);
+    else out.info(dim(`ingest: ${event.size} event(s) processed in ${secs}s`));
   } else if (event.type === "dead-letter") {
     out.error(
       `ingest: gave up on ${describeMessage(event.letter.body)} after ${event.letter.receiveCount} attempts` +
         `${event.letter.lastError ? `: ${event.letter.lastError}` : ""} (dead-letter list: GET /_local/queue)`,
     );
+  }
+}
+
+type StatusReader = (bucket: string, key: string) => Promise<DocumentRecord | undefined>;
+
+/** Reads a document's record the way the chat API does (same store, same clients). */
+async function documentStatusReader(tableName: string): Promise<StatusReader> {
+  const [{ DynamoDocumentStore }, { documentIdFor }, clients] = await Promise.all([
+    import("../../functions/core/documents/dynamo-store"),
+    import("../../functions/core/ingest/events"),
+    import("../../functions/core/runtime/clients"),
+  ]);
+  const store = new DynamoDocumentStore({ client: clients.documents, tableName });
+  return (bucket, key) => store.get(documentIdFor(bucket, key));
+}
+
+/** After an invocation: one line per document it settled (ready, failed with the reason, deleted). */
+async function reportDocuments(
+  event: SQSEvent,
+  response: unknown,
+  read: StatusReader,
+  out: Printer,
+): Promise<void> {
+  const retried = new Set(
+    ((response as SQSBatchResponse | undefined)?.batchItemFailures ?? []).map((f) => f.itemIdentifier),
+  );
+  for (const message of event.Records) {
+    if (retried.has(message.messageId)) continue;
+    let records: S3EventRecord[] = [];
+    try {
+      records = (JSON.parse(message.body) as { Records?: S3EventRecord[] }).Records ?? [];
+    } catch {
+      continue;
+    }
+    for (const r of records) {
+      const key = decodeS3EventKey(r.s3.object.key);
+      try {
+        const doc = await read(r.s3.bucket.name, key);
+        if (!doc) out.info(`deleted   ${key}`);
+        else if (doc.status === "ready")
+          out.info(
+            `${green("ready")}     ${key}  id=${doc.documentId}  ${doc.chunkCount ?? "?"} chunk(s), ~${doc.tokenEstimate ?? "?"} tokens`,
+          );
+        else if (doc.status === "failed")
+          out.warn(
+            `failed    ${key}  id=${doc.documentId}  ${doc.error?.message ?? "unknown reason"} [${doc.error?.code ?? "?"}]`,
+          );
+        else if (doc.status === "deleted") out.info(`deleted   ${key}`);
+      } catch {
+        // Status lines are a convenience; the API has the truth.
+      }
+    }
   }
 }
 

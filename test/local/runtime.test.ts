@@ -268,10 +268,10 @@ describe("banner", () => {
       },
       { tokenSource: "generated", dataDir: "/w/.data", cwd: "/w" },
     );
-    expect(text).toContain("npx kdp put path/to/file.pdf");
-    expect(text).toContain("aws s3 cp file.pdf s3://documents/ --endpoint-url http://127.0.0.1:4569");
+    expect(text).toContain("npx kdp put README.md");
+    expect(text).toContain("aws s3 cp README.md s3://documents/ --endpoint-url http://127.0.0.1:4569");
     expect(text).toContain(
-      `curl -s http://127.0.0.1:3000/chat -H 'Authorization: Bearer kdp_abc' -H 'Content-Type: application/json' -d '{"question":"What is this document about?"}'`,
+      `curl -s http://127.0.0.1:3000/chat -H 'Authorization: Bearer kdp_abc' -H 'Content-Type: application/json' -d '{"question":"How do I run the tests?"}'`,
     );
     expect(text).toContain("./inbox");
     expect(text).toContain("./.data");
