@@ -23,7 +23,8 @@ function requireEnv(name: string): string {
 
 const app = createChatApp({
   store: new DynamoDocumentStore({ client: documents, tableName: requireEnv(ENV.TABLE_NAME) }),
-  moonshot: moonshotFromEnv(),
+  // A person is waiting: retry a provider hiccup once, then answer (429 passes Retry-After through).
+  moonshot: moonshotFromEnv({ retry: { maxAttempts: 2, maxElapsedMs: 20_000 } }),
   objects: s3ObjectDeleter(s3),
   defaultModel: process.env[ENV.MODEL]?.trim() || DEFAULT_MODEL,
   logger,

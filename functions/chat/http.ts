@@ -58,11 +58,23 @@ export function parseWith<S extends z.ZodType>(schema: S, value: unknown, what =
   );
 }
 
+/**
+ * Abort signal and deadline for provider calls: the client's disconnect (local server) and, in Lambda,
+ * the invocation's remaining time less a second to write the error.
+ */
+export function callOptions(c: Context): { signal: AbortSignal; deadline?: number } {
+  const ctx = (c.env as { context?: { getRemainingTimeInMillis?: () => number } } | undefined)?.context;
+  const remaining = ctx?.getRemainingTimeInMillis?.();
+  return {
+    signal: c.req.raw.signal,
+    ...(typeof remaining === "number" ? { deadline: Date.now() + Math.max(0, remaining - 1000) } : {}),
+  };
+}
+
 /** Server-Sent Events response headers (no buffering by proxies, no caching). */
 export const SSE_HEADERS: Record<string, string> = {
   "Content-Type": "text/event-stream; charset=utf-8",
   "Cache-Control": "no-cache, no-transform",
-  Connection: "keep-alive",
   "X-Accel-Buffering": "no",
 };
 

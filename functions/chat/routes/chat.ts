@@ -24,7 +24,7 @@ import { toApiError } from "../../core/chat/errors";
 import type { PreparedChat } from "../../core/chat/service";
 import type { ChatMessage, ChatResult, ChatUsage } from "../../core/moonshot/types";
 import type { ChatAppContext, ChatEnv } from "../app";
-import { parseWith, readJson, sseFrame, streamResponse } from "../http";
+import { callOptions, parseWith, readJson, sseFrame, streamResponse } from "../http";
 
 /** Instruction that precedes the documents. */
 export const CHAT_SYSTEM_PROMPT =
@@ -95,7 +95,7 @@ export function chatRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
       ...(body.messages ?? []),
       { role: "user", content: body.question },
     ];
-    const signal = c.req.raw.signal;
+    const call = callOptions(c);
     const prepared = await service.prepare(
       {
         model: body.model,
@@ -106,7 +106,7 @@ export function chatRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
         maxTokens: body.maxTokens,
         temperature: body.temperature,
       },
-      { signal },
+      call,
     );
     ctx.log.info("chat prepared", {
       model: prepared.model.id,
@@ -115,7 +115,7 @@ export function chatRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
     });
 
     if (!body.stream) {
-      const result: ChatResult = await deps.moonshot.chat(prepared.request, { signal });
+      const result: ChatResult = await deps.moonshot.chat(prepared.request, call);
       return c.json({
         answer: result.content,
         ...(result.reasoningContent ? { reasoning: result.reasoningContent } : {}),
@@ -130,7 +130,7 @@ export function chatRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
     let reasoning = "";
     let usage: ChatUsage | undefined;
     let finishReason: string | null = null;
-    return streamResponse(deps.moonshot.chatStream(prepared.request, { signal }), {
+    return streamResponse(deps.moonshot.chatStream(prepared.request, call), {
       start: () =>
         sseFrame(
           { type: "start", model: prepared.model.id, skipped: prepared.skipped, context: prepared.context },

@@ -23,7 +23,7 @@ import { z } from "zod";
 import { badRequest, toApiError } from "../../core/chat/errors";
 import type { ChatMessage, ChatUsage } from "../../core/moonshot/types";
 import type { ChatAppContext, ChatEnv } from "../app";
-import { parseWith, readJson, sseFrame, streamResponse } from "../http";
+import { callOptions, parseWith, readJson, sseFrame, streamResponse } from "../http";
 
 const textPart = z.looseObject({ type: z.string(), text: z.string().optional() });
 
@@ -121,7 +121,7 @@ export function completionsRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
     let documentsAt = 0;
     while (documentsAt < messages.length && messages[documentsAt]!.role === "system") documentsAt++;
 
-    const signal = c.req.raw.signal;
+    const call = callOptions(c);
     const prepared = await service.prepare(
       {
         model: body.model,
@@ -133,7 +133,7 @@ export function completionsRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
         temperature: body.temperature ?? undefined,
         topP: body.top_p ?? undefined,
       },
-      { signal },
+      call,
     );
     ctx.log.info("completion prepared", {
       model: prepared.model.id,
@@ -149,7 +149,7 @@ export function completionsRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
     const created = Math.floor(Date.now() / 1000);
 
     if (!body.stream) {
-      const result = await deps.moonshot.chat(prepared.request, { signal });
+      const result = await deps.moonshot.chat(prepared.request, call);
       return c.json({
         id: result.id || `chatcmpl-${randomUUID()}`,
         object: "chat.completion",
@@ -189,7 +189,7 @@ export function completionsRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
       });
     let usage: ChatUsage | undefined;
     let finishReason: string | null = null;
-    return streamResponse(deps.moonshot.chatStream(prepared.request, { signal }), {
+    return streamResponse(deps.moonshot.chatStream(prepared.request, call), {
       start: () => chunk({ role: "assistant", content: "" }, null),
       frame: (d) => {
         if (d.usage) usage = d.usage;
