@@ -14,8 +14,8 @@
  * - Anything else (exe, zip, no extension...): rejected at upload with 400 invalid_request_error.
  * Extraction never throws: every failure comes back as `{ ok: false, details }`.
  */
-import { createReadStream } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { isUtf8 } from "node:buffer";
+import { type FileHandle, open, readFile } from "node:fs/promises";
 import { extname } from "node:path";
 
 // unpdf 1.6 bundles a pdf.js that calls Promise.try (Node >= 22.10) without polyfilling it (it does
@@ -211,25 +211,66 @@ async function extractDocx(path: string): Promise<Extraction> {
 }
 
 /**
- * Streams the file through a fatal UTF-8 decoder; returns why it is not text, or undefined when it is.
- * Streaming keeps memory flat for large logs and CSVs.
+ * Checks that a file is UTF-8 text without NUL bytes; returns why it is not, or undefined when it is.
+ * Reads the file into one reused buffer and validates each chunk in place with `buffer.isUtf8` (no
+ * decoded strings, no per-chunk allocations), carrying a multi-byte character split across chunks, so
+ * checking a 100 MB log costs about 1 MB of memory.
  */
 export async function checkUtf8Text(path: string): Promise<string | undefined> {
-  const decoder = new TextDecoder("utf-8", { fatal: true });
-  let offset = 0;
+  const file = await open(path, "r");
   try {
-    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
-      const nul = chunk.indexOf(0);
-      if (nul >= 0) return `binary content (NUL byte at offset ${offset + nul}) in a text file`;
-      decoder.decode(chunk, { stream: true });
-      offset += chunk.length;
-    }
-    decoder.decode();
-    return undefined;
-  } catch (err) {
-    if (err instanceof TypeError) return "the file is not valid UTF-8 text";
-    throw err;
+    return await checkOpenFile(file);
+  } finally {
+    await file.close();
   }
+}
+
+async function checkOpenFile(file: FileHandle): Promise<string | undefined> {
+  const buffer = Buffer.allocUnsafe(1 << 20);
+  let offset = 0;
+  let carry: Buffer = Buffer.alloc(0);
+  const invalid = "the file is not valid UTF-8 text";
+  for (;;) {
+    const { bytesRead } = await file.read(buffer, 0, buffer.length, offset);
+    if (bytesRead === 0) break;
+    let chunk = buffer.subarray(0, bytesRead);
+    const nul = chunk.indexOf(0);
+    if (nul >= 0) return `binary content (NUL byte at offset ${offset + nul}) in a text file`;
+    offset += bytesRead;
+    if (carry.length > 0) {
+      const need = sequenceLength(carry[0]!) - carry.length;
+      if (chunk.length < need) {
+        carry = Buffer.concat([carry, chunk]);
+        continue;
+      }
+      if (!isUtf8(Buffer.concat([carry, chunk.subarray(0, need)]))) return invalid;
+      chunk = chunk.subarray(need);
+      carry = Buffer.alloc(0);
+    }
+    const split = incompleteTail(chunk);
+    if (split < chunk.length) carry = Buffer.from(chunk.subarray(split));
+    if (!isUtf8(chunk.subarray(0, split))) return invalid;
+  }
+  return carry.length > 0 ? invalid : undefined;
+}
+
+/** Bytes in the UTF-8 sequence this lead byte starts (0 for a byte that cannot start one). */
+function sequenceLength(b: number): number {
+  if (b < 0x80) return 1;
+  if (b >= 0xc2 && b <= 0xdf) return 2;
+  if (b >= 0xe0 && b <= 0xef) return 3;
+  if (b >= 0xf0 && b <= 0xf4) return 4;
+  return 0;
+}
+
+/** Index where an incomplete multi-byte sequence at the end of `chunk` starts (chunk.length if none). */
+function incompleteTail(chunk: Buffer): number {
+  for (let k = 1; k <= Math.min(3, chunk.length); k++) {
+    const b = chunk[chunk.length - k]!;
+    if ((b & 0xc0) === 0x80) continue; // continuation byte: keep looking for the lead
+    return sequenceLength(b) > k ? chunk.length - k : chunk.length;
+  }
+  return chunk.length;
 }
 
 const ENTITIES: Record<string, string> = {

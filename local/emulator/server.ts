@@ -613,6 +613,8 @@ class Emulator {
     try {
       parser = busboy({
         headers: req.headers,
+        // Clients (undici FormData, the openai SDK) send UTF-8 filenames raw; busboy assumes latin1.
+        defParamCharset: "utf8",
         // busboy flags a file as truncated when it *reaches* fileSize, so allow one byte more: a file of
         // exactly maxFileBytes is accepted, one byte over is refused.
         limits: { fileSize: this.limits.maxFileBytes + 1, files: 1, fields: 20, fieldSize: 64 * 1024 },

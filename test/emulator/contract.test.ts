@@ -72,6 +72,13 @@ describe("contract of every path", () => {
     }
   });
 
+  it("keeps UTF-8 filenames intact", async () => {
+    const up = await upload(emu, "季度报告 é.txt", "内容");
+    expect((up.body as FileBody).filename).toBe("季度报告 é.txt");
+    const content = await call(emu, "GET", `/v1/files/${(up.body as FileBody).id}/content`);
+    expect(content.body).toMatchObject({ content: "内容", filename: "季度报告 é.txt" });
+  });
+
   it("content as text/plain when configured", async () => {
     const up = await upload(textEmu, "a.csv", "name,amount\nalice,3\n");
     const id = (up.body as FileBody).id;
