@@ -337,8 +337,13 @@ function Sources(props: { result: ChatResult }) {
       )}
       {skipped.length > 0 && (
         <p class="hint">
-          Not used (not ready yet):{" "}
-          {skipped.map((s) => `${s.key ?? s.documentId}${s.status ? ` (${s.status})` : ""}`).join(", ")}
+          Not used (not ready):{" "}
+          {skipped
+            .map(
+              (s) =>
+                `${s.key ?? s.documentId} (${s.status === "processing" ? "still processing" : (s.status ?? "not ready")})`,
+            )
+            .join(", ")}
         </p>
       )}
       {(model || usage?.totalTokens) && (

@@ -214,10 +214,16 @@ export function consoleRoutes(ctx: ChatAppContext, options: ConsoleOptions = {})
       const dir = findDir(options.dir);
       if (!dir) return undefined;
       return loadBundle(dir);
-    })().catch((err) => {
-      bundle = undefined; // retry on the next request
-      throw err;
-    });
+    })().then(
+      (found) => {
+        if (!found) bundle = undefined; // not built yet: look again on the next request
+        return found;
+      },
+      (err) => {
+        bundle = undefined; // retry on the next request
+        throw err;
+      },
+    );
     return bundle;
   };
   const getCsp = () => {
