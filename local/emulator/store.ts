@@ -72,7 +72,14 @@ export class FileStore {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
       throw err;
     }
-    const state = JSON.parse(raw) as StateFile;
+    let state: StateFile;
+    try {
+      state = JSON.parse(raw) as StateFile;
+    } catch (err) {
+      throw new Error(
+        `${join(this.root, "state.json")} is not valid JSON (${(err as Error).message}); fix or remove it`,
+      );
+    }
     for (const file of state.files ?? []) {
       // A file whose bytes are gone cannot be served; forget it rather than answer 500 forever.
       const present = await stat(this.blobPath(file.id)).then(

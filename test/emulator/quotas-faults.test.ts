@@ -171,30 +171,27 @@ describe("faults", () => {
   });
 
   it("slow responses trip a client timeout", async () => {
-    emu.setFaults({ rateSlow: 1, slowMs: 400 });
+    emu.setFaults({ rateSlow: 1, slowMs: 1200 });
     const started = Date.now();
     await expect(
-      fetch(`${emu.url}/v1/models`, {
-        headers: { authorization: `Bearer ${KEY}` },
-        signal: AbortSignal.timeout(100),
-      }),
-    ).rejects.toThrow();
-    expect(Date.now() - started).toBeLessThan(350);
+      fetch(`${emu.url}/v1/models`, { headers: { authorization: `Bearer ${KEY}` }, signal: AbortSignal.timeout(100) }),
+    ).rejects.toThrow(/aborted|timeout/i);
+    expect(Date.now() - started).toBeLessThan(1000);
     const r = await call(emu, "GET", "/v1/models");
     expect(r.status).toBe(200);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(400);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1200);
   });
 
   it("latency per operation, and faults restricted to some operations", async () => {
-    emu.setFaults({ latencyMs: { list: 150 }, rate429: 1, operations: ["upload"] });
+    emu.setFaults({ latencyMs: { list: 400 }, rate429: 1, operations: ["upload"] });
     let t = Date.now();
     expect((await call(emu, "GET", "/v1/files")).status).toBe(200);
-    expect(Date.now() - t).toBeGreaterThanOrEqual(145);
+    expect(Date.now() - t).toBeGreaterThanOrEqual(395);
     t = Date.now();
     expect((await call(emu, "GET", "/v1/models")).status).toBe(200);
-    expect(Date.now() - t).toBeLessThan(145);
+    expect(Date.now() - t).toBeLessThan(395);
     expect((await upload(emu, "a.txt", "a")).status).toBe(429);
-    emu.setFaults({ operations: undefined });
+    emu.setFaults({ operations: undefined, latencyMs: 0 });
     expect((await call(emu, "GET", "/v1/files")).status).toBe(429);
   });
 
