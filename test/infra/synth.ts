@@ -4,7 +4,7 @@
  * CloudFormation schema validation (20 s); bundling.test.ts bundles for real and `npm run synth` runs
  * the full pipeline, so both stay covered without slowing every file.
  */
-import { App, type CfnElement, Stack } from "aws-cdk-lib";
+import { App, type CfnElement, Duration, Stack } from "aws-cdk-lib";
 import { Template } from "aws-cdk-lib/assertions";
 import type { IConstruct } from "constructs";
 import type { DocumentPipelineProps } from "../../lib/document-pipeline";
@@ -36,6 +36,33 @@ export function synthPipeline(
   return { app, stack, template: Template.fromStack(stack) };
 }
 
+/**
+ * One customised pipeline shared by the resource checks (ingestion, chat API, functions, janitor and
+ * observability), synthesized once per test process.
+ */
+export const SHARED_PROPS: DocumentPipelineProps = {
+  ingestConcurrency: 3,
+  throttle: { rateLimit: 7, burstLimit: 11 },
+  model: "kimi-k2.5",
+  providerBaseUrl: "https://api.moonshot.cn/v1",
+  janitorSchedule: Duration.minutes(30),
+  retentionHours: 12,
+  highWaterMark: 0.8,
+  alarmEmail: "ops@example.com",
+};
+let sharedSynth: Synthesized | undefined;
+let defaultSynth: Synthesized | undefined;
+/** SHARED_PROPS synthesized once. */
+export const shared = (): Synthesized => {
+  sharedSynth ??= synthPipeline(SHARED_PROPS);
+  return sharedSynth;
+};
+/** The all-defaults pipeline synthesized once. */
+export const sharedDefaults = (): Synthesized => {
+  defaultSynth ??= synthPipeline({});
+  return defaultSynth;
+};
+
 /** The logical id of a construct's CloudFormation resource (its default child, or itself). */
 export function logicalId(construct: IConstruct): string {
   const element = (construct.node.defaultChild ?? construct) as CfnElement;
@@ -43,6 +70,10 @@ export function logicalId(construct: IConstruct): string {
 }
 
 type Json = Record<string, unknown>;
+
+/** A synthesized template's Resources section (CloudFormation JSON is untyped). */
+// biome-ignore lint/suspicious/noExplicitAny: CloudFormation JSON
+export type Resources = Record<string, { Type: string; Properties: Record<string, any> }>;
 export interface Statement {
   Effect: string;
   Action: string | string[];

@@ -3,13 +3,13 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { TABLE_KEYS } from "../../functions/core/documents/table";
 import { DEFAULT_MAX_RECEIVE_COUNT } from "../../lib/defaults";
 import type { PipelineStack } from "../../lib/pipeline-stack";
-import { grantsOf, logicalId, statementsOfFunction, synthPipeline } from "./synth";
+import { grantsOf, logicalId, shared, sharedDefaults, statementsOfFunction } from "./synth";
 
 let template: Template;
 let stack: PipelineStack;
 
 beforeAll(() => {
-  ({ template, stack } = synthPipeline({ ingestConcurrency: 3 }));
+  ({ template, stack } = shared());
 });
 
 describe("ingestion queue", () => {
@@ -84,7 +84,7 @@ describe("ingest event source", () => {
   });
 
   it("defaults maxConcurrency to 2, the lowest SQS allows", () => {
-    const { template: defaults } = synthPipeline({});
+    const { template: defaults } = sharedDefaults();
     defaults.hasResourceProperties("AWS::Lambda::EventSourceMapping", {
       ScalingConfig: { MaximumConcurrency: 2 },
     });

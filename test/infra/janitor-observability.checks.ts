@@ -1,21 +1,15 @@
-import { Duration } from "aws-cdk-lib";
 import { Match, type Template } from "aws-cdk-lib/assertions";
 import { beforeAll, describe, expect, it } from "vitest";
 import { JANITOR_METRICS, PROVIDER_QUOTA } from "../../lib/defaults";
 import type { PipelineStack } from "../../lib/pipeline-stack";
-import { logicalId, synthPipeline } from "./synth";
+import { logicalId, type Resources, shared, sharedDefaults } from "./synth";
 
 let template: Template;
 let stack: PipelineStack;
-let resources: Record<string, { Type: string; Properties: Record<string, any> }>;
+let resources: Resources;
 
 beforeAll(() => {
-  ({ template, stack } = synthPipeline({
-    janitorSchedule: Duration.minutes(30),
-    retentionHours: 12,
-    highWaterMark: 0.8,
-    alarmEmail: "ops@example.com",
-  }));
+  ({ template, stack } = shared());
   resources = template.toJSON().Resources;
 });
 
@@ -33,7 +27,7 @@ describe("janitor", () => {
   });
 
   it("defaults to an hourly sweep", () => {
-    const defaults = synthPipeline({});
+    const defaults = sharedDefaults();
     defaults.template.hasResourceProperties("AWS::Events::Rule", { ScheduleExpression: "rate(1 hour)" });
   });
 

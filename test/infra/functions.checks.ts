@@ -3,18 +3,15 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { ENV } from "../../functions/core/config";
 import type { PipelineFunction } from "../../lib/function";
 import type { PipelineStack } from "../../lib/pipeline-stack";
-import { asArray, grantsOf, logicalId, statementsOfFunction, synthPipeline } from "./synth";
+import { asArray, grantsOf, logicalId, type Resources, shared, statementsOfFunction } from "./synth";
 
 let template: Template;
 let stack: PipelineStack;
-let resources: Record<string, { Type: string; Properties: Record<string, any> }>;
+let resources: Resources;
 let functions: Record<string, PipelineFunction>;
 
 beforeAll(() => {
-  ({ template, stack } = synthPipeline({
-    model: "kimi-k2.5",
-    providerBaseUrl: "https://api.moonshot.cn/v1",
-  }));
+  ({ template, stack } = shared());
   resources = template.toJSON().Resources;
   const p = stack.pipeline;
   functions = {
@@ -149,7 +146,6 @@ describe("environment", () => {
 describe("secrets wiring", () => {
   it("hands out secret ARNs, never values, and only to the functions that read them", () => {
     const moonshot = { Ref: logicalId(stack.pipeline.secrets.moonshotApiKey) };
-    // biome-ignore lint/style/noNonNullAssertion: token mode creates it
     const token = { Ref: logicalId(stack.pipeline.secrets.apiToken!) };
     for (const name of ["ingest", "chat", "janitor"]) {
       expect(envOf(functions[name])[ENV.MOONSHOT_API_KEY_SECRET], name).toEqual(moonshot);
@@ -163,7 +159,6 @@ describe("secrets wiring", () => {
 
   it("grants GetSecretValue on exactly the secrets a function was given", () => {
     const moonshot = { Ref: logicalId(stack.pipeline.secrets.moonshotApiKey) };
-    // biome-ignore lint/style/noNonNullAssertion: token mode creates it
     const token = { Ref: logicalId(stack.pipeline.secrets.apiToken!) };
     const expected: Record<string, unknown[]> = {
       ingest: [moonshot],
@@ -201,7 +196,6 @@ describe("secrets wiring", () => {
     const moonshot = resources[logicalId(stack.pipeline.secrets.moonshotApiKey)].Properties;
     expect(moonshot.GenerateSecretString).toBeUndefined();
     expect(moonshot.SecretString).toBeUndefined();
-    // biome-ignore lint/style/noNonNullAssertion: token mode creates it
     const token = resources[logicalId(stack.pipeline.secrets.apiToken!)].Properties;
     expect(token.GenerateSecretString).toMatchObject({ ExcludePunctuation: true, PasswordLength: 48 });
     expect(token.SecretString).toBeUndefined();

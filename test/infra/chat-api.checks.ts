@@ -6,13 +6,13 @@ import { ChatApi } from "../../lib/chat-api";
 import { DocumentTable } from "../../lib/document-table";
 import type { PipelineStack } from "../../lib/pipeline-stack";
 import { PipelineSecrets } from "../../lib/secrets";
-import { grantsOf, logicalId, statementsOfFunction, synthPipeline, testApp } from "./synth";
+import { grantsOf, logicalId, shared, statementsOfFunction, synthPipeline, testApp } from "./synth";
 
 let template: Template;
 let stack: PipelineStack;
 
 beforeAll(() => {
-  ({ template, stack } = synthPipeline({ throttle: { rateLimit: 7, burstLimit: 11 } }));
+  ({ template, stack } = shared());
 });
 
 const methods = () => Object.entries(template.findResources("AWS::ApiGateway::Method"));

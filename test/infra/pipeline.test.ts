@@ -1,0 +1,259 @@
+import { Duration, RemovalPolicy, Stack } from "aws-cdk-lib";
+import { Match, Template } from "aws-cdk-lib/assertions";
+import { Bucket } from "aws-cdk-lib/aws-s3";
+import type { Construct } from "constructs";
+import { beforeAll, describe, expect, it } from "vitest";
+import { DocumentPipeline, type DocumentPipelineProps, DocumentPipelinePropsError } from "../../lib";
+import type { PipelineStack } from "../../lib/pipeline-stack";
+import {
+  grantsOf,
+  logicalId,
+  type Resources,
+  statementsOfFunction,
+  synthPipeline,
+  TEST_ENV,
+  testApp,
+} from "./synth";
+
+let template: Template;
+let stack: PipelineStack;
+let resources: Resources;
+
+beforeAll(() => {
+  ({ template, stack } = synthPipeline({}));
+  resources = template.toJSON().Resources;
+});
+
+const policyOf = (r: Resources, id: string) => ({
+  deletion: (r[id] as unknown as { DeletionPolicy?: string }).DeletionPolicy,
+  update: (r[id] as unknown as { UpdateReplacePolicy?: string }).UpdateReplacePolicy,
+});
+
+describe("removal policies", () => {
+  it("retain the documents, their text, the secrets and the logs by default", () => {
+    const p = stack.pipeline;
+    const retained = [
+      p.ingestion.bucket,
+      p.ingestion.accessLogsBucket!,
+      p.table,
+      p.secrets.moonshotApiKey,
+      p.secrets.apiToken!,
+      p.ingestion.function.logs,
+      p.chatApi.function.logs,
+      p.chatApi.accessLogs,
+      p.janitor.function.logs,
+    ];
+    for (const c of retained)
+      expect(policyOf(resources, logicalId(c)), c.node.path).toEqual({
+        deletion: "Retain",
+        update: "Retain",
+      });
+    template.resourcePropertiesCountIs("Custom::S3AutoDeleteObjects", {}, 0);
+  });
+
+  it("with DESTROY delete everything, emptying the buckets first, and drop deletion protection", () => {
+    const destroyed = synthPipeline({ removalPolicy: RemovalPolicy.DESTROY });
+    const r = destroyed.template.toJSON().Resources as Resources;
+    const p = destroyed.stack.pipeline;
+    for (const c of [p.ingestion.bucket, p.table, p.secrets.moonshotApiKey, p.janitor.function.logs]) {
+      expect(policyOf(r, logicalId(c)).deletion, c.node.path).toBe("Delete");
+    }
+    destroyed.template.resourceCountIs("Custom::S3AutoDeleteObjects", 2);
+    destroyed.template.hasResourceProperties("AWS::DynamoDB::GlobalTable", {
+      Replicas: [Match.objectLike({ DeletionProtectionEnabled: false })],
+    });
+  });
+});
+
+describe("outputs", () => {
+  it("give the API URL, the bucket and the secrets to fill in", () => {
+    const outputs = template.toJSON().Outputs;
+    expect(Object.keys(outputs)).toEqual(
+      expect.arrayContaining([
+        "ApiUrl",
+        "BucketName",
+        "MoonshotApiKeySecretName",
+        "FillMoonshotApiKeyCommand",
+        "ApiTokenSecretName",
+        "GetApiTokenCommand",
+        "AlarmTopicArn",
+        "DashboardName",
+      ]),
+    );
+    expect(outputs.BucketName.Value).toEqual({ Ref: logicalId(stack.pipeline.ingestion.bucket) });
+    expect(JSON.stringify(outputs.FillMoonshotApiKeyCommand.Value)).toContain("put-secret-value");
+  });
+});
+
+describe("used from another app's stack with an existing bucket", () => {
+  /** A team's own stack: it already has a bucket and adds the pipeline on top of it. */
+  class TeamStack extends Stack {
+    readonly bucket: Bucket;
+    readonly docs: DocumentPipeline;
+    constructor(scope: Construct, id: string) {
+      super(scope, id, { env: TEST_ENV });
+      this.bucket = new Bucket(this, "TeamDocuments", { enforceSSL: true, versioned: true });
+      this.docs = new DocumentPipeline(this, "Docs", { bucket: this.bucket, model: "kimi-k2.5" });
+    }
+  }
+  let team: TeamStack;
+  let consumer: Template;
+
+  beforeAll(() => {
+    team = new TeamStack(testApp(), "Team");
+    consumer = Template.fromStack(team);
+  });
+
+  it("creates no bucket of its own and wires the existing one", () => {
+    consumer.resourceCountIs("AWS::S3::Bucket", 1);
+    expect(team.docs.ingestion.bucket).toBe(team.bucket);
+    expect(team.docs.ingestion.accessLogsBucket).toBeUndefined();
+    consumer.hasResourceProperties("Custom::S3BucketNotifications", {
+      BucketName: { Ref: logicalId(team.bucket) },
+      NotificationConfiguration: {
+        QueueConfigurations: Match.arrayWith([
+          Match.objectLike({ Events: ["s3:ObjectCreated:*"] }),
+          Match.objectLike({ Events: ["s3:ObjectRemoved:*"] }),
+        ]),
+      },
+    });
+  });
+
+  it("grants object reads on that bucket to ingest and passes its name to chat", () => {
+    const r = consumer.toJSON().Resources as Resources;
+    const reads = grantsOf(
+      statementsOfFunction(consumer, logicalId(team.docs.ingestion.function)),
+      "s3:GetObject",
+    );
+    expect(reads.map((s) => s.Resource)).toEqual([
+      { "Fn::Join": ["", [{ "Fn::GetAtt": [logicalId(team.bucket), "Arn"] }, "/*"]] },
+    ]);
+    expect(r[logicalId(team.docs.chatApi.function)].Properties.Environment.Variables.BUCKET_NAME).toEqual({
+      Ref: logicalId(team.bucket),
+    });
+  });
+
+  it("still builds the whole pipeline around it", () => {
+    consumer.resourceCountIs("AWS::SQS::Queue", 2);
+    consumer.resourceCountIs("AWS::ApiGateway::RestApi", 1);
+    consumer.resourceCountIs("AWS::Events::Rule", 1);
+    consumer.resourceCountIs("AWS::CloudWatch::Dashboard", 1);
+    consumer.resourceCountIs("AWS::DynamoDB::GlobalTable", 1);
+  });
+
+  it("also takes a bucket imported by name (e.g. owned by another stack or account team)", () => {
+    const s = new Stack(testApp(), "Imported", { env: TEST_ENV });
+    const docs = new DocumentPipeline(s, "Docs", {
+      bucket: Bucket.fromBucketName(s, "Ext", "shared-documents"),
+    });
+    const t = Template.fromStack(s);
+    t.resourceCountIs("AWS::S3::Bucket", 0);
+    t.hasResourceProperties("Custom::S3BucketNotifications", {
+      BucketName: "shared-documents",
+      Managed: false,
+    });
+    const reads = grantsOf(statementsOfFunction(t, logicalId(docs.ingestion.function)), "s3:GetObject");
+    expect(JSON.stringify(reads[0].Resource)).toContain(":s3:::shared-documents/*");
+  });
+});
+
+describe("invalid props fail at synth with a clear message", () => {
+  const cases: [string, DocumentPipelineProps, RegExp][] = [
+    ["highWaterMark 0", { highWaterMark: 0 }, /highWaterMark must be a fraction in \(0, 1\].*got 0/],
+    ["highWaterMark 1.5", { highWaterMark: 1.5 }, /highWaterMark must be a fraction in \(0, 1\].*got 1.5/],
+    [
+      "ingestConcurrency 1",
+      { ingestConcurrency: 1 },
+      /ingestConcurrency must be an integer from 2 to 1000.*got 1/,
+    ],
+    ["ingestConcurrency 2.5", { ingestConcurrency: 2.5 }, /ingestConcurrency must be an integer/],
+    ["ingestConcurrency 1001", { ingestConcurrency: 1001 }, /ingestConcurrency .*got 1001/],
+    ["retentionHours 0", { retentionHours: 0 }, /retentionHours must be a number of hours from 1 to 8760/],
+    [
+      "janitorSchedule 30 s",
+      { janitorSchedule: Duration.seconds(30) },
+      /janitorSchedule must be whole minutes/,
+    ],
+    [
+      "janitorSchedule 2 days",
+      { janitorSchedule: Duration.days(2) },
+      /janitorSchedule must be whole minutes/,
+    ],
+    [
+      "providerBaseUrl http",
+      { providerBaseUrl: "http://api.moonshot.ai/v1" },
+      /providerBaseUrl must be an https URL/,
+    ],
+    ["providerBaseUrl junk", { providerBaseUrl: "moonshot" }, /providerBaseUrl must be an https URL/],
+    ["model with spaces", { model: "kimi k2" }, /model must be a model id/],
+    [
+      "jwt issuer not a URL",
+      { auth: { mode: "jwt", issuer: "cognito" } },
+      /auth.issuer must be the https URL/,
+    ],
+    ["alarmEmail", { alarmEmail: "ops" }, /alarmEmail must be an e-mail address/],
+  ];
+  it.each(cases)("%s", (_name, props, message) => {
+    const s = new Stack(testApp(), "Invalid");
+    let error: unknown;
+    try {
+      new DocumentPipeline(s, "Docs", props);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(DocumentPipelinePropsError);
+    expect((error as Error).message).toMatch(/^DocumentPipeline: /);
+    expect((error as Error).message).toMatch(message);
+  });
+});
+
+describe("CDK context", () => {
+  it("configures the stack without code changes", () => {
+    const { template: t, stack: s } = synthPipeline(undefined, {
+      model: "kimi-k2.5",
+      ingestConcurrency: "4",
+      janitorScheduleMinutes: "15",
+      highWaterMark: "0.75",
+      retentionHours: 6,
+      logRetentionDays: "7",
+      removalPolicy: "destroy",
+      authMode: "jwt",
+      jwtIssuer: "https://issuer.example.com",
+      jwtAudience: "api, web",
+      bucketName: "team-documents",
+    });
+    const r = t.toJSON().Resources as Resources;
+    expect(r[logicalId(s.pipeline.chatApi.function)].Properties.Environment.Variables.MODEL).toBe(
+      "kimi-k2.5",
+    );
+    t.hasResourceProperties("AWS::Lambda::EventSourceMapping", { ScalingConfig: { MaximumConcurrency: 4 } });
+    t.hasResourceProperties("AWS::Events::Rule", { ScheduleExpression: "rate(15 minutes)" });
+    t.hasResourceProperties("AWS::Logs::LogGroup", { RetentionInDays: 7 });
+    expect(r[logicalId(s.pipeline.janitor.function)].Properties.Environment.Variables).toMatchObject({
+      HIGH_WATER_MARK: "0.75",
+      RETENTION_HOURS: "6",
+    });
+    expect(
+      r[logicalId(s.pipeline.chatApi.authorizerFunction)].Properties.Environment.Variables,
+    ).toMatchObject({
+      JWT_ISSUER: "https://issuer.example.com",
+      JWT_AUDIENCE: "api,web",
+    });
+    expect(r[logicalId(s.pipeline.chatApi.function)].Properties.Environment.Variables.BUCKET_NAME).toBe(
+      "team-documents",
+    );
+    t.resourceCountIs("AWS::S3::Bucket", 0);
+    expect(policyOf(r, logicalId(s.pipeline.table)).deletion).toBe("Delete");
+  });
+
+  it.each([
+    [{ ingestConcurrency: "many" }, /context ingestConcurrency must be a number, got "many"/],
+    [{ authMode: "basic" }, /context authMode must be "token" or "jwt"/],
+    [{ authMode: "jwt" }, /authMode=jwt needs jwtIssuer/],
+    [{ removalPolicy: "snapshot" }, /context removalPolicy must be "retain" or "destroy"/],
+    [{ logRetentionDays: "8" }, /context logRetentionDays must be a CloudWatch retention/],
+    [{ highWaterMark: "2" }, /highWaterMark must be a fraction/],
+  ])("rejects bad context %o", (context, message) => {
+    expect(() => synthPipeline(undefined, context)).toThrow(message);
+  });
+});
