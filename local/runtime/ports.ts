@@ -1,7 +1,17 @@
 /** Turning "address in use" into a message that names the variable to change. */
+import { createServer } from "node:net";
 import { ConfigError } from "./config";
 
-/** Runs `start`; an EADDRINUSE becomes a ConfigError naming `envVar`. */
+/** Listens on 127.0.0.1:port and closes again; rejects with the listen error (EADDRINUSE...). */
+export function probePort(port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve()));
+  });
+}
+
+/** Runs `start` after checking the port is free; an EADDRINUSE becomes a ConfigError naming `envVar`. */
 export async function withPortHint<T>(
   what: string,
   envVar: string,
@@ -9,6 +19,8 @@ export async function withPortHint<T>(
   start: () => Promise<T>,
 ): Promise<T> {
   try {
+    // Probe first: some servers (s3rver) report a taken port as an unhandled 'error' event, not a rejection.
+    if (port !== 0) await probePort(port);
     return await start();
   } catch (err) {
     const code = (err as NodeJS.ErrnoException)?.code;

@@ -103,7 +103,9 @@ export type QueueEvent =
       requestId: string;
       size: number;
       succeeded: number;
+      /** Records that failed: retried later, or dead-lettered (`deadLettered` of them). */
       failed: number;
+      deadLettered: number;
       durationMs: number;
       /** Set when the whole batch failed (thrown error, timeout, invalid response). */
       error?: string;
@@ -421,6 +423,7 @@ export class LocalQueue {
   ): void {
     let succeeded = 0;
     let failed = 0;
+    const lettered: DeadLetter[] = [];
     for (const m of batch) {
       const current = this.messages.get(m.messageId);
       // Deleted meanwhile, or received again after its visibility expired: this receipt is stale.
@@ -429,7 +432,7 @@ export class LocalQueue {
       current.receipt = undefined;
       const error = outcome.ok
         ? outcome.failedIds.has(m.messageId)
-          ? "reported in batchItemFailures"
+          ? "the handler returned it in batchItemFailures"
           : undefined
         : outcome.error;
       if (error === undefined) {
@@ -438,7 +441,8 @@ export class LocalQueue {
         succeeded++;
       } else {
         failed++;
-        this.failReceive(current, error);
+        const letter = this.failReceive(current, error);
+        if (letter) lettered.push(letter);
       }
     }
     this.emit({
@@ -447,22 +451,23 @@ export class LocalQueue {
       size: batch.length,
       succeeded,
       failed,
+      deadLettered: lettered.length,
       durationMs,
       ...(outcome.ok ? {} : { error: outcome.error }),
     });
+    for (const letter of lettered) this.emit({ type: "dead-letter", letter: { ...letter } });
     this.changed();
   }
 
-  private failReceive(m: Message, error: string): void {
+  /** Schedules a retry, or dead-letters the message (returned, for the caller to report). */
+  private failReceive(m: Message, error: string): DeadLetter | undefined {
     this.counters.failedReceives++;
     m.lastError = error;
-    if (m.receiveCount >= this.opts.maxReceiveCount) {
-      this.deadLetter(m);
-      return;
-    }
+    if (m.receiveCount >= this.opts.maxReceiveCount) return this.deadLetter(m, { quiet: true });
     const delayMs = Math.max(0, this.opts.retryDelayMs(m.receiveCount));
     m.visibleAt = Date.now() + delayMs;
     this.emit({ type: "retry", messageId: m.messageId, receiveCount: m.receiveCount, delayMs });
+    return undefined;
   }
 
   private visibilityExpired(m: Message, receipt: string): void {
@@ -477,7 +482,7 @@ export class LocalQueue {
     this.schedule(0);
   }
 
-  private deadLetter(m: Message): void {
+  private deadLetter(m: Message, opts: { quiet?: boolean } = {}): DeadLetter {
     clearTimeout(m.visibilityTimer);
     this.messages.delete(m.messageId);
     const letter: DeadLetter = {
@@ -489,8 +494,9 @@ export class LocalQueue {
       ...(m.lastError ? { lastError: m.lastError } : {}),
     };
     this.dead.push(letter);
-    this.emit({ type: "dead-letter", letter: { ...letter } });
+    if (!opts.quiet) this.emit({ type: "dead-letter", letter: { ...letter } });
     this.changed();
+    return letter;
   }
 
   private toRecord(m: Message, receipt: string): SQSRecord {

@@ -116,7 +116,9 @@ export async function startStack(config: LocalConfig, out: Printer): Promise<Run
       API_TOKEN: token.value,
       MAX_RECEIVE_COUNT: String(config.ingest.maxReceiveCount),
       POWERTOOLS_SERVICE_NAME: process.env.POWERTOOLS_SERVICE_NAME ?? "kimi-doc-pipeline-local",
-      POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? process.env.LOG_LEVEL ?? "WARN",
+      // The handlers' JSON logs: errors only by default (the runtime prints a line per document);
+      // LOG_LEVEL=WARN or INFO shows more.
+      POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? process.env.LOG_LEVEL ?? "ERROR",
       POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? "true",
       POWERTOOLS_TRACE_ENABLED: "false",
     });
@@ -338,10 +340,16 @@ export function describeMessage(body: string): string {
 function printQueueEvent(event: QueueEvent, out: Printer): void {
   if (event.type === "batch") {
     const secs = (event.durationMs / 1000).toFixed(1);
+    const retry = event.failed - event.deadLettered;
+    const outcome = [
+      retry ? `${retry} to retry` : "",
+      event.deadLettered ? `${event.deadLettered} dead-lettered` : "",
+    ]
+      .filter(Boolean)
+      .join(", ");
     if (event.error)
-      out.warn(`ingest: batch of ${event.size} failed after ${secs}s: ${event.error} (will retry)`);
-    else if (event.failed)
-      out.warn(`ingest: ${event.succeeded}/${event.size} done, ${event.failed} to retry (${secs}s)`);
+      out.warn(`ingest: batch of ${event.size} failed after ${secs}s: ${event.error} (${outcome})`);
+    else if (event.failed) out.warn(`ingest: ${event.succeeded}/${event.size} done, ${outcome} (${secs}s)`);
     else out.info(dim(`ingest: ${event.size} event(s) processed in ${secs}s`));
   } else if (event.type === "dead-letter") {
     out.error(
