@@ -4,8 +4,8 @@
  * URL-encoded keys with `+` for spaces, and a fixed-width, strictly increasing upper-case hex
  * `sequencer` per event (s3rver's own is `Date.now()` in hex, which repeats within a millisecond).
  *
- * Clients must use path-style addressing (`forcePathStyle: true` / S3_FORCE_PATH_STYLE=true) and any
- * credentials (s3rver does not check signatures by default).
+ * Clients must use path-style addressing (`forcePathStyle: true` / S3_FORCE_PATH_STYLE=true) and the
+ * access key id `S3RVER` (secret `S3RVER`): s3rver rejects other key ids with InvalidAccessKeyId.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";

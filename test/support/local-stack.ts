@@ -43,6 +43,9 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     forcePathStyle: true,
     region: "us-east-1",
     credentials: LOCAL_CREDENTIALS,
+    // Streamed bodies would otherwise be sent aws-chunked with a trailing checksum, which s3rver
+    // stores verbatim (chunk headers included).
+    requestChecksumCalculation: "WHEN_REQUIRED",
   });
   const dynamoClient = new DynamoDBClient({
     endpoint: dynamo.endpoint,

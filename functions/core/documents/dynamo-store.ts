@@ -90,6 +90,8 @@ export interface ReadyInput {
   sequencer: string;
   owner: string;
   generation: string;
+  /** The record's `textGeneration` when the version was claimed. */
+  previousGeneration?: string;
   chunkCount: number;
   textBytes: number;
   tokenEstimate: number;
@@ -411,58 +413,53 @@ export class DynamoDocumentStore implements DocumentReader {
     });
   }
 
-  /** Records the uploaded remote file; false when this attempt no longer owns the version. */
+  /**
+   * Records the uploaded remote file; false when this attempt no longer owns the version. One
+   * conditional write (no read): only the owner changes these fields, and bumping `rev` makes any
+   * concurrent transition that read the record before re-read it.
+   */
   async recordUpload(
     documentId: string,
     sequencer: string,
     owner: string,
-    file: { id: string; bytes: number; createdAt: string },
+    file: { id: string; bytes: number; createdAt: string; contentType?: string },
     now: Date,
   ): Promise<boolean> {
-    return this.transition(documentId, (cur): Decision<boolean> => {
-      if (!this.owns(cur, sequencer, owner)) return { result: false };
-      return {
-        write: {
-          set: {
-            remoteFileId: file.id,
-            remoteFileBytes: file.bytes,
-            remoteFileCreatedAt: file.createdAt,
-            updatedAt: now.toISOString(),
-          },
-          remove: ["remoteFileReleasedAt"],
-        },
-        result: true,
-      };
+    const set: Record<string, unknown> = {
+      remoteFileId: file.id,
+      remoteFileBytes: file.bytes,
+      remoteFileCreatedAt: file.createdAt,
+      updatedAt: now.toISOString(),
+    };
+    if (file.contentType) set.contentType = file.contentType;
+    return this.ownerWrite(documentId, sequencer, owner, {
+      set,
+      remove: ["remoteFileReleasedAt"],
     });
   }
 
   /**
    * Flips the record to the new text generation (whose chunks are already written) and marks it
-   * ready; the previous generation is queued for deletion. False when this attempt no longer owns the
-   * version (then the caller deletes its own chunks and remote file).
+   * ready; `previousGeneration` (the one the record showed when claimed: only the owner changes it)
+   * is queued for deletion. False when this attempt no longer owns the version (then the caller
+   * deletes its own chunks and remote file).
    */
   async finaliseReady(input: ReadyInput): Promise<boolean> {
-    return this.transition(input.documentId, (cur): Decision<boolean> => {
-      if (!this.owns(cur, input.sequencer, input.owner)) return { result: false };
-      const add: Record<string, Set<string>> = {};
-      if (cur?.textGeneration && cur.textGeneration !== input.generation) {
-        add.staleGenerations = new Set([cur.textGeneration]);
-      }
-      return {
-        write: {
-          set: {
-            status: "ready",
-            textGeneration: input.generation,
-            chunkCount: input.chunkCount,
-            textBytes: input.textBytes,
-            tokenEstimate: input.tokenEstimate,
-            updatedAt: input.now.toISOString(),
-          },
-          remove: ["error", "claimOwner", "claimMessageId", "leaseUntil", "uploadTag", "uploadStartedAt"],
-          add,
-        },
-        result: true,
-      };
+    const add: Record<string, Set<string>> = {};
+    if (input.previousGeneration && input.previousGeneration !== input.generation) {
+      add.staleGenerations = new Set([input.previousGeneration]);
+    }
+    return this.ownerWrite(input.documentId, input.sequencer, input.owner, {
+      set: {
+        status: "ready",
+        textGeneration: input.generation,
+        chunkCount: input.chunkCount,
+        textBytes: input.textBytes,
+        tokenEstimate: input.tokenEstimate,
+        updatedAt: input.now.toISOString(),
+      },
+      remove: ["error", "claimOwner", "claimMessageId", "leaseUntil", "uploadTag", "uploadStartedAt"],
+      add,
     });
   }
 
@@ -709,7 +706,32 @@ export class DynamoDocumentStore implements DocumentReader {
     }
   }
 
-  private async applyMutation(documentId: string, cur: StoredDocument | undefined, m: Mutation) {
+  /** A single write conditioned on this attempt still owning the version (no read first). */
+  private async ownerWrite(
+    documentId: string,
+    sequencer: string,
+    owner: string,
+    m: Mutation,
+  ): Promise<boolean> {
+    try {
+      await this.applyMutation(documentId, undefined, m, {
+        expression: "#owner = :owner AND #seq = :seq AND #status = :processing",
+        names: { "#owner": "claimOwner", "#seq": "sequencer", "#status": "status" },
+        values: { ":owner": owner, ":seq": sequencer, ":processing": "processing" },
+      });
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
+
+  private async applyMutation(
+    documentId: string,
+    cur: StoredDocument | undefined,
+    m: Mutation,
+    customCondition?: { expression: string; names: Record<string, string>; values: Record<string, unknown> },
+  ) {
     const names: Record<string, string> = { "#rev": "rev" };
     const values: Record<string, unknown> = { ":one": 1 };
     const name = (attr: string) => {
@@ -736,7 +758,11 @@ export class DynamoDocumentStore implements DocumentReader {
     if (removes.length) expression += `REMOVE ${removes.join(", ")} `;
     expression += `ADD ${adds.join(", ")}`;
     let condition = "attribute_not_exists(#pk)";
-    if (!cur) names["#pk"] = TABLE_KEYS.partitionKey;
+    if (customCondition) {
+      condition = customCondition.expression;
+      Object.assign(names, customCondition.names);
+      Object.assign(values, customCondition.values);
+    } else if (!cur) names["#pk"] = TABLE_KEYS.partitionKey;
     else {
       values[":rev"] = cur.rev;
       condition = cur.rev === 0 ? "attribute_not_exists(#rev) OR #rev = :rev" : "#rev = :rev";

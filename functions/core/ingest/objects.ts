@@ -18,6 +18,11 @@ export interface ObjectInfo {
   versionId?: string;
 }
 
+export interface OpenedObject {
+  body: Readable;
+  contentType?: string;
+}
+
 /** The object (version) no longer exists or changed since the event: a newer event will follow. */
 export class ObjectGoneError extends Error {
   override readonly name = "ObjectGoneError";
@@ -27,8 +32,8 @@ export class ObjectGoneError extends Error {
 export interface ObjectSource {
   /** Metadata of the pinned version; ObjectGoneError when it is gone or replaced. */
   head(bucket: string, key: string, pin: ObjectPin): Promise<ObjectInfo>;
-  /** A new stream of the pinned version's bytes (never buffered whole). */
-  open(bucket: string, key: string, pin: ObjectPin): Promise<Readable>;
+  /** A new stream of the pinned version's bytes (never buffered whole), with its content type. */
+  open(bucket: string, key: string, pin: ObjectPin): Promise<OpenedObject>;
 }
 
 function quoteETag(eTag: string): string {
@@ -77,10 +82,10 @@ export class S3ObjectSource implements ObjectSource {
     }
   }
 
-  async open(bucket: string, key: string, pin: ObjectPin): Promise<Readable> {
+  async open(bucket: string, key: string, pin: ObjectPin): Promise<OpenedObject> {
     try {
       const out = await this.s3.send(new GetObjectCommand(this.params(bucket, key, pin)));
-      return out.Body as Readable;
+      return { body: out.Body as Readable, contentType: out.ContentType };
     } catch (err) {
       if (isGone(err)) throw new ObjectGoneError(`s3://${bucket}/${key} is gone or changed`, { cause: err });
       throw err;

@@ -50,6 +50,7 @@ import type { CallOptions, MoonshotApi, RemoteFile } from "../moonshot/types";
 import type { RoomMaker } from "../quota/types";
 import { chunkText } from "../text/chunking";
 import {
+  contentTypeFor,
   DEFAULT_MAX_FILE_BYTES,
   documentIdFor,
   hasTag,
@@ -59,7 +60,7 @@ import {
   uploadTagFor,
   validateObject,
 } from "./events";
-import { ObjectGoneError, type ObjectSource } from "./objects";
+import { ObjectGoneError, type ObjectInfo, type ObjectSource } from "./objects";
 import { type IngestLogger, type IngestMetrics, noMetrics, silentLogger } from "./telemetry";
 
 export interface IngestConfig {
@@ -304,12 +305,16 @@ export class IngestService {
     delivery: Delivery,
   ): Promise<Outcome> {
     const pin = { versionId: change.versionId, eTag: change.eTag };
-    let info: Awaited<ReturnType<ObjectSource["head"]>>;
-    try {
-      info = await this.objects.head(change.bucket, change.key, pin);
-    } catch (err) {
-      if (err instanceof ObjectGoneError) return "superseded";
-      throw err;
+    // S3 events carry the size and ETag of ObjectCreated versions; HEAD only when one is missing (the
+    // local server's copy events). A version that is gone by then surfaces when its bytes are read.
+    let info: ObjectInfo = { size: change.size ?? 0, eTag: change.eTag, versionId: change.versionId };
+    if (change.size === undefined || !change.eTag) {
+      try {
+        info = await this.objects.head(change.bucket, change.key, pin);
+      } catch (err) {
+        if (err instanceof ObjectGoneError) return "superseded";
+        throw err;
+      }
     }
     const owner = randomUUID();
     const claim = await this.store.claimVersion({
@@ -332,7 +337,18 @@ export class IngestService {
       if (claim.outcome !== "busy") await this.cleanup(documentId, claim.current);
       return claim.outcome;
     }
-    const ctx = { documentId, sequencer, owner, tag, change, pin, info, delivery, claim };
+    const ctx = {
+      documentId,
+      sequencer,
+      owner,
+      tag,
+      change,
+      pin,
+      info,
+      delivery,
+      claim,
+      contentType: info.contentType as string | undefined,
+    };
     let uploaded: RemoteFile | undefined;
     try {
       const invalid = validateObject(change.key, info.size, this.config.maxFileBytes);
@@ -348,7 +364,12 @@ export class IngestService {
           documentId,
           sequencer,
           owner,
-          { id: file.id, bytes: file.bytes, createdAt: new Date(file.created_at * 1000).toISOString() },
+          {
+            id: file.id,
+            bytes: file.bytes,
+            createdAt: new Date(file.created_at * 1000).toISOString(),
+            contentType: ctx.contentType,
+          },
           this.now(),
         );
         if (!recorded) {
@@ -383,6 +404,7 @@ export class IngestService {
         sequencer,
         owner,
         generation,
+        previousGeneration: claim.record.textGeneration,
         chunkCount: chunks.length,
         textBytes: Buffer.byteLength(text, "utf8"),
         tokenEstimate: chunks.reduce((sum, c) => sum + c.tokens, 0),
@@ -395,7 +417,11 @@ export class IngestService {
       }
       this.metrics.count("DocumentsIngested");
       this.metrics.count("IngestedBytes", info.size);
-      await this.cleanup(documentId, undefined);
+      // A first version of a new document leaves nothing behind: skip the extra read.
+      const prev = claim.previous;
+      if (prev && (prev.textGeneration || prev.remoteFileId || prev.uploadTag || this.hasStaleWork(prev))) {
+        await this.cleanup(documentId, undefined);
+      }
       return "ready";
     } catch (err) {
       if (err instanceof ObjectGoneError || (err as Error)?.cause instanceof ObjectGoneError) {
@@ -493,6 +519,8 @@ export class IngestService {
       change: ObjectChange;
       pin: { versionId?: string; eTag?: string };
       info: { size: number; contentType?: string; versionId?: string };
+      /** Set from the object when it is read. */
+      contentType?: string;
     },
     opts: CallOptions,
   ): Promise<RemoteFile> {
@@ -502,10 +530,12 @@ export class IngestService {
     const source = {
       filename: remoteFilename(ctx.tag, change.key),
       size: info.size,
-      contentType: info.contentType,
-      open: () => {
+      contentType: info.contentType ?? contentTypeFor(change.key),
+      open: async () => {
         opens++;
-        return this.objects.open(change.bucket, change.key, pin);
+        const opened = await this.objects.open(change.bucket, change.key, pin);
+        ctx.contentType = opened.contentType ?? ctx.contentType;
+        return opened.body;
       },
     };
     const attempt = () => this.timed("upload", () => this.api.uploadFile(source, "file-extract", opts));
@@ -529,6 +559,11 @@ export class IngestService {
       if (twins.length) this.metrics.count("UploadTwinsDeleted", twins.length);
     }
     return file;
+  }
+
+  private hasStaleWork(doc: StoredDocument): boolean {
+    const w = this.store.staleWork(doc);
+    return w.generations.length + w.fileIds.length + w.uploadTags.length > 0;
   }
 
   /** Deletes chunks and remote files the record has queued for deletion. Never throws. */

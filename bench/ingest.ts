@@ -1,0 +1,441 @@
+/**
+ * Ingestion benchmarks (issue 3). `npx tsx bench/ingest.ts` prints one JSON object; the exported
+ * functions return the same numbers for bench/run.ts.
+ *
+ * The local S3 server, the local DynamoDB server and the Moonshot emulator run in a CHILD process, so
+ * the memory and CPU measured here are the ingest path's own (S3 read stream -> multipart upload ->
+ * text -> chunks -> DynamoDB), not the stand-ins'. S3 event records come back from the child over
+ * stdout and are fed to IngestService as SQS-shaped batches, as in AWS.
+ *
+ * (a) memory: peak RSS growth while ingesting one generated 100 MiB object (a PDF whose pages hold a
+ *     line of text and whose bulk is an unreferenced binary stream, so the provider extracts a short
+ *     text and the measurement is about streaming the bytes). Target <= 64 MB.
+ * (b) efficiency: N small documents with the emulator answering every call after `latencyMs`, C at a
+ *     time: wall time against the ideal N x (2 calls x latency) / C. Target <= 1.15x.
+ * (c) overhead: per-document time outside provider calls with zero emulator latency, one at a time.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { createInterface } from "node:readline";
+import { Readable } from "node:stream";
+import { fileURLToPath } from "node:url";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { CreateBucketCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import type { S3EventRecord } from "aws-lambda";
+import { DynamoDocumentStore } from "../functions/core/documents/dynamo-store";
+import { documentIdFor } from "../functions/core/ingest/events";
+import { S3ObjectSource } from "../functions/core/ingest/objects";
+import { IngestService } from "../functions/core/ingest/service";
+import { RecordingMetrics } from "../functions/core/ingest/telemetry";
+import { MoonshotClient } from "../functions/core/moonshot/client";
+import { ensureDocumentsTable, startLocalDynamo } from "../local/aws/dynamo";
+import { startLocalS3 } from "../local/aws/s3";
+import { sqsMessageFor } from "../local/aws/sqs";
+import { startEmulator } from "../local/emulator/server";
+
+const MiB = 1024 * 1024;
+// s3rver accepts only its own access key id (any signature).
+const CREDENTIALS = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" };
+
+interface ServerInfo {
+  s3Endpoint: string;
+  dynamoEndpoint: string;
+  emulatorURL: string;
+  baseURL: string;
+  bucket: string;
+  tableName: string;
+}
+
+// ------------------------------------------------------------------ child: the stand-ins
+
+async function serve(latencyMs: number): Promise<void> {
+  const bucket = `bench-${randomBytes(4).toString("hex")}`;
+  const tableName = `bench-documents-${randomBytes(4).toString("hex")}`;
+  const [s3, dynamo, emulator] = await Promise.all([
+    startLocalS3({ buckets: [] }),
+    startLocalDynamo(),
+    startEmulator({ faults: { latencyMs } }),
+  ]);
+  const s3Client = new S3Client({
+    endpoint: s3.endpoint,
+    forcePathStyle: true,
+    region: "us-east-1",
+    credentials: CREDENTIALS,
+    requestChecksumCalculation: "WHEN_REQUIRED",
+  });
+  await s3Client.send(new CreateBucketCommand({ Bucket: bucket }));
+  const dynamoClient = new DynamoDBClient({
+    endpoint: dynamo.endpoint,
+    region: "us-east-1",
+    credentials: CREDENTIALS,
+  });
+  await ensureDocumentsTable(dynamoClient, tableName);
+  s3.onEvent((record) => process.stdout.write(`EVENT ${JSON.stringify(record)}\n`));
+  const info: ServerInfo = {
+    s3Endpoint: s3.endpoint,
+    dynamoEndpoint: dynamo.endpoint,
+    emulatorURL: emulator.url,
+    baseURL: emulator.baseURL,
+    bucket,
+    tableName,
+  };
+  process.stdout.write(`READY ${JSON.stringify(info)}\n`);
+  // Runs until the parent closes stdin.
+  process.stdin.resume();
+  await new Promise((resolve) => process.stdin.once("end", resolve));
+  await Promise.all([s3.close(), dynamo.close(), emulator.close()]);
+  process.exit(0);
+}
+
+// ------------------------------------------------------------------ parent: the ingest path
+
+interface Servers extends ServerInfo {
+  s3: S3Client;
+  store: DynamoDocumentStore;
+  client: MoonshotClient;
+  /** Waits for the S3 event of `key`'s latest change. */
+  eventFor(key: string): Promise<S3EventRecord>;
+  close(): Promise<void>;
+}
+
+async function startServers(latencyMs: number): Promise<Servers> {
+  const self = fileURLToPath(import.meta.url);
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [...process.execArgv, self, "--serve", String(latencyMs)],
+    {
+      stdio: ["pipe", "pipe", "inherit"],
+    },
+  );
+  const events = new Map<string, S3EventRecord>();
+  const waiters = new Map<string, (r: S3EventRecord) => void>();
+  const info = await new Promise<ServerInfo>((resolve, reject) => {
+    child.once("exit", (code) => reject(new Error(`bench servers exited with ${code}`)));
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      if (line.startsWith("READY ")) resolve(JSON.parse(line.slice(6)));
+      else if (line.startsWith("EVENT ")) {
+        const record = JSON.parse(line.slice(6)) as S3EventRecord;
+        const key = decodeURIComponent(record.s3.object.key.replace(/\+/g, " "));
+        events.set(key, record);
+        waiters.get(key)?.(record);
+      }
+    });
+  });
+  const s3 = new S3Client({
+    endpoint: info.s3Endpoint,
+    forcePathStyle: true,
+    region: "us-east-1",
+    credentials: CREDENTIALS,
+    requestChecksumCalculation: "WHEN_REQUIRED",
+  });
+  const dynamo = new DynamoDBClient({
+    endpoint: info.dynamoEndpoint,
+    region: "us-east-1",
+    credentials: CREDENTIALS,
+  });
+  const store = new DynamoDocumentStore({
+    client: DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } }),
+    tableName: info.tableName,
+  });
+  const client = new MoonshotClient({ baseURL: info.baseURL, apiKey: async () => "bench" });
+  return {
+    ...info,
+    s3,
+    store,
+    client,
+    eventFor(key) {
+      const known = events.get(key);
+      if (known) return Promise.resolve(known);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no S3 event for ${key}`)), 30_000);
+        waiters.set(key, (r) => {
+          clearTimeout(timer);
+          waiters.delete(key);
+          resolve(r);
+        });
+      });
+    },
+    async close() {
+      s3.destroy();
+      dynamo.destroy();
+      child.stdin?.end();
+      await new Promise((resolve) => child.once("exit", resolve));
+    },
+  };
+}
+
+function service(servers: Servers, concurrency: number, metrics = new RecordingMetrics()): IngestService {
+  return new IngestService({
+    store: servers.store,
+    moonshot: servers.client,
+    objects: new S3ObjectSource(servers.s3),
+    metrics,
+    config: { concurrency },
+  });
+}
+
+/**
+ * A valid PDF of exactly `size` bytes: one page with one line of text, plus an unreferenced binary
+ * stream object that makes up the bulk. Produced as a stream (never held in memory).
+ */
+function bigPdf(size: number, line: string): Readable {
+  const content = `BT /F1 24 Tf 72 720 Td (${line}) Tj ET`;
+  const objects = [
+    "<< /Type /Catalog /Pages 2 0 R >>",
+    "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+    "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+    `<< /Length ${content.length} >>\nstream\n${content}\nendstream`,
+    "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+  ];
+  const header = "%PDF-1.4\n";
+  let head = header;
+  const offsets: number[] = [];
+  for (const [i, body] of objects.entries()) {
+    offsets.push(head.length);
+    head += `${i + 1} 0 obj\n${body}\nendobj\n`;
+  }
+  const build = (padding: number) => {
+    const padHead = `6 0 obj\n<< /Length ${padding} >>\nstream\n`;
+    const padTail = "\nendstream\nendobj\n";
+    const padOffset = head.length;
+    const xrefOffset = padOffset + padHead.length + padding + padTail.length;
+    const entries = [...offsets, padOffset].map((o) => `${String(o).padStart(10, "0")} 00000 n \n`).join("");
+    const tail = `${padTail}xref\n0 7\n0000000000 65535 f \n${entries}trailer\n<< /Size 7 /Root 1 0 R >>\nstartxref\n${xrefOffset}\n%%EOF\n`;
+    return { padHead, tail, total: head.length + padHead.length + padding + tail.length };
+  };
+  let padding = size - build(0).total;
+  while (build(padding).total !== size) padding += size - build(padding).total;
+  const { padHead, tail } = build(padding);
+  async function* generate() {
+    yield Buffer.from(head + padHead, "latin1");
+    const block = Buffer.alloc(MiB, 0x20);
+    let left = padding;
+    while (left > 0) {
+      const n = Math.min(left, block.length);
+      yield n === block.length ? block : block.subarray(0, n);
+      left -= n;
+    }
+    yield Buffer.from(tail, "latin1");
+  }
+  return Readable.from(generate(), { objectMode: false });
+}
+
+export interface MemoryResult {
+  objectBytes: number;
+  baselineRssMB: number;
+  peakRssMB: number;
+  peakRssGrowthMB: number;
+  targetMB: 64;
+  status: string;
+  error?: string;
+  extractedChars: number;
+  seconds: number;
+}
+
+/** (a) Peak RSS growth while one `bytes`-sized object goes S3 -> handler core -> emulator. */
+export async function benchMemory(opts: { bytes?: number } = {}): Promise<MemoryResult> {
+  const bytes = opts.bytes ?? 100 * MiB;
+  const servers = await startServers(0);
+  try {
+    const svc = service(servers, 1);
+    // Warm up: load every module and open every connection on a small document first.
+    await servers.s3.send(new PutObjectCommand({ Bucket: servers.bucket, Key: "warm.txt", Body: "warm up" }));
+    await svc.processBatch([sqsMessageFor([await servers.eventFor("warm.txt")])]);
+
+    const key = "big/hundred-mb.pdf";
+    await servers.s3.send(
+      new PutObjectCommand({
+        Bucket: servers.bucket,
+        Key: key,
+        Body: bigPdf(bytes, "Benchmark document"),
+        ContentLength: bytes,
+        ContentType: "application/pdf",
+      }),
+    );
+    const event = await servers.eventFor(key);
+    (globalThis as { gc?: () => void }).gc?.();
+    const baseline = process.memoryUsage().rss;
+    let peak = baseline;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, process.memoryUsage().rss);
+    }, 10);
+    const started = performance.now();
+    const result = await svc.processBatch([sqsMessageFor([event])]);
+    const seconds = (performance.now() - started) / 1000;
+    clearInterval(sampler);
+    peak = Math.max(peak, process.memoryUsage().rss);
+    if (result.batchItemFailures.length) throw new Error("the 100 MB document was not ingested");
+    const doc = await servers.store.get(documentIdFor(servers.bucket, key));
+    const text = doc ? ((await servers.store.getText(doc)) ?? "") : "";
+    return {
+      objectBytes: bytes,
+      baselineRssMB: round(baseline / MiB),
+      peakRssMB: round(peak / MiB),
+      peakRssGrowthMB: round((peak - baseline) / MiB),
+      targetMB: 64,
+      status: doc?.status ?? "missing",
+      error: doc?.error ? `${doc.error.code}: ${doc.error.message}` : undefined,
+      extractedChars: text.length,
+      seconds: round(seconds),
+    };
+  } finally {
+    await servers.close();
+  }
+}
+
+async function putSmallDocuments(servers: Servers, prefix: string, n: number) {
+  const messages = [];
+  for (let i = 0; i < n; i += 25) {
+    const keys = Array.from({ length: Math.min(25, n - i) }, (_, j) => `${prefix}/doc-${i + j}.txt`);
+    await Promise.all(
+      keys.map((key, j) =>
+        servers.s3.send(
+          new PutObjectCommand({
+            Bucket: servers.bucket,
+            Key: key,
+            Body: `Document ${i + j}.\n\n${"Some words of text in a paragraph. ".repeat(30)}`,
+          }),
+        ),
+      ),
+    );
+    for (const key of keys) messages.push(sqsMessageFor([await servers.eventFor(key)]));
+  }
+  return messages;
+}
+
+export interface EfficiencyResult {
+  documents: number;
+  concurrency: number;
+  latencyMsPerCall: number;
+  providerCallsPerDocument: number;
+  wallSeconds: number;
+  idealSeconds: number;
+  ratio: number;
+  target: 1.15;
+  ready: number;
+  /** Mean observed duration of each provider operation (latency + transfer + queueing). */
+  meanProviderMs: Record<string, number>;
+}
+
+/** (b) N documents at concurrency C with a fixed emulator latency per call. */
+export async function benchEfficiency(
+  opts: { documents?: number; concurrency?: number; latencyMs?: number } = {},
+): Promise<EfficiencyResult> {
+  const documents = opts.documents ?? 500;
+  const concurrency = opts.concurrency ?? 8;
+  const latencyMs = opts.latencyMs ?? 200;
+  const servers = await startServers(latencyMs);
+  try {
+    const messages = await putSmallDocuments(servers, "eff", documents);
+    const metrics = new RecordingMetrics();
+    const svc = service(servers, concurrency, metrics);
+    const started = performance.now();
+    const result = await svc.processBatch(messages);
+    const wallSeconds = (performance.now() - started) / 1000;
+    const calls = [...metrics.timings.entries()]
+      .filter(([k]) => k.startsWith("ProviderLatency:"))
+      .reduce((n, [, list]) => n + list.length, 0);
+    const perDocCalls = calls / documents;
+    const idealSeconds = (documents * perDocCalls * latencyMs) / 1000 / concurrency;
+    return {
+      documents,
+      concurrency,
+      latencyMsPerCall: latencyMs,
+      providerCallsPerDocument: round(perDocCalls),
+      wallSeconds: round(wallSeconds),
+      idealSeconds: round(idealSeconds),
+      ratio: round(wallSeconds / idealSeconds, 3),
+      target: 1.15,
+      ready: documents - result.batchItemFailures.length,
+      meanProviderMs: Object.fromEntries(
+        [...metrics.timings.entries()]
+          .filter(([k]) => k.startsWith("ProviderLatency:"))
+          .map(([k, list]) => [
+            k.slice("ProviderLatency:".length),
+            round(list.reduce((a, b) => a + b, 0) / list.length),
+          ]),
+      ),
+    };
+  } finally {
+    await servers.close();
+  }
+}
+
+export interface OverheadResult {
+  documents: number;
+  wallMsPerDocument: number;
+  providerMsPerDocument: number;
+  ownMsPerDocument: number;
+  documentsPerSecondAtConcurrency8: number;
+}
+
+/**
+ * (c) Per-document time of our own code (S3 reads, DynamoDB claims/chunks/flip, chunking) with zero
+ * emulator latency, one document at a time: wall time minus time inside provider calls.
+ */
+export async function benchOverhead(opts: { documents?: number } = {}): Promise<OverheadResult> {
+  const documents = opts.documents ?? 200;
+  const servers = await startServers(0);
+  try {
+    const messages = await putSmallDocuments(servers, "ovh", documents);
+    const metrics = new RecordingMetrics();
+    const svc = service(servers, 1, metrics);
+    await svc.processBatch(messages.slice(0, 5)); // warm-up
+    for (const list of metrics.timings.values()) list.length = 0;
+    const timed = messages.slice(5);
+    let started = performance.now();
+    for (const m of timed) await svc.processBatch([m]);
+    const wall = performance.now() - started;
+    const provider = [...metrics.timings.entries()]
+      .filter(([k]) => k.startsWith("ProviderLatency:"))
+      .reduce((n, [, list]) => n + list.reduce((a, b) => a + b, 0), 0);
+
+    const more = await putSmallDocuments(servers, "ovh8", documents);
+    started = performance.now();
+    await service(servers, 8).processBatch(more);
+    const wall8 = (performance.now() - started) / 1000;
+    return {
+      documents: timed.length,
+      wallMsPerDocument: round(wall / timed.length),
+      providerMsPerDocument: round(provider / timed.length),
+      ownMsPerDocument: round((wall - provider) / timed.length),
+      documentsPerSecondAtConcurrency8: round(documents / wall8),
+    };
+  } finally {
+    await servers.close();
+  }
+}
+
+function round(n: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}
+
+/** All three, in order. */
+export async function runIngestBenchmarks() {
+  const memory = await benchMemory();
+  const efficiency = await benchEfficiency();
+  const overhead = await benchOverhead();
+  return { memory, efficiency, overhead };
+}
+
+const isMain = process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1];
+if (isMain) {
+  if (process.argv[2] === "--serve") {
+    await serve(Number(process.argv[3] ?? "0"));
+  } else {
+    const which = process.argv[2];
+    const result =
+      which === "memory"
+        ? { memory: await benchMemory() }
+        : which === "efficiency"
+          ? { efficiency: await benchEfficiency() }
+          : which === "overhead"
+            ? { overhead: await benchOverhead() }
+            : await runIngestBenchmarks();
+    console.log(
+      JSON.stringify({ command: "npx tsx bench/ingest.ts", node: process.version, ...result }, null, 2),
+    );
+  }
+}
