@@ -688,18 +688,34 @@ class Emulator {
       current.written.catch(() => undefined);
     });
 
+    // Not stream.pipeline: on a parse error it would destroy the request, and the client would get a
+    // reset instead of the 400 it deserves. Parse errors drain the rest; a vanished client aborts.
+    const parsed = new Promise<"ok" | "gone">((resolve, reject) => {
+      parser.on("close", () => resolve("ok"));
+      parser.on("error", reject);
+      req.on("close", () => {
+        if (!req.complete) resolve("gone");
+      });
+    });
+    req.pipe(parser);
+
     let committed = false;
     try {
+      let outcome: "ok" | "gone";
       try {
-        await pipeline(req, parser);
+        outcome = await parsed;
+      } catch (err) {
+        req.unpipe(parser);
+        throw errors.invalid(`Invalid request: malformed multipart body (${(err as Error).message})`);
+      }
+      if (outcome === "gone") {
+        res.destroy(); // the client went away mid-upload: nobody to answer
+        return;
+      }
+      try {
         if (file) await file.written;
       } catch (err) {
-        if (req.destroyed || !req.complete) {
-          // The client went away mid-upload: nobody to answer.
-          res.destroy();
-          return;
-        }
-        throw errors.invalid(`Invalid request: malformed multipart body (${(err as Error).message})`);
+        throw errors.server(`failed to store the upload: ${(err as Error).message}`);
       }
 
       if (!file) throw errors.invalid("Invalid request: missing the file field");

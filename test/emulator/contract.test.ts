@@ -128,6 +128,15 @@ describe("contract of every path", () => {
     expect(errorOf(missing).message).toMatch(/missing the file/);
     const notMultipart = await call(emu, "POST", "/v1/files", { body: { purpose: "file-extract" } });
     expect(notMultipart.status).toBe(400);
+    const garbled = await fetch(`${emu.url}/v1/files`, {
+      method: "POST",
+      headers: { authorization: "Bearer test-key", "content-type": "multipart/form-data; boundary=XYZ" },
+      body: `--XYZ\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\nunterminated`,
+    });
+    expect(garbled.status).toBe(400);
+    const garbledBody = await garbled.json();
+    expect(validateResponse("POST", "/v1/files", 400, garbledBody).valid).toBe(true);
+    expect(garbledBody.error.message).toMatch(/malformed multipart/);
   });
 
   it("chat and estimate: success, 400 and 404 bodies", async () => {

@@ -174,7 +174,10 @@ describe("faults", () => {
     emu.setFaults({ rateSlow: 1, slowMs: 1200 });
     const started = Date.now();
     await expect(
-      fetch(`${emu.url}/v1/models`, { headers: { authorization: `Bearer ${KEY}` }, signal: AbortSignal.timeout(100) }),
+      fetch(`${emu.url}/v1/models`, {
+        headers: { authorization: `Bearer ${KEY}` },
+        signal: AbortSignal.timeout(100),
+      }),
     ).rejects.toThrow(/aborted|timeout/i);
     expect(Date.now() - started).toBeLessThan(1000);
     const r = await call(emu, "GET", "/v1/models");
