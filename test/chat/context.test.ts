@@ -1,11 +1,14 @@
 import { describe, expect, it } from "vitest";
 import {
+  ChunkRanker,
   type ContextDocument,
   ContextPlan,
   documentBudget,
   ELISION,
   estimateMessagesTokens,
   queryTerms,
+  rankChunks,
+  tokenize,
 } from "../../functions/core/chat/context";
 import type { TextChunk } from "../../functions/core/documents/model";
 import { chunkText } from "../../functions/core/text/chunking";
@@ -131,6 +134,28 @@ describe("ContextPlan", () => {
     expect(estimateMessagesTokens([{ role: "user", content: "hello there" }])).toBe(
       8 + estimateTokens("hello there"),
     );
+  });
+
+  it("ranking documents added while reading (any order) equals ranking them at once", () => {
+    const docs = Array.from({ length: 6 }, (_, i) =>
+      doc(
+        `d${i}`,
+        `k${i}`,
+        `${filler(`topic${i}`, 12)}${i === 4 ? "Orchids bloom in the glasshouse.\n\n" : ""}`,
+      ),
+    );
+    const refs = docs.flatMap((d, di) => d.chunks.map((c, pos) => ({ doc: di, pos, tokens: c.tokens })));
+    const incremental = new ChunkRanker("where do orchids bloom? topic2");
+    for (const i of [3, 0, 5, 1]) incremental.add(i, docs[i]!.chunks);
+    const a = incremental.order(docs, refs);
+    const b = rankChunks(docs, refs, "where do orchids bloom? topic2");
+    expect(a).toEqual(b);
+    expect(docs[a[0]!.doc]!.chunks[a[0]!.pos]!.text).toContain("Orchids");
+  });
+
+  it("tokenizes words lower-cased and CJK per character", () => {
+    expect(tokenize("Hello, World! 42x")).toEqual(["hello", "world", "42x"]);
+    expect(tokenize("東京タワーはabc高い")).toEqual(["東", "京", "タ", "ワ", "ー", "は", "abc", "高", "い"]);
   });
 
   it("query terms drop stop words and fold plurals", () => {

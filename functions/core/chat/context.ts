@@ -73,7 +73,8 @@ export function estimateMessagesTokens(messages: readonly ChatMessage[]): number
   return total;
 }
 
-interface ChunkRef {
+/** A chunk by position: `documents[doc].chunks[pos]`. */
+export interface ChunkRef {
   doc: number;
   /** Position in `documents[doc].chunks`. */
   pos: number;
@@ -106,7 +107,7 @@ export class ContextPlan {
 
   private constructor(
     private readonly documents: readonly ContextDocument[],
-    private readonly query: string,
+    private readonly ranker: ChunkRanker,
     readonly mode: ContextMode,
     selected: ChunkRef[],
     ranked: boolean,
@@ -116,8 +117,17 @@ export class ContextPlan {
     this.ranked = ranked;
   }
 
-  /** Plans the context for `documents` (in the order they should appear) within `budgetTokens`. */
-  static plan(documents: readonly ContextDocument[], query: string, budgetTokens: number): ContextPlan {
+  /**
+   * Plans the context for `documents` (in the order they should appear) within `budgetTokens`.
+   * `ranker` may already hold some or all documents (indexed while they were read); missing ones are
+   * indexed on demand.
+   */
+  static plan(
+    documents: readonly ContextDocument[],
+    query: string,
+    budgetTokens: number,
+    ranker: ChunkRanker = new ChunkRanker(query),
+  ): ContextPlan {
     const refs: ChunkRef[] = [];
     let total = 0;
     documents.forEach((d, doc) => {
@@ -127,11 +137,11 @@ export class ContextPlan {
         total += c.tokens;
       });
     });
-    if (total <= budgetTokens) return new ContextPlan(documents, query, "all", refs, false, budgetTokens);
-    const order = rankChunks(documents, refs, query);
+    if (total <= budgetTokens) return new ContextPlan(documents, ranker, "all", refs, false, budgetTokens);
+    const order = ranker.order(documents, refs);
     return new ContextPlan(
       documents,
-      query,
+      ranker,
       "ranked",
       pack(documents, order, budgetTokens),
       true,
@@ -154,7 +164,7 @@ export class ContextPlan {
    */
   shrink(tokens: number): number {
     if (!this.ranked) {
-      const order = rankChunks(this.documents, this.selected, this.query);
+      const order = this.ranker.order(this.documents, this.selected);
       this.selected = order;
       this.ranked = true;
     }
@@ -286,15 +296,21 @@ export function normalizeTerm(term: string): string | null {
   return t;
 }
 
-const WORD = /[\p{L}\p{N}]+/gu;
+const NON_WORD = /[^\p{L}\p{N}]+/u;
 const CJK_CHAR = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]/u;
 
-/** Words of letters and digits; CJK runs split into characters (they carry no spaces). */
+/**
+ * Lower-cased words of letters and digits; CJK runs split into characters (they carry no spaces).
+ * The common no-CJK case is one native lower-case and split, which matters at 40 MB of text.
+ */
 export function tokenize(text: string): string[] {
+  const words = text.toLowerCase().split(NON_WORD);
+  if (words[0] === "") words.shift();
+  if (words.length > 0 && words[words.length - 1] === "") words.pop();
+  if (!CJK_CHAR.test(text)) return words;
   const out: string[] = [];
-  for (const m of text.matchAll(WORD)) {
-    const word = m[0];
-    if (word.charCodeAt(0) < 0x2e80 && !CJK_CHAR.test(word)) {
+  for (const word of words) {
+    if (!CJK_CHAR.test(word)) {
       out.push(word);
       continue;
     }
@@ -321,42 +337,82 @@ export function queryTerms(query: string): string[] {
   return [...terms];
 }
 
+/** Room for chunk positions in a numeric id (`doc * ID_STRIDE + pos`). */
+const ID_STRIDE = 1_000_000;
+
 /**
- * Ranks `refs` against `query` with BM25 (minisearch). Only the query's own terms are indexed: a
- * chunk's BM25 score depends on the query terms' frequencies and the chunk's length, and minisearch
- * takes the length from the tokenizer before `processTerm` filters, so the scores equal those of a
- * full index while the index stays tiny (indexing every term of 40 MB would cost seconds).
+ * Ranks chunks against a query with BM25 (minisearch). Documents can be added as they are read, so
+ * indexing overlaps the remaining reads; `order` indexes whatever was not added yet.
+ *
+ * Only the query's own terms are indexed: a chunk's BM25 score depends on the query terms'
+ * frequencies and the chunk's length, and minisearch takes the length from the tokenizer before
+ * `processTerm` filters, so the scores equal those of a full index while the index stays tiny
+ * (indexing every term of 40 MB would cost seconds).
  *
  * Chunks without any query term follow the matches, spread across documents (every document's first
  * chunk, then every second chunk...), so a question with no searchable words still sees each
  * document's beginning rather than one document's whole text.
  */
+export class ChunkRanker {
+  readonly terms: string[];
+  private readonly index?: MiniSearch<{ id: number; text: string }>;
+  private readonly added = new Set<number>();
+  private scores?: Map<number, number>;
+
+  constructor(query: string) {
+    this.terms = queryTerms(query);
+    if (this.terms.length === 0) return;
+    const wanted = new Set(this.terms);
+    this.index = new MiniSearch<{ id: number; text: string }>({
+      fields: ["text"],
+      idField: "id",
+      storeFields: [],
+      tokenize,
+      // Same as keeping `normalizeTerm(t)` when wanted (tokens arrive lower-cased and stop words are
+      // never wanted), with set lookups only: this runs once per word of every chunk.
+      processTerm: (t) => {
+        if (wanted.has(t)) return t;
+        if (t.length > 3 && t.charCodeAt(t.length - 1) === 115 && !t.endsWith("ss")) {
+          const folded = t.slice(0, -1);
+          if (wanted.has(folded)) return folded;
+        }
+        return null;
+      },
+      searchOptions: { combineWith: "OR", prefix: false, fuzzy: false },
+    });
+  }
+
+  /** Indexes the chunks of the document at position `doc` (once; later calls are ignored). */
+  add(doc: number, chunks: readonly TextChunk[]): void {
+    if (this.added.has(doc)) return;
+    this.added.add(doc);
+    this.scores = undefined;
+    if (!this.index) return;
+    for (let pos = 0; pos < chunks.length; pos++) {
+      this.index.add({ id: doc * ID_STRIDE + pos, text: chunks[pos]!.text });
+    }
+  }
+
+  /** `refs` best first (indexing any of their documents not added yet). */
+  order(documents: readonly ContextDocument[], refs: readonly ChunkRef[]): ChunkRef[] {
+    for (const ref of refs) if (!this.added.has(ref.doc)) this.add(ref.doc, documents[ref.doc]!.chunks);
+    if (!this.scores) {
+      const scores = new Map<number, number>();
+      if (this.index)
+        for (const hit of this.index.search(this.terms.join(" "))) scores.set(hit.id as number, hit.score);
+      this.scores = scores;
+    }
+    const scores = this.scores;
+    const score = (r: ChunkRef) => scores.get(r.doc * ID_STRIDE + r.pos) ?? 0;
+    return [...refs].sort((a, b) => score(b) - score(a) || a.pos - b.pos || a.doc - b.doc);
+  }
+}
+
+/** Ranks `refs` against `query` (a one-off ChunkRanker). */
 export function rankChunks(
   documents: readonly ContextDocument[],
   refs: readonly ChunkRef[],
   query: string,
 ): ChunkRef[] {
-  const terms = queryTerms(query);
-  const scores = new Map<number, number>();
-  if (terms.length > 0) {
-    const wanted = new Set(terms);
-    const index = new MiniSearch<{ id: number; text: string }>({
-      fields: ["text"],
-      idField: "id",
-      storeFields: [],
-      tokenize,
-      processTerm: (term) => {
-        const n = normalizeTerm(term);
-        return n !== null && wanted.has(n) ? n : null;
-      },
-      searchOptions: { combineWith: "OR", prefix: false, fuzzy: false },
-    });
-    refs.forEach((ref, id) => {
-      index.add({ id, text: documents[ref.doc]!.chunks[ref.pos]!.text });
-    });
-    for (const hit of index.search(terms.join(" "))) scores.set(hit.id as number, hit.score);
-  }
-  const order = refs.map((ref, id) => ({ ref, id, score: scores.get(id) ?? 0 }));
-  order.sort((a, b) => b.score - a.score || a.ref.pos - b.ref.pos || a.ref.doc - b.ref.doc);
-  return order.map((o) => o.ref);
+  return new ChunkRanker(query).order(documents, refs);
 }

@@ -7,6 +7,7 @@
 import type { DocumentReader } from "../documents/model";
 import type { CallOptions, ChatMessage, ChatRequest, MoonshotApi } from "../moonshot/types";
 import {
+  ChunkRanker,
   type ContextDocument,
   ContextPlan,
   type ContextSource,
@@ -89,14 +90,26 @@ export class ChatService {
     const budget = documentBudget({ contextLength: model.contextLength, maxTokens, conversationTokens });
     if (budget <= 0) throw tooLong(model, maxTokens, conversationTokens, "estimated");
 
+    // When the stored estimates already say the text will not all fit, rank while reading: each
+    // document is indexed as soon as its chunks arrive, overlapping the reads still in flight.
+    const ranker = new ChunkRanker(input.query);
+    const storedEstimate = selection.documents.reduce(
+      (n, r) => n + (r.tokenEstimate ?? Number.POSITIVE_INFINITY),
+      0,
+    );
+    const rankWhileReading = storedEstimate > budget;
     const documents: ContextDocument[] = await mapLimit(
       selection.documents,
       this.deps.readConcurrency ?? 16,
-      async (record) => ({ record, chunks: await this.deps.store.getChunks(record) }),
+      async (record, i) => {
+        const chunks = await this.deps.store.getChunks(record);
+        if (rankWhileReading) ranker.add(i, chunks);
+        return { record, chunks };
+      },
     );
     const t2 = performance.now();
 
-    const plan = ContextPlan.plan(documents, input.query, budget);
+    const plan = ContextPlan.plan(documents, input.query, budget, ranker);
     const t3 = performance.now();
 
     const build = (): ChatMessage[] => [
