@@ -61,7 +61,11 @@ async function ensureBuilt(): Promise<void> {
   const index = join(DIST, "index.html");
   if (existsSync(index)) {
     const built = (await stat(index)).mtimeMs;
-    const sources = Math.max(await newest(join(WEB, "src")), (await stat(join(WEB, "index.html"))).mtimeMs);
+    const sources = Math.max(
+      await newest(join(WEB, "src")),
+      (await stat(join(WEB, "index.html"))).mtimeMs,
+      (await stat(join(WEB, "vite.config.ts"))).mtimeMs,
+    );
     if (built >= sources) return;
   }
   const { build } = await import("vite");
