@@ -2,7 +2,7 @@
  * Chat API: a REST API whose every route is proxied to one chat function with response streaming,
  * behind a Lambda authorizer.
  */
-import { Duration, RemovalPolicy } from "aws-cdk-lib";
+import { Duration, RemovalPolicy, Stack } from "aws-cdk-lib";
 import {
   AccessLogField,
   AccessLogFormat,
@@ -201,6 +201,8 @@ export class ChatApi extends Construct {
     });
     const cloudWatchRole = props.cloudWatchRole ?? true;
     this.api = new RestApi(this, "Api", {
+      // Named after the stack: API Gateway metrics are keyed by this name, and "Api" would be ambiguous.
+      restApiName: `${Stack.of(this).stackName}-chat`,
       description: "Kimi document pipeline chat API",
       endpointTypes: [EndpointType.REGIONAL],
       cloudWatchRole,

@@ -34,12 +34,19 @@ export const SERVICE_NAMES = {
 } as const;
 
 /**
- * Custom metrics the janitor publishes after each sweep (Powertools EMF, unit Count / Bytes, dimension
- * service=janitor): what the provider account holds once the sweep is done. The quota alarms use them.
+ * Custom metrics the janitor publishes after each sweep (Powertools EMF, dimension service=janitor):
+ * RemoteFiles / RemoteBytes held once the sweep is done (the quota alarms use them), JanitorErrors
+ * (failed deletions), JanitorDeletions per Reason. One definition, shared with the handler code.
  */
-export const JANITOR_METRICS = {
-  remoteFiles: "RemoteFiles",
-  remoteBytes: "RemoteBytes",
+export { JANITOR_METRICS } from "../functions/core/janitor/report";
+
+/** Custom metrics the ingest function publishes (dimension service=ingest; some split by one more). */
+export const INGEST_METRICS = {
+  ingested: "DocumentsIngested",
+  /** Split by `reason` (the document's failure code). */
+  failed: "DocumentsFailed",
+  /** Split by `operation` (upload, content, delete...), milliseconds. */
+  providerLatency: "ProviderLatency",
 } as const;
 
 export const DEFAULT_INGEST_CONCURRENCY = 2;

@@ -249,6 +249,7 @@ export class DocumentPipeline extends Construct {
       chatApi: this.chatApi,
       janitor: this.janitor,
       highWaterMark,
+      metricsNamespace,
       alarmEmail: props.alarmEmail,
     });
   }

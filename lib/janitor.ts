@@ -85,7 +85,9 @@ export class Janitor extends Construct {
   public readonly remoteFilesMetric: Metric;
   /** Remote bytes held after the last sweep (published by the janitor). */
   public readonly remoteBytesMetric: Metric;
-  /** Alarms: failed sweeps, files and bytes still above the high-water mark after a sweep. */
+  /** Failed deletions or releases counted by the janitor (JanitorErrors). */
+  public readonly deletionErrorsMetric: Metric;
+  /** Alarms: failed sweeps, deletions failing sweep after sweep, quota still above the high-water mark. */
   public readonly alarms: Alarm[];
 
   constructor(scope: Construct, id: string, props: JanitorProps) {
@@ -154,6 +156,13 @@ export class Janitor extends Construct {
       statistic: "Maximum",
       period,
     });
+    this.deletionErrorsMetric = new Metric({
+      namespace: metricsNamespace,
+      metricName: JANITOR_METRICS.errors,
+      dimensionsMap,
+      statistic: "Sum",
+      period,
+    });
     const quotaAlarm = (alarmId: string, metric: Metric, limit: number, what: string) =>
       new Alarm(this, alarmId, {
         alarmDescription: `After a sweep the provider account still holds ${what} at or above the high-water mark (${highWaterMark} x ${limit}); nothing more could be freed, uploads will soon fail as quota.`,
@@ -170,6 +179,16 @@ export class Janitor extends Construct {
         metric: this.function.metricErrors({ period, statistic: "Sum" }),
         threshold: 1,
         evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+      new Alarm(this, "DeletionsFailing", {
+        alarmDescription:
+          "Three sweeps in a row could not delete or release some remote files (JanitorErrors); a transient provider error clears by itself, this did not.",
+        metric: this.deletionErrorsMetric,
+        threshold: 1,
+        evaluationPeriods: 3,
+        datapointsToAlarm: 3,
         comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         treatMissingData: TreatMissingData.NOT_BREACHING,
       }),

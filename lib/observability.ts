@@ -10,6 +10,7 @@ import {
   GraphWidget,
   type HorizontalAnnotation,
   MathExpression,
+  Metric,
   SingleValueWidget,
 } from "aws-cdk-lib/aws-cloudwatch";
 import { SnsAction } from "aws-cdk-lib/aws-cloudwatch-actions";
@@ -17,7 +18,7 @@ import { Topic } from "aws-cdk-lib/aws-sns";
 import { EmailSubscription } from "aws-cdk-lib/aws-sns-subscriptions";
 import { Construct } from "constructs";
 import type { ChatApi } from "./chat-api";
-import { PROVIDER_QUOTA } from "./defaults";
+import { INGEST_METRICS, JANITOR_METRICS, PROVIDER_QUOTA, SERVICE_NAMES } from "./defaults";
 import type { Ingestion } from "./ingestion";
 import type { Janitor } from "./janitor";
 
@@ -25,6 +26,8 @@ export interface ObservabilityProps {
   readonly ingestion: Ingestion;
   readonly chatApi: ChatApi;
   readonly janitor: Janitor;
+  /** Namespace of the functions' custom metrics. */
+  readonly metricsNamespace: string;
   /** High-water mark drawn on the quota graphs. */
   readonly highWaterMark: number;
   /**
@@ -146,6 +149,51 @@ export class Observability extends Construct {
             label: "chat p90 duration",
           }),
         ],
+        width: 8,
+      }),
+    );
+    const ns = props.metricsNamespace;
+    // SEARCH graphs every value of a dimension (failure reasons, provider operations, deletion reasons)
+    // without listing them here.
+    const search = (dims: string, metric: string, stat: string, period: Duration, label: string) =>
+      new MathExpression({
+        expression: `SEARCH('{${ns},${dims}} MetricName="${metric}"', '${stat}', ${period.toSeconds()})`,
+        label,
+        period,
+      });
+    this.dashboard.addWidgets(
+      new GraphWidget({
+        title: "Documents ingested / failed (by reason)",
+        left: [
+          new Metric({
+            namespace: ns,
+            metricName: INGEST_METRICS.ingested,
+            dimensionsMap: { service: SERVICE_NAMES.ingest },
+            statistic: "Sum",
+            period: fiveMinutes,
+            label: "ingested",
+          }),
+          search("reason,service", INGEST_METRICS.failed, "Sum", fiveMinutes, "failed"),
+        ],
+        width: 8,
+      }),
+      new GraphWidget({
+        title: "Provider latency p90 (ms, by operation)",
+        left: [search("operation,service", INGEST_METRICS.providerLatency, "p90", fiveMinutes, "p90")],
+        width: 8,
+      }),
+      new GraphWidget({
+        title: "Janitor deletions (by reason) and errors",
+        left: [
+          search(
+            "Reason,service",
+            JANITOR_METRICS.deletions,
+            "Sum",
+            janitor.remoteFilesMetric.period,
+            "deleted",
+          ),
+        ],
+        right: [janitor.deletionErrorsMetric],
         width: 8,
       }),
     );
