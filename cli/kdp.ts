@@ -5,7 +5,6 @@
 import { parseArgs } from "node:util";
 import { ApiClient, CliError } from "./api";
 import { ask, ls, queue, rm, show } from "./commands";
-import { put } from "./put";
 import { resolveTarget } from "./target";
 
 const HELP = `kdp — drop documents into kimi-doc-pipeline and ask questions about them
@@ -64,7 +63,9 @@ async function main(argv: string[]): Promise<number> {
   }
   const api = new ApiClient(resolveTarget({ api: values.api, token: values.token }));
   switch (command) {
-    case "put":
+    case "put": {
+      // Loaded on demand: the S3 client is the heaviest import and only `put` needs it.
+      const { put } = await import("./put");
       return put(api, {
         paths: positionals,
         prefix: values.prefix,
@@ -73,6 +74,7 @@ async function main(argv: string[]): Promise<number> {
         wait: !values["no-wait"],
         timeoutSeconds: positiveInt(values.timeout, "--timeout") ?? 600,
       });
+    }
     case "ls":
     case "list":
       return ls(api, {

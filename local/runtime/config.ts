@@ -163,4 +163,6 @@ export interface RuntimeInfo {
   /** The Moonshot endpoint in use: the emulator's URL, or the real provider's. */
   moonshotBaseUrl: string;
   emulator: boolean;
+  /** The web console, when its assets are built (web/dist). */
+  consoleUrl?: string;
 }

@@ -49,6 +49,9 @@ export function banner(
     bold("kimi-doc-pipeline is running locally"),
     "",
     `  Chat API      ${info.apiUrl}`,
+    ...(info.consoleUrl
+      ? [`  Web console   ${info.consoleUrl}  ${dim("(sign in with the token below)")}`]
+      : []),
     `  API token     ${info.token}  ${dim(`(${extra.tokenSource})`)}`,
     `  S3 endpoint   ${info.s3Endpoint}   bucket: ${info.bucket}`,
     `  Moonshot      ${info.emulator ? `emulator at ${info.moonshotBaseUrl} (set MOONSHOT_API_KEY to use the real API)` : info.moonshotBaseUrl}`,

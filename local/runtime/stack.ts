@@ -227,6 +227,7 @@ export async function startStack(config: LocalConfig, out: Printer): Promise<Run
         }),
     );
     const apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const consoleUrl = await webConsoleUrl(apiUrl);
 
     // Drop folder -> local bucket.
     if (config.dropDir) {
@@ -266,6 +267,7 @@ export async function startStack(config: LocalConfig, out: Printer): Promise<Run
       ...(config.dropDir ? { dropDir: config.dropDir } : {}),
       moonshotBaseUrl,
       emulator: !config.moonshotApiKey,
+      ...(consoleUrl ? { consoleUrl } : {}),
     };
     await writeFileAtomic(paths.runtime, `${JSON.stringify(info, null, 2)}\n`, 0o600);
     // Removed first on shutdown, so the CLI stops pointing at a stack that is going away.
@@ -301,6 +303,17 @@ function listen(
     }) as Server;
     server.once("error", reject);
   });
+}
+
+/** The web console's URL when the chat app serves one (its assets are built into web/dist). */
+async function webConsoleUrl(apiUrl: string): Promise<string | undefined> {
+  try {
+    const res = await fetch(`${apiUrl}/`, { signal: AbortSignal.timeout(3000) });
+    await res.body?.cancel();
+    return res.ok && res.headers.get("content-type")?.includes("text/html") ? `${apiUrl}/` : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Two stacks on one DATA_DIR would corrupt the DynamoDB files: refuse while the other one lives. */

@@ -286,13 +286,18 @@ describe("kdp CLI against the running stack", () => {
     txtId = ready![1]!;
   });
 
-  it("put reports a missing file and still uploads the others", async () => {
-    const file = join(dir, "second.txt");
-    await writeFile(file, "A second note about nothing in particular.\n");
-    const r = await kdp(["put", join(dir, "missing.pdf"), file, "--no-wait"]);
+  it("put uploads a folder under its name, reports a missing file and still uploads the rest", async () => {
+    const folder = join(dir, "batch");
+    await mkdir(join(folder, "sub"), { recursive: true });
+    await writeFile(join(folder, "one.md"), "# One\n\nA note about nothing in particular.\n");
+    await writeFile(join(folder, "sub", "two.txt"), "Another note.\n");
+    await writeFile(join(folder, ".DS_Store"), "junk");
+    const r = await kdp(["put", join(dir, "missing.pdf"), folder, "--no-wait"]);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain(`not found  ${join(dir, "missing.pdf")}: no such file or folder`);
-    expect(r.stdout).toMatch(/uploaded\s+second\.txt/);
+    expect(r.stdout).toMatch(/uploaded\s+batch\/one\.md/);
+    expect(r.stdout).toMatch(/uploaded\s+batch\/sub\/two\.txt/);
+    expect(r.stdout).not.toContain("DS_Store");
   });
 
   it("ls lists documents with status, filtered by prefix and status", async () => {
