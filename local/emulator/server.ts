@@ -172,9 +172,12 @@ export const DEFAULT_FAULTS: FaultConfig = {
   seed: 1,
 };
 
-const DEFAULT_BALANCE = 100;
-/** Price used to debit the balance (CNY per token), so long runs visibly spend credit. */
-const PRICE_PER_TOKEN = 0.000004;
+const DEFAULT_BALANCE = 10_000;
+/**
+ * Price used to debit the balance (CNY per token): credit visibly goes down, but the default balance
+ * lasts ~10^10 tokens so no benchmark runs dry by accident; tests that want exhaustion call setBalance(0).
+ */
+const PRICE_PER_TOKEN = 0.000001;
 const MAX_JSON_BODY = 64 * 1024 * 1024;
 const MAX_LOG = 50_000;
 const PURPOSES = ["file-extract", "image", "video", "batch"];
@@ -775,12 +778,12 @@ class Emulator {
         `Invalid request: file ${id} was uploaded with purpose ${f.purpose}, not file-extract`,
       );
     }
+    // Sized before answering: a file deleted concurrently becomes a clean 404, not a broken 200.
+    const size = await this.store.textBytes(f).catch(() => undefined);
+    if (size === undefined) throw errors.fileNotFound(id);
     const source = this.store.openText(f);
     if (this.contentFormat === "text") {
-      res.writeHead(200, {
-        "content-type": "text/plain; charset=utf-8",
-        "content-length": await this.store.textBytes(f),
-      });
+      res.writeHead(200, { "content-type": "text/plain; charset=utf-8", "content-length": size });
       await pipeline(source, res).catch(() => res.destroy());
       return;
     }
