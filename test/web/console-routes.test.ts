@@ -6,12 +6,14 @@
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PassThrough } from "node:stream";
 import { gunzipSync } from "node:zlib";
 import { GetObjectCommand, HeadObjectCommand, PutBucketCorsCommand, S3Client } from "@aws-sdk/client-s3";
 import { Hono } from "hono";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ChatAppContext, type ChatEnv, createChatApp } from "../../functions/chat/app";
 import { errorResponse } from "../../functions/chat/http";
+import { type StreamingRuntime, streamingHandler } from "../../functions/chat/lambda-stream";
 import { consoleRoutes, contentSecurityPolicy, IMMUTABLE } from "../../functions/chat/routes/console";
 import { planUpload, type UploadPolicy, uploadsRoutes } from "../../functions/chat/routes/uploads";
 import type { MoonshotApi } from "../../functions/core/moonshot/types";
@@ -333,5 +335,91 @@ describe("inside the chat app", () => {
     });
     expect((await app.request("/")).status).not.toBe(401);
     expect((await app.request("/uploads")).status).toBe(401);
+  });
+});
+
+describe("through the streaming Lambda adapter (API Gateway REST, no authorizer on the console methods)", () => {
+  let dir: string;
+  const js = `export const x = ${JSON.stringify("y".repeat(3000))};`;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "kdp-console-lambda-"));
+    await mkdir(join(dir, "assets"));
+    await writeFile(
+      join(dir, "index.html"),
+      '<!doctype html><script type="module" src="./assets/app-1.js"></script>',
+    );
+    await writeFile(join(dir, "assets", "app-1.js"), js);
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  async function invoke(path: string, stagePath: string, headers: Record<string, string> = {}) {
+    let metadata: Record<string, unknown> = {};
+    const runtime: StreamingRuntime = {
+      streamifyResponse: (h) => h,
+      HttpResponseStream: {
+        from(stream, m) {
+          metadata = m;
+          return stream;
+        },
+      },
+    };
+    process.env.CONSOLE_DIR = dir;
+    const app = createChatApp({
+      store: { get: async () => undefined, list: async () => ({ items: [] }), getChunks: async () => [] },
+      moonshot: {} as MoonshotApi,
+      objects: { deleteObject: async () => {} },
+      defaultModel: "kimi-k2.6",
+    });
+    const handler = streamingHandler(app, runtime) as (
+      e: unknown,
+      s: NodeJS.WritableStream,
+      c: unknown,
+    ) => Promise<void>;
+    const out = new PassThrough();
+    const chunks: Buffer[] = [];
+    out.on("data", (d: Buffer) => chunks.push(d));
+    const done = new Promise((r) => out.on("finish", r));
+    await handler(
+      {
+        httpMethod: "GET",
+        path,
+        headers,
+        multiValueHeaders: {},
+        queryStringParameters: null,
+        multiValueQueryStringParameters: null,
+        body: null,
+        isBase64Encoded: false,
+        requestContext: { domainName: "abc.execute-api.eu-west-1.amazonaws.com", path: stagePath },
+      },
+      out,
+      {},
+    );
+    await done;
+    const h = (metadata.headers ?? {}) as Record<string, string>;
+    return { status: metadata.statusCode as number, headers: h, body: Buffer.concat(chunks) };
+  }
+
+  it("serves the page and its assets with no authorizer context, and nothing else", async () => {
+    const page = await invoke("/", "/prod/");
+    expect(page.status).toBe(200);
+    expect(page.headers["content-security-policy"]).toContain("default-src 'none'");
+    expect(page.headers["strict-transport-security"]).toContain("max-age=");
+    expect(page.body.toString()).toContain('src="./assets/app-1.js"');
+
+    const noSlash = await invoke("/", "/prod");
+    expect(noSlash.status).toBe(301);
+    expect(noSlash.headers.location).toBe("/prod/");
+
+    const asset = await invoke("/assets/app-1.js", "/prod/assets/app-1.js", { "Accept-Encoding": "gzip" });
+    expect(asset.status).toBe(200);
+    expect(asset.headers["content-encoding"]).toBe("gzip");
+    expect(asset.headers["cache-control"]).toBe(IMMUTABLE);
+    expect(gunzipSync(asset.body).toString()).toBe(js);
+
+    // A method deployed without the authorizer by mistake still fails closed for data routes.
+    expect((await invoke("/documents", "/prod/documents")).status).toBe(401);
+    expect((await invoke("/uploads", "/prod/uploads")).status).toBe(401);
+    delete process.env.CONSOLE_DIR;
   });
 });

@@ -81,7 +81,7 @@ export function consoleDirCandidates(): string[] {
     // not an ES module at run time
   }
   out.push(resolve(process.cwd(), "web/dist"));
-  return out;
+  return [...new Set(out)];
 }
 
 function findDir(explicit?: string): string | undefined {
