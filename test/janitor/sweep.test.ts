@@ -291,3 +291,27 @@ describe("QuotaRoomMaker", () => {
     await expect(maker.makeRoom({ files: 1, bytes: 100 })).rejects.toBeInstanceOf(AuthenticationError);
   });
 });
+
+describe("QuotaRoomMaker under contention", () => {
+  it("counts uploads in flight, so racing ingests at the cap all get a slot", async () => {
+    const limits = { maxFiles: 10, maxFileBytes: 1000, maxTotalBytes: 100_000 };
+    const files = Array.from({ length: 10 }, (_, i) => remote(`f${i}`, (20 - i) * HOUR));
+    const records = [
+      ...files.map((f, i) => record(`d${i}`, { remoteFileId: f.id })),
+      // Three ingests refused at the cap, their intents recorded, uploads not listed yet.
+      ...["x", "y", "z"].map((id) => record(id, { status: "processing" as const, uploadTag: `kdp-${id}` })),
+    ];
+    const api = new FakeFiles(files);
+    const store = new MemoryStore(records);
+    const makers = [0, 1, 2].map(
+      () => new QuotaRoomMaker(api, store, { policy: { limits }, now: () => NOW }),
+    );
+    const results = await Promise.all(makers.map((m) => m.makeRoom({ files: 1, bytes: 100 })));
+    expect(results.every((r) => r.enough)).toBe(true);
+    // Room for all three uploads (and the high-water headroom: 9 with the three counted).
+    expect(api.files.size + 3).toBeLessThanOrEqual(9);
+    expect(results.reduce((n, r) => n + r.freedFiles, 0)).toBe(10 - api.files.size);
+    // No file was deleted twice and none a processing record holds.
+    expect(new Set(api.deletes()).size).toBe(api.deletes().length);
+  });
+});

@@ -289,6 +289,11 @@ export function planSweep(input: PlanInput): SweepPlan {
 
 export interface RoomPlan {
   deletions: PlannedDeletion[];
+  /**
+   * Every deletable file in preference order (`deletions` is its head). A caller whose planned files
+   * were taken by a concurrent room maker continues down this list.
+   */
+  candidates: PlannedDeletion[];
   before: Usage;
   after: Usage;
   /** True when, after the deletions, the request fits under the provider's hard limits. */
@@ -319,8 +324,8 @@ export function planRoom(input: PlanInput & { need: Usage }): RoomPlan {
     need.files > limits.maxFiles ||
     need.bytes > limits.maxTotalBytes ||
     (need.files === 1 && need.bytes > limits.maxFileBytes);
-  if (impossible) return { deletions, before: c.before, after, fits: false };
-  if (fitsHard()) return { deletions, before: c.before, after, fits: true };
+  if (impossible) return { deletions, candidates: [], before: c.before, after, fits: false };
+  if (fitsHard()) return { deletions, candidates: [], before: c.before, after, fits: true };
 
   const stored = [...c.retention, ...c.stored]
     .sort(byAge)
@@ -332,5 +337,5 @@ export function planRoom(input: PlanInput & { need: Usage }): RoomPlan {
     after.files -= 1;
     after.bytes -= d.bytes;
   }
-  return { deletions, before: c.before, after, fits: fitsHard() };
+  return { deletions, candidates, before: c.before, after, fits: fitsHard() };
 }
