@@ -371,6 +371,8 @@ class Emulator {
   private readonly contentFormat: "json" | "text";
   /** Uploads holding a file-count reservation (so concurrent uploads cannot overshoot the cap). */
   private inflightUploads = 0;
+  /** Bytes of uploads that passed the total-size check but are still being extracted/stored. */
+  private reservedBytes = 0;
   private readonly sockets = new Set<Socket>();
 
   constructor(
@@ -676,7 +678,7 @@ class Emulator {
       }
       this.inflightUploads += 1;
       reserved = true;
-      const baseTotal = this.store.totalBytes();
+      const baseTotal = this.store.totalBytes() + this.reservedBytes;
       current.tempPath = this.store.tempPath();
       // Count while streaming to disk; past the total quota, keep draining but stop writing.
       const counter = new Transform({
@@ -703,6 +705,7 @@ class Emulator {
     req.pipe(parser);
 
     let committed = false;
+    let bytesReserved = 0;
     try {
       let outcome: "ok" | "gone";
       try {
@@ -732,11 +735,18 @@ class Emulator {
       if (file.countExceeded) throw errors.fileCount(limits.maxFiles);
       if (file.truncated) throw errors.fileTooLarge(limits.maxFileBytes);
       if (file.bytes === 0) throw errors.fileEmpty();
-      if (file.totalExceeded || this.store.totalBytes() + file.bytes > limits.maxTotalBytes) {
+      const cls = classifyFile(file.filename);
+      if (
+        cls.kind !== "unsupported" &&
+        (file.totalExceeded ||
+          this.store.totalBytes() + this.reservedBytes + file.bytes > limits.maxTotalBytes)
+      ) {
         throw errors.totalTooLarge(limits.maxTotalBytes);
       }
-      const cls = classifyFile(file.filename);
       if (cls.kind === "unsupported") throw errors.unsupportedType(cls.ext);
+      // Hold the bytes against the quota while extracting, so concurrent uploads cannot overshoot it.
+      this.reservedBytes += file.bytes;
+      bytesReserved = file.bytes;
 
       const stored: StoredFile = {
         id: newFileId(),
@@ -764,6 +774,7 @@ class Emulator {
       committed = true;
       sendJson(res, 200, publicFile(stored));
     } finally {
+      this.reservedBytes -= bytesReserved;
       if (reserved) this.inflightUploads -= 1;
       if (file?.tempPath && !committed) await rm(file.tempPath, { force: true });
     }

@@ -87,6 +87,14 @@ describe("quotas", () => {
     expect(emu.files()).toHaveLength(3);
   });
 
+  it("concurrent uploads cannot overshoot the total-size quota", async () => {
+    const replies = await Promise.all(
+      Array.from({ length: 3 }, (_, i) => upload(emu, `${i}.txt`, bytes(1000))),
+    );
+    expect(replies.filter((r) => r.status === 200)).toHaveLength(2);
+    expect(emu.files().reduce((n, f) => n + f.bytes, 0)).toBe(2000);
+  });
+
   it("limits change at run time (API and HTTP)", async () => {
     emu.setLimits({ maxFiles: 1 });
     await upload(emu, "a.txt", "a");
