@@ -193,7 +193,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 }, 30_000);
 
-describe("npm start", () => {
+describe("npm start", { timeout: 120_000 }, () => {
   let pdfId: string;
   let docxId: string;
 
@@ -223,7 +223,7 @@ describe("npm start", () => {
         const ready = items.filter((d) => d.status === "ready");
         return ready.length === 2 ? ready : undefined;
       },
-      60_000,
+      90_000,
       stack!.output,
     );
     const byKey = new Map(docs.map((d) => [d.key, d]));
@@ -269,7 +269,7 @@ describe("npm start", () => {
   });
 });
 
-describe("kdp CLI against the running stack", () => {
+describe("kdp CLI against the running stack", { timeout: 120_000 }, () => {
   let txtId: string;
 
   it("put --wait uploads with a per-file result and waits until ready", async () => {
@@ -370,7 +370,7 @@ describe("kdp CLI against the running stack", () => {
   });
 });
 
-describe("Ctrl-C and a second npm start", () => {
+describe("Ctrl-C and a second npm start", { timeout: 120_000 }, () => {
   it("stops cleanly, and the CLI then says no stack is running", async () => {
     const port = new URL(stack!.info.apiUrl).port;
     await stopNpm(stack!);
