@@ -47,44 +47,30 @@ interface ServerInfo {
   tableName: string;
 }
 
-// ------------------------------------------------------------------ child: the stand-ins
+// ------------------------------------------------------------------ children: the stand-ins
 
-async function serve(latencyMs: number): Promise<void> {
-  const bucket = `bench-${randomBytes(4).toString("hex")}`;
-  const tableName = `bench-documents-${randomBytes(4).toString("hex")}`;
-  const [s3, dynamo, emulator] = await Promise.all([
-    startLocalS3({ buckets: [] }),
-    startLocalDynamo(),
-    startEmulator({ faults: { latencyMs } }),
-  ]);
-  const s3Client = new S3Client({
-    endpoint: s3.endpoint,
-    forcePathStyle: true,
-    region: "us-east-1",
-    credentials: CREDENTIALS,
-    requestChecksumCalculation: "WHEN_REQUIRED",
-  });
-  await s3Client.send(new CreateBucketCommand({ Bucket: bucket }));
-  const dynamoClient = new DynamoDBClient({
-    endpoint: dynamo.endpoint,
-    region: "us-east-1",
-    credentials: CREDENTIALS,
-  });
-  await ensureDocumentsTable(dynamoClient, tableName);
-  s3.onEvent((record) => process.stdout.write(`EVENT ${JSON.stringify(record)}\n`));
-  const info: ServerInfo = {
-    s3Endpoint: s3.endpoint,
-    dynamoEndpoint: dynamo.endpoint,
-    emulatorURL: emulator.url,
-    baseURL: emulator.baseURL,
-    bucket,
-    tableName,
-  };
-  process.stdout.write(`READY ${JSON.stringify(info)}\n`);
+type ServerKind = "s3" | "dynamo" | "emulator";
+
+/** Child mode: one stand-in per process, so none of them competes with another's event loop. */
+async function serve(kind: ServerKind, latencyMs: number): Promise<void> {
+  let close: () => Promise<void>;
+  let endpoint: string;
+  if (kind === "s3") {
+    const s3 = await startLocalS3({ buckets: [] });
+    s3.onEvent((record) => process.stdout.write(`EVENT ${JSON.stringify(record)}\n`));
+    ({ endpoint, close } = { endpoint: s3.endpoint, close: () => s3.close() });
+  } else if (kind === "dynamo") {
+    const dynamo = await startLocalDynamo();
+    ({ endpoint, close } = { endpoint: dynamo.endpoint, close: () => dynamo.close() });
+  } else {
+    const emulator = await startEmulator({ faults: { latencyMs } });
+    ({ endpoint, close } = { endpoint: emulator.baseURL, close: () => emulator.close() });
+  }
+  process.stdout.write(`READY ${JSON.stringify({ endpoint })}\n`);
   // Runs until the parent closes stdin.
   process.stdin.resume();
   await new Promise((resolve) => process.stdin.once("end", resolve));
-  await Promise.all([s3.close(), dynamo.close(), emulator.close()]);
+  await close();
   process.exit(0);
 }
 
@@ -99,29 +85,48 @@ interface Servers extends ServerInfo {
   close(): Promise<void>;
 }
 
-async function startServers(latencyMs: number): Promise<Servers> {
+function spawnServer(
+  kind: ServerKind,
+  latencyMs: number,
+  onLine: (line: string) => void,
+): Promise<{ endpoint: string; child: ChildProcess }> {
   const self = fileURLToPath(import.meta.url);
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [...process.execArgv, self, "--serve", String(latencyMs)],
-    {
-      stdio: ["pipe", "pipe", "inherit"],
-    },
-  );
-  const events = new Map<string, S3EventRecord>();
-  const waiters = new Map<string, (r: S3EventRecord) => void>();
-  const info = await new Promise<ServerInfo>((resolve, reject) => {
-    child.once("exit", (code) => reject(new Error(`bench servers exited with ${code}`)));
+  const child = spawn(process.execPath, [...process.execArgv, self, "--serve", kind, String(latencyMs)], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  return new Promise((resolve, reject) => {
+    child.once("exit", (code) => reject(new Error(`bench ${kind} server exited with ${code}`)));
     createInterface({ input: child.stdout! }).on("line", (line) => {
-      if (line.startsWith("READY ")) resolve(JSON.parse(line.slice(6)));
-      else if (line.startsWith("EVENT ")) {
-        const record = JSON.parse(line.slice(6)) as S3EventRecord;
-        const key = decodeURIComponent(record.s3.object.key.replace(/\+/g, " "));
-        events.set(key, record);
-        waiters.get(key)?.(record);
-      }
+      if (line.startsWith("READY ")) resolve({ endpoint: JSON.parse(line.slice(6)).endpoint, child });
+      else onLine(line);
     });
   });
+}
+
+async function startServers(latencyMs: number): Promise<Servers> {
+  const events = new Map<string, S3EventRecord>();
+  const waiters = new Map<string, (r: S3EventRecord) => void>();
+  const onS3Line = (line: string) => {
+    if (!line.startsWith("EVENT ")) return;
+    const record = JSON.parse(line.slice(6)) as S3EventRecord;
+    const key = decodeURIComponent(record.s3.object.key.replace(/\+/g, " "));
+    events.set(key, record);
+    waiters.get(key)?.(record);
+  };
+  const [s3s, dyn, emu] = await Promise.all([
+    spawnServer("s3", 0, onS3Line),
+    spawnServer("dynamo", 0, () => {}),
+    spawnServer("emulator", latencyMs, () => {}),
+  ]);
+  const children = [s3s.child, dyn.child, emu.child];
+  const info: ServerInfo = {
+    s3Endpoint: s3s.endpoint,
+    dynamoEndpoint: dyn.endpoint,
+    emulatorURL: emu.endpoint.replace(/\/v1$/, ""),
+    baseURL: emu.endpoint,
+    bucket: `bench-${randomBytes(4).toString("hex")}`,
+    tableName: `bench-documents-${randomBytes(4).toString("hex")}`,
+  };
   const s3 = new S3Client({
     endpoint: info.s3Endpoint,
     forcePathStyle: true,
@@ -134,6 +139,8 @@ async function startServers(latencyMs: number): Promise<Servers> {
     region: "us-east-1",
     credentials: CREDENTIALS,
   });
+  await s3.send(new CreateBucketCommand({ Bucket: info.bucket }));
+  await ensureDocumentsTable(dynamo, info.tableName);
   const store = new DynamoDocumentStore({
     client: DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } }),
     tableName: info.tableName,
@@ -159,8 +166,13 @@ async function startServers(latencyMs: number): Promise<Servers> {
     async close() {
       s3.destroy();
       dynamo.destroy();
-      child.stdin?.end();
-      await new Promise((resolve) => child.once("exit", resolve));
+      await Promise.all(
+        children.map((child) => {
+          const exited = new Promise((resolve) => child.once("exit", resolve));
+          child.stdin?.end();
+          return exited;
+        }),
+      );
     },
   };
 }
@@ -423,14 +435,14 @@ export async function runIngestBenchmarks() {
 const isMain = process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1];
 if (isMain) {
   if (process.argv[2] === "--serve") {
-    await serve(Number(process.argv[3] ?? "0"));
+    await serve(process.argv[3] as ServerKind, Number(process.argv[4] ?? "0"));
   } else {
     const which = process.argv[2];
     const result =
       which === "memory"
         ? { memory: await benchMemory() }
         : which === "efficiency"
-          ? { efficiency: await benchEfficiency() }
+          ? { efficiency: await benchEfficiency({ documents: Number(process.argv[3]) || undefined }) }
           : which === "overhead"
             ? { overhead: await benchOverhead() }
             : await runIngestBenchmarks();

@@ -73,6 +73,8 @@ export interface ClaimInput {
   /** Epoch ms until which the claim is exclusive. */
   leaseUntil: number;
   now: Date;
+  /** Try the write for a brand-new document first (saves a read when the key is new). */
+  assumeAbsent?: boolean;
 }
 
 export type ClaimResult =
@@ -357,60 +359,69 @@ export class DynamoDocumentStore implements DocumentReader {
    */
   async claimVersion(input: ClaimInput): Promise<ClaimResult> {
     const nowIso = input.now.toISOString();
-    return this.transition(input.documentId, (cur): Decision<ClaimResult> => {
-      let takeover = false;
-      if (cur) {
-        if (cur.sequencer > input.sequencer) return { result: { outcome: "stale", current: cur } };
-        if (cur.sequencer === input.sequencer) {
-          if (cur.status !== "processing") return { result: { outcome: "duplicate", current: cur } };
-          const expired = (cur.leaseUntil ?? 0) < input.now.getTime();
-          if (!expired && cur.claimMessageId !== input.messageId) {
-            return { result: { outcome: "busy", current: cur } };
+    return this.transition(
+      input.documentId,
+      (cur): Decision<ClaimResult> => {
+        let takeover = false;
+        if (cur) {
+          if (cur.sequencer > input.sequencer) return { result: { outcome: "stale", current: cur } };
+          if (cur.sequencer === input.sequencer) {
+            if (cur.status !== "processing") return { result: { outcome: "duplicate", current: cur } };
+            const expired = (cur.leaseUntil ?? 0) < input.now.getTime();
+            if (!expired && cur.claimMessageId !== input.messageId) {
+              return { result: { outcome: "busy", current: cur } };
+            }
+            takeover = true;
           }
-          takeover = true;
         }
-      }
-      const set: Record<string, unknown> = {
-        documentId: input.documentId,
-        bucket: input.bucket,
-        key: input.key,
-        status: "processing",
-        size: input.size,
-        contentType: input.contentType,
-        eTag: input.eTag,
-        versionId: input.versionId,
-        sequencer: input.sequencer,
-        claimOwner: input.owner,
-        claimMessageId: input.messageId,
-        leaseUntil: input.leaseUntil,
-        attempts: input.attempts,
-        updatedAt: nowIso,
-        createdAt: cur?.createdAt ?? nowIso,
-        [TABLE_KEYS.byKeyIndex.partitionKey]: DOCUMENTS_PARTITION,
-        [TABLE_KEYS.byKeyIndex.sortKey]: input.key,
-      };
-      const remove = ["error", TABLE_KEYS.ttlAttribute];
-      const add: Record<string, Set<string>> = {};
-      if (!takeover) {
-        set.uploadTag = input.uploadTag;
-        set.uploadStartedAt = nowIso;
-        remove.push("remoteFileId", "remoteFileBytes", "remoteFileCreatedAt", "remoteFileReleasedAt");
-        if (cur?.remoteFileId) add.staleFileIds = new Set([cur.remoteFileId]);
-        if (cur?.status === "processing" && cur.uploadTag) add.staleUploadTags = new Set([cur.uploadTag]);
-      }
-      for (const [name, value] of Object.entries(set)) if (value === undefined) remove.push(name);
-      const write: Mutation = {
-        set: Object.fromEntries(Object.entries(set).filter(([, v]) => v !== undefined)),
-        remove: [...new Set(remove)].filter((n) => set[n] === undefined),
-        add,
-      };
-      const record = { ...(cur ?? {}), ...write.set, rev: (cur?.rev ?? 0) + 1 } as Record<string, unknown>;
-      for (const name of write.remove ?? []) delete record[name];
-      return {
-        write,
-        result: { outcome: "claimed", record: record as unknown as StoredDocument, takeover, previous: cur },
-      };
-    });
+        const set: Record<string, unknown> = {
+          documentId: input.documentId,
+          bucket: input.bucket,
+          key: input.key,
+          status: "processing",
+          size: input.size,
+          contentType: input.contentType,
+          eTag: input.eTag,
+          versionId: input.versionId,
+          sequencer: input.sequencer,
+          claimOwner: input.owner,
+          claimMessageId: input.messageId,
+          leaseUntil: input.leaseUntil,
+          attempts: input.attempts,
+          updatedAt: nowIso,
+          createdAt: cur?.createdAt ?? nowIso,
+          [TABLE_KEYS.byKeyIndex.partitionKey]: DOCUMENTS_PARTITION,
+          [TABLE_KEYS.byKeyIndex.sortKey]: input.key,
+        };
+        const remove = ["error", TABLE_KEYS.ttlAttribute];
+        const add: Record<string, Set<string>> = {};
+        if (!takeover) {
+          set.uploadTag = input.uploadTag;
+          set.uploadStartedAt = nowIso;
+          remove.push("remoteFileId", "remoteFileBytes", "remoteFileCreatedAt", "remoteFileReleasedAt");
+          if (cur?.remoteFileId) add.staleFileIds = new Set([cur.remoteFileId]);
+          if (cur?.status === "processing" && cur.uploadTag) add.staleUploadTags = new Set([cur.uploadTag]);
+        }
+        for (const [name, value] of Object.entries(set)) if (value === undefined) remove.push(name);
+        const write: Mutation = {
+          set: Object.fromEntries(Object.entries(set).filter(([, v]) => v !== undefined)),
+          remove: [...new Set(remove)].filter((n) => set[n] === undefined),
+          add,
+        };
+        const record = { ...(cur ?? {}), ...write.set, rev: (cur?.rev ?? 0) + 1 } as Record<string, unknown>;
+        for (const name of write.remove ?? []) delete record[name];
+        return {
+          write,
+          result: {
+            outcome: "claimed",
+            record: record as unknown as StoredDocument,
+            takeover,
+            previous: cur,
+          },
+        };
+      },
+      { assumeAbsent: input.assumeAbsent },
+    );
   }
 
   /**
@@ -691,9 +702,12 @@ export class DynamoDocumentStore implements DocumentReader {
   private async transition<T>(
     documentId: string,
     decide: (cur: StoredDocument | undefined) => Decision<T>,
+    opts: { assumeAbsent?: boolean } = {},
   ): Promise<T> {
     for (let attempt = 0; ; attempt++) {
-      const cur = await this.getState(documentId);
+      // assumeAbsent: the first try writes as if no record existed (conditioned on that), saving the
+      // read for the common case of a new document; when one exists it fails and we read normally.
+      const cur = attempt === 0 && opts.assumeAbsent ? undefined : await this.getState(documentId);
       const decision = decide(cur);
       if (!decision.write) return decision.result;
       try {
@@ -701,7 +715,7 @@ export class DynamoDocumentStore implements DocumentReader {
         return decision.result;
       } catch (err) {
         if (!isConditionFailure(err) || attempt + 1 >= MAX_TRANSITION_ATTEMPTS) throw err;
-        await sleep(Math.random() * 10 * (attempt + 1));
+        if (attempt > 0 || !opts.assumeAbsent) await sleep(Math.random() * 10 * (attempt + 1));
       }
     }
   }

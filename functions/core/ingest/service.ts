@@ -332,6 +332,8 @@ export class IngestService {
       attempts: delivery.receiveCount,
       leaseUntil: delivery.leaseUntil,
       now: this.now(),
+      // First deliveries of ObjectCreated:Put are mostly new keys.
+      assumeAbsent: delivery.receiveCount === 1,
     });
     if (claim.outcome !== "claimed") {
       if (claim.outcome !== "busy") await this.cleanup(documentId, claim.current);
@@ -359,23 +361,32 @@ export class IngestService {
       if (!uploaded) uploaded = await this.upload(ctx, callOpts);
       const file = uploaded;
       await this.hooks.afterUpload?.({ documentId, file });
-      if (claim.record.remoteFileId !== file.id) {
-        const recorded = await this.store.recordUpload(
-          documentId,
-          sequencer,
-          owner,
-          {
-            id: file.id,
-            bytes: file.bytes,
-            createdAt: new Date(file.created_at * 1000).toISOString(),
-            contentType: ctx.contentType,
-          },
-          this.now(),
-        );
-        if (!recorded) {
-          await this.deleteRemote(file.id, documentId);
-          return "superseded";
-        }
+      // Recording the file id and reading its text are independent: run them together (one
+      // DynamoDB round trip off the critical path). A lost claim discards the text.
+      const record =
+        claim.record.remoteFileId === file.id
+          ? Promise.resolve(true)
+          : this.store.recordUpload(
+              documentId,
+              sequencer,
+              owner,
+              {
+                id: file.id,
+                bytes: file.bytes,
+                createdAt: new Date(file.created_at * 1000).toISOString(),
+                contentType: ctx.contentType,
+              },
+              this.now(),
+            );
+      const content =
+        file.status === "error"
+          ? Promise.resolve(undefined)
+          : this.timed("content", () => this.api.getFileContent(file.id, callOpts));
+      const [recorded, read] = await Promise.allSettled([record, content]);
+      if (recorded.status === "rejected") throw recorded.reason;
+      if (!recorded.value) {
+        await this.deleteRemote(file.id, documentId);
+        return "superseded";
       }
       if (file.status === "error") {
         throw new TerminalFailure(
@@ -386,7 +397,8 @@ export class IngestService {
           [file.id],
         );
       }
-      const text = await this.timed("content", () => this.api.getFileContent(file.id, callOpts));
+      if (read.status === "rejected") throw read.reason;
+      const text = read.value ?? "";
       if (text.length === 0) {
         throw new TerminalFailure(
           { code: "extraction_failed", message: "the provider extracted no text from this file" },
