@@ -262,6 +262,7 @@ export async function measureColdStarts(options: ColdStartOptions = {}): Promise
     for (const name of names) {
       const fnFile = path.join(dir, name, "index.mjs");
       const built = await build({ ...esbuildOptions(fnFile), entryPoints: [entryOf(name)] });
+      if (!built.metafile) throw new Error("esbuild returned no metafile");
       const sdkClients = sdkClientsOf(built.metafile);
       const baseFile = path.join(dir, `${name}-baseline`, "index.mjs");
       await build({
