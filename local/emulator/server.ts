@@ -184,8 +184,15 @@ const PURPOSES = ["file-extract", "image", "video", "batch"];
 
 /** Starts an emulator; resolves once it listens. */
 export async function startEmulator(opts: EmulatorOptions = {}): Promise<RunningEmulator> {
-  const emulator = new Emulator(opts, await FileStore.open(opts.dataDir));
-  return emulator.listen(opts.port ?? 0, opts.host ?? "127.0.0.1");
+  const store = await FileStore.open(opts.dataDir);
+  try {
+    // Options are validated here (bad limits/faults throw) before anything listens.
+    const emulator = new Emulator(opts, store);
+    return await emulator.listen(opts.port ?? 0, opts.host ?? "127.0.0.1");
+  } catch (err) {
+    await store.close(); // e.g. EADDRINUSE: do not leave a temp folder behind
+    throw err;
+  }
 }
 
 /** mulberry32: tiny, fast, good enough to make fault sequences repeatable. */

@@ -88,13 +88,33 @@ describe("persistence with dataDir", () => {
     }
   });
 
-  it("memory mode leaves nothing behind", async () => {
-    const before = (await readdir(tmpdir())).filter((n) => n.startsWith("moonshot-emulator-")).length;
+  it("fails to start on a taken port or bad options, cleanly", async () => {
     const emu = await startEmulator();
-    await upload(emu, "a.txt", "hello");
-    await emu.close();
-    const after = (await readdir(tmpdir())).filter((n) => n.startsWith("moonshot-emulator-")).length;
-    expect(after).toBeLessThanOrEqual(before);
+    try {
+      await expect(startEmulator({ port: emu.port })).rejects.toThrow(/EADDRINUSE/);
+      await expect(startEmulator({ faults: { rate429: 5 } })).rejects.toThrow(/rate429/);
+      await expect(startEmulator({ limits: { maxFiles: -1 } })).rejects.toThrow(/maxFiles/);
+    } finally {
+      await emu.close();
+    }
+  });
+
+  it("memory mode leaves nothing behind", async () => {
+    // A private TMPDIR so other processes' emulators do not disturb the count.
+    const privateTmp = await mkdtemp(join(tmpdir(), "emulator-tmpdir-"));
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = privateTmp;
+    try {
+      const emu = await startEmulator();
+      await upload(emu, "a.txt", "hello");
+      expect(await readdir(privateTmp)).toHaveLength(1);
+      await emu.close();
+      expect(await readdir(privateTmp)).toEqual([]);
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+      await rm(privateTmp, { recursive: true, force: true });
+    }
   });
 });
 
