@@ -70,8 +70,18 @@ async function ensureBuilt(): Promise<void> {
     );
     if (built >= sources) return;
   }
-  const { build } = await import("vite");
-  await build({ configFile: join(WEB, "vite.config.ts"), logLevel: "warn" });
+  // Exactly `npm run build:web`, in its own process: vitest's NODE_ENV=test must not leak into the
+  // build (it would produce a non-production bundle).
+  const { execFileSync } = await import("node:child_process");
+  execFileSync(
+    process.execPath,
+    [join(ROOT, "node_modules/vite/bin/vite.js"), "build", "web", "--logLevel", "warn"],
+    {
+      cwd: ROOT,
+      env: { ...process.env, NODE_ENV: "production" },
+      stdio: "inherit",
+    },
+  );
 }
 
 /** Runs `npm start` on free ports and resolves once it prints `ready:`. */
