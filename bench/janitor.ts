@@ -40,7 +40,12 @@ export interface JanitorBenchResult {
   callRatio: number;
   /** Floor latency with the concurrency cap: one list, then ceil(stale / concurrency) rounds of deletes. */
   idealWallMs: number;
-  wallRatio: number;
+  /** Null at zero latency (no floor to compare with). */
+  wallRatio: number | null;
+  /** Store calls during the sweep (one records read + one release per deleted file that a record held). */
+  storeCalls: number;
+  /** Sum of store call durations (they overlap the provider calls; see executeDeletions). */
+  storeBusyMs: number;
   /** Dry run over the same state (one list, no deletes). */
   dryRunWallMs: number;
   setupMs: number;
@@ -109,12 +114,29 @@ export async function main(opts: JanitorBenchOptions = {}): Promise<JanitorBench
     const records = (await h.store.listWithRemoteFiles()).length;
 
     h.emulator.setFaults({ latencyMs });
-    const deps = { api: h.api, store: h.store };
+    const timing = { calls: 0, busyMs: 0 };
+    const timed = async <T>(fn: () => Promise<T>): Promise<T> => {
+      const t = performance.now();
+      try {
+        return await fn();
+      } finally {
+        timing.calls += 1;
+        timing.busyMs += performance.now() - t;
+      }
+    };
+    const store = {
+      listWithRemoteFiles: () => timed(() => h.store.listWithRemoteFiles()),
+      releaseRemoteFile: (id: string, fileId: string, at: string) =>
+        timed(() => h.store.releaseRemoteFile(id, fileId, at)),
+    };
+    const deps = { api: h.api, store };
     const policy = { ...DEFAULT_POLICY };
     const dryStarted = performance.now();
     await runSweep(deps, { policy, dryRun: true, concurrency });
     const dryRunWallMs = performance.now() - dryStarted;
 
+    timing.calls = 0;
+    timing.busyMs = 0;
     const since = Date.now();
     const started = performance.now();
     const result = await runSweep(deps, { policy, concurrency, deadline: Date.now() + 15 * 60_000 });
@@ -140,7 +162,9 @@ export async function main(opts: JanitorBenchOptions = {}): Promise<JanitorBench
       floorCalls,
       callRatio: Number((providerCalls / floorCalls).toFixed(3)),
       idealWallMs,
-      wallRatio: Number((wallMs / idealWallMs).toFixed(3)),
+      wallRatio: idealWallMs > 0 ? Number((wallMs / idealWallMs).toFixed(3)) : null,
+      storeCalls: timing.calls,
+      storeBusyMs: Math.round(timing.busyMs),
       dryRunWallMs: Math.round(dryRunWallMs),
       setupMs: Math.round(setupMs),
       summary: result.summary,

@@ -7,10 +7,11 @@
  * would be deleted without deleting. Environment (checked once at cold start): TABLE_NAME,
  * RETENTION_HOURS (default 24), HIGH_WATER_MARK (default 0.9), DRY_RUN (default false).
  */
+import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { Context } from "aws-lambda";
 import { DynamoDocumentStore } from "../core/documents/dynamo-store";
 import { dryRunFromEvent, loadJanitorConfig } from "../core/janitor/config";
-import { reportSweep } from "../core/janitor/report";
+import { JANITOR_METRICS, reportSweep } from "../core/janitor/report";
 import { runSweep, SweepAbortedError, type SweepSummary } from "../core/janitor/sweep";
 import { moonshotFromEnv } from "../core/moonshot";
 import { documents } from "../core/runtime/clients";
@@ -41,6 +42,7 @@ export const handler = async (event: unknown, context: Context): Promise<Janitor
     return { ...result.summary, deleted: dryRun ? 0 : result.deleted.length };
   } catch (err) {
     if (err instanceof SweepAbortedError) reportSweep(err.summary, [], { logger, metrics });
+    else metrics.addMetric(JANITOR_METRICS.errors, MetricUnit.Count, 1);
     logger.error("janitor sweep failed", err as Error);
     throw err;
   } finally {
