@@ -18,6 +18,7 @@ import {
   UploadSourceError,
 } from "../../functions/core/moonshot/errors";
 import type { UploadSource } from "../../functions/core/moonshot/types";
+import { validateRequest } from "../support/openapi";
 import {
   fileObject,
   type Handler,
@@ -120,6 +121,15 @@ describe("uploadFile", () => {
     expect(form.files[0].filename).toBe("报告 %22Q1%22.txt");
     expect(form.files[0].mimeType).toBe("text/plain");
     expect(form.files[0].data.equals(data)).toBe(true);
+    // The form's fields against the upload's request schema (the file part as its text).
+    const v = validateRequest(
+      "POST",
+      req.url,
+      { ...form.fields, file: form.files[0].data.toString("utf8") },
+      String(req.headers["content-type"]),
+    );
+    expect(v.errors).toBe("");
+    expect(v.valid).toBe(true);
   });
 
   it("without a known size it streams chunked and still sends every byte", async () => {
