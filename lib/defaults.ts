@@ -14,10 +14,12 @@ export const DEFAULT_MAX_RECEIVE_COUNT = 5;
 
 /**
  * Environment variable names the constructs set that functions/core/config.ts does not (yet) list.
- * MAX_RECEIVE_COUNT: ingest marks a document failed on its last delivery. JWT_*: authorizer in JWT mode.
+ * MAX_RECEIVE_COUNT / INGEST_CONCURRENCY: ingestion (functions/core/ingest/config.ts). JWT_*: authorizer in JWT mode.
  */
 export const EXTRA_ENV = {
   MAX_RECEIVE_COUNT: "MAX_RECEIVE_COUNT",
+  /** Records of one batch the ingest handler processes at once (functions/core/ingest/config.ts). */
+  INGEST_CONCURRENCY: "INGEST_CONCURRENCY",
   JWT_ISSUER: "JWT_ISSUER",
   JWT_AUDIENCE: "JWT_AUDIENCE",
 } as const;
@@ -50,7 +52,11 @@ export const INGEST_METRICS = {
 } as const;
 
 export const DEFAULT_INGEST_CONCURRENCY = 2;
-export const DEFAULT_INGEST_BATCH_SIZE = 5;
+/**
+ * One S3 event per invocation by default: every document gets the whole function timeout for its
+ * upload and retries, and provider concurrency is simply ingestConcurrency x batchSize.
+ */
+export const DEFAULT_INGEST_BATCH_SIZE = 1;
 export const DEFAULT_INGEST_TIMEOUT = Duration.minutes(5);
 export const DEFAULT_CHAT_TIMEOUT = Duration.minutes(10);
 export const DEFAULT_JANITOR_TIMEOUT = Duration.minutes(5);

@@ -53,8 +53,10 @@ export interface IngestionProps {
    */
   readonly concurrency?: number;
   /**
-   * SQS messages per invocation.
-   * @default 5
+   * SQS messages per invocation. The handler processes a batch's records in parallel (INGEST_CONCURRENCY
+   * is set to this), so at most `concurrency x batchSize` uploads reach the provider at once, and no
+   * record waits for another one's time budget.
+   * @default 1
    */
   readonly batchSize?: number;
   /**
@@ -206,6 +208,7 @@ export class Ingestion extends Construct {
         [ENV.MOONSHOT_BASE_URL]: props.providerBaseUrl ?? DEFAULT_MOONSHOT_BASE_URL,
         [ENV.HIGH_WATER_MARK]: String(props.highWaterMark ?? DEFAULT_HIGH_WATER_MARK),
         [EXTRA_ENV.MAX_RECEIVE_COUNT]: String(this.maxReceiveCount),
+        [EXTRA_ENV.INGEST_CONCURRENCY]: String(batchSize),
       });
     this.function.addEventSource(
       new SqsEventSource(this.queue, {

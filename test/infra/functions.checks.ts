@@ -104,6 +104,7 @@ describe("environment", () => {
         ENV.MOONSHOT_BASE_URL,
         ENV.HIGH_WATER_MARK,
         "MAX_RECEIVE_COUNT",
+        "INGEST_CONCURRENCY",
       ].sort(),
     );
     expect(keys(functions.chat)).toEqual(

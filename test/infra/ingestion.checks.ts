@@ -80,7 +80,11 @@ describe("ingest event source", () => {
       BatchSize: Match.anyValue(),
     });
     const mapping = Object.values(template.findResources("AWS::Lambda::EventSourceMapping"))[0];
-    expect(mapping.Properties.BatchSize).toBeLessThanOrEqual(10);
+    expect(mapping.Properties.BatchSize).toBe(1);
+    // The handler works a batch's records in parallel: provider concurrency = maxConcurrency x batch size.
+    const env =
+      template.toJSON().Resources[logicalId(stack.pipeline.ingestion.function)].Properties.Environment;
+    expect(env.Variables.INGEST_CONCURRENCY).toBe(String(mapping.Properties.BatchSize));
   });
 
   it("defaults maxConcurrency to 2, the lowest SQS allows", () => {
