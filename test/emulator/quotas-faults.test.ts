@@ -3,7 +3,7 @@
  * against the file-count cap, and fault injection: 429 with Retry-After, quota exhaustion, 500,
  * dropped connections, slow responses, per-operation latency and seeded repeatability.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { errors } from "../../local/emulator/errors";
 import { DEFAULT_LIMITS, type RunningEmulator, startEmulator } from "../../local/emulator/server";
 import { call, errorOf, type FileBody, KEY, upload } from "./helpers";
@@ -170,7 +170,7 @@ describe("faults", () => {
         headers: { authorization: `Bearer ${KEY}` },
       }),
     ).rejects.toThrow();
-    await new Promise((r) => setTimeout(r, 50));
+    await vi.waitFor(() => expect(emu.requests()).toHaveLength(2));
     expect(emu.requests().map((e) => [e.operation, e.status])).toEqual([
       ["list", 0],
       ["upload", 0],

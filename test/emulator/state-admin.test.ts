@@ -6,7 +6,7 @@ import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { request } from "node:http";
 import { networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { type RunningEmulator, startEmulator } from "../../local/emulator/server";
 import { makePdf } from "../support/pdf-docx";
 import { call, type FileBody, upload } from "./helpers";
@@ -79,9 +79,8 @@ describe("persistence with dataDir", () => {
         req.write("x".repeat(256 * 1024), () => setTimeout(() => req.destroy(), 100));
         req.on("close", () => resolve());
       });
-      await new Promise((r) => setTimeout(r, 200));
+      await vi.waitFor(async () => expect(await readdir(join(dir, "tmp"))).toEqual([]));
       expect(emu.files().length).toBe(before);
-      expect(await readdir(join(dir, "tmp"))).toEqual([]);
       expect((await upload(emu, "after.txt", "still serving")).status).toBe(200);
     } finally {
       await emu.close();
