@@ -3,7 +3,7 @@
  * documents driven through the ingest transitions), then one sweep with the Moonshot emulator answering
  * every call after a fixed latency (default 50 ms). Reports wall time and the provider calls made
  * against the floor (one list + one delete per stale file), as JSON.
- * `npx tsx bench/janitor.ts [--latency 50] [--concurrency 4]`.
+ * `npx tsx bench/janitor.ts [--latency 50] [--concurrency 4] [--memory-store]`.
  *
  * The mix (1,000 records, 1,000 files): 600 fresh ready documents (kept), 250 ready documents uploaded
  * 25 h ago (retention), 50 tombstones whose file is queued for deletion (superseded), 50 processing
@@ -15,8 +15,10 @@
 import { pathToFileURL } from "node:url";
 import type { DocumentRecord } from "../functions/core/documents/model";
 import { DEFAULT_POLICY } from "../functions/core/janitor/policy";
+import type { JanitorStore } from "../functions/core/janitor/ports";
 import { runSweep, type SweepSummary } from "../functions/core/janitor/sweep";
 import type { RemoteFile } from "../functions/core/moonshot/types";
+import { MemoryStore } from "../test/janitor/fakes";
 import { type Harness, startHarness } from "../test/janitor/harness";
 
 export interface JanitorBenchOptions {
@@ -24,6 +26,12 @@ export interface JanitorBenchOptions {
   latencyMs?: number;
   /** Deletions in flight (the handler's default is 4). @default 4 */
   concurrency?: number;
+  /**
+   * `dynamo`: the real DynamoDocumentStore on dynalite (in this process). `memory`: the same records
+   * copied into an in-memory store, isolating the sweep's own overhead from local DynamoDB's.
+   * @default "dynamo"
+   */
+  store?: "dynamo" | "memory";
 }
 
 export interface JanitorBenchResult {
@@ -32,6 +40,7 @@ export interface JanitorBenchResult {
   staleFiles: number;
   latencyMs: number;
   concurrency: number;
+  store: "dynamo" | "memory";
   wallMs: number;
   /** Provider calls the sweep made (from the emulator's request log). */
   providerCalls: number;
@@ -124,10 +133,11 @@ export async function main(opts: JanitorBenchOptions = {}): Promise<JanitorBench
         timing.busyMs += performance.now() - t;
       }
     };
-    const store = {
-      listWithRemoteFiles: () => timed(() => h.store.listWithRemoteFiles()),
-      releaseRemoteFile: (id: string, fileId: string, at: string) =>
-        timed(() => h.store.releaseRemoteFile(id, fileId, at)),
+    const backing: JanitorStore =
+      opts.store === "memory" ? new MemoryStore(await h.store.listWithRemoteFiles()) : h.store;
+    const store: JanitorStore = {
+      listWithRemoteFiles: () => timed(() => backing.listWithRemoteFiles()),
+      releaseRemoteFile: (id, fileId, at) => timed(() => backing.releaseRemoteFile(id, fileId, at)),
     };
     const deps = { api: h.api, store };
     const policy = { ...DEFAULT_POLICY };
@@ -157,6 +167,7 @@ export async function main(opts: JanitorBenchOptions = {}): Promise<JanitorBench
       staleFiles: stale,
       latencyMs,
       concurrency,
+      store: opts.store ?? "dynamo",
       wallMs: Math.round(wallMs),
       providerCalls,
       floorCalls,
@@ -179,7 +190,8 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     const i = process.argv.indexOf(`--${name}`);
     return i > 0 ? Number(process.argv[i + 1]) : undefined;
   };
-  main({ latencyMs: arg("latency"), concurrency: arg("concurrency") })
+  const storeArg = process.argv.includes("--memory-store") ? "memory" : "dynamo";
+  main({ latencyMs: arg("latency"), concurrency: arg("concurrency"), store: storeArg })
     .then((r) => console.log(JSON.stringify(r, null, 2)))
     .catch((err) => {
       console.error(err);
