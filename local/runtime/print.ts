@@ -2,7 +2,8 @@
  * What `npm start` prints: the start-up banner (URLs, token, a ready-to-paste example) and one short
  * line per pipeline event. Colours only on a TTY (and never with NO_COLOR).
  */
-import { relative } from "node:path";
+import { existsSync } from "node:fs";
+import { join, relative } from "node:path";
 import type { RuntimeInfo } from "./config";
 
 export interface Printer {
@@ -34,16 +35,29 @@ export function shellQuote(value: string): string {
   return /^[A-Za-z0-9_./:=@%+-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
+/**
+ * The document the printed example uploads: the chat API's own reference when run from the
+ * repository (a real document a newcomer has at hand), else the README, else a placeholder.
+ */
+export function exampleDocument(cwd: string): { path: string; question: string } {
+  if (existsSync(join(cwd, "functions/chat/API.md")))
+    return { path: "functions/chat/API.md", question: "How do I delete a document?" };
+  if (existsSync(join(cwd, "README.md")))
+    return { path: "README.md", question: "What does this project do?" };
+  return { path: "path/to/file.pdf", question: "What is this document about?" };
+}
+
 /** The start-up banner: where everything is and what to paste next. */
 export function banner(
   info: RuntimeInfo,
   extra: { tokenSource: string; dataDir: string; cwd: string },
 ): string {
+  const example = exampleDocument(extra.cwd);
   const rel = (p: string) => {
     const r = relative(extra.cwd, p);
     return r === "" ? "." : r.startsWith("..") ? p : `./${r}`;
   };
-  const question = JSON.stringify({ question: "How do I run the tests?" });
+  const question = JSON.stringify({ question: example.question });
   const lines = [
     "",
     bold("kimi-doc-pipeline is running locally"),
@@ -63,14 +77,14 @@ export function banner(
     bold("Try it (in another terminal):"),
     "",
     `  ${dim("# upload a document (any PDF, DOCX, TXT, MD...) and wait until it is ready")}`,
-    "  npx kdp put README.md",
+    `  npx kdp put ${example.path}`,
     info.dropDir
       ? `  ${dim(`# ...or copy it into ${rel(info.dropDir)}, or use any S3 client:`)}`
       : `  ${dim("# ...or use any S3 client:")}`,
-    `  AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER aws s3 cp README.md s3://${info.bucket}/ --endpoint-url ${info.s3Endpoint}`,
+    `  AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER aws s3 cp ${example.path} s3://${info.bucket}/ --endpoint-url ${info.s3Endpoint}`,
     "",
     `  ${dim("# ask a question")}`,
-    `  npx kdp ask "How do I run the tests?"`,
+    `  npx kdp ask "${example.question}"`,
     `  curl -s ${info.apiUrl}/chat -H ${shellQuote(`Authorization: Bearer ${info.token}`)} -H 'Content-Type: application/json' -d ${shellQuote(question)}`,
     "",
     `  ${dim("# list documents")}`,

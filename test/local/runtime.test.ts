@@ -8,7 +8,7 @@ import { resolveTarget } from "../../cli/target";
 import { ConfigError, loadConfig, persistentSecret } from "../../local/runtime/config";
 import { DropFolder, isIgnoredName } from "../../local/runtime/drop-folder";
 import { withPortHint } from "../../local/runtime/ports";
-import { banner } from "../../local/runtime/print";
+import { banner, exampleDocument } from "../../local/runtime/print";
 import { contentTypeFor, keyFor } from "../../local/runtime/upload";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -268,11 +268,16 @@ describe("banner", () => {
       },
       { tokenSource: "generated", dataDir: "/w/.data", cwd: "/w" },
     );
-    expect(text).toContain("npx kdp put README.md");
-    expect(text).toContain("aws s3 cp README.md s3://documents/ --endpoint-url http://127.0.0.1:4569");
+    // Outside the repository there is no sample document to point at.
+    expect(text).toContain("npx kdp put path/to/file.pdf");
+    expect(text).toContain("aws s3 cp path/to/file.pdf s3://documents/ --endpoint-url http://127.0.0.1:4569");
     expect(text).toContain(
-      `curl -s http://127.0.0.1:3000/chat -H 'Authorization: Bearer kdp_abc' -H 'Content-Type: application/json' -d '{"question":"How do I run the tests?"}'`,
+      `curl -s http://127.0.0.1:3000/chat -H 'Authorization: Bearer kdp_abc' -H 'Content-Type: application/json' -d '{"question":"What is this document about?"}'`,
     );
+    expect(exampleDocument(process.cwd())).toEqual({
+      path: "functions/chat/API.md",
+      question: "How do I delete a document?",
+    });
     expect(text).toContain("./inbox");
     expect(text).toContain("./.data");
   });
