@@ -24,6 +24,7 @@ import {
   NotFoundError,
   QuotaExhaustedError,
   StorageQuotaError,
+  TimeoutError,
 } from "../../functions/core/moonshot/errors";
 import type { ChatDelta, ChatRequest, UploadSource } from "../../functions/core/moonshot/types";
 import { type RunningEmulator, startEmulator } from "../../local/emulator/server";
@@ -220,6 +221,20 @@ describe("errors end to end", () => {
 });
 
 describe("resilience", () => {
+  it("slow responses become TimeoutError after the attempts run out", async () => {
+    emu.setFaults({ rateSlow: 1, slowMs: 3_000, operations: ["list"] });
+    const events: RequestEvent[] = [];
+    const c = client({
+      requestTimeoutMs: 200,
+      retry: { maxAttempts: 2, baseDelayMs: 10 },
+      onRequest: (e) => events.push(e),
+    });
+    const t0 = Date.now();
+    await expect(c.listFiles()).rejects.toBeInstanceOf(TimeoutError);
+    expect(events.map((e) => e.code)).toEqual(["timeout", "timeout"]);
+    expect(Date.now() - t0).toBeLessThan(2_000);
+  });
+
   it("every call succeeds through 20% injected faults (429 with Retry-After, 500, dropped connections)", async () => {
     emu.setFaults({ rate429: 0.1, rate500: 0.05, rateDrop: 0.05, retryAfterSeconds: 0.05, seed: 7 });
     const events: RequestEvent[] = [];

@@ -17,7 +17,10 @@
  *   all of that without buffering. Content: the SDK returns the raw Response anyway and we must
  *   accept plain text or the `{"content": ...}` envelope. List: the SDK's cursor page expects
  *   `has_more`, which Moonshot does not send. Delete: 404 means "already gone" (false), not an error.
- *   Token estimation is not an OpenAI endpoint at all.
+ *   Token estimation is not an OpenAI endpoint at all. Measured on Node 20: `files.create` with an
+ *   fs.ReadStream keeps the whole file alive (94.5 MB of live Buffers for a 95 MB file), because
+ *   Node's fetch clones a request whose redirect mode is "follow", teeing the body; send() sets
+ *   `redirect: "error"` for streamed bodies and holds < 1 MB.
  * Both paths feed the same error mapping (error-mapping.ts) and the same retry loop.
  */
 import type { Readable } from "node:stream";
