@@ -24,6 +24,8 @@ Usage: npm run emulator -- [options]
   --rate-drop F            fraction whose connection is dropped (0..1)
   --rate-slow F            fraction delayed by --slow-ms (0..1)
   --slow-ms MS             delay of slow responses (default 30000)
+  --stream-delay-ms MS     delay between SSE frames of streamed chats (default 0)
+  --rate-stream-cut F      fraction of streamed chats cut after the first content chunk (0..1)
   --retry-after S          Retry-After seconds on injected 429s (default 1)
   --fault-ops OP,..        restrict rate faults to these operations (${OPERATIONS.join(", ")})
   --seed N                 PRNG seed for faults (default 1)
@@ -79,6 +81,8 @@ async function main(): Promise<void> {
       "rate-drop": { type: "string" },
       "rate-slow": { type: "string" },
       "slow-ms": { type: "string" },
+      "stream-delay-ms": { type: "string" },
+      "rate-stream-cut": { type: "string" },
       "retry-after": { type: "string" },
       "fault-ops": { type: "string" },
       seed: { type: "string" },
@@ -103,6 +107,8 @@ async function main(): Promise<void> {
     rateDrop: num("rate-drop", values["rate-drop"]),
     rateSlow: num("rate-slow", values["rate-slow"]),
     slowMs: num("slow-ms", values["slow-ms"]),
+    streamDelayMs: num("stream-delay-ms", values["stream-delay-ms"]),
+    rateStreamCut: num("rate-stream-cut", values["rate-stream-cut"]),
     retryAfterSeconds: num("retry-after", values["retry-after"]),
     operations: values["fault-ops"] === undefined ? undefined : ops(values["fault-ops"]),
     seed: num("seed", values.seed),

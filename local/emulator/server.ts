@@ -71,6 +71,13 @@ export interface FaultConfig {
   seed?: number;
   /** Fraction answered 429 `exceeded_current_quota_error` (out of credit; must not be retried). */
   rateQuota?: number;
+  /** Delay between SSE frames of a streamed chat, so tests can see chunks arrive over time. */
+  streamDelayMs?: number;
+  /**
+   * Fraction of streamed chats whose connection is cut after the first content chunk (no final
+   * chunk, no [DONE]), like a stream interrupted mid-answer. Drawn after the other rate faults.
+   */
+  rateStreamCut?: number;
 }
 
 export interface EmulatorLimits {
@@ -169,6 +176,8 @@ export const DEFAULT_FAULTS: FaultConfig = {
   slowMs: 30_000,
   retryAfterSeconds: 1,
   rateQuota: 0,
+  streamDelayMs: 0,
+  rateStreamCut: 0,
   seed: 1,
 };
 
@@ -227,11 +236,13 @@ export function mergeFaults(base: FaultConfig, patch: Partial<FaultConfig>): Fau
       case "rateDrop":
       case "rateSlow":
       case "rateQuota":
+      case "rateStreamCut":
         if (typeof value !== "number" || !(value >= 0 && value <= 1))
           throw new Error(`${key} must be a number in [0, 1]`);
         out[key] = value;
         break;
       case "slowMs":
+      case "streamDelayMs":
       case "retryAfterSeconds":
         if (typeof value !== "number" || !(value >= 0)) throw new Error(`${key} must be a number >= 0`);
         out[key] = value;
@@ -914,9 +925,23 @@ class Emulator {
     const streamOptions = body.stream_options as { include_usage?: unknown } | undefined;
     if (streamOptions?.include_usage === true) frames.push(frame([], { usage }));
     frames.push("data: [DONE]\n\n");
-    for (const f of frames) {
+    const cutAfter =
+      (this.faults.rateStreamCut ?? 0) > 0 &&
+      (!this.faults.operations || this.faults.operations.includes("chat")) &&
+      this.random() < (this.faults.rateStreamCut ?? 0)
+        ? frames.findIndex((f) => f.includes('"content":"') && !f.includes('"content":""'))
+        : -1;
+    const delay = this.faults.streamDelayMs ?? 0;
+    for (const [i, f] of frames.entries()) {
       if (res.destroyed) return;
+      if (i > 0) await sleep(delay);
       if (!res.write(f)) await new Promise((r) => res.once("drain", r));
+      if (i === cutAfter) {
+        // Let the chunk reach the client, then drop the connection mid-answer.
+        await new Promise((r) => setTimeout(r, 20));
+        res.socket?.destroy();
+        return;
+      }
     }
     res.end();
   }

@@ -223,6 +223,62 @@ describe("streaming", () => {
     expect(usageOnly.usage.total_tokens).toBeGreaterThan(0);
   });
 
+  it("paces frames with streamDelayMs, so a buffering proxy would be visible", async () => {
+    emu.setFaults({ streamDelayMs: 60 });
+    try {
+      const res = await fetch(`${emu.baseURL}/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
+        body: JSON.stringify({
+          model: "moonshot-v1-8k",
+          stream: true,
+          messages: ask("What fee applies?", INVOICES),
+        }),
+      });
+      const arrivals: number[] = [];
+      const reader = res.body!.getReader();
+      while (!(await reader.read()).done) arrivals.push(Date.now());
+      expect(arrivals.length).toBeGreaterThan(2);
+      expect(arrivals.at(-1)! - arrivals[0]!).toBeGreaterThanOrEqual(4 * 60);
+    } finally {
+      emu.setFaults({ streamDelayMs: 0 });
+    }
+  });
+
+  it("rateStreamCut drops the connection mid-answer: no usage, no [DONE]", async () => {
+    emu.setFaults({ rateStreamCut: 1 });
+    try {
+      const res = await fetch(`${emu.baseURL}/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
+        body: JSON.stringify({
+          model: "moonshot-v1-8k",
+          stream: true,
+          messages: ask("What fee applies?", INVOICES),
+        }),
+      });
+      expect(res.status).toBe(200);
+      let received = "";
+      const decoder = new TextDecoder();
+      const reader = res.body!.getReader();
+      const read = (async () => {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) return;
+          received += decoder.decode(value, { stream: true });
+        }
+      })();
+      await expect(read).rejects.toThrow();
+      expect(received).toContain('"content":"According');
+      expect(received).not.toContain("[DONE]");
+      expect(received).not.toContain('"usage"');
+      // Plain completions are unaffected.
+      await chat({ messages: ask("What fee applies?", INVOICES) });
+    } finally {
+      emu.setFaults({ rateStreamCut: 0 });
+    }
+  });
+
   it("errors before streaming are plain JSON errors", async () => {
     const r = await call(emu, "POST", "/v1/chat/completions", {
       body: { model: "nope", stream: true, messages: ask("hi") },
