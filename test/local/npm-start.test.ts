@@ -76,7 +76,9 @@ async function until<T>(
 
 async function startNpm(): Promise<Stack> {
   // Like a terminal: its own process group, so SIGINT reaches npm, tsx and node as Ctrl-C does.
-  const child = spawn("npm", ["start"], {
+  // --ignore-scripts skips only `prestart` (the web console build, which `npm test` has already run;
+  // rebuilding web/dist here would race with the browser test reading it). `start` itself runs as is.
+  const child = spawn("npm", ["start", "--ignore-scripts"], {
     cwd: ROOT,
     env: baseEnv(),
     detached: true,
