@@ -69,7 +69,7 @@ export class QuotaRoomMaker implements RoomMaker {
     const records = await this.store.listWithRemoteFiles();
     // Uploads other ingests are making right now are not listed yet but will take room: count them,
     // or concurrent uploads at the cap would each be told "it fits" and be refused again.
-    const inFlight = pendingUploads(remote, records);
+    const inFlight = pendingUploads(remote, records, now(), this.policy.orphanGraceMinutes * 60_000);
     const want = {
       files: need.files + Math.max(0, inFlight.files - need.files),
       bytes: need.bytes + Math.max(0, inFlight.bytes - need.bytes),
@@ -139,9 +139,15 @@ function usageOf(remote: readonly RemoteFile[]): Usage {
 
 /**
  * Processing records whose upload is announced (upload tag recorded) but not listed yet, by tag or
- * by recorded file id: uploads in flight (the caller's own among them).
+ * by recorded file id: uploads in flight (the caller's own among them). Intents older than `maxAgeMs`
+ * (by `uploadStartedAt`) are a crashed attempt's, not an upload in flight, and are not counted.
  */
-export function pendingUploads(remote: readonly RemoteFile[], records: readonly DocumentRecord[]): Usage {
+export function pendingUploads(
+  remote: readonly RemoteFile[],
+  records: readonly DocumentRecord[],
+  now: number,
+  maxAgeMs: number,
+): Usage {
   const listedIds = new Set(remote.map((f) => f.id));
   const listedTags = new Set<string>();
   for (const f of remote) {
@@ -151,6 +157,8 @@ export function pendingUploads(remote: readonly RemoteFile[], records: readonly 
   const out = { files: 0, bytes: 0 };
   for (const r of records) {
     if (r.status !== "processing" || !r.uploadTag) continue;
+    const started = r.uploadStartedAt ? Date.parse(r.uploadStartedAt) : Number.NaN;
+    if (Number.isFinite(started) && now - started > maxAgeMs) continue;
     if (listedTags.has(r.uploadTag) || (r.remoteFileId !== undefined && listedIds.has(r.remoteFileId)))
       continue;
     out.files += 1;
