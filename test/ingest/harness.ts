@@ -24,6 +24,8 @@ export interface IngestHarness {
   service(overrides?: Partial<IngestDeps>): IngestService;
   /** Puts an object and returns the S3 event record it produced. */
   put(key: string, body: string | Uint8Array): Promise<S3EventRecord>;
+  /** The latest S3 event record for `key`. */
+  eventFor(key: string): Promise<S3EventRecord>;
   /** Deletes an object and returns the S3 event record it produced. */
   remove(key: string): Promise<S3EventRecord>;
   /**
@@ -83,6 +85,7 @@ export async function startIngestHarness(opts: { emulator?: EmulatorOptions } = 
       await stack.s3Client.send(new PutObjectCommand({ Bucket: stack.bucket, Key: key, Body: body }));
       return lastEventFor(key);
     },
+    eventFor: async (key) => lastEventFor(key),
     async remove(key) {
       await stack.s3Client.send(new DeleteObjectCommand({ Bucket: stack.bucket, Key: key }));
       return lastEventFor(key);

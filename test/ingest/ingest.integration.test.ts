@@ -2,6 +2,7 @@
  * The ingest path end to end on real local servers: s3rver -> SQS-shaped batches -> IngestService ->
  * the Moonshot emulator -> dynalite.
  */
+import { CopyObjectCommand } from "@aws-sdk/client-s3";
 import type { SQSRecord } from "aws-lambda";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { normaliseSequencer } from "../../functions/core/documents/dynamo-store";
@@ -81,6 +82,32 @@ describe("ingest end to end", () => {
     expect(await storedText("e2e/plain file.txt")).toBe("Hello world.\n\nSecond paragraph.");
     const listed = await h.store.list({ prefix: "e2e/" });
     expect(listed.items.map((d) => d.key).sort()).toEqual(inputs.map(([k]) => k).sort());
+  });
+
+  it("ingests copies (the local server's copy events carry no ETag: metadata comes from HEAD)", async () => {
+    await h.put("copy/source.txt", "copied text");
+    await h.stack.s3Client.send(
+      new CopyObjectCommand({
+        Bucket: h.stack.bucket,
+        Key: "copy/target.txt",
+        CopySource: `${h.stack.bucket}/copy/source.txt`,
+      }),
+    );
+    const copied = await h.eventFor("copy/target.txt");
+    expect(copied.eventName).toBe("ObjectCreated:Copy");
+    expect(await h.deliver(messagesFor([copied]))).toEqual([]);
+    expect(await storedText("copy/target.txt")).toBe("copied text");
+    expect((await h.store.get(docId("copy/target.txt")))?.contentType).toBeTruthy();
+  });
+
+  it("hands records back untouched when the invocation's deadline has passed", async () => {
+    const record = await h.put("late/doc.txt", "too late");
+    const uploads = h.emulator.requests().filter((r) => r.operation === "upload").length;
+    const [message] = messagesFor([record]);
+    const res = await h.service().processBatch([message!], { deadline: Date.now() - 1 });
+    expect(res.batchItemFailures).toEqual([{ itemIdentifier: message!.messageId }]);
+    expect(h.emulator.requests().filter((r) => r.operation === "upload").length).toBe(uploads);
+    expect(await h.store.get(docId("late/doc.txt"))).toBeUndefined();
   });
 
   it("ignores s3:TestEvent and keeps malformed messages for the DLQ", async () => {

@@ -225,6 +225,11 @@ export class IngestService {
     const worker = async () => {
       while (next < records.length) {
         const message = records[next++]!;
+        // Too late to start: hand it back to SQS rather than be cut off halfway by the timeout.
+        if (this.now().getTime() >= deadline) {
+          failures.add(message.messageId);
+          continue;
+        }
         try {
           await this.processMessage(message, { deadline, leaseUntil });
         } catch {
@@ -530,14 +535,14 @@ export class IngestService {
       tag: string;
       change: ObjectChange;
       pin: { versionId?: string; eTag?: string };
-      info: { size: number; contentType?: string; versionId?: string };
+      info: ObjectInfo;
       /** Set from the object when it is read. */
       contentType?: string;
     },
     opts: CallOptions,
   ): Promise<RemoteFile> {
     const { change, info } = ctx;
-    const pin = { versionId: info.versionId ?? ctx.pin.versionId, eTag: ctx.pin.eTag };
+    const pin = { versionId: info.versionId ?? ctx.pin.versionId, eTag: ctx.pin.eTag ?? info.eTag };
     let opens = 0;
     const source = {
       filename: remoteFilename(ctx.tag, change.key),
