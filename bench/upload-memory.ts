@@ -184,8 +184,8 @@ export interface UploadMemoryResult {
 
 /** Runs the measurement once and returns the result (also what the CLI prints). */
 export async function main(opts: { sizeBytes?: number } = {}): Promise<UploadMemoryResult> {
-  // 100 MB in decimal (100,000,000 bytes): just under the provider's 100 MiB cap.
-  const sizeBytes = opts.sizeBytes ?? 100_000_000;
+  // Exactly the provider's per-file cap (100 MiB).
+  const sizeBytes = opts.sizeBytes ?? 100 * MB;
   const dir = await mkdtemp(join(tmpdir(), "kdp-upload-bench-"));
   const path = join(dir, "bench-upload.txt");
   const apiKey = "sk-bench";

@@ -21,6 +21,7 @@ import {
   EmptyFileError,
   FileCountQuotaError,
   FileTooLargeError,
+  NetworkError,
   NotFoundError,
   QuotaExhaustedError,
   StorageQuotaError,
@@ -221,6 +222,28 @@ describe("errors end to end", () => {
 });
 
 describe("resilience", () => {
+  it("a stream cut mid-answer surfaces as NetworkError after the partial text, without a retry", async () => {
+    emu.setFaults({ rateStreamCut: 1, streamDelayMs: 5 });
+    const events: RequestEvent[] = [];
+    const c = client({ onRequest: (e) => events.push(e) });
+    const seen: ChatDelta[] = [];
+    const err = await (async () => {
+      for await (const d of c.chatStream({
+        model: "moonshot-v1-8k",
+        messages: [
+          { role: "system", content: DOC },
+          { role: "user", content: "umbrellas?" },
+        ],
+      }))
+        seen.push(d);
+    })().catch((e) => e);
+    expect(err).toBeInstanceOf(NetworkError);
+    expect(seen.some((d) => d.content)).toBe(true);
+    expect(seen.some((d) => d.done)).toBe(false);
+    // One attempt: the stream had delivered text, so repeating it would duplicate the answer.
+    expect(events).toHaveLength(1);
+  });
+
   it("slow responses become TimeoutError after the attempts run out", async () => {
     emu.setFaults({ rateSlow: 1, slowMs: 3_000, operations: ["list"] });
     const events: RequestEvent[] = [];
