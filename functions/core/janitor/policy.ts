@@ -9,8 +9,9 @@
  * or deleted) that ingestion queued for deletion.
  *
  * A remote file is deleted when it is (in this order of priority):
- * 1. `superseded`: in a record's `staleFileIds`, carrying one of its `staleUploadTags`, or held only by
- *    a tombstone: the file of a version that was deleted or replaced;
+ * 1. `superseded`: in a record's `staleFileIds` or held only by a tombstone (at once), or carrying one
+ *    of a record's `staleUploadTags` (past the grace period, like orphans): the file of a version that
+ *    was deleted or replaced;
  * 2. `orphan`: referenced by no record and by no pending upload intent, and older than the grace period;
  * 3. `retention`: older than the retention period and its document is `ready` (text stored) — or
  *    `failed` (a failed version's upload is never read again; keeping it only costs quota);
