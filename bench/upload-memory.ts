@@ -163,6 +163,14 @@ export async function startChildEmulator(apiKey: string): Promise<{ baseURL: str
   return { baseURL: `${url.replace(/\/$/, "")}/v1`, child };
 }
 
+/** Stops a child emulator with SIGTERM (it removes its temp folder) and waits up to 5 s for it to exit. */
+export async function stopChildEmulator(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, "exit");
+  child.kill("SIGTERM");
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000).unref())]);
+}
+
 export interface UploadMemoryResult {
   benchmark: "upload-memory";
   server: "emulator (child process)";
@@ -216,7 +224,7 @@ export async function main(opts: { sizeBytes?: number } = {}): Promise<UploadMem
       node: process.version,
     };
   } finally {
-    child.kill("SIGTERM");
+    await stopChildEmulator(child);
     await rm(dir, { recursive: true, force: true });
   }
 }

@@ -9,7 +9,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { generateFile, measureUpload, startChildEmulator } from "../../bench/upload-memory";
+import {
+  generateFile,
+  measureUpload,
+  startChildEmulator,
+  stopChildEmulator,
+} from "../../bench/upload-memory";
 import {
   MoonshotClient,
   type MoonshotClientOptions,
@@ -299,7 +304,8 @@ describe("resilience", () => {
       await generateFile(path, size);
       await generateFile(`${path}.warm`, 1024 * 1024);
       const c = new MoonshotClient({ baseURL, apiKey: async () => apiKey });
-      await measureUpload(c, `${path}.warm`); // loads lazy modules and JIT outside the measurement
+      const warm = await measureUpload(c, `${path}.warm`); // loads lazy modules and JIT outside the measurement
+      await c.deleteFile(warm.file.id);
       // RSS every 10 ms; plus a full GC every 500 ms with live memory sampled right after it.
       const m = await measureUpload(c, path, { filename: "large.txt", gcEveryMs: 500 });
       expect(m.file.bytes).toBe(size);
@@ -309,8 +315,9 @@ describe("resilience", () => {
       // Raw RSS also counts chunks V8 has not collected yet (measured 35-55 MB here, vs > 100 MB when
       // the body was buffered): still well under the file's size.
       expect(m.peakRssGrowthBytes).toBeLessThan(size * 0.75);
+      expect(await c.deleteFile(m.file.id)).toBe(true);
     } finally {
-      child.kill("SIGTERM");
+      await stopChildEmulator(child);
       await rm(dir, { recursive: true, force: true });
     }
   });
