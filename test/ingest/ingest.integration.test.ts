@@ -2,7 +2,7 @@
  * The ingest path end to end on real local servers: s3rver -> SQS-shaped batches -> IngestService ->
  * the Moonshot emulator -> dynalite.
  */
-import { CopyObjectCommand } from "@aws-sdk/client-s3";
+import { CopyObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import type { SQSRecord } from "aws-lambda";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { normaliseSequencer } from "../../functions/core/documents/dynamo-store";
@@ -330,6 +330,50 @@ describe("order, overwrite and delete", () => {
     expect(await h.store.get(docId("order/gone.txt"))).toBeUndefined();
     expect((await h.store.getState(docId("order/gone.txt")))?.status).toBe("deleted");
     expect(remoteFilesOf("order/gone.txt")).toHaveLength(0);
+  });
+
+  it("a newer version landing while an older one is mid-upload wins, with no leftover file", async () => {
+    const key = "race/new.txt";
+    const v1 = await h.put(key, "old bytes");
+    const v2 = await h.put(key, "new bytes");
+    const slow = h.service({
+      hooks: {
+        afterUpload: async () => {
+          // While v1's upload is between the provider and the record, v2 is fully ingested.
+          expect(await h.deliver(messagesFor([v2]))).toEqual([]);
+        },
+      },
+    });
+    expect((await slow.processBatch(messagesFor([v1]))).batchItemFailures).toEqual([]);
+    const doc = await h.store.get(docId(key));
+    expect(doc?.status).toBe("ready");
+    expect(await storedText(key)).toBe("new bytes");
+    expect(
+      h.emulator
+        .files()
+        .filter((f) => f.filename.endsWith("__new.txt"))
+        .map((f) => f.id),
+    ).toEqual([doc!.remoteFileId]);
+  });
+
+  it("a delete landing mid-upload leaves nothing behind", async () => {
+    const key = "race/deleted.txt";
+    const v1 = await h.put(key, "short lived");
+    const del = await h.remove(key);
+    const slow = h.service({
+      hooks: {
+        afterUpload: async () => {
+          expect(await h.deliver(messagesFor([del]))).toEqual([]);
+        },
+      },
+    });
+    // s3rver has already removed the bytes: give the old version's read something to send.
+    await h.stack.s3Client.send(
+      new PutObjectCommand({ Bucket: h.stack.bucket, Key: key, Body: "short lived" }),
+    );
+    expect((await slow.processBatch(messagesFor([v1]))).batchItemFailures).toEqual([]);
+    expect(await h.store.get(docId(key))).toBeUndefined();
+    expect(h.emulator.files().filter((f) => f.filename.endsWith("__deleted.txt"))).toEqual([]);
   });
 
   it("overwrite replaces text, chunks and remote file; delete removes everything", async () => {
