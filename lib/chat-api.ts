@@ -2,7 +2,9 @@
  * Chat API: a REST API whose every route is proxied to one chat function with response streaming,
  * behind a Lambda authorizer.
  */
-import { Duration, RemovalPolicy, Stack } from "aws-cdk-lib";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { Annotations, Duration, RemovalPolicy, Stack } from "aws-cdk-lib";
 import {
   AccessLogField,
   AccessLogFormat,
@@ -10,6 +12,7 @@ import {
   EndpointType,
   LambdaIntegration,
   LogGroupLogDestination,
+  type Method,
   MethodLoggingLevel,
   ResponseTransferMode,
   ResponseType,
@@ -24,7 +27,7 @@ import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
 import { Construct } from "constructs";
 import { DEFAULT_MODEL, DEFAULT_MOONSHOT_BASE_URL, ENV } from "../functions/core/config";
 import { DEFAULT_CHAT_TIMEOUT, DEFAULT_METRICS_NAMESPACE, EXTRA_ENV, SERVICE_NAMES } from "./defaults";
-import { PipelineFunction } from "./function";
+import { PipelineFunction, PROJECT_ROOT } from "./function";
 import { acknowledge } from "./nag";
 
 /**
@@ -88,6 +91,14 @@ export interface ChatApiProps {
    */
   readonly stageName?: string;
   /**
+   * Serve the web console (functions/chat/routes/console.ts): `GET /` and `GET /assets/{proxy+}` are
+   * public (the page is a sign-in form and holds no data; every data route stays behind the
+   * authorizer), and the built console (web/dist, `npm run build:web`) is copied into the chat bundle.
+   * When false, every method requires the authorizer.
+   * @default true
+   */
+  readonly webConsole?: boolean;
+  /**
    * Create the account-level role that lets API Gateway write logs (AWS::ApiGateway::Account). Access
    * and execution logs need it. Set false when the account already has one configured (it is one
    * setting per account and region; the last stack to set it wins).
@@ -111,6 +122,13 @@ export interface ChatApiProps {
   readonly metricsNamespace?: string;
 }
 
+/** Built web console (vite build web): copied to <bundle>/console, where the chat function looks. */
+export const WEB_CONSOLE_DIST = path.join(PROJECT_ROOT, "web", "dist");
+
+const copyWebConsole = (inputDir: string, outputDir: string): string[] => [
+  `if [ -f "${inputDir}/web/dist/index.html" ]; then cp -R "${inputDir}/web/dist" "${outputDir}/console"; fi`,
+];
+
 /** The REST API, its chat and authorizer functions, and the API's access log group. */
 export class ChatApi extends Construct {
   /** The REST API (regional endpoint; idle timeout of a stream is 5 minutes there, 30 s on edge). */
@@ -123,6 +141,8 @@ export class ChatApi extends Construct {
   public readonly authorizer: TokenAuthorizer;
   /** JSON access log of the stage. */
   public readonly accessLogs: LogGroup;
+  /** Methods deliberately served without the authorizer (web console page and assets). */
+  public readonly publicMethods: Method[];
   /** Alarms: 5xx answers from the API. */
   public readonly alarms: Alarm[];
 
@@ -132,6 +152,7 @@ export class ChatApi extends Construct {
     const timeout = props.timeout ?? DEFAULT_CHAT_TIMEOUT;
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     const metricsNamespace = props.metricsNamespace ?? DEFAULT_METRICS_NAMESPACE;
+    const webConsole = props.webConsole ?? true;
     const rateLimit = props.throttle?.rateLimit ?? 25;
     const burstLimit = props.throttle?.burstLimit ?? 50;
     if (timeout.toSeconds() > 900) {
@@ -149,6 +170,12 @@ export class ChatApi extends Construct {
       throw new Error("ChatApi: auth mode 'token' needs the apiToken secret");
     }
 
+    if (webConsole && !existsSync(path.join(WEB_CONSOLE_DIST, "index.html"))) {
+      Annotations.of(this).addWarningV2(
+        "kdp:web-console-not-built",
+        "web/dist is missing: the chat function will be bundled without the web console. Run `npm run build:web` (npm run synth does) before deploying.",
+      );
+    }
     this.function = new PipelineFunction(this, "Function", {
       name: "chat",
       description:
@@ -159,6 +186,7 @@ export class ChatApi extends Construct {
       memorySize: props.memorySize ?? 1024,
       logRetention: props.logRetention,
       logRemovalPolicy: removalPolicy,
+      afterBundling: webConsole ? copyWebConsole : undefined,
     })
       .bindTable(props.table, "read")
       .bindBucket(props.bucket, { put: true, delete: true })
@@ -252,6 +280,28 @@ export class ChatApi extends Construct {
     // ANY on the root and on {proxy+}; routing and validation happen in the function.
     this.api.root.addMethod("ANY");
     this.api.root.addProxy({ anyMethod: true });
+    this.publicMethods = [];
+    if (webConsole) {
+      // Explicit GET methods take precedence over ANY / {proxy+}; only the page and its hashed assets
+      // are reachable without a token (a browser cannot send the bearer for a page load).
+      const open = { authorizationType: AuthorizationType.NONE, authorizer: undefined };
+      this.publicMethods.push(this.api.root.addMethod("GET", undefined, open));
+      this.publicMethods.push(
+        this.api.root.addResource("assets").addResource("{proxy+}").addMethod("GET", undefined, open),
+      );
+      for (const method of this.publicMethods) {
+        acknowledge(
+          method,
+          "AwsSolutions-APIG4",
+          "Public on purpose: the web console's sign-in page and its content-hashed static assets (no data, no secrets); every data route (/chat, /v1/*, /documents, /uploads, /health) stays behind the Lambda authorizer.",
+        );
+        acknowledge(
+          method,
+          "AwsSolutions-COG4",
+          "Public on purpose: static web console page and assets served without any authorizer (a browser cannot send the bearer token when loading the page).",
+        );
+      }
+    }
 
     // Gateway-generated errors (bad token, throttling, body over 10 MB...) in the same JSON envelope as
     // the function's errors, so the openai client shows the message.

@@ -107,6 +107,12 @@ export interface PipelineFunctionProps
    * @default RemovalPolicy.RETAIN
    */
   readonly logRemovalPolicy?: RemovalPolicy;
+  /**
+   * Shell commands run after esbuild, given the project root and the bundle directory (e.g. to copy
+   * static files next to index.mjs).
+   * @default - none
+   */
+  readonly afterBundling?: (inputDir: string, outputDir: string) => string[];
 }
 
 /**
@@ -120,8 +126,16 @@ export class PipelineFunction extends NodejsFunction {
   public readonly executionRole: IRole;
 
   constructor(scope: Construct, id: string, props: PipelineFunctionProps) {
-    const { name, serviceName, metricsNamespace, logRetention, logRemovalPolicy, environment, ...rest } =
-      props;
+    const {
+      name,
+      serviceName,
+      metricsNamespace,
+      logRetention,
+      logRemovalPolicy,
+      environment,
+      afterBundling,
+      ...rest
+    } = props;
     const logGroup = new LogGroup(scope, `${id}Logs`, {
       retention: logRetention ?? RetentionDays.ONE_MONTH,
       removalPolicy: logRemovalPolicy ?? RemovalPolicy.RETAIN,
@@ -146,7 +160,12 @@ export class PipelineFunction extends NodejsFunction {
       loggingFormat: LoggingFormat.JSON,
       logGroup,
       role,
-      bundling: HOUSE_BUNDLING,
+      bundling: afterBundling
+        ? {
+            ...HOUSE_BUNDLING,
+            commandHooks: { beforeBundling: () => [], beforeInstall: () => [], afterBundling },
+          }
+        : HOUSE_BUNDLING,
       environment: {
         ...BASE_ENVIRONMENT,
         [ENV.POWERTOOLS_SERVICE_NAME]: serviceName,

@@ -1,12 +1,19 @@
 /**
  * Ingestion: documents bucket -> S3 notifications -> SQS (+ DLQ) -> ingest function -> documents table.
  */
-import { Duration, RemovalPolicy, Stack } from "aws-cdk-lib";
+import { Aws, Duration, RemovalPolicy, Stack } from "aws-cdk-lib";
 import { Alarm, ComparisonOperator, TreatMissingData } from "aws-cdk-lib/aws-cloudwatch";
 import type { ITable } from "aws-cdk-lib/aws-dynamodb";
 import { SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
 import type { RetentionDays } from "aws-cdk-lib/aws-logs";
-import { BlockPublicAccess, Bucket, BucketEncryption, EventType, type IBucket } from "aws-cdk-lib/aws-s3";
+import {
+  BlockPublicAccess,
+  Bucket,
+  BucketEncryption,
+  EventType,
+  HttpMethods,
+  type IBucket,
+} from "aws-cdk-lib/aws-s3";
 import { SqsDestination } from "aws-cdk-lib/aws-s3-notifications";
 import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
 import { Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
@@ -80,6 +87,13 @@ export interface IngestionProps {
    */
   readonly noncurrentVersionRetentionDays?: number;
   /**
+   * Origins allowed to PUT objects from a browser with presigned URLs (the web console's uploads), set
+   * as the CORS rule of a bucket this construct creates. The signature, not CORS, is what authorises a
+   * PUT; CORS only lets the browser send it. Add your custom domain here; [] turns browser uploads off.
+   * @default - API Gateway origins of the stack's region: https://*.execute-api.<region>.amazonaws.com
+   */
+  readonly browserUploadOrigins?: string[];
+  /**
    * Removal policy of the bucket this construct creates (and of its access-log bucket and log group).
    * DESTROY also empties the buckets on stack deletion.
    * @default RemovalPolicy.RETAIN
@@ -138,6 +152,7 @@ export class Ingestion extends Construct {
       throw new Error(`Ingestion: timeout must be at most 15 minutes, got ${timeout.toHumanString()}`);
     }
 
+    const uploadOrigins = props.browserUploadOrigins ?? [`https://*.execute-api.${Aws.REGION}.amazonaws.com`];
     if (props.bucket) {
       this.bucket = props.bucket;
     } else {
@@ -167,6 +182,16 @@ export class Ingestion extends Construct {
         ],
         removalPolicy,
         autoDeleteObjects: autoDelete,
+        cors: uploadOrigins.length
+          ? [
+              {
+                allowedMethods: [HttpMethods.PUT],
+                allowedOrigins: uploadOrigins,
+                allowedHeaders: ["content-type", "x-amz-*"],
+                maxAge: 3000,
+              },
+            ]
+          : undefined,
       });
     }
 

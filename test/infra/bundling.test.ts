@@ -1,39 +1,75 @@
 /**
  * The house bundling really runs here: the local esbuild (no Docker), ESM output with the createRequire
- * banner, minified, with a source map, AWS SDK bundled. One function only, to keep the test fast;
- * `npm run synth` bundles all four.
+ * banner, minified, with a source map, AWS SDK bundled; and the chat bundle carries the built web
+ * console. Only the chat API's two functions are bundled, to keep the test fast; `npm run synth`
+ * bundles all four.
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { Stack } from "aws-cdk-lib";
-import { describe, expect, it } from "vitest";
-import { ESM_REQUIRE_BANNER, PipelineFunction } from "../../lib/function";
-import { TEST_ENV, testApp } from "./synth";
+import { Template } from "aws-cdk-lib/assertions";
+import { Bucket } from "aws-cdk-lib/aws-s3";
+import { beforeAll, describe, expect, it } from "vitest";
+import { ChatApi, WEB_CONSOLE_DIST } from "../../lib/chat-api";
+import { DocumentTable } from "../../lib/document-table";
+import { ESM_REQUIRE_BANNER } from "../../lib/function";
+import { PipelineSecrets } from "../../lib/secrets";
+import { logicalId, TEST_ENV, testApp } from "./synth";
+
+let assetDirs: { chat: string; authorizer: string };
+
+beforeAll(() => {
+  const app = testApp({}, true);
+  const stack = new Stack(app, "Bundle", { env: TEST_ENV });
+  const secrets = new PipelineSecrets(stack, "Secrets");
+  const api = new ChatApi(stack, "Api", {
+    table: new DocumentTable(stack, "Table").table,
+    bucket: Bucket.fromBucketName(stack, "Docs", "docs-bucket"),
+    moonshotApiKey: secrets.moonshotApiKey,
+    apiToken: secrets.apiToken,
+  });
+  const assembly = app.synth();
+  const resources = Template.fromStack(stack).toJSON().Resources;
+  // The asset of each function: its S3Key is <hash>.zip, staged as asset.<hash>/.
+  const dirOf = (fnId: string) => {
+    const key = resources[fnId].Properties.Code.S3Key as string;
+    return path.join(assembly.directory, `asset.${key.replace(/\.zip$/, "")}`);
+  };
+  assetDirs = { chat: dirOf(logicalId(api.function)), authorizer: dirOf(logicalId(api.authorizerFunction)) };
+});
 
 describe("PipelineFunction bundling", () => {
-  it("bundles the entry with the local esbuild into an ESM index.mjs with a source map", () => {
-    const app = testApp({}, true);
-    const stack = new Stack(app, "Bundle", { env: TEST_ENV });
-    new PipelineFunction(stack, "Authorizer", {
-      name: "authorizer",
-      serviceName: "authorizer",
-      metricsNamespace: "Test",
-    });
-    const assembly = app.synth();
-    const assets = readdirSync(assembly.directory).filter((d) => d.startsWith("asset."));
-    expect(assets).toHaveLength(1);
-    const dir = path.join(assembly.directory, assets[0]);
-    expect(readdirSync(dir).sort()).toEqual(["index.mjs", "index.mjs.map"]);
-    const code = readFileSync(path.join(dir, "index.mjs"), "utf8");
-    expect(code.startsWith(ESM_REQUIRE_BANNER)).toBe(true);
-    expect(code).toMatch(/export\s*\{[^}]*\bhandler\b/);
-    expect(code).toContain("//# sourceMappingURL=index.mjs.map");
-    // Minified: no line anywhere near the length of readable source, few lines overall.
-    expect(code.split("\n").length).toBeLessThan(200);
-    // The SDK is bundled, not left to the runtime's copy.
-    expect(code).not.toMatch(/from\s*"@aws-sdk\//);
-    const map = JSON.parse(readFileSync(path.join(dir, "index.mjs.map"), "utf8"));
-    expect(map.sources.some((s: string) => s.includes("functions/authorizer/handler.ts"))).toBe(true);
-    expect(existsSync(path.join(dir, "node_modules"))).toBe(false);
+  it("bundles each entry with the local esbuild into a minified ESM index.mjs with a source map", () => {
+    for (const [name, dir] of Object.entries(assetDirs)) {
+      const files = readdirSync(dir);
+      expect(files, name).toEqual(expect.arrayContaining(["index.mjs", "index.mjs.map"]));
+      expect(existsSync(path.join(dir, "node_modules")), name).toBe(false);
+      const code = readFileSync(path.join(dir, "index.mjs"), "utf8");
+      expect(code.startsWith(ESM_REQUIRE_BANNER), name).toBe(true);
+      expect(code, name).toMatch(/export\s*\{[^}]*\bhandler\b/);
+      expect(code, name).toContain("//# sourceMappingURL=index.mjs.map");
+      expect(code.split("\n").length, name).toBeLessThan(200);
+      // The SDK is bundled, not left to the runtime's copy.
+      expect(code, name).not.toMatch(/from\s*"@aws-sdk\//);
+      const map = JSON.parse(readFileSync(path.join(dir, "index.mjs.map"), "utf8"));
+      expect(
+        map.sources.some((s: string) => s.includes(`functions/${name}/handler.ts`)),
+        name,
+      ).toBe(true);
+    }
+  });
+
+  it("copies the built web console next to the chat handler only", () => {
+    expect(existsSync(path.join(assetDirs.authorizer, "console"))).toBe(false);
+    if (!existsSync(path.join(WEB_CONSOLE_DIST, "index.html"))) {
+      // npm test builds the console first (build:web); without it there is nothing to copy.
+      expect(existsSync(path.join(assetDirs.chat, "console"))).toBe(false);
+      return;
+    }
+    const copied = readFileSync(path.join(assetDirs.chat, "console", "index.html"), "utf8");
+    expect(copied).toBe(readFileSync(path.join(WEB_CONSOLE_DIST, "index.html"), "utf8"));
+    expect(readdirSync(path.join(assetDirs.chat, "console", "assets")).sort()).toEqual(
+      readdirSync(path.join(WEB_CONSOLE_DIST, "assets")).sort(),
+    );
   });
 });

@@ -1,12 +1,20 @@
 import { Duration, Stack } from "aws-cdk-lib";
-import { Match, type Template } from "aws-cdk-lib/assertions";
+import { Match, Template } from "aws-cdk-lib/assertions";
 import { Bucket } from "aws-cdk-lib/aws-s3";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ChatApi } from "../../lib/chat-api";
 import { DocumentTable } from "../../lib/document-table";
 import type { PipelineStack } from "../../lib/pipeline-stack";
 import { PipelineSecrets } from "../../lib/secrets";
-import { grantsOf, logicalId, shared, statementsOfFunction, synthPipeline, testApp } from "./synth";
+import {
+  grantsOf,
+  logicalId,
+  type Resources,
+  shared,
+  statementsOfFunction,
+  synthPipeline,
+  testApp,
+} from "./synth";
 
 let template: Template;
 let stack: PipelineStack;
@@ -15,7 +23,20 @@ beforeAll(() => {
   ({ template, stack } = shared());
 });
 
-const methods = () => Object.entries(template.findResources("AWS::ApiGateway::Method"));
+const methods = () => Object.entries(template.findResources("AWS::ApiGateway::Method") as Resources);
+
+/** "VERB /path" of a method, from the resource tree in the template. */
+function routeOf(method: Resources[string]): string {
+  const resources = template.toJSON().Resources;
+  const pathOf = (ref: unknown): string => {
+    const id = (ref as { Ref?: string }).Ref;
+    if (!id) return ""; // Fn::GetAtt RootResourceId
+    const r = resources[id].Properties;
+    return `${pathOf(r.ParentId)}/${r.PathPart}`;
+  };
+  return `${method.Properties.HttpMethod} ${pathOf(method.Properties.ResourceId) || "/"}`;
+}
+const routes = () => methods().map(([, m]) => routeOf(m));
 
 describe("chat API integration", () => {
   it("streams the chat function's response (REST response streaming, not buffered)", () => {
@@ -34,14 +55,14 @@ describe("chat API integration", () => {
     }
   });
 
-  it("routes every path to the function: ANY on / and on /{proxy+}", () => {
+  it("routes every path to the function: ANY on / and on /{proxy+}, plus GET for the console", () => {
     const api = logicalId(stack.pipeline.chatApi.api);
     template.hasResourceProperties("AWS::ApiGateway::Resource", {
       PathPart: "{proxy+}",
       RestApiId: { Ref: api },
+      ParentId: { "Fn::GetAtt": [api, "RootResourceId"] },
     });
-    const verbs = methods().map(([, m]) => m.Properties.HttpMethod);
-    expect(verbs).toEqual(["ANY", "ANY"]);
+    expect(routes().sort()).toEqual(["ANY /", "ANY /{proxy+}", "GET /", "GET /assets/{proxy+}"]);
   });
 
   it("lets the integration run as long as the function (beyond the 29 s buffered limit)", () => {
@@ -61,14 +82,39 @@ describe("chat API integration", () => {
 });
 
 describe("chat API authentication", () => {
-  it("puts the Lambda authorizer on every method (there is no CORS preflight method)", () => {
+  it("puts the Lambda authorizer on every method except the console page and assets (no CORS preflight)", () => {
     const authorizerId = logicalId(stack.pipeline.chatApi.authorizer);
-    const all = methods();
-    for (const [id, method] of all) {
+    const open: string[] = [];
+    for (const [id, method] of methods()) {
       expect(method.Properties.HttpMethod, id).not.toBe("OPTIONS");
+      if (method.Properties.AuthorizationType === "NONE") {
+        open.push(routeOf(method));
+        expect(method.Properties.AuthorizerId, id).toBeUndefined();
+        continue;
+      }
       expect(method.Properties.AuthorizationType, id).toBe("CUSTOM");
       expect(method.Properties.AuthorizerId, id).toEqual({ Ref: authorizerId });
     }
+    // Only GETs of the sign-in page and its static assets; every data route needs the bearer.
+    expect(open.sort()).toEqual(["GET /", "GET /assets/{proxy+}"]);
+    expect(stack.pipeline.chatApi.publicMethods).toHaveLength(2);
+  });
+
+  it("without the web console, every method needs the authorizer", () => {
+    const s = new Stack(testApp(), "NoConsole");
+    const secrets = new PipelineSecrets(s, "S");
+    const api = new ChatApi(s, "Api", {
+      table: new DocumentTable(s, "D").table,
+      bucket: Bucket.fromBucketName(s, "B", "docs-bucket"),
+      moonshotApiKey: secrets.moonshotApiKey,
+      apiToken: secrets.apiToken,
+      webConsole: false,
+    });
+    const t = Template.fromStack(s);
+    const all = Object.values(t.findResources("AWS::ApiGateway::Method"));
+    expect(all).toHaveLength(2);
+    for (const m of all) expect(m.Properties.AuthorizationType).toBe("CUSTOM");
+    expect(api.publicMethods).toEqual([]);
   });
 
   it("reads the bearer from the Authorization header and caches decisions", () => {

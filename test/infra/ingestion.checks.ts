@@ -120,6 +120,21 @@ describe("documents bucket", () => {
     });
   });
 
+  it("lets browsers PUT presigned uploads from the API's origin (CORS), and nothing else", () => {
+    const bucketId = logicalId(stack.pipeline.ingestion.bucket);
+    const cors = template.toJSON().Resources[bucketId].Properties.CorsConfiguration.CorsRules;
+    expect(cors).toEqual([
+      {
+        AllowedMethods: ["PUT"],
+        AllowedOrigins: [
+          { "Fn::Join": ["", ["https://*.execute-api.", { Ref: "AWS::Region" }, ".amazonaws.com"]] },
+        ],
+        AllowedHeaders: ["content-type", "x-amz-*"],
+        MaxAge: 3000,
+      },
+    ]);
+  });
+
   it("denies every request that does not use TLS 1.2+", () => {
     const bucketId = logicalId(stack.pipeline.ingestion.bucket);
     template.hasResourceProperties("AWS::S3::BucketPolicy", {
