@@ -9,12 +9,28 @@ import { ENV } from "../config";
 /** Seconds a secret value is cached in the warm Lambda before it is read again. */
 const SECRET_MAX_AGE_SECONDS = 300;
 
+/**
+ * The construct creates the Moonshot key secret WITHOUT a value (the user stores the key after deploy);
+ * reading it then fails with ResourceNotFoundException (no AWSCURRENT version), which means "not
+ * configured", not an outage. Powertools wraps the SDK error in GetParameterError (`cause`).
+ */
+function isMissingSecretValue(err: unknown): boolean {
+  const cause = (err as { cause?: unknown } | undefined)?.cause ?? err;
+  return (cause as { name?: unknown } | undefined)?.name === "ResourceNotFoundException";
+}
+
 async function readSecret(valueVar: string, secretVar: string): Promise<string | undefined> {
   const direct = process.env[valueVar];
   if (direct !== undefined && direct.trim() !== "") return direct.trim();
   const secretId = process.env[secretVar];
   if (!secretId) return undefined;
-  const value = await getSecret<string>(secretId, { maxAge: SECRET_MAX_AGE_SECONDS });
+  let value: unknown;
+  try {
+    value = await getSecret<string>(secretId, { maxAge: SECRET_MAX_AGE_SECONDS });
+  } catch (err) {
+    if (isMissingSecretValue(err)) return undefined;
+    throw err;
+  }
   const text = typeof value === "string" ? value.trim() : "";
   return text === "" ? undefined : text;
 }
