@@ -107,6 +107,8 @@ export interface FailedInput {
   failure: DocumentFailure;
   /** Remote files this attempt created that the record may not reference (deleted during cleanup). */
   orphanFileIds?: string[];
+  /** Set when an upload was attempted whose result is unknown: files with the tag get deleted. */
+  unknownUploadTag?: string;
   attempts?: number;
   now: Date;
 }
@@ -486,6 +488,7 @@ export class DynamoDocumentStore implements DocumentReader {
       const files = new Set(input.orphanFileIds ?? []);
       if (cur?.remoteFileId) files.add(cur.remoteFileId);
       if (files.size > 0) add.staleFileIds = files;
+      if (input.unknownUploadTag) add.staleUploadTags = new Set([input.unknownUploadTag]);
       const set: Record<string, unknown> = {
         status: "failed",
         error: input.failure,

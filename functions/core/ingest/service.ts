@@ -357,13 +357,17 @@ export class IngestService {
       contentType: info.contentType as string | undefined,
     };
     let uploaded: RemoteFile | undefined;
+    let uploadAttempted = false;
     try {
       const invalid = validateObject(change.key, info.size, this.config.maxFileBytes);
       if (invalid) throw new TerminalFailure(invalid);
       const callOpts: CallOptions = { deadline: delivery.deadline };
 
       uploaded = claim.takeover ? await this.findEarlierUpload(claim.record, tag, callOpts) : undefined;
-      if (!uploaded) uploaded = await this.upload(ctx, callOpts);
+      if (!uploaded) {
+        uploadAttempted = true;
+        uploaded = await this.upload(ctx, callOpts);
+      }
       const file = uploaded;
       await this.hooks.afterUpload?.({ documentId, file });
       // Recording the file id and reading its text are independent: run them together (one
@@ -453,6 +457,9 @@ export class IngestService {
             ? new TerminalFailure(failureForProviderError(err)!, uploaded ? [uploaded.id] : [])
             : undefined;
       if (terminal) return this.fail(ctx, terminal.failure, terminal.orphanFileIds);
+      // A transient upload failure may still have stored a file whose answer was lost (a dropped
+      // connection): when giving up, have cleanup look for files with this version's tag.
+      const unknownTag = uploadAttempted && !uploaded ? tag : undefined;
       if (delivery.receiveCount >= this.config.maxReceiveCount) {
         // The last delivery: say so on the document before SQS moves the message to the DLQ.
         await this.fail(
@@ -462,6 +469,7 @@ export class IngestService {
             message: `gave up after ${delivery.receiveCount} attempts: ${errorText(err)}`,
           },
           uploaded ? [uploaded.id] : [],
+          unknownTag,
         ).catch((e) =>
           this.log.error("could not record retries_exhausted", { documentId, error: errorText(e) }),
         );
@@ -474,6 +482,7 @@ export class IngestService {
     ctx: { documentId: string; sequencer: string; owner: string; tag: string; delivery: Delivery },
     failure: DocumentFailure,
     orphanFileIds: string[],
+    unknownUploadTag?: string,
   ): Promise<Outcome> {
     const recorded = await this.store.finaliseFailed({
       documentId: ctx.documentId,
@@ -481,6 +490,7 @@ export class IngestService {
       owner: ctx.owner,
       failure,
       orphanFileIds,
+      unknownUploadTag,
       attempts: ctx.delivery.receiveCount,
       now: this.now(),
     });
