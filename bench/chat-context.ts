@@ -12,10 +12,15 @@
  *   (whole prefix on the 256K model, subsets on 8K/32K/128K windows, random maxTokens): the number of
  *   context-length errors (target 0), other errors, and how many answers quoted the planted fact.
  *
- * `npx tsx bench/chat-context.ts [--docs 200] [--mb 40] [--runs 3] [--questions 100]`.
+ * DynamoDB runs in a child process by default (a real DynamoDB is another machine: its work does not
+ * compete with the Lambda's CPU); `--dynamo-in-process` runs it in this process instead.
+ *
+ * `npx tsx bench/chat-context.ts [--docs 200] [--mb 40] [--runs 3] [--questions 100] [--dynamo-in-process]`.
  * `main()` is exported for the benchmark runner.
  */
-import { pathToFileURL } from "node:url";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { createChatApp } from "../functions/chat/app";
@@ -33,9 +38,15 @@ export interface ChatContextBenchOptions {
   runs?: number;
   questions?: number;
   seed?: number;
+  /**
+   * Run dynalite inside this process (its CPU work then competes with the code under test on one
+   * thread) instead of in a child process (like a real, remote DynamoDB). @default false
+   */
+  dynamoInProcess?: boolean;
 }
 
 export interface ChatContextBenchResult {
+  dynamo: "child-process" | "in-process";
   documents: number;
   textBytes: number;
   chunks: number;
@@ -149,6 +160,37 @@ function makeCorpus(docs: number, bytesPerDoc: number, rand: () => number) {
   return { texts, facts };
 }
 
+/** dynalite in a child Node process on 127.0.0.1:0 (in memory); closed by ending that process. */
+async function startDynamoProcess(): Promise<{ endpoint: string; close(): Promise<void> }> {
+  const script = `import dynalite from "dynalite";
+const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+server.listen(0, "127.0.0.1", () => console.log(JSON.stringify({ port: server.address().port })));
+process.stdin.on("end", () => process.exit(0));
+process.stdin.resume();`;
+  const root = fileURLToPath(new URL("..", import.meta.url));
+  const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
+    cwd: root,
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  const [line] = (await Promise.race([
+    once(child.stdout!, "data"),
+    once(child, "exit").then(() => {
+      throw new Error("dynalite child process exited before listening");
+    }),
+  ])) as [Buffer];
+  const { port } = JSON.parse(line.toString("utf8")) as { port: number };
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    async close() {
+      const exited = once(child, "exit");
+      child.stdin!.end();
+      const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
@@ -161,7 +203,7 @@ export async function main(opts: ChatContextBenchOptions = {}): Promise<ChatCont
   const questionCount = opts.questions ?? 100;
   const rand = prng(opts.seed ?? 42);
 
-  const dynamo = await startLocalDynamo();
+  const dynamo = opts.dynamoInProcess ? await startLocalDynamo() : await startDynamoProcess();
   const emulator = await startEmulator({
     models: [
       { id: "moonshot-v1-8k", context_length: 8192 },
@@ -290,7 +332,7 @@ export async function main(opts: ChatContextBenchOptions = {}): Promise<ChatCont
         body.prefix = "bench/";
       } else {
         const model = models[Math.floor(rand() * models.length)]!;
-        const n = 1 + Math.floor(rand() * 20);
+        const n = Math.min(docs, 1 + Math.floor(rand() * 20));
         const ids = new Set([`bench-${String(fact.doc).padStart(4, "0")}`]);
         while (ids.size < n) ids.add(`bench-${String(Math.floor(rand() * docs)).padStart(4, "0")}`);
         body.documentIds = [...ids];
@@ -317,6 +359,7 @@ export async function main(opts: ChatContextBenchOptions = {}): Promise<ChatCont
     const toUpstreamMs = median(toUpstreamRunsMs);
     const medianIndex = toUpstreamRunsMs.indexOf(toUpstreamMs);
     return {
+      dynamo: opts.dynamoInProcess ? "in-process" : "child-process",
       documents: docs,
       textBytes,
       chunks,
@@ -347,7 +390,13 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     const i = process.argv.indexOf(`--${name}`);
     return i > 0 ? Number(process.argv[i + 1]) : undefined;
   };
-  main({ documents: arg("docs"), totalMB: arg("mb"), runs: arg("runs"), questions: arg("questions") })
+  main({
+    documents: arg("docs"),
+    totalMB: arg("mb"),
+    runs: arg("runs"),
+    questions: arg("questions"),
+    dynamoInProcess: process.argv.includes("--dynamo-in-process"),
+  })
     .then((r) => console.log(JSON.stringify(r, null, 2)))
     .catch((err) => {
       console.error(err);
