@@ -186,6 +186,19 @@ describe("DynamoDocumentStore", () => {
     expect((await store.list({ prefix: "t/" })).items.map((d) => d.status)).toEqual(["processing"]);
   });
 
+  it("purging a noncurrent version leaves the document alone; purging the current one deletes it", async () => {
+    const id = "purge";
+    const v = await store.claimVersion(
+      claimInput({ documentId: id, key: "v.txt", sequencer: "60", versionId: "v2" }),
+    );
+    expect(v.outcome).toBe("claimed");
+    const base = { documentId: id, bucket: "b", key: "v.txt", now: new Date() };
+    expect(await store.tombstone({ ...base, sequencer: "61", purgedVersionId: "v1" })).toBe(false);
+    expect((await store.getState(id))?.status).toBe("processing");
+    expect(await store.tombstone({ ...base, sequencer: "62", purgedVersionId: "v2" })).toBe(true);
+    expect((await store.getState(id))?.status).toBe("deleted");
+  });
+
   it("releaseRemoteFile is conditional on the file still being referenced", async () => {
     await store.putDocumentText({ documentId: "rel", key: "rel.txt", remoteFileId: "f-rel" }, "hello");
     expect(await store.releaseRemoteFile("rel", "other", "2026-01-01T00:00:00Z")).toBe(false);

@@ -118,6 +118,12 @@ export interface TombstoneInput {
   bucket: string;
   key: string;
   sequencer: string;
+  /**
+   * For a permanent deletion of one version (versioned bucket, `ObjectRemoved:Delete` with a version
+   * id): the deleted version. When the record tracks another version, the current object is
+   * unaffected and nothing changes. Unset for delete markers and unversioned buckets.
+   */
+  purgedVersionId?: string;
   now: Date;
 }
 
@@ -529,6 +535,9 @@ export class DynamoDocumentStore implements DocumentReader {
     const nowIso = input.now.toISOString();
     return this.transition(input.documentId, (cur): Decision<boolean> => {
       if (cur && cur.sequencer >= input.sequencer) return { result: false };
+      if (input.purgedVersionId && cur?.versionId && cur.versionId !== input.purgedVersionId) {
+        return { result: false }; // a noncurrent version was purged: the document is unchanged
+      }
       const add: Record<string, Set<string>> = {};
       if (cur?.textGeneration) add.staleGenerations = new Set([cur.textGeneration]);
       if (cur?.remoteFileId) add.staleFileIds = new Set([cur.remoteFileId]);

@@ -295,6 +295,9 @@ export class IngestService {
       bucket: change.bucket,
       key: change.key,
       sequencer,
+      // Delete markers hide the object (a delete for users); a versioned `ObjectRemoved:Delete`
+      // purges one version, which matters only when it is the one the document holds.
+      purgedVersionId: change.eventName === "ObjectRemoved:Delete" ? change.versionId : undefined,
       now: this.now(),
     });
     await this.cleanup(documentId, undefined);
