@@ -3,7 +3,12 @@ import { Match, Template } from "aws-cdk-lib/assertions";
 import { Bucket } from "aws-cdk-lib/aws-s3";
 import type { Construct } from "constructs";
 import { beforeAll, describe, expect, it } from "vitest";
-import { DocumentPipeline, type DocumentPipelineProps, DocumentPipelinePropsError } from "../../lib";
+import {
+  DocumentPipeline,
+  type DocumentPipelineProps,
+  DocumentPipelinePropsError,
+  DocumentTable,
+} from "../../lib";
 import type { PipelineStack } from "../../lib/pipeline-stack";
 import {
   grantsOf,
@@ -139,6 +144,19 @@ describe("used from another app's stack with an existing bucket", () => {
     consumer.resourceCountIs("AWS::Events::Rule", 1);
     consumer.resourceCountIs("AWS::CloudWatch::Dashboard", 1);
     consumer.resourceCountIs("AWS::DynamoDB::GlobalTable", 1);
+  });
+
+  it("also takes an existing documents table (no table of its own, grants and TABLE_NAME on that one)", () => {
+    const s = new Stack(testApp(), "SharedTable", { env: TEST_ENV });
+    const table = new DocumentTable(s, "Existing").table;
+    const docs = new DocumentPipeline(s, "Docs", { table });
+    const t = Template.fromStack(s);
+    t.resourceCountIs("AWS::DynamoDB::GlobalTable", 1);
+    expect(docs.table).toBe(table);
+    const r = t.toJSON().Resources as Resources;
+    expect(r[logicalId(docs.janitor.function)].Properties.Environment.Variables.TABLE_NAME).toEqual({
+      Ref: logicalId(table),
+    });
   });
 
   it("also takes a bucket imported by name (e.g. owned by another stack or account team)", () => {
