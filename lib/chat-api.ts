@@ -219,7 +219,8 @@ export class ChatApi extends Construct {
       handler: this.authorizerFunction,
       identitySource: "method.request.header.Authorization",
       // Malformed headers are refused by API Gateway without invoking (or paying for) the authorizer.
-      validationRegex: "^Bearer [-0-9A-Za-z._~+/]+=*$",
+      // (The auth scheme is case-insensitive, RFC 9110; the token is RFC 6750's b64token: API token or JWT.)
+      validationRegex: "^[Bb][Ee][Aa][Rr][Ee][Rr] [-0-9A-Za-z._~+/]+=*$",
       resultsCacheTtl: props.authorizerCacheTtl ?? Duration.minutes(5),
     });
 

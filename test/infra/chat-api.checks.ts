@@ -122,7 +122,7 @@ describe("chat API authentication", () => {
       Type: "TOKEN",
       IdentitySource: "method.request.header.Authorization",
       AuthorizerResultTtlInSeconds: 300,
-      IdentityValidationExpression: Match.stringLikeRegexp("Bearer"),
+      IdentityValidationExpression: Match.stringLikeRegexp("\\[Bb\\]"),
       AuthorizerUri: Match.anyValue(),
     });
     const regex = new RegExp(
@@ -130,6 +130,8 @@ describe("chat API authentication", () => {
         .IdentityValidationExpression,
     );
     expect(regex.test("Bearer abcDEF123456")).toBe(true);
+    expect(regex.test("bearer eyJhbGciOi.eyJzdWIiOi.c2lnbmF0dXJl")).toBe(true);
+    expect(regex.test("Bearer ")).toBe(false);
     expect(regex.test("Basic dXNlcjpwYXNz")).toBe(false);
     expect(regex.test("abcDEF123456")).toBe(false);
   });
