@@ -96,6 +96,17 @@ export interface DocumentPipelineProps {
    */
   readonly metricsNamespace?: string;
   /**
+   * Serve the web console from the chat API (public GET / and /assets/*; data routes stay
+   * authenticated). See ChatApiProps.webConsole.
+   * @default true
+   */
+  readonly webConsole?: boolean;
+  /**
+   * Origins allowed to PUT presigned uploads from a browser into a bucket this construct creates (CORS).
+   * @default - the region's API Gateway origins (https://*.execute-api.<region>.amazonaws.com)
+   */
+  readonly browserUploadOrigins?: string[];
+  /**
    * Create the account-level API Gateway logging role (see ChatApiProps.cloudWatchRole).
    * @default true
    */
@@ -173,6 +184,13 @@ export function validateDocumentPipelineProps(props: DocumentPipelineProps): voi
       fail(`auth.mode must be "token" or "jwt", got ${JSON.stringify((auth as { mode: unknown }).mode)}`);
     }
   }
+  for (const origin of props.browserUploadOrigins ?? []) {
+    if (!/^https?:\/\/[^/\s]+$/.test(origin) || (origin.match(/\*/g) ?? []).length > 1) {
+      fail(
+        `browserUploadOrigins entries must be origins like "https://docs.example.com" (at most one *), got ${JSON.stringify(origin)}`,
+      );
+    }
+  }
   if (props.alarmEmail !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(props.alarmEmail)) {
     fail(`alarmEmail must be an e-mail address, got ${JSON.stringify(props.alarmEmail)}`);
   }
@@ -215,6 +233,7 @@ export class DocumentPipeline extends Construct {
       providerBaseUrl,
       highWaterMark,
       concurrency: props.ingestConcurrency ?? DEFAULT_INGEST_CONCURRENCY,
+      browserUploadOrigins: props.browserUploadOrigins,
       removalPolicy,
       logRetention,
       metricsNamespace,
@@ -229,6 +248,7 @@ export class DocumentPipeline extends Construct {
       providerBaseUrl,
       throttle: props.throttle,
       cloudWatchRole: props.apiGatewayCloudWatchRole,
+      webConsole: props.webConsole,
       removalPolicy,
       logRetention,
       metricsNamespace,

@@ -146,6 +146,19 @@ describe("used from another app's stack with an existing bucket", () => {
     consumer.resourceCountIs("AWS::DynamoDB::GlobalTable", 1);
   });
 
+  it("passes webConsole and browserUploadOrigins through", () => {
+    const s = new Stack(testApp(), "Options", { env: TEST_ENV });
+    const docs = new DocumentPipeline(s, "Docs", {
+      webConsole: false,
+      browserUploadOrigins: ["https://docs.example.com"],
+    });
+    const t = Template.fromStack(s);
+    expect(docs.chatApi.publicMethods).toEqual([]);
+    t.hasResourceProperties("AWS::S3::Bucket", {
+      CorsConfiguration: { CorsRules: [Match.objectLike({ AllowedOrigins: ["https://docs.example.com"] })] },
+    });
+  });
+
   it("also takes an existing documents table (no table of its own, grants and TABLE_NAME on that one)", () => {
     const s = new Stack(testApp(), "SharedTable", { env: TEST_ENV });
     const table = new DocumentTable(s, "Existing").table;
@@ -210,6 +223,11 @@ describe("invalid props fail at synth with a clear message", () => {
       /auth.issuer must be the https URL/,
     ],
     ["alarmEmail", { alarmEmail: "ops" }, /alarmEmail must be an e-mail address/],
+    [
+      "upload origin with a path",
+      { browserUploadOrigins: ["https://x.example.com/app"] },
+      /browserUploadOrigins/,
+    ],
   ];
   it.each(cases)("%s", (_name, props, message) => {
     const s = new Stack(testApp(), "Invalid");
