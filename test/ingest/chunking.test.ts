@@ -117,3 +117,16 @@ describe("chunkText", () => {
     expect(performance.now() - started).toBeLessThan(5_000);
   });
 });
+
+describe("chunkText on very long texts", () => {
+  it("splits a 12 MB text of 200,000 short lines without exhausting the call stack", () => {
+    // One paragraph of many single-line sentences: the sentence level yields ~200k pieces.
+    const text = Array.from({ length: 200_000 }, (_, i) => `line ${i} of a log file with some words`).join(
+      "\n",
+    );
+    const chunks = chunkText(text);
+    expect(chunks.map((c) => c.text).join("")).toBe(text);
+    expect(chunks.length).toBeGreaterThan(100);
+    for (const c of chunks) expect(c.tokens).toBeLessThanOrEqual(CHUNKING_DEFAULTS.maxTokens);
+  });
+});

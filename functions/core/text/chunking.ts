@@ -94,7 +94,9 @@ function pieces(text: string, level: number, maxTokens: number, maxBytes: number
   const out: string[] = [];
   for (const part of splitAfter(text, LEVELS[level]!)) {
     if (fits(part, maxTokens, maxBytes)) out.push(part);
-    else out.push(...pieces(part, level + 1, maxTokens, maxBytes));
+    // A loop, not push(...spread): a long text can yield hundreds of thousands of pieces, more
+    // arguments than the call stack holds.
+    else for (const piece of pieces(part, level + 1, maxTokens, maxBytes)) out.push(piece);
   }
   return out;
 }
