@@ -1,3 +1,4 @@
+import MiniSearch from "minisearch";
 import { describe, expect, it } from "vitest";
 import {
   ChunkRanker,
@@ -6,6 +7,7 @@ import {
   documentBudget,
   ELISION,
   estimateMessagesTokens,
+  normalizeTerm,
   queryTerms,
   rankChunks,
   tokenize,
@@ -151,6 +153,59 @@ describe("ContextPlan", () => {
     const b = rankChunks(docs, refs, "where do orchids bloom? topic2");
     expect(a).toEqual(b);
     expect(docs[a[0]!.doc]!.chunks[a[0]!.pos]!.text).toContain("Orchids");
+  });
+
+  it("ranks like a full BM25 index of every chunk (only chunks holding a query word are indexed)", () => {
+    let seed = 7;
+    const rand = () => {
+      seed = (seed * 16807) % 2147483647;
+      return seed / 2147483647;
+    };
+    const vocab = [
+      "amber",
+      "basalt",
+      "cedar",
+      "delta",
+      "ember",
+      "fjord",
+      "garnet",
+      "harbour",
+      "iris",
+      "juniper",
+    ];
+    const docs = Array.from({ length: 8 }, (_, d) => {
+      let text = "";
+      for (let p = 0; p < 40; p++) {
+        const n = 10 + Math.floor(rand() * 30);
+        text += `${Array.from({ length: n }, () => vocab[Math.floor(rand() * vocab.length)]).join(" ")}.\n\n`;
+        if (rand() < 0.05) text += "The pilots logged storms near the quay.\n\n";
+      }
+      return doc(`d${d}`, `k${d}`, text, 80);
+    });
+    const refs = docs.flatMap((d, di) => d.chunks.map((c, pos) => ({ doc: di, pos, tokens: c.tokens })));
+    const query = "Which pilot logged a storm at the quay?";
+    const ours = rankChunks(docs, refs, query);
+    // Reference: minisearch over every chunk, all terms indexed.
+    const full = new MiniSearch<{ id: number; text: string }>({
+      fields: ["text"],
+      tokenize,
+      processTerm: normalizeTerm,
+    });
+    refs.forEach((r, id) => {
+      full.add({ id, text: docs[r.doc]!.chunks[r.pos]!.text });
+    });
+    const hits = full.search(queryTerms(query).join(" "), { combineWith: "OR" });
+    expect(hits.length).toBeGreaterThan(3);
+    // Exactly the chunks the full index scores are ranked above the rest.
+    const key = (r: { doc: number; pos: number }) => `${r.doc}:${r.pos}`;
+    const expected = hits.map((h) => key(refs[h.id as number]!));
+    expect(ours.slice(0, hits.length).map(key).sort()).toEqual([...expected].sort());
+    // The best chunk is the same, and our top 5 are as good by the full index's scores (within 5%:
+    // the only approximation is the average chunk length, taken over the indexed chunks).
+    expect(key(ours[0]!)).toBe(expected[0]);
+    const fullScore = new Map(hits.map((h) => [key(refs[h.id as number]!), h.score]));
+    const mean = (keys: string[]) => keys.reduce((n, k) => n + (fullScore.get(k) ?? 0), 0) / keys.length;
+    expect(mean(ours.slice(0, 5).map(key))).toBeGreaterThanOrEqual(0.95 * mean(expected.slice(0, 5)));
   });
 
   it("tokenizes words lower-cased and CJK per character", () => {

@@ -340,14 +340,22 @@ export function queryTerms(query: string): string[] {
 /** Room for chunk positions in a numeric id (`doc * ID_STRIDE + pos`). */
 const ID_STRIDE = 1_000_000;
 
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
 /**
  * Ranks chunks against a query with BM25 (minisearch). Documents can be added as they are read, so
  * indexing overlaps the remaining reads; `order` indexes whatever was not added yet.
  *
- * Only the query's own terms are indexed: a chunk's BM25 score depends on the query terms'
- * frequencies and the chunk's length, and minisearch takes the length from the tokenizer before
- * `processTerm` filters, so the scores equal those of a full index while the index stays tiny
- * (indexing every term of 40 MB would cost seconds).
+ * Only what can score is indexed, so 40 MB of text costs a regex scan rather than a full index:
+ * - a chunk goes into the index only if it contains a query term as a word (one regex test on the
+ *   lower-cased text, a superset of what the tokenizer would match); any other chunk has BM25 score
+ *   0 and is only counted;
+ * - within an indexed chunk only the query's own terms are kept (`processTerm`), while minisearch
+ *   still takes the chunk's length from the full token list;
+ * - each term's IDF is corrected to the whole set of chunks (`boostTerm` = full-set IDF / indexed-set
+ *   IDF; document frequencies are exact because every chunk holding a term is indexed). The average
+ *   length is that of the indexed chunks, close to the whole set's since chunks are cut to a common
+ *   target size.
  *
  * Chunks without any query term follow the matches, spread across documents (every document's first
  * chunk, then every second chunk...), so a question with no searchable words still sees each
@@ -356,20 +364,25 @@ const ID_STRIDE = 1_000_000;
 export class ChunkRanker {
   readonly terms: string[];
   private readonly index?: MiniSearch<{ id: number; text: string }>;
+  private readonly matcher?: RegExp;
   private readonly added = new Set<number>();
+  private chunkCount = 0;
   private scores?: Map<number, number>;
 
   constructor(query: string) {
     this.terms = queryTerms(query);
     if (this.terms.length === 0) return;
     const wanted = new Set(this.terms);
+    // A term matches the word itself or its plural (the fold in normalizeTerm).
+    const alternatives = this.terms.map((t) => `${escapeRegExp(t)}s?`).join("|");
+    this.matcher = new RegExp(`(?<![\\p{L}\\p{N}])(?:${alternatives})(?![\\p{L}\\p{N}])`, "u");
     this.index = new MiniSearch<{ id: number; text: string }>({
       fields: ["text"],
       idField: "id",
       storeFields: [],
       tokenize,
       // Same as keeping `normalizeTerm(t)` when wanted (tokens arrive lower-cased and stop words are
-      // never wanted), with set lookups only: this runs once per word of every chunk.
+      // never wanted), with set lookups only: this runs once per word of every indexed chunk.
       processTerm: (t) => {
         if (wanted.has(t)) return t;
         if (t.length > 3 && t.charCodeAt(t.length - 1) === 115 && !t.endsWith("ss")) {
@@ -387,24 +400,42 @@ export class ChunkRanker {
     if (this.added.has(doc)) return;
     this.added.add(doc);
     this.scores = undefined;
-    if (!this.index) return;
+    this.chunkCount += chunks.length;
+    if (!this.index || !this.matcher) return;
     for (let pos = 0; pos < chunks.length; pos++) {
-      this.index.add({ id: doc * ID_STRIDE + pos, text: chunks[pos]!.text });
+      const text = chunks[pos]!.text;
+      // CJK words are split into characters by the tokenizer, which the word-boundary test cannot
+      // see: such chunks are always indexed.
+      if (this.matcher.test(text.toLowerCase()) || CJK_CHAR.test(text)) {
+        this.index.add({ id: doc * ID_STRIDE + pos, text });
+      }
     }
   }
 
   /** `refs` best first (indexing any of their documents not added yet). */
   order(documents: readonly ContextDocument[], refs: readonly ChunkRef[]): ChunkRef[] {
     for (const ref of refs) if (!this.added.has(ref.doc)) this.add(ref.doc, documents[ref.doc]!.chunks);
-    if (!this.scores) {
-      const scores = new Map<number, number>();
-      if (this.index)
-        for (const hit of this.index.search(this.terms.join(" "))) scores.set(hit.id as number, hit.score);
-      this.scores = scores;
-    }
+    if (!this.scores) this.scores = this.search();
     const scores = this.scores;
     const score = (r: ChunkRef) => scores.get(r.doc * ID_STRIDE + r.pos) ?? 0;
     return [...refs].sort((a, b) => score(b) - score(a) || a.pos - b.pos || a.doc - b.doc);
+  }
+
+  private search(): Map<number, number> {
+    const scores = new Map<number, number>();
+    const index = this.index;
+    if (!index || index.documentCount === 0) return scores;
+    const indexed = index.documentCount;
+    const all = Math.max(this.chunkCount, indexed);
+    const idf = (n: number, total: number) => Math.log(1 + (total - n + 0.5) / (n + 0.5));
+    const boost = new Map<string, number>();
+    for (const term of this.terms) {
+      const n = index.search(term).length;
+      if (n > 0) boost.set(term, idf(n, all) / idf(n, indexed));
+    }
+    const hits = index.search(this.terms.join(" "), { boostTerm: (term) => boost.get(term) ?? 1 });
+    for (const hit of hits) scores.set(hit.id as number, hit.score);
+    return scores;
   }
 }
 
