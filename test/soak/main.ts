@@ -1,0 +1,83 @@
+/**
+ * `npm run soak`: the full reliability soak (test/soak/soak.ts), bounded (it stops by itself within
+ * SOAK_SECONDS, default 570), printing progress and then the summary; exit code 1 when an invariant
+ * fails, 2 when the setup itself broke.
+ *
+ * Parameters (environment or flags; flags win): SOAK_DOCS / --docs, SOAK_SECONDS / --seconds,
+ * SOAK_MAX_MB / --max-mb (largest ordinary document), SOAK_BIG_MB / --big-mb, SOAK_BIG_COUNT / --big,
+ * SOAK_FAULT_RATE / --faults (0..1), SOAK_KILL_RATE / --kills (0..1), SOAK_OVERWRITE_RATE,
+ * SOAK_DELETE_RATE, SOAK_CHAT_PER_MIN / --chat, SOAK_JANITOR_SECONDS / --janitor, SOAK_MAX_FILES /
+ * --max-files, SOAK_WORKERS / --workers, SOAK_SEED / --seed; `--short` starts from the short
+ * profile `npm test` runs; `--json FILE` also writes the full report as JSON.
+ */
+import { writeFile } from "node:fs/promises";
+import type { SoakOptions } from "./soak";
+
+// The SDK's "Node 22 will be required from 2027" notice is noise here.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+const { FULL_SOAK, formatReport, runSoak, SHORT_SOAK } = await import("./soak");
+
+type Numeric = Exclude<keyof Omit<SoakOptions, "log">, never>;
+
+const PARAMS: [Numeric, string, string, number?][] = [
+  ["documents", "SOAK_DOCS", "--docs"],
+  ["seconds", "SOAK_SECONDS", "--seconds"],
+  ["maxBytes", "SOAK_MAX_MB", "--max-mb", 1024 * 1024],
+  ["bigBytes", "SOAK_BIG_MB", "--big-mb", 1024 * 1024],
+  ["bigCount", "SOAK_BIG_COUNT", "--big"],
+  ["faultRate", "SOAK_FAULT_RATE", "--faults"],
+  ["killRate", "SOAK_KILL_RATE", "--kills"],
+  ["overwriteRate", "SOAK_OVERWRITE_RATE", "--overwrites"],
+  ["deleteRate", "SOAK_DELETE_RATE", "--deletes"],
+  ["chatPerMinute", "SOAK_CHAT_PER_MIN", "--chat"],
+  ["janitorSeconds", "SOAK_JANITOR_SECONDS", "--janitor"],
+  ["maxFiles", "SOAK_MAX_FILES", "--max-files"],
+  ["workers", "SOAK_WORKERS", "--workers"],
+  ["seed", "SOAK_SEED", "--seed"],
+];
+
+/** Options from the environment and flags on top of the full (or `--short`) profile. */
+export function soakOptions(argv: string[], env: NodeJS.ProcessEnv): Omit<SoakOptions, "log"> {
+  const o = { ...(argv.includes("--short") ? SHORT_SOAK : FULL_SOAK) };
+  for (const [field, envName, flag, scale] of PARAMS) {
+    const i = argv.indexOf(flag);
+    const raw = i >= 0 ? argv[i + 1] : env[envName];
+    if (raw === undefined || raw === "") continue;
+    const value = Number(raw);
+    const isRate = field.endsWith("Rate");
+    if (!Number.isFinite(value) || value < 0 || (isRate && value > 1)) {
+      throw new Error(
+        `${flag} / ${envName}: expected ${isRate ? "a fraction 0..1" : "a non-negative number"}, got "${raw}"`,
+      );
+    }
+    (o as Record<string, number>)[field] = scale ? Math.round(value * scale) : value;
+  }
+  if (o.seconds > 600) throw new Error("--seconds: the soak is bounded to 600 s");
+  if (o.documents < 1) throw new Error("--docs: at least one document");
+  return o;
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  let options: Omit<SoakOptions, "log">;
+  try {
+    options = soakOptions(argv, process.env);
+  } catch (err) {
+    console.error(err instanceof Error ? err.message : String(err));
+    process.exit(2);
+  }
+  const t0 = Date.now();
+  const log = (line: string) =>
+    console.log(`[soak +${String(Math.round((Date.now() - t0) / 1000)).padStart(3)}s] ${line}`);
+  log(`starting: ${JSON.stringify(options)}`);
+  const report = await runSoak({ ...options, log });
+  console.log(formatReport(report));
+  const j = argv.indexOf("--json");
+  if (j >= 0 && argv[j + 1]) await writeFile(argv[j + 1]!, `${JSON.stringify(report, null, 2)}\n`);
+  process.exit(report.ok ? 0 : 1);
+}
+
+main().catch((err) => {
+  console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
+  process.exit(2);
+});

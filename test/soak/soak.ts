@@ -1,0 +1,852 @@
+/**
+ * The reliability soak (issue 8): the local runtime's pieces in one process on 127.0.0.1 — local S3
+ * (s3rver), local DynamoDB (dynalite), the Moonshot emulator with a low file cap and injected faults,
+ * S3 events -> LocalQueue (SQS semantics) -> the REAL ingest handler in killable worker processes
+ * (test/soak/pool.ts), the real janitor handler on an interval, the real chat app over HTTP — and a
+ * generated workload pushed through it while events are delivered twice (some out of order), workers
+ * are killed at random points, objects are overwritten and deleted, and chat requests hit ready
+ * documents. At the end it checks the invariants (see `checkInvariants`) and returns a report.
+ *
+ * `npm run soak` (test/soak/main.ts) runs the full size; test/soak/soak.test.ts a short one.
+ */
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtemp, rm } from "node:fs/promises";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DeleteObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import type { S3EventRecord } from "aws-lambda";
+import { ensureDocumentsTable } from "../../local/aws/dynamo";
+import { startLocalS3 } from "../../local/aws/s3";
+import type { RunningEmulator } from "../../local/emulator/server";
+import { FileStore } from "../../local/emulator/store";
+import { LOCAL_CREDENTIALS } from "../../local/runtime/config";
+import { createLambdaContext } from "../../local/runtime/lambda-context";
+import { LocalQueue } from "../../local/runtime/queue";
+import { decodeS3EventKey, s3NotificationBody } from "../../local/runtime/s3-events";
+import { DocumentFactory, type Expectation, type GeneratedDocument, prng } from "./documents";
+import { WorkerPool } from "./pool";
+
+export interface SoakOptions {
+  /** Documents to create (each key once; overwrites and deletes come on top). */
+  documents: number;
+  /** Hard limit on the whole run, checks included. */
+  seconds: number;
+  /** Largest ordinary document (bytes). */
+  maxBytes: number;
+  /** Size of the big documents and how many. */
+  bigBytes: number;
+  bigCount: number;
+  /** Fraction of provider calls answered by a fault (split 429 / 500 / dropped / slow). */
+  faultRate: number;
+  /** Fraction of ingest invocations whose worker is killed at a random point. */
+  killRate: number;
+  overwriteRate: number;
+  deleteRate: number;
+  chatPerMinute: number;
+  janitorSeconds: number;
+  /** The emulator's file cap (the provider's is 1,000). */
+  maxFiles: number;
+  /** Ingest execution environments (the event source's maxConcurrency). */
+  workers: number;
+  /** S3 puts in flight. */
+  putConcurrency: number;
+  seed: number;
+  /** Progress lines. */
+  log: (line: string) => void;
+}
+
+export const FULL_SOAK: Omit<SoakOptions, "log"> = {
+  documents: 2000,
+  seconds: 570,
+  maxBytes: 3_000_000,
+  bigBytes: 20 * 1024 * 1024,
+  bigCount: 5,
+  faultRate: 0.15,
+  killRate: 0.01,
+  overwriteRate: 0.05,
+  deleteRate: 0.05,
+  chatPerMinute: 50,
+  janitorSeconds: 30,
+  maxFiles: 200,
+  workers: 6,
+  putConcurrency: 6,
+  seed: 8,
+};
+
+export const SHORT_SOAK: Omit<SoakOptions, "log"> = {
+  ...FULL_SOAK,
+  documents: 200,
+  seconds: 115,
+  maxBytes: 400_000,
+  bigBytes: 3 * 1024 * 1024,
+  bigCount: 2,
+  // More kills than 1% so a run of ~100 invocations kills a few.
+  killRate: 0.04,
+  maxFiles: 100,
+  workers: 4,
+  janitorSeconds: 15,
+};
+
+export interface Invariant {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+export interface SoakReport {
+  options: Omit<SoakOptions, "log">;
+  seconds: number;
+  drained: boolean;
+  documents: {
+    keys: number;
+    versionsPut: number;
+    overwrites: number;
+    deletes: number;
+    expectedReady: number;
+    expectedFailed: number;
+    expectedGone: number;
+    ready: number;
+    failed: number;
+    gone: number;
+    processing: number;
+    failuresByCode: Record<string, number>;
+    mismatches: string[];
+  };
+  remote: {
+    files: number;
+    bytes: number;
+    maxFiles: number;
+    peakFiles: number;
+    orphansBeforeFinalSweep: number;
+    orphans: string[];
+    uploads: number;
+    duplicateUploads: string[];
+  };
+  deleted: { checked: number; leftovers: string[] };
+  chat: { requests: number; byStatus: Record<string, number>; ourErrors: string[]; providerFaults: number };
+  queue: { sent: number; invocations: number; deadLetters: number; failedReceives: number };
+  workers: { kills: number; killsTooLate: number; coldStarts: number; unexpectedExits: number };
+  emulator: { requests: number; faulted: number; byStatus: Record<string, number> };
+  janitor: { sweeps: number; deleted: number; errors: string[] };
+  invariants: Invariant[];
+  ok: boolean;
+}
+
+const BUCKET = "kdp-soak";
+const TABLE = "kdp-soak-documents";
+const REGION = "us-east-1";
+const API_KEY = "sk-soak";
+const API_TOKEN = "kdp_soak_token_0123456789";
+const PROVIDER_5XX_TYPES = new Set(["provider_error", "provider_unavailable", "provider_timeout"]);
+
+interface KeyState {
+  key: string;
+  documentId: string;
+  n: number;
+  kind: Parameters<DocumentFactory["make"]>[1];
+  versions: number;
+  /** Last operation applied to S3 (what the pipeline must converge to). */
+  last: { op: "put"; expect: Expectation } | { op: "delete" };
+  /** Sequencers of every S3 event seen for the key (to find its uploads by tag). */
+  sequencers: string[];
+  chain: Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs the soak; never throws for an invariant (see `report.ok`), only for a broken setup. */
+export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
+  const started = Date.now();
+  const hardDeadline = started + opts.seconds * 1000;
+  const rand = prng(opts.seed);
+  const log = opts.log;
+  const dir = await mkdtemp(join(tmpdir(), "kdp-soak-"));
+  const closers: (() => Promise<unknown>)[] = [];
+  const close = async () => {
+    for (const c of closers.splice(0).reverse()) await c().catch(() => undefined);
+  };
+
+  // Every file the emulator stores, even one whose response never reached the client: the duplicate
+  // upload check counts stored uploads per object version (upload tag), not what the client saw.
+  const stored: { id: string; filename: string }[] = [];
+  const originalAdd = FileStore.prototype.add;
+  FileStore.prototype.add = function (this: FileStore, file, path, text) {
+    stored.push({ id: file.id, filename: file.filename });
+    return originalAdd.call(this, file, path, text);
+  };
+  closers.push(async () => {
+    FileStore.prototype.add = originalAdd;
+  });
+
+  try {
+    const s3server = await startLocalS3({ dataDir: join(dir, "s3"), buckets: [BUCKET] });
+    closers.push(() => s3server.close());
+    // DynamoDB in its own process (a real DynamoDB is another machine): this process already runs S3,
+    // the emulator (with real PDF/DOCX extraction), the chat app and the janitor on one event loop.
+    const dynamo = await startDynamoChild();
+    closers.push(() => dynamo.close());
+    const admin = new DynamoDBClient({
+      endpoint: dynamo.endpoint,
+      region: REGION,
+      credentials: LOCAL_CREDENTIALS,
+    });
+    closers.push(async () => admin.destroy());
+    await ensureDocumentsTable(admin, TABLE);
+
+    const { startEmulator } = await import("../../local/emulator/server");
+    const f = opts.faultRate;
+    const faults = {
+      rate429: f * 0.4,
+      rate500: f * 0.27,
+      rateDrop: f * 0.26,
+      rateSlow: f * 0.07,
+      slowMs: 12_000,
+      retryAfterSeconds: 1,
+      seed: opts.seed,
+    };
+    const emulator: RunningEmulator = await startEmulator({
+      apiKey: API_KEY,
+      limits: { maxFiles: opts.maxFiles },
+    });
+    closers.push(() => emulator.close());
+
+    // The handlers read these at import (cold start), as in Lambda; see local/runtime/stack.ts.
+    Object.assign(process.env, {
+      TABLE_NAME: TABLE,
+      BUCKET_NAME: BUCKET,
+      AWS_REGION: REGION,
+      AWS_DEFAULT_REGION: REGION,
+      AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+      AWS_ENDPOINT_URL_S3: s3server.endpoint,
+      AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+      S3_FORCE_PATH_STYLE: "true",
+      MOONSHOT_BASE_URL: emulator.baseURL,
+      MOONSHOT_API_KEY: API_KEY,
+      API_TOKEN,
+      MAX_RECEIVE_COUNT: "6",
+      INGEST_CONCURRENCY: "10",
+      HIGH_WATER_MARK: "0.8",
+      POWERTOOLS_SERVICE_NAME: "kimi-doc-pipeline-soak",
+      POWERTOOLS_LOG_LEVEL: process.env.SOAK_LOG_LEVEL ?? "WARN",
+      POWERTOOLS_METRICS_DISABLED: "true",
+      POWERTOOLS_TRACE_ENABLED: "false",
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+      SOAK_MAX_FILES: String(opts.maxFiles),
+      SOAK_CLIENT_TIMEOUT_MS: "5000",
+      SOAK_UPLOAD_TIMEOUT_MS: "10000",
+    });
+    delete process.env.AWS_PROFILE;
+    delete process.env.AWS_SESSION_TOKEN;
+    // This process runs the janitor and the chat app: they plan against the same (low) file cap.
+    const { PROVIDER_LIMITS } = await import("../../functions/core/moonshot/types");
+    const savedLimits = { ...PROVIDER_LIMITS };
+    Object.assign(PROVIDER_LIMITS, { maxFiles: opts.maxFiles });
+    closers.push(async () => Object.assign(PROVIDER_LIMITS, savedLimits));
+
+    // Kept after the run (outside the data folder) for post-mortems.
+    const logFile = join(tmpdir(), `kdp-soak-workers-${process.pid}.log`);
+    const pool = new WorkerPool({
+      size: opts.workers,
+      killRate: opts.killRate,
+      rand,
+      logFile,
+      env: { ...process.env },
+    });
+    closers.push(() => pool.close());
+    await pool.start();
+    log(`ingest workers up (${opts.workers}); worker logs: ${logFile}`);
+
+    const queue = new LocalQueue({
+      name: "kdp-soak-ingest",
+      functionName: "kdp-soak-ingest",
+      region: REGION,
+      handler: (event, context) => pool.invoke(event, context.getRemainingTimeInMillis()),
+      batchSize: 10,
+      maxConcurrency: opts.workers,
+      functionTimeoutMs: 120_000,
+      maxReceiveCount: 6,
+      retryDelayMs: (n) => Math.min(4000, 400 * 2 ** (n - 1)),
+    });
+    closers.push(() => queue.close({ drainMs: 2000 }));
+
+    const [{ DynamoDocumentStore }, { documentIdFor, uploadTagFor }, clients, { normaliseSequencer }] =
+      await Promise.all([
+        import("../../functions/core/documents/dynamo-store"),
+        import("../../functions/core/ingest/events"),
+        import("../../functions/core/runtime/clients"),
+        import("../../functions/core/documents/dynamo-store"),
+      ]);
+    const store = new DynamoDocumentStore({ client: clients.documents, tableName: TABLE });
+
+    // S3 events -> the queue, each delivered twice; a fifth held back so they arrive out of order.
+    const keys = new Map<string, KeyState>();
+    let pendingSends = 0;
+    const delayedSend = (body: string, delayMs: number) => {
+      if (delayMs <= 0) return void queue.send(body);
+      pendingSends++;
+      setTimeout(() => {
+        pendingSends--;
+        if (!queue.isClosed) queue.send(body);
+      }, delayMs);
+    };
+    s3server.onEvent((record: S3EventRecord) => {
+      const key = decodeS3EventKey(record.s3.object.key);
+      keys.get(key)?.sequencers.push(record.s3.object.sequencer);
+      const body = s3NotificationBody(record);
+      const first = rand() < 0.2 ? Math.floor(rand() * 2000) : 0;
+      delayedSend(body, first);
+      delayedSend(body, first + Math.floor(rand() * 3000));
+    });
+
+    // The chat API over HTTP, as a client sees it.
+    const { loadChatFetch } = await import("../../local/runtime/chat");
+    const chatFetch = await loadChatFetch();
+    const { serve } = await import("@hono/node-server");
+    const server = await new Promise<Server>((resolve) => {
+      const s = serve({ fetch: chatFetch, port: 0, hostname: "127.0.0.1" }, () =>
+        resolve(s as Server),
+      ) as Server;
+    });
+    closers.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        }),
+    );
+    const apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+    const { handler: janitor } = (await import("../../functions/janitor/handler")) as unknown as {
+      handler: (event: object, context: unknown) => Promise<{ deleted: number }>;
+    };
+    const { DEFAULT_POLICY } = await import("../../functions/core/janitor/policy");
+    if (DEFAULT_POLICY.limits.maxFiles !== opts.maxFiles) {
+      throw new Error(
+        "the janitor policy was loaded before the soak set its file cap; run the soak in a fresh process",
+      );
+    }
+    emulator.setFaults(faults);
+    log(
+      `stack up: S3 ${s3server.endpoint}, DynamoDB ${dynamo.endpoint}, emulator ${emulator.url} (cap ${opts.maxFiles} files, ${(f * 100).toFixed(0)}% faults), chat ${apiUrl}`,
+    );
+
+    // Janitor on its schedule.
+    const jan = { sweeps: 0, deleted: 0, errors: [] as string[] };
+    let sweeping: Promise<void> | undefined;
+    const sweep = () => {
+      if (sweeping) return sweeping;
+      const context = createLambdaContext({
+        functionName: "kdp-soak-janitor",
+        timeoutMs: 120_000,
+        region: REGION,
+      });
+      sweeping = janitor({}, context)
+        .then((r) => {
+          jan.sweeps++;
+          jan.deleted += r.deleted;
+        })
+        .catch((err) => {
+          jan.sweeps++;
+          jan.errors.push(err instanceof Error ? err.message : String(err));
+        })
+        .finally(() => {
+          sweeping = undefined;
+        });
+      return sweeping;
+    };
+    const janitorTimer = setInterval(() => void sweep(), opts.janitorSeconds * 1000);
+    closers.push(async () => clearInterval(janitorTimer));
+
+    // Quota usage sampled every second (the emulator refuses uploads past the cap; this shows the peak).
+    let peakFiles = 0;
+    const sampler = setInterval(() => {
+      peakFiles = Math.max(peakFiles, emulator.files().length);
+    }, 1000);
+    closers.push(async () => clearInterval(sampler));
+
+    // Chat: chatPerMinute requests against documents that were ready a moment ago.
+    const chat = { requests: 0, byStatus: {} as Record<string, number>, ourErrors: [] as string[] };
+    let readyIds: string[] = [];
+    let chatStop = false;
+    const refreshReady = async () => {
+      const ids: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await store.list({ status: "ready", limit: 100, cursor });
+        ids.push(...page.items.map((d) => d.documentId));
+        cursor = page.cursor;
+      } while (cursor && ids.length < 1000);
+      readyIds = ids;
+    };
+    const chatOnce = async () => {
+      if (readyIds.length === 0) return;
+      const pick = Array.from(
+        { length: 1 + Math.floor(rand() * 3) },
+        () => readyIds[Math.floor(rand() * readyIds.length)]!,
+      );
+      const documentIds = [...new Set(pick)];
+      chat.requests++;
+      let status = "network";
+      try {
+        const res = await fetch(`${apiUrl}/chat`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${API_TOKEN}`, "content-type": "application/json" },
+          body: JSON.stringify({
+            question: "What does this document begin with?",
+            documentIds,
+            maxTokens: 256,
+          }),
+          signal: AbortSignal.timeout(90_000),
+        });
+        status = String(res.status);
+        const body = (await res.json().catch(() => ({}))) as { error?: { type?: string; message?: string } };
+        if (res.status >= 500 && !PROVIDER_5XX_TYPES.has(body.error?.type ?? "")) {
+          chat.ourErrors.push(`${res.status} ${body.error?.type}: ${body.error?.message}`);
+        }
+        if (res.status !== 200) status = `${res.status} ${body.error?.type ?? "?"}`;
+      } catch (err) {
+        chat.ourErrors.push(`request failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      chat.byStatus[status] = (chat.byStatus[status] ?? 0) + 1;
+    };
+    const chatLoop = (async () => {
+      const interval = 60_000 / opts.chatPerMinute;
+      const inflight = new Set<Promise<void>>();
+      let lastRefresh = 0;
+      while (!chatStop) {
+        if (Date.now() - lastRefresh > 5000) {
+          lastRefresh = Date.now();
+          await refreshReady().catch(() => undefined);
+        }
+        const p = chatOnce().finally(() => inflight.delete(p));
+        inflight.add(p);
+        await sleep(interval);
+      }
+      await Promise.all(inflight);
+    })();
+
+    // The workload: puts, then overwrites and deletes of earlier keys while ingestion runs.
+    const factory = new DocumentFactory({
+      maxBytes: opts.maxBytes,
+      bigBytes: opts.bigBytes,
+      seed: opts.seed + 1,
+    });
+    const s3 = new S3Client({
+      endpoint: s3server.endpoint,
+      forcePathStyle: true,
+      region: REGION,
+      credentials: LOCAL_CREDENTIALS,
+    });
+    closers.push(async () => s3.destroy());
+    let versionsPut = 0;
+    let overwrites = 0;
+    let deletes = 0;
+    const put = async (doc: GeneratedDocument) => {
+      await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: doc.key, Body: doc.body }));
+      versionsPut++;
+    };
+    const later: Promise<void>[] = [];
+    const deletedKeys = new Set<string>();
+    const overwriteCandidates: string[] = [];
+    const schedule = (state: KeyState, delayMs: number, fn: () => Promise<void>) => {
+      const p = sleep(delayMs).then(() => {
+        state.chain = state.chain.then(fn).catch((err) => log(`workload: ${state.key}: ${String(err)}`));
+        return state.chain;
+      });
+      later.push(p);
+    };
+
+    // Production stops early enough to leave time for the pipeline to settle and the checks to run.
+    const produceUntil = started + opts.seconds * 1000 * 0.6;
+    let next = 0;
+    const producer = async () => {
+      while (next < opts.documents && Date.now() < produceUntil) {
+        const n = next++;
+        const kind = factory.kindOf(n, opts.documents, opts.bigCount);
+        const doc = await factory.make(n, kind);
+        const state: KeyState = {
+          key: doc.key,
+          documentId: documentIdFor(BUCKET, doc.key),
+          n,
+          kind,
+          versions: 1,
+          last: { op: "put", expect: doc.expect },
+          sequencers: [],
+          chain: Promise.resolve(),
+        };
+        keys.set(doc.key, state);
+        state.chain = put(doc);
+        await state.chain;
+        if (doc.expect.status === "ready" && kind !== "big") overwriteCandidates.push(doc.key);
+        // Overwrite or delete a random earlier key a little later (often while it is being ingested).
+        if (rand() < opts.overwriteRate && overwriteCandidates.length) {
+          const target = keys.get(overwriteCandidates[Math.floor(rand() * overwriteCandidates.length)]!)!;
+          if (!deletedKeys.has(target.key)) {
+            schedule(target, Math.floor(rand() * 4000), async () => {
+              if (deletedKeys.has(target.key)) return;
+              const v = target.versions + 1;
+              const next = await factory.make(target.n, target.kind, v, target.key);
+              await put(next);
+              target.versions = v;
+              target.last = { op: "put", expect: next.expect };
+              overwrites++;
+            });
+          }
+        }
+        if (rand() < opts.deleteRate && keys.size > 1) {
+          const all = [...keys.values()];
+          const target = all[Math.floor(rand() * all.length)]!;
+          if (!deletedKeys.has(target.key)) {
+            deletedKeys.add(target.key);
+            schedule(target, Math.floor(rand() * 6000), async () => {
+              await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: target.key }));
+              target.last = { op: "delete" };
+              deletes++;
+            });
+          }
+        }
+        if (n % 200 === 199) {
+          const st = queue.stats();
+          log(
+            `put ${n + 1}/${opts.documents}; queue waiting ${st.waiting}, in flight ${st.inFlight}; ` +
+              `remote files ${emulator.files().length}/${opts.maxFiles}; kills ${pool.stats.kills}; ${Math.round((Date.now() - started) / 1000)} s`,
+          );
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: opts.putConcurrency }, producer));
+    await Promise.all(later);
+    for (const s of keys.values()) await s.chain;
+    log(
+      `workload done: ${keys.size} keys, ${versionsPut} puts, ${overwrites} overwrites, ${deletes} deletes`,
+    );
+
+    // Wait for the pipeline to settle (bounded).
+    const checkBudgetMs = Math.min(45_000, Math.max(15_000, opts.seconds * 100));
+    let drained = false;
+    let lastLog = 0;
+    while (Date.now() < hardDeadline - checkBudgetMs) {
+      const st = queue.stats();
+      if (pendingSends === 0 && st.waiting === 0 && st.inFlight === 0 && st.running === 0) {
+        drained = true;
+        break;
+      }
+      if (Date.now() - lastLog > 15_000) {
+        lastLog = Date.now();
+        log(`draining: waiting ${st.waiting}, in flight ${st.inFlight}, dead letters ${st.deadLetters}`);
+      }
+      await sleep(500);
+    }
+    chatStop = true;
+    await chatLoop;
+    clearInterval(janitorTimer);
+    await sweeping;
+    const filesBeforeSweep = emulator.files();
+    const recordsBefore = await store.listWithRemoteFiles();
+    const orphansBeforeFinalSweep = orphanFiles(filesBeforeSweep, recordsBefore).length;
+    // The scheduled sweep that would come next (it deletes superseded files queued by crashed runs).
+    await sweep();
+    log(`drained: ${drained}; final janitor sweep done; checking invariants`);
+
+    // ---- Checks ----
+    const files = emulator.files();
+    const records = await store.listWithRemoteFiles();
+    // Which key each upload tag belongs to, to explain any orphan.
+    const tagKey = new Map<string, KeyState>();
+    for (const k of keys.values())
+      for (const q of k.sequencers) tagKey.set(uploadTagFor(k.documentId, normaliseSequencer(q)), k);
+    const allRequests = emulator.requests();
+    const orphans: string[] = [];
+    for (const o of orphanFiles(files, records)) {
+      const k = tagKey.get(o.filename.split("__")[0]!);
+      const rec = k ? await store.getState(k.documentId) : undefined;
+      const calls = allRequests
+        .filter((r) => r.path.includes(o.id))
+        .map((r) => `${r.method} ${r.status}`)
+        .join(",");
+      orphans.push(
+        `${o.id} ${o.filename} (key ${k?.key ?? "?"}, last ${k?.last.op ?? "?"} v${k?.versions ?? "?"}; record ${rec?.status ?? "none"} file=${rec?.remoteFileId ?? "-"} stale=${JSON.stringify(rec ? store.staleWork(rec) : {})}; calls on it: ${calls || "none"})`,
+      );
+    }
+
+    const documents = {
+      keys: keys.size,
+      versionsPut,
+      overwrites,
+      deletes,
+      expectedReady: 0,
+      expectedFailed: 0,
+      expectedGone: 0,
+      ready: 0,
+      failed: 0,
+      gone: 0,
+      processing: 0,
+      failuresByCode: {} as Record<string, number>,
+      mismatches: [] as string[],
+    };
+    const deleted = { checked: 0, leftovers: [] as string[] };
+    const liveIds = new Set(files.map((x) => x.id));
+    for (const s of keys.values()) {
+      const rec = await store.get(s.documentId);
+      if (rec?.status === "ready") documents.ready++;
+      else if (rec?.status === "failed") {
+        documents.failed++;
+        const code = rec.error?.code ?? "?";
+        documents.failuresByCode[code] = (documents.failuresByCode[code] ?? 0) + 1;
+      } else if (rec?.status === "processing") documents.processing++;
+      else documents.gone++;
+
+      if (s.last.op === "delete") {
+        documents.expectedGone++;
+        deleted.checked++;
+        if (rec && rec.status !== "deleted") deleted.leftovers.push(`${s.key}: record is ${rec.status}`);
+        const chunks = await countChunks(clients.documents, s.documentId);
+        if (chunks > 0) deleted.leftovers.push(`${s.key}: ${chunks} chunk item(s) left`);
+        const tags = new Set(s.sequencers.map((q) => uploadTagFor(s.documentId, normaliseSequencer(q))));
+        const remote = files.filter((x) => tags.has(x.filename.split("__")[0]!));
+        if (remote.length)
+          deleted.leftovers.push(`${s.key}: remote file(s) ${remote.map((x) => x.id).join(", ")} left`);
+        if (rec?.remoteFileId && liveIds.has(rec.remoteFileId))
+          deleted.leftovers.push(`${s.key}: remote file ${rec.remoteFileId} still referenced and present`);
+        continue;
+      }
+      const expect = s.last.expect;
+      if (expect.status === "ready") {
+        documents.expectedReady++;
+        if (rec?.status !== "ready") {
+          documents.mismatches.push(
+            `${s.key}: expected ready, got ${rec?.status ?? "no record"}${rec?.error ? ` (${rec.error.code}: ${rec.error.message})` : ""}`,
+          );
+        } else {
+          const text = (await store.getText(rec)) ?? "";
+          if (!text.includes(expect.marker))
+            documents.mismatches.push(
+              `${s.key}: ready but its text is not version ${s.versions}'s (${expect.marker} missing)`,
+            );
+        }
+      } else {
+        documents.expectedFailed++;
+        if (rec?.status !== "failed" || !expect.codes.includes(rec.error?.code ?? "")) {
+          documents.mismatches.push(
+            `${s.key} (${expect.because}): expected failed [${expect.codes.join("|")}], got ${rec?.status ?? "no record"}${rec?.error ? ` [${rec.error.code}: ${rec.error.message}]` : ""}`,
+          );
+        } else if (!rec.error?.message) {
+          documents.mismatches.push(`${s.key}: failed without a message`);
+        }
+      }
+    }
+
+    const byTag = new Map<string, string[]>();
+    for (const u of stored) {
+      const tag = u.filename.split("__")[0]!;
+      byTag.set(tag, [...(byTag.get(tag) ?? []), u.id]);
+    }
+    const duplicateUploads = [...byTag.entries()]
+      .filter(([, ids]) => ids.length > 1)
+      .map(([t, ids]) => `${t}: ${ids.length} uploads`);
+
+    const requests = emulator.requests();
+    const emuByStatus: Record<string, number> = {};
+    for (const r of requests) emuByStatus[r.status] = (emuByStatus[r.status] ?? 0) + 1;
+    const providerFaults = requests.filter(
+      (r) =>
+        (r.operation === "chat" || r.operation === "estimate" || r.operation === "models") &&
+        (r.status >= 500 || r.status === 0),
+    ).length;
+    const chat5xx = Object.entries(chat.byStatus)
+      .filter(([s]) => s.startsWith("5"))
+      .reduce((n, [, c]) => n + c, 0);
+    const qs = queue.stats();
+    const totalBytes = files.reduce((n, x) => n + x.bytes, 0);
+
+    const invariants: Invariant[] = [
+      { name: "pipeline drained before the time limit", ok: drained, detail: `queue ${JSON.stringify(qs)}` },
+      {
+        name: "every live document ready or failed as its input says",
+        ok: documents.mismatches.length === 0 && documents.processing === 0,
+        detail: `${documents.mismatches.length} mismatch(es), ${documents.processing} still processing`,
+      },
+      { name: "orphan remote files: 0", ok: orphans.length === 0, detail: `${orphans.length} orphan(s)` },
+      {
+        name: "duplicate uploads per object version: 0",
+        ok: duplicateUploads.length === 0,
+        detail: `${stored.length} uploads stored, ${duplicateUploads.length} version(s) uploaded twice`,
+      },
+      {
+        name: "deleted objects fully gone (record, chunks, remote file)",
+        ok: deleted.leftovers.length === 0,
+        detail: `${deleted.checked} checked, ${deleted.leftovers.length} leftover(s)`,
+      },
+      {
+        name: "chat: no 5xx caused by us",
+        ok: chat.ourErrors.length === 0 && chat5xx <= providerFaults,
+        detail: `${chat5xx} provider 5xx for ${providerFaults} provider faults on chat calls; ${chat.ourErrors.length} of ours`,
+      },
+      {
+        name: "every planned document was put",
+        ok: keys.size === opts.documents,
+        detail: `${keys.size} of ${opts.documents}`,
+      },
+      { name: "chat requests made", ok: chat.requests > 0, detail: `${chat.requests} requests` },
+      {
+        name: "no dead letters",
+        ok: qs.deadLetters === 0,
+        detail: `${qs.deadLetters} dead letter(s)${
+          qs.deadLetters
+            ? `: ${queue
+                .deadLetters()
+                .slice(0, 3)
+                .map((d) => d.lastError)
+                .join("; ")}`
+            : ""
+        }`,
+      },
+      {
+        name: "quota within the cap",
+        ok: files.length <= opts.maxFiles && peakFiles <= opts.maxFiles,
+        detail: `${files.length} files now, peak ${peakFiles}, cap ${opts.maxFiles}`,
+      },
+      {
+        name: "janitor sweeps succeeded",
+        ok: jan.errors.length === 0 && jan.sweeps > 0,
+        detail: `${jan.sweeps} sweeps, ${jan.errors.length} error(s)`,
+      },
+      {
+        name: "within the time limit",
+        ok: Date.now() <= hardDeadline,
+        detail: `${Math.round((Date.now() - started) / 1000)} s of ${opts.seconds}`,
+      },
+    ];
+    const { log: _log, ...options } = opts;
+    return {
+      options,
+      seconds: Math.round((Date.now() - started) / 1000),
+      drained,
+      documents,
+      remote: {
+        files: files.length,
+        bytes: totalBytes,
+        maxFiles: opts.maxFiles,
+        peakFiles,
+        orphansBeforeFinalSweep,
+        orphans,
+        uploads: stored.length,
+        duplicateUploads,
+      },
+      deleted,
+      chat: { requests: chat.requests, byStatus: chat.byStatus, ourErrors: chat.ourErrors, providerFaults },
+      queue: {
+        sent: qs.sent,
+        invocations: qs.invocations,
+        deadLetters: qs.deadLetters,
+        failedReceives: qs.failedReceives,
+      },
+      workers: { ...pool.stats },
+      emulator: {
+        requests: requests.length,
+        faulted: requests.filter((r) => r.status === 429 || r.status === 500 || r.status === 0).length,
+        byStatus: emuByStatus,
+      },
+      janitor: jan,
+      invariants,
+      ok: invariants.every((i) => i.ok),
+    };
+  } finally {
+    await close();
+    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+/** Remote files no live record holds as its current upload. */
+function orphanFiles<F extends { id: string }>(
+  files: F[],
+  records: { status: string; remoteFileId?: string }[],
+): F[] {
+  const held = new Set(
+    records.filter((r) => r.status !== "deleted" && r.remoteFileId).map((r) => r.remoteFileId!),
+  );
+  return files.filter((f) => !held.has(f.id));
+}
+
+async function countChunks(
+  client: import("@aws-sdk/lib-dynamodb").DynamoDBDocumentClient,
+  documentId: string,
+) {
+  const { QueryCommand } = await import("@aws-sdk/lib-dynamodb");
+  const { documentPk, CHUNK_SK_PREFIX } = await import("../../functions/core/documents/table");
+  const r = await client.send(
+    new QueryCommand({
+      TableName: TABLE,
+      KeyConditionExpression: "pk = :pk AND begins_with(sk, :sk)",
+      ExpressionAttributeValues: { ":pk": documentPk(documentId), ":sk": CHUNK_SK_PREFIX },
+      Select: "COUNT",
+    }),
+  );
+  return r.Count ?? 0;
+}
+
+/** The report as the lines `npm run soak` prints. */
+export function formatReport(r: SoakReport): string {
+  const d = r.documents;
+  const lines = [
+    `soak: ${r.options.documents} documents, ${r.seconds} s, ${(r.options.faultRate * 100).toFixed(0)}% provider faults, ` +
+      `${(r.options.killRate * 100).toFixed(0)}% killed invocations, events delivered twice`,
+    `documents: ${d.keys} keys, ${d.versionsPut} puts (${d.overwrites} overwrites), ${d.deletes} deletes`,
+    `  expected ready ${d.expectedReady} -> ready ${d.ready}; expected failed ${d.expectedFailed} -> failed ${d.failed} ${JSON.stringify(d.failuresByCode)}; expected gone ${d.expectedGone} -> gone ${d.gone}; processing ${d.processing}`,
+    ...d.mismatches.slice(0, 15).map((m) => `  MISMATCH ${m}`),
+    `remote files: ${r.remote.files} live (${(r.remote.bytes / 1024 / 1024).toFixed(1)} MB), peak ${r.remote.peakFiles} of cap ${r.remote.maxFiles}; ` +
+      `orphans ${r.remote.orphans.length} (before the final sweep ${r.remote.orphansBeforeFinalSweep}); ` +
+      `uploads stored ${r.remote.uploads}, duplicate uploads ${r.remote.duplicateUploads.length}`,
+    ...r.remote.orphans.slice(0, 5).map((o) => `  ORPHAN ${o}`),
+    ...r.remote.duplicateUploads.slice(0, 5).map((o) => `  DUPLICATE ${o}`),
+    `deleted objects: ${r.deleted.checked} checked, ${r.deleted.leftovers.length} leftover(s)`,
+    ...r.deleted.leftovers.slice(0, 5).map((o) => `  LEFTOVER ${o}`),
+    `chat: ${r.chat.requests} requests ${JSON.stringify(r.chat.byStatus)}; provider faults on chat calls ${r.chat.providerFaults}`,
+    ...r.chat.ourErrors.slice(0, 5).map((o) => `  OUR ERROR ${o}`),
+    `queue: ${r.queue.sent} messages, ${r.queue.invocations} invocations, ${r.queue.failedReceives} failed receives, ${r.queue.deadLetters} dead letters`,
+    `workers: ${r.workers.kills} killed mid-invocation (${r.workers.killsTooLate} kill timers fired after the answer), ${r.workers.coldStarts} cold starts, ${r.workers.unexpectedExits} unexpected exits`,
+    `provider (emulator): ${r.emulator.requests} requests, ${r.emulator.faulted} faulted ${JSON.stringify(r.emulator.byStatus)}`,
+    `janitor: ${r.janitor.sweeps} sweeps, ${r.janitor.deleted} files released${r.janitor.errors.length ? `, errors: ${r.janitor.errors.slice(0, 3).join("; ")}` : ""}`,
+    `quota: ${r.remote.files}/${r.remote.maxFiles} files, ${(r.remote.bytes / 1024 / 1024).toFixed(1)} MB of 10240 MB`,
+    "invariants:",
+    ...r.invariants.map((i) => `  ${i.ok ? "PASS" : "FAIL"} ${i.name} (${i.detail})`),
+    r.ok ? "SOAK PASSED" : "SOAK FAILED",
+  ];
+  return lines.join("\n");
+}
+
+/** dynalite (the same server local/aws/dynamo.ts runs) in a child process; in memory. */
+async function startDynamoChild(): Promise<{ endpoint: string; close(): Promise<void> }> {
+  const script = `import dynalite from "dynalite";
+const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+server.listen(0, "127.0.0.1", () => console.log(JSON.stringify({ port: server.address().port })));
+process.stdin.on("end", () => process.exit(0));
+process.stdin.resume();`;
+  const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
+    cwd: fileURLToPath(new URL("../..", import.meta.url)),
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  const [line] = (await Promise.race([
+    once(child.stdout!, "data"),
+    once(child, "exit").then(() => {
+      throw new Error("the dynalite child process exited before listening");
+    }),
+  ])) as [Buffer];
+  const { port } = JSON.parse(line.toString("utf8")) as { port: number };
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    async close() {
+      const exited = once(child, "exit");
+      child.stdin!.end();
+      const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
