@@ -506,7 +506,7 @@ export class IngestService {
       correlationId: ctx.tag,
       documentId: ctx.documentId,
       reason: failure.code,
-      message: failure.message,
+      detail: failure.message, // "message" is reserved by Powertools (it would be dropped)
     });
     await this.cleanup(ctx.documentId, undefined);
     return "failed";
