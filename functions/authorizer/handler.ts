@@ -1,6 +1,9 @@
 /**
- * API Gateway Lambda authorizer for the chat API: checks `Authorization: Bearer <token>` against the
- * API token kept in Secrets Manager (read with caching).
+ * API Gateway Lambda authorizer for the chat API. Two modes, chosen by the environment:
+ * - token (default): `Authorization: Bearer <token>` must equal the API token kept in Secrets Manager
+ *   (API_TOKEN_SECRET, read with caching), compared in constant time;
+ * - jwt (JWT_ISSUER set, JWT_AUDIENCE optional, comma-separated): the bearer must be a JWT signed by
+ *   that OIDC issuer (Cognito or any other), see functions/core/auth/jwt.ts.
  *
  * Works as a TOKEN authorizer (identity source: the Authorization header) or a REQUEST authorizer.
  * On success it returns an IAM policy allowing every method of the stage (`<api>/<stage>/*`), not
@@ -12,7 +15,8 @@ import type {
   APIGatewayRequestAuthorizerEvent,
   APIGatewayTokenAuthorizerEvent,
 } from "aws-lambda";
-import { isAuthorized } from "../core/auth/token";
+import { JwtVerifier } from "../core/auth/jwt";
+import { bearerToken, isAuthorized } from "../core/auth/token";
 import { logger } from "../core/runtime/observability";
 import { getApiToken } from "../core/runtime/secrets";
 
@@ -38,7 +42,47 @@ function authorizationHeader(event: AuthorizerEvent): string | undefined {
   return undefined;
 }
 
-/** Builds the handler; `getToken` and `log` are injectable for tests. */
+/** Environment of the JWT mode (set by the ChatApi construct's `auth: { mode: "jwt" }`). */
+export const JWT_ENV = { issuer: "JWT_ISSUER", audience: "JWT_AUDIENCE" } as const;
+
+const allowAll = (
+  methodArn: string,
+  principalId: string,
+  context: Record<string, string>,
+): APIGatewayAuthorizerResult => ({
+  principalId,
+  policyDocument: {
+    Version: "2012-10-17",
+    Statement: [{ Action: "execute-api:Invoke", Effect: "Allow", Resource: stageWildcardArn(methodArn) }],
+  },
+  context,
+});
+
+/** Builds the JWT-mode handler. */
+export function createJwtAuthorizer(
+  verifier: Pick<JwtVerifier, "verify">,
+  log: Pick<typeof logger, "warn" | "error"> = logger,
+): (event: AuthorizerEvent) => Promise<APIGatewayAuthorizerResult> {
+  return async (event) => {
+    const token = bearerToken(authorizationHeader(event));
+    if (!token) throw new Error("Unauthorized");
+    try {
+      const claims = await verifier.verify(token);
+      return allowAll(event.methodArn, typeof claims.sub === "string" ? claims.sub : "jwt", {
+        auth: "jwt",
+        ...(typeof claims.sub === "string" ? { sub: claims.sub } : {}),
+      });
+    } catch (err) {
+      const e = err as Error;
+      if (e.name === "JwtError")
+        log.warn("rejected a JWT", { reason: e.message, methodArn: event.methodArn });
+      else log.error("could not verify a JWT (issuer keys unavailable?); denying", { error: e.message });
+      throw new Error("Unauthorized");
+    }
+  };
+}
+
+/** Builds the token-mode handler; `getToken` and `log` are injectable for tests. */
 export function createAuthorizer(
   getToken: () => Promise<string | undefined> = getApiToken,
   log: Pick<typeof logger, "warn" | "error"> = logger,
@@ -60,17 +104,20 @@ export function createAuthorizer(
       log.warn("rejected a request with a missing or wrong bearer token", { methodArn: event.methodArn });
       throw new Error("Unauthorized");
     }
-    return {
-      principalId: API_TOKEN_PRINCIPAL,
-      policyDocument: {
-        Version: "2012-10-17",
-        Statement: [
-          { Action: "execute-api:Invoke", Effect: "Allow", Resource: stageWildcardArn(event.methodArn) },
-        ],
-      },
-      context: { auth: "bearer" },
-    };
+    return allowAll(event.methodArn, API_TOKEN_PRINCIPAL, { auth: "bearer" });
   };
 }
 
-export const handler = createAuthorizer();
+const issuer = process.env[JWT_ENV.issuer]?.trim();
+
+export const handler = issuer
+  ? createJwtAuthorizer(
+      new JwtVerifier({
+        issuer,
+        audience: (process.env[JWT_ENV.audience] ?? "")
+          .split(",")
+          .map((a) => a.trim())
+          .filter(Boolean),
+      }),
+    )
+  : createAuthorizer();
