@@ -2,8 +2,8 @@
  * The ingest Lambda's configuration, read and checked once at cold start (a bad value fails loudly,
  * naming every offending variable).
  */
-import { z } from "zod";
 import { ENV } from "../config";
+import { EnvReader } from "../runtime/env";
 import { DEFAULT_INGEST_CONFIG, type IngestConfig } from "./service";
 
 /** Environment variables only ingestion reads (the constructs set MAX_RECEIVE_COUNT). */
@@ -16,29 +16,6 @@ export const INGEST_ENV = {
   INGEST_MAX_FILE_BYTES: "INGEST_MAX_FILE_BYTES",
 } as const;
 
-const optionalInt = (fallback: number, min: number, max: number) =>
-  z.preprocess(
-    (v) => (typeof v === "string" && v.trim() !== "" ? Number(v) : undefined),
-    z.number().int().min(min).max(max).default(fallback),
-  );
-
-const optionalFraction = z.preprocess(
-  (v) => (typeof v === "string" && v.trim() !== "" ? Number(v) : undefined),
-  z.number().gt(0).lte(1).optional(),
-);
-
-const schema = z.object({
-  [ENV.TABLE_NAME]: z.string().trim().min(1, "TABLE_NAME is required"),
-  [INGEST_ENV.MAX_RECEIVE_COUNT]: optionalInt(DEFAULT_INGEST_CONFIG.maxReceiveCount, 1, 1000),
-  [INGEST_ENV.INGEST_CONCURRENCY]: optionalInt(DEFAULT_INGEST_CONFIG.concurrency, 1, 64),
-  [INGEST_ENV.INGEST_MAX_FILE_BYTES]: optionalInt(
-    DEFAULT_INGEST_CONFIG.maxFileBytes,
-    1,
-    DEFAULT_INGEST_CONFIG.maxFileBytes,
-  ),
-  [ENV.HIGH_WATER_MARK]: optionalFraction,
-});
-
 export interface IngestEnvironment {
   tableName: string;
   config: IngestConfig;
@@ -48,21 +25,26 @@ export interface IngestEnvironment {
 
 /** Reads the ingest environment; throws one error listing every invalid variable. */
 export function loadIngestEnvironment(env: NodeJS.ProcessEnv = process.env): IngestEnvironment {
-  const parsed = schema.safeParse(env);
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
-    throw new Error(`ingest configuration is invalid: ${issues}`);
-  }
-  const e = parsed.data;
+  const r = new EnvReader(env);
+  const d = DEFAULT_INGEST_CONFIG;
+  const tableName = r.requiredString(ENV.TABLE_NAME);
+  const maxReceiveCount = r.number(INGEST_ENV.MAX_RECEIVE_COUNT, d.maxReceiveCount, {
+    int: true,
+    min: 1,
+    max: 1000,
+  });
+  const concurrency = r.number(INGEST_ENV.INGEST_CONCURRENCY, d.concurrency, { int: true, min: 1, max: 64 });
+  const maxFileBytes = r.number(INGEST_ENV.INGEST_MAX_FILE_BYTES, d.maxFileBytes, {
+    int: true,
+    min: 1,
+    max: d.maxFileBytes,
+  });
+  const highWaterMark = r.number(ENV.HIGH_WATER_MARK, undefined, { above: 0, max: 1 });
+  r.done("ingest");
   return {
-    tableName: e[ENV.TABLE_NAME],
-    highWaterMark: e[ENV.HIGH_WATER_MARK],
-    config: {
-      ...DEFAULT_INGEST_CONFIG,
-      maxReceiveCount: e[INGEST_ENV.MAX_RECEIVE_COUNT],
-      concurrency: e[INGEST_ENV.INGEST_CONCURRENCY],
-      maxFileBytes: e[INGEST_ENV.INGEST_MAX_FILE_BYTES],
-    },
+    tableName,
+    highWaterMark,
+    config: { ...d, maxReceiveCount, concurrency, maxFileBytes },
   };
 }
 

@@ -22,9 +22,11 @@
  *   Node's fetch clones a request whose redirect mode is "follow", teeing the body; send() sets
  *   `redirect: "error"` for streamed bodies and holds < 1 MB.
  * Both paths feed the same error mapping (error-mapping.ts) and the same retry loop.
+ * `openai` is imported on the first chat/models call, not at module load: ingestion and the janitor
+ * never chat, and evaluating the SDK cost every function's cold start.
  */
 import type { Readable } from "node:stream";
-import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "openai";
+import type OpenAI from "openai";
 import type {
   ChatCompletion,
   ChatCompletionChunk,
@@ -121,6 +123,14 @@ const TYPE_STATUS: Record<string, number> = {
 
 type Json = Record<string, unknown>;
 
+type OpenAIModule = typeof import("openai");
+/** The `openai` module once some client has loaded it (its error classes are only thrown after that). */
+let openaiModule: OpenAIModule | undefined;
+const loadOpenAI = async (): Promise<OpenAIModule> => {
+  openaiModule ??= await import("openai");
+  return openaiModule;
+};
+
 /** The Moonshot (Kimi) API over HTTP, with typed errors and bounded retries. */
 export class MoonshotClient implements MoonshotApi {
   readonly baseURL: string;
@@ -129,7 +139,7 @@ export class MoonshotClient implements MoonshotApi {
   private readonly uploadTimeoutMs: number;
   private readonly maxFileBytes: number;
   private readonly fetchImpl: typeof fetch;
-  private readonly sdk: OpenAI;
+  private sdkClient?: OpenAI;
 
   constructor(private readonly opts: MoonshotClientOptions) {
     this.baseURL = (opts.baseURL ?? DEFAULT_MOONSHOT_BASE_URL).replace(/\/+$/, "");
@@ -139,15 +149,23 @@ export class MoonshotClient implements MoonshotApi {
     this.maxFileBytes = opts.maxFileBytes ?? PROVIDER_LIMITS.maxFileBytes;
     const f = opts.fetch ?? globalThis.fetch;
     this.fetchImpl = ((input, init) => f(input, init)) as typeof fetch;
-    this.sdk = new OpenAI({
-      baseURL: this.baseURL,
-      // The real key is resolved per call and sent as a per-request header (see auth()).
-      apiKey: "resolved-per-request",
-      maxRetries: 0,
-      // Ours fires first (per-attempt signal); this only backs it up.
-      timeout: Math.max(this.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS) * 2,
-      fetch: this.fetchImpl,
-    });
+  }
+
+  /** The `openai` client for the OpenAI-compatible endpoints, created on first use (see the header). */
+  private async sdk(): Promise<OpenAI> {
+    if (!this.sdkClient) {
+      const { default: OpenAIClient } = await loadOpenAI();
+      this.sdkClient ??= new OpenAIClient({
+        baseURL: this.baseURL,
+        // The real key is resolved per call and sent as a per-request header (see auth()).
+        apiKey: "resolved-per-request",
+        maxRetries: 0,
+        // Ours fires first (per-attempt signal); this only backs it up.
+        timeout: Math.max(this.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS) * 2,
+        fetch: this.fetchImpl,
+      });
+    }
+    return this.sdkClient;
   }
 
   async uploadFile(
@@ -269,7 +287,7 @@ export class MoonshotClient implements MoonshotApi {
   async listModels(opts?: CallOptions): Promise<ModelInfo[]> {
     const op = "models.list";
     return this.call(op, opts, this.requestTimeoutMs, async (ctx, key) => {
-      const { data, response } = await this.sdk.models
+      const { data, response } = await (await this.sdk()).models
         .list({ signal: ctx.signal, headers: auth(key) })
         .withResponse();
       ctx.status = response.status;
@@ -281,7 +299,7 @@ export class MoonshotClient implements MoonshotApi {
     const op = "chat";
     return this.call(op, opts, this.requestTimeoutMs, async (ctx, key) => {
       const body = { ...req, stream: false } as unknown as ChatCompletionCreateParamsNonStreaming;
-      const { data, response } = await this.sdk.chat.completions
+      const { data, response } = await (await this.sdk()).chat.completions
         .create(body, { signal: ctx.signal, headers: auth(key) })
         .withResponse();
       ctx.status = response.status;
@@ -304,7 +322,7 @@ export class MoonshotClient implements MoonshotApi {
       const onAttemptAbort = () => controller.abort(ctx.signal.reason);
       ctx.signal.addEventListener("abort", onAttemptAbort, { once: true });
       try {
-        const { data: stream, response } = await this.sdk.chat.completions
+        const { data: stream, response } = await (await this.sdk()).chat.completions
           .create(body, { signal: controller.signal, headers: auth(key) })
           .withResponse();
         ctx.status = response.status;
@@ -570,14 +588,15 @@ function classify(
       { retryable: !deadline, cause: err },
     );
   }
-  if (err instanceof APIConnectionTimeoutError) {
+  const sdk = openaiModule;
+  if (sdk && err instanceof sdk.APIConnectionTimeoutError) {
     return new TimeoutError("timeout", `${operation}: request timed out`, { retryable: true, cause: err });
   }
-  if (err instanceof APIUserAbortError) {
+  if (sdk && err instanceof sdk.APIUserAbortError) {
     return new NetworkError("network", `${operation}: request aborted`, { retryable: true, cause: err });
   }
-  if (err instanceof APIConnectionError) return mapTransportError(err.cause ?? err, operation);
-  if (err instanceof APIError) {
+  if (sdk && err instanceof sdk.APIConnectionError) return mapTransportError(err.cause ?? err, operation);
+  if (sdk && err instanceof sdk.APIError) {
     const body = err.error as { type?: unknown; message?: unknown } | undefined;
     const type = typeof body?.type === "string" ? body.type : undefined;
     const message = typeof body?.message === "string" ? body.message : undefined;
