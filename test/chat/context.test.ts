@@ -61,7 +61,7 @@ describe("ContextPlan", () => {
       doc(`d${i}`, `docs/${String(i).padStart(2, "0")}.txt`, filler(`topic${i}`, 30)),
     );
     // Put the answer in the middle of document 13.
-    const t13 = filler("topic13", 15) + `${needle}\n\n` + filler("topic13", 15);
+    const t13 = `${filler("topic13", 15)}${needle}\n\n${filler("topic13", 15)}`;
     docs[13] = doc("d13", "docs/13.txt", t13);
     const total = docs.reduce((n, d) => n + d.chunks.reduce((m, c) => m + c.tokens, 0), 0);
     const budget = 600;
