@@ -10,7 +10,7 @@ import { readFile, rm } from "node:fs/promises";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { S3Client } from "@aws-sdk/client-s3";
+import { PutBucketCorsCommand, S3Client } from "@aws-sdk/client-s3";
 import type { S3EventRecord, SQSBatchResponse, SQSEvent } from "aws-lambda";
 import type { DocumentRecord } from "../../functions/core/documents/model";
 import { ensureDocumentsTable, startLocalDynamo } from "../aws/dynamo";
@@ -73,6 +73,7 @@ export async function startStack(config: LocalConfig, out: Printer): Promise<Run
       startLocalS3({ port: config.s3Port, dataDir: paths.s3, buckets: [config.bucket] }),
     );
     closers.push(() => s3.close());
+    await allowBrowserUploads(s3.endpoint, config.bucket, config.region);
     const dynamo = await withPortHint("The local DynamoDB server", "DYNAMO_PORT", config.dynamoPort, () =>
       startLocalDynamo({ port: config.dynamoPort, dataDir: paths.dynamo }),
     );
@@ -437,4 +438,31 @@ export function formatBytes(n: number): string {
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
   if (n < 1024 ** 3) return `${(n / 1024 / 1024).toFixed(1)} MB`;
   return `${(n / 1024 ** 3).toFixed(2)} GB`;
+}
+
+/**
+ * The web console PUTs uploads straight to the local S3 server through presigned URLs, from another
+ * origin than the page: the bucket must allow cross-origin PUTs, as the CDK construct's bucket does.
+ */
+async function allowBrowserUploads(endpoint: string, bucket: string, region: string): Promise<void> {
+  const s3 = new S3Client({ endpoint, forcePathStyle: true, region, credentials: LOCAL_CREDENTIALS });
+  try {
+    await s3.send(
+      new PutBucketCorsCommand({
+        Bucket: bucket,
+        CORSConfiguration: {
+          CORSRules: [
+            {
+              AllowedMethods: ["PUT"],
+              AllowedOrigins: ["*"],
+              AllowedHeaders: ["*"],
+              ExposeHeaders: ["ETag"],
+            },
+          ],
+        },
+      }),
+    );
+  } finally {
+    s3.destroy();
+  }
 }

@@ -16,7 +16,6 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { gzipSync } from "node:zlib";
-import { PutBucketCorsCommand, S3Client } from "@aws-sdk/client-s3";
 import { type BrowserContext, chromium, type Page, type Request as PwRequest } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { makeDocx, makePdf } from "../support/pdf-docx";
@@ -168,38 +167,6 @@ async function stopLocal(r: Running): Promise<void> {
   await rm(r.dataDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
 }
 
-/**
- * The browser PUTs straight to the local S3 server, a different origin than the page: the bucket must
- * allow cross-origin PUTs (a deployed stack's bucket gets the same rule from the CDK construct).
- */
-async function allowBrowserUploads(r: Running): Promise<void> {
-  const s3 = new S3Client({
-    endpoint: r.s3Endpoint,
-    forcePathStyle: true,
-    region: "us-east-1",
-    credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
-  });
-  try {
-    await s3.send(
-      new PutBucketCorsCommand({
-        Bucket: r.bucket,
-        CORSConfiguration: {
-          CORSRules: [
-            {
-              AllowedMethods: ["PUT"],
-              AllowedOrigins: ["*"],
-              AllowedHeaders: ["*"],
-              ExposeHeaders: ["ETag"],
-            },
-          ],
-        },
-      }),
-    );
-  } finally {
-    s3.destroy();
-  }
-}
-
 async function emulatorFaults(faults: Record<string, unknown>): Promise<void> {
   const res = await fetch(`${running?.emulatorUrl}/_emulator/faults`, {
     method: "PUT",
@@ -222,7 +189,6 @@ describe("web console in headless Chromium", () => {
     await mkdir(ARTIFACTS, { recursive: true });
     await ensureBuilt();
     running = await startLocal();
-    await allowBrowserUploads(running);
     profileDir = await mkdtemp(join(tmpdir(), "kdp-chromium-"));
     context = await chromium.launchPersistentContext(profileDir, {
       executablePath: CHROMIUM,
