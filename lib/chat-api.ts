@@ -26,7 +26,7 @@ import type { IBucket } from "aws-cdk-lib/aws-s3";
 import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
 import { Construct } from "constructs";
 import { DEFAULT_MODEL, DEFAULT_MOONSHOT_BASE_URL, ENV } from "../functions/core/config";
-import { DEFAULT_CHAT_TIMEOUT, DEFAULT_METRICS_NAMESPACE, EXTRA_ENV, SERVICE_NAMES } from "./defaults";
+import { DEFAULT_CHAT_TIMEOUT, DEFAULT_METRICS_NAMESPACE, SERVICE_NAMES } from "./defaults";
 import { PipelineFunction, PROJECT_ROOT } from "./function";
 import { acknowledge } from "./nag";
 
@@ -211,8 +211,8 @@ export class ChatApi extends Construct {
       this.authorizerFunction.bindSecret(apiToken, ENV.API_TOKEN_SECRET);
     } else if (auth.mode === "jwt") {
       this.authorizerFunction.bindSettings({
-        [EXTRA_ENV.JWT_ISSUER]: auth.issuer,
-        ...(auth.audience?.length ? { [EXTRA_ENV.JWT_AUDIENCE]: auth.audience.join(",") } : {}),
+        [ENV.JWT_ISSUER]: auth.issuer,
+        ...(auth.audience?.length ? { [ENV.JWT_AUDIENCE]: auth.audience.join(",") } : {}),
       });
     }
     this.authorizer = new TokenAuthorizer(this, "Authorizer", {

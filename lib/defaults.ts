@@ -12,18 +12,6 @@ export const PROVIDER_QUOTA = {
 /** SQS receives before a message moves to the dead-letter queue (the ingest handler reads it too). */
 export const DEFAULT_MAX_RECEIVE_COUNT = 5;
 
-/**
- * Environment variable names the constructs set that functions/core/config.ts does not (yet) list.
- * MAX_RECEIVE_COUNT / INGEST_CONCURRENCY: ingestion (functions/core/ingest/config.ts). JWT_*: authorizer in JWT mode.
- */
-export const EXTRA_ENV = {
-  MAX_RECEIVE_COUNT: "MAX_RECEIVE_COUNT",
-  /** Records of one batch the ingest handler processes at once (functions/core/ingest/config.ts). */
-  INGEST_CONCURRENCY: "INGEST_CONCURRENCY",
-  JWT_ISSUER: "JWT_ISSUER",
-  JWT_AUDIENCE: "JWT_AUDIENCE",
-} as const;
-
 /** CloudWatch namespace of the Powertools metrics (POWERTOOLS_METRICS_NAMESPACE). */
 export const DEFAULT_METRICS_NAMESPACE = "KimiDocPipeline";
 

@@ -26,7 +26,6 @@ import {
   DEFAULT_INGEST_TIMEOUT,
   DEFAULT_MAX_RECEIVE_COUNT,
   DEFAULT_METRICS_NAMESPACE,
-  EXTRA_ENV,
   SERVICE_NAMES,
 } from "./defaults";
 import { PipelineFunction } from "./function";
@@ -232,8 +231,8 @@ export class Ingestion extends Construct {
       .bindSettings({
         [ENV.MOONSHOT_BASE_URL]: props.providerBaseUrl ?? DEFAULT_MOONSHOT_BASE_URL,
         [ENV.HIGH_WATER_MARK]: String(props.highWaterMark ?? DEFAULT_HIGH_WATER_MARK),
-        [EXTRA_ENV.MAX_RECEIVE_COUNT]: String(this.maxReceiveCount),
-        [EXTRA_ENV.INGEST_CONCURRENCY]: String(batchSize),
+        [ENV.MAX_RECEIVE_COUNT]: String(this.maxReceiveCount),
+        [ENV.INGEST_CONCURRENCY]: String(batchSize),
       });
     this.function.addEventSource(
       new SqsEventSource(this.queue, {

@@ -17,6 +17,7 @@ import type {
 } from "aws-lambda";
 import { JwtVerifier } from "../core/auth/jwt";
 import { bearerToken, isAuthorized } from "../core/auth/token";
+import { ENV } from "../core/config";
 import { logger } from "../core/runtime/observability";
 import { getApiToken } from "../core/runtime/secrets";
 
@@ -43,7 +44,7 @@ function authorizationHeader(event: AuthorizerEvent): string | undefined {
 }
 
 /** Environment of the JWT mode (set by the ChatApi construct's `auth: { mode: "jwt" }`). */
-export const JWT_ENV = { issuer: "JWT_ISSUER", audience: "JWT_AUDIENCE" } as const;
+export const JWT_ENV = { issuer: ENV.JWT_ISSUER, audience: ENV.JWT_AUDIENCE } as const;
 
 const allowAll = (
   methodArn: string,

@@ -25,6 +25,14 @@ export const ENV = {
   HIGH_WATER_MARK: "HIGH_WATER_MARK",
   /** Janitor: report instead of deleting. */
   DRY_RUN: "DRY_RUN",
+  /** Ingest: the queue's redrive maxReceiveCount; the delivery that reaches it marks the document failed. */
+  MAX_RECEIVE_COUNT: "MAX_RECEIVE_COUNT",
+  /** Ingest: S3 records of one batch processed at once. */
+  INGEST_CONCURRENCY: "INGEST_CONCURRENCY",
+  /** Authorizer, JWT mode: the OIDC issuer URL (exactly as in the tokens' `iss`). Unset: token mode. */
+  JWT_ISSUER: "JWT_ISSUER",
+  /** Authorizer, JWT mode: accepted audiences (`aud` or `client_id`), comma-separated; unset: any. */
+  JWT_AUDIENCE: "JWT_AUDIENCE",
   /** Powertools. */
   POWERTOOLS_SERVICE_NAME: "POWERTOOLS_SERVICE_NAME",
   POWERTOOLS_METRICS_NAMESPACE: "POWERTOOLS_METRICS_NAMESPACE",

@@ -1,14 +1,23 @@
 /**
- * JWT bearer verification for the chat API's optional OIDC mode (Cognito or any OIDC issuer): the
- * issuer's signing keys come from its discovery document (`<issuer>/.well-known/openid-configuration`
- * -> `jwks_uri`), cached per process and refreshed when a token names an unknown key id.
+ * JWT bearer verification for the chat API's optional OIDC mode (Cognito or any OIDC issuer), built
+ * on `jose`: the issuer's signing keys come from its discovery document
+ * (`<issuer>/.well-known/openid-configuration` -> `jwks_uri`, looked up once per process) through
+ * jose's remote JWK set, which caches the keys and refetches them when a token names an unknown key id
+ * (key rotation), at most once per cooldown.
  *
  * Only asymmetric algorithms are accepted (RS256/384/512, PS256/384/512, ES256/384/512), so neither
  * `alg: none` nor an HMAC signed with the public key can pass. Checks: signature, `iss` (exact),
- * `exp` and `nbf` (60 s leeway), and, when audiences are configured, `aud` or (Cognito access tokens)
- * `client_id`.
+ * `exp` (required) and `nbf` (60 s leeway), and, when audiences are configured, `aud` or (Cognito
+ * access tokens, which carry no `aud`) `client_id`.
  */
-import { createPublicKey, type JsonWebKey, type KeyObject, verify } from "node:crypto";
+import {
+  createRemoteJWKSet,
+  customFetch,
+  decodeProtectedHeader,
+  errors,
+  type JWTVerifyGetKey,
+  jwtVerify,
+} from "jose";
 
 export interface JwtClaims {
   iss?: string;
@@ -25,10 +34,11 @@ export interface JwtVerifierOptions {
   issuer: string;
   /** Accepted audiences (`aud` or `client_id`); any when empty. */
   audience?: string[];
+  /** For the discovery document and the JWKS (tests). */
   fetch?: typeof fetch;
-  /** Epoch ms. */
+  /** Epoch ms (tests). */
   now?: () => number;
-  /** How long fetched keys are trusted. Default 1 hour. */
+  /** How long fetched keys are trusted before they are fetched again. Default 1 hour. */
   keysTtlMs?: number;
 }
 
@@ -37,72 +47,92 @@ export class JwtError extends Error {
   override readonly name = "JwtError";
 }
 
-const ALGORITHMS: Record<string, { hash: string; kind: "rsa" | "pss" | "ec" }> = {
-  RS256: { hash: "sha256", kind: "rsa" },
-  RS384: { hash: "sha384", kind: "rsa" },
-  RS512: { hash: "sha512", kind: "rsa" },
-  PS256: { hash: "sha256", kind: "pss" },
-  PS384: { hash: "sha384", kind: "pss" },
-  PS512: { hash: "sha512", kind: "pss" },
-  ES256: { hash: "sha256", kind: "ec" },
-  ES384: { hash: "sha384", kind: "ec" },
-  ES512: { hash: "sha512", kind: "ec" },
-};
+/** Asymmetric JWS algorithms only. */
+export const JWT_ALGORITHMS = [
+  "RS256",
+  "RS384",
+  "RS512",
+  "PS256",
+  "PS384",
+  "PS512",
+  "ES256",
+  "ES384",
+  "ES512",
+] as const;
 const LEEWAY_SECONDS = 60;
 /** Unknown key ids trigger at most one key refresh per this interval. */
 const MIN_REFRESH_MS = 60_000;
+const HTTP_TIMEOUT_MS = 5_000;
 
-function decodeJson(part: string, what: string): Record<string, unknown> {
-  try {
-    const value = JSON.parse(Buffer.from(part, "base64url").toString("utf8"));
-    if (value && typeof value === "object" && !Array.isArray(value)) return value;
-  } catch {
-    // fall through
+const stripSlash = (url: string) => url.replace(/\/+$/, "");
+
+/** jose's reasons -> the refusal reasons we log. Anything else (JWKS unreachable...) is rethrown. */
+function refusal(err: unknown, token: string): JwtError | undefined {
+  if (err instanceof errors.JWTExpired) return new JwtError("expired");
+  if (err instanceof errors.JWTClaimValidationFailed) {
+    if (err.claim === "exp") return new JwtError(`expired (${err.reason} exp claim)`);
+    if (err.claim === "nbf")
+      return new JwtError(err.reason === "check_failed" ? "not yet valid" : "malformed nbf");
+    if (err.claim === "iss") return new JwtError("wrong issuer");
+    return new JwtError(`claim ${err.claim} refused (${err.reason})`);
   }
-  throw new JwtError(`malformed ${what}`);
+  if (err instanceof errors.JOSEAlgNotAllowed || err instanceof errors.JOSENotSupported) {
+    let alg = "unknown";
+    try {
+      alg = String(decodeProtectedHeader(token).alg);
+    } catch {
+      // keep "unknown"
+    }
+    return new JwtError(`algorithm ${alg} not accepted`);
+  }
+  if (err instanceof errors.JWSSignatureVerificationFailed) return new JwtError("bad signature");
+  if (err instanceof errors.JWKSNoMatchingKey) {
+    let kid = "(no kid)";
+    try {
+      kid = String(decodeProtectedHeader(token).kid ?? kid);
+    } catch {
+      // keep "(no kid)"
+    }
+    return new JwtError(`unknown signing key ${kid}`);
+  }
+  if (err instanceof errors.JWKSMultipleMatchingKeys) return new JwtError("ambiguous signing key (no kid)");
+  if (err instanceof errors.JWSInvalid || err instanceof errors.JWTInvalid)
+    return new JwtError("malformed token");
+  return undefined;
 }
 
 /** Verifies JWTs of one issuer. */
 export class JwtVerifier {
-  private keys?: { at: number; byKid: Map<string, KeyObject>; all: KeyObject[] };
-  private loading?: Promise<void>;
   private readonly issuer: string;
   private readonly fetchImpl: typeof fetch;
   private readonly now: () => number;
   private readonly ttl: number;
+  private keySet?: Promise<JWTVerifyGetKey>;
 
   constructor(private readonly opts: JwtVerifierOptions) {
     this.issuer = opts.issuer;
-    this.fetchImpl = opts.fetch ?? fetch;
+    this.fetchImpl = opts.fetch ?? ((input, init) => fetch(input, init));
     this.now = opts.now ?? Date.now;
     this.ttl = opts.keysTtlMs ?? 3_600_000;
   }
 
-  /** The token's claims when it is valid; throws JwtError otherwise. */
+  /** The token's claims when it is valid; throws JwtError when it must be refused, Error when keys are unavailable. */
   async verify(token: string): Promise<JwtClaims> {
-    const parts = token.split(".");
-    if (parts.length !== 3) throw new JwtError("not a JWT");
-    const [h, p, s] = parts as [string, string, string];
-    const header = decodeJson(h, "header");
-    const claims = decodeJson(p, "payload") as JwtClaims;
-    const alg = typeof header.alg === "string" ? ALGORITHMS[header.alg] : undefined;
-    if (!alg) throw new JwtError(`algorithm ${String(header.alg)} not accepted`);
-    const key = await this.key(typeof header.kid === "string" ? header.kid : undefined);
-    const signature = Buffer.from(s, "base64url");
-    const data = Buffer.from(`${h}.${p}`);
-    const ok =
-      alg.kind === "ec"
-        ? verify(alg.hash, data, { key, dsaEncoding: "ieee-p1363" }, signature)
-        : alg.kind === "pss"
-          ? verify(alg.hash, data, { key, padding: 6 /* RSA_PKCS1_PSS_PADDING */, saltLength: -2 }, signature)
-          : verify(alg.hash, data, key, signature);
-    if (!ok) throw new JwtError("bad signature");
-
-    const nowSec = this.now() / 1000;
-    if (claims.iss !== this.issuer) throw new JwtError("wrong issuer");
-    if (typeof claims.exp !== "number" || claims.exp < nowSec - LEEWAY_SECONDS) throw new JwtError("expired");
-    if (typeof claims.nbf === "number" && claims.nbf > nowSec + LEEWAY_SECONDS)
-      throw new JwtError("not yet valid");
+    if (token.split(".").length !== 3) throw new JwtError("not a JWT");
+    const keys = await this.keys();
+    let claims: JwtClaims;
+    try {
+      const { payload } = await jwtVerify(token, keys, {
+        issuer: this.issuer,
+        algorithms: [...JWT_ALGORITHMS],
+        clockTolerance: LEEWAY_SECONDS,
+        currentDate: new Date(this.now()),
+        requiredClaims: ["exp"],
+      });
+      claims = payload as JwtClaims;
+    } catch (err) {
+      throw refusal(err, token) ?? err;
+    }
     const audience = this.opts.audience ?? [];
     if (audience.length > 0) {
       const presented = [
@@ -114,58 +144,34 @@ export class JwtVerifier {
     return claims;
   }
 
-  private async key(kid: string | undefined): Promise<KeyObject> {
-    if (!this.keys || this.now() - this.keys.at > this.ttl) await this.load();
-    let found = this.pick(kid);
-    if (!found && this.keys && this.now() - this.keys.at > MIN_REFRESH_MS) {
-      // Keys rotate: look once more before refusing.
-      await this.load();
-      found = this.pick(kid);
-    }
-    if (!found) throw new JwtError(`unknown signing key ${kid ?? "(no kid)"}`);
-    return found;
-  }
-
-  private pick(kid: string | undefined): KeyObject | undefined {
-    if (!this.keys) return undefined;
-    if (kid !== undefined) return this.keys.byKid.get(kid);
-    return this.keys.all.length === 1 ? this.keys.all[0] : undefined;
-  }
-
-  private load(): Promise<void> {
-    this.loading ??= (async () => {
-      const base = this.issuer.replace(/\/+$/, "");
-      const discovery = await this.getJson(`${base}/.well-known/openid-configuration`);
-      const jwksUri = discovery.jwks_uri;
-      if (typeof jwksUri !== "string") throw new Error("the issuer's discovery document has no jwks_uri");
-      const jwks = await this.getJson(jwksUri);
-      const byKid = new Map<string, KeyObject>();
-      const all: KeyObject[] = [];
-      for (const jwk of Array.isArray(jwks.keys)
-        ? (jwks.keys as (JsonWebKey & { kid?: string; use?: string })[])
-        : []) {
-        if (jwk.use && jwk.use !== "sig") continue;
-        try {
-          const key = createPublicKey({ key: jwk, format: "jwk" });
-          all.push(key);
-          if (jwk.kid) byKid.set(jwk.kid, key);
-        } catch {
-          // An unsupported key type: skip it rather than fail every token.
-        }
-      }
-      this.keys = { at: this.now(), byKid, all };
-    })().finally(() => {
-      this.loading = undefined;
+  /** The issuer's remote key set, from its discovery document (a failed lookup is retried next time). */
+  private keys(): Promise<JWTVerifyGetKey> {
+    this.keySet ??= this.discover().catch((err: unknown) => {
+      this.keySet = undefined;
+      throw err;
     });
-    return this.loading;
+    return this.keySet;
   }
 
-  private async getJson(url: string): Promise<Record<string, unknown>> {
+  private async discover(): Promise<JWTVerifyGetKey> {
+    const url = `${stripSlash(this.issuer)}/.well-known/openid-configuration`;
     const res = await this.fetchImpl(url, {
       headers: { accept: "application/json" },
-      signal: AbortSignal.timeout(5000),
+      signal: AbortSignal.timeout(HTTP_TIMEOUT_MS),
     });
     if (!res.ok) throw new Error(`GET ${url} answered ${res.status}`);
-    return (await res.json()) as Record<string, unknown>;
+    const doc = (await res.json()) as { issuer?: unknown; jwks_uri?: unknown };
+    // OpenID Connect Discovery 1.0 section 4.3: the document must name the issuer it was fetched for.
+    if (typeof doc.issuer === "string" && stripSlash(doc.issuer) !== stripSlash(this.issuer)) {
+      throw new Error(`the discovery document at ${url} is for issuer ${doc.issuer}, not ${this.issuer}`);
+    }
+    if (typeof doc.jwks_uri !== "string") throw new Error(`the discovery document at ${url} has no jwks_uri`);
+    const fetchImpl = this.fetchImpl;
+    return createRemoteJWKSet(new URL(doc.jwks_uri), {
+      timeoutDuration: HTTP_TIMEOUT_MS,
+      cooldownDuration: MIN_REFRESH_MS,
+      cacheMaxAge: this.ttl,
+      [customFetch]: (u, init) => fetchImpl(u, init),
+    });
   }
 }

@@ -6,12 +6,10 @@ import { ENV } from "../config";
 import { EnvReader } from "../runtime/env";
 import { DEFAULT_INGEST_CONFIG, type IngestConfig } from "./service";
 
-/** Environment variables only ingestion reads (the constructs set MAX_RECEIVE_COUNT). */
+/** Environment variables only ingestion reads (the constructs set MAX_RECEIVE_COUNT and INGEST_CONCURRENCY). */
 export const INGEST_ENV = {
-  /** The queue's redrive maxReceiveCount; the delivery that reaches it marks the document failed. */
-  MAX_RECEIVE_COUNT: "MAX_RECEIVE_COUNT",
-  /** S3 records processed at once within one batch. */
-  INGEST_CONCURRENCY: "INGEST_CONCURRENCY",
+  MAX_RECEIVE_COUNT: ENV.MAX_RECEIVE_COUNT,
+  INGEST_CONCURRENCY: ENV.INGEST_CONCURRENCY,
   /** Largest object accepted (bytes); default and ceiling: the provider's 100 MB. */
   INGEST_MAX_FILE_BYTES: "INGEST_MAX_FILE_BYTES",
 } as const;
