@@ -70,6 +70,14 @@ async function main(): Promise<void> {
   const log = (line: string) =>
     console.log(`[soak +${String(Math.round((Date.now() - t0) / 1000)).padStart(3)}s] ${line}`);
   log(`starting: ${JSON.stringify(options)}`);
+  // The soak bounds itself; this is the last line of defence for "stops by itself".
+  setTimeout(
+    () => {
+      console.error(`SOAK FAILED: hard time limit (${options.seconds + 30} s) reached before the report`);
+      process.exit(1);
+    },
+    (options.seconds + 30) * 1000,
+  ).unref();
   const report = await runSoak({ ...options, log });
   console.log(formatReport(report));
   const j = argv.indexOf("--json");

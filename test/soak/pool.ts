@@ -163,6 +163,7 @@ export class WorkerPool {
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
     const exits = this.workers.map(
       (w) =>
