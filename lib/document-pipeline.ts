@@ -260,6 +260,7 @@ export class DocumentPipeline extends Construct {
       schedule: props.janitorSchedule ?? DEFAULT_JANITOR_SCHEDULE,
       retentionHours: props.retentionHours ?? DEFAULT_RETENTION_HOURS,
       highWaterMark,
+      stuckProcessingAfter: this.ingestion.processingBound,
       removalPolicy,
       logRetention,
       metricsNamespace,

@@ -124,6 +124,13 @@ export class Ingestion extends Construct {
   public readonly function: PipelineFunction;
   /** The deliveries limit configured on the redrive policy (also given to the function). */
   public readonly maxReceiveCount: number;
+  /** The queue's visibility timeout (6 x the function timeout). */
+  public readonly visibilityTimeout: Duration;
+  /**
+   * After this long from a version's first claim no ingest attempt can still be running (visibility
+   * timeout x maxReceiveCount): the janitor marks a document still `processing` then as failed.
+   */
+  public readonly processingBound: Duration;
   /** Alarms: messages in the DLQ, ingest function errors. */
   public readonly alarms: Alarm[];
 
@@ -199,12 +206,14 @@ export class Ingestion extends Construct {
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
     });
+    this.visibilityTimeout = Duration.seconds(timeout.toSeconds() * 6);
+    this.processingBound = Duration.seconds(this.visibilityTimeout.toSeconds() * this.maxReceiveCount);
     this.queue = new Queue(this, "Queue", {
       encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       // AWS: at least six times the function timeout, so a message is not redelivered while a retried
       // invocation of the same batch is still running.
-      visibilityTimeout: Duration.seconds(timeout.toSeconds() * 6),
+      visibilityTimeout: this.visibilityTimeout,
       retentionPeriod: Duration.days(4),
       // S3 event messages are a few KB; the SQS maximum leaves room for any key length.
       maxMessageSizeBytes: 262_144,

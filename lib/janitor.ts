@@ -11,6 +11,7 @@ import type { RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
 import { Construct } from "constructs";
 import { DEFAULT_MOONSHOT_BASE_URL, ENV } from "../functions/core/config";
+import { DEFAULT_STUCK_PROCESSING_MINUTES } from "../functions/core/janitor/stuck";
 import {
   DEFAULT_HIGH_WATER_MARK,
   DEFAULT_JANITOR_SCHEDULE,
@@ -53,6 +54,14 @@ export interface JanitorProps {
    * @default false
    */
   readonly dryRun?: boolean;
+  /**
+   * A document still `processing` this long after its version's first claim is marked failed
+   * (`retries_exhausted`): its last ingest attempt timed out and the event went to the dead-letter
+   * queue. Should be the ingestion queue's visibility timeout x maxReceiveCount (DocumentPipeline
+   * passes exactly that). Whole minutes, at least 1.
+   * @default Duration.minutes(150) (the defaults: 30 min visibility timeout x 5 receives)
+   */
+  readonly stuckProcessingAfter?: Duration;
   /**
    * Function timeout; the sweep stops cleanly before it and the next run continues.
    * @default Duration.minutes(5)
@@ -98,6 +107,12 @@ export class Janitor extends Construct {
     const retentionHours = props.retentionHours ?? DEFAULT_RETENTION_HOURS;
     const metricsNamespace = props.metricsNamespace ?? DEFAULT_METRICS_NAMESPACE;
     const scheduleSeconds = schedule.toSeconds();
+    const stuckMinutes = Math.ceil(
+      (props.stuckProcessingAfter ?? Duration.minutes(DEFAULT_STUCK_PROCESSING_MINUTES)).toSeconds() / 60,
+    );
+    if (stuckMinutes < 1) {
+      throw new Error("Janitor: stuckProcessingAfter must be at least 1 minute");
+    }
     if (scheduleSeconds < 60 || scheduleSeconds > 86_400 || scheduleSeconds % 60 !== 0) {
       throw new Error(
         `Janitor: schedule must be whole minutes from 1 minute to 1 day, got ${schedule.toHumanString()}`,
@@ -131,6 +146,7 @@ export class Janitor extends Construct {
         [ENV.RETENTION_HOURS]: String(retentionHours),
         [ENV.HIGH_WATER_MARK]: String(highWaterMark),
         [ENV.DRY_RUN]: String(props.dryRun ?? false),
+        [ENV.STUCK_PROCESSING_MINUTES]: String(stuckMinutes),
       });
 
     this.rule = new Rule(this, "Schedule", {

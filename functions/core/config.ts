@@ -25,6 +25,11 @@ export const ENV = {
   HIGH_WATER_MARK: "HIGH_WATER_MARK",
   /** Janitor: report instead of deleting. */
   DRY_RUN: "DRY_RUN",
+  /**
+   * Janitor: minutes after which a document still `processing` is marked failed (`retries_exhausted`):
+   * its ingestion cannot finish any more (the queue's visibility timeout x maxReceiveCount).
+   */
+  STUCK_PROCESSING_MINUTES: "STUCK_PROCESSING_MINUTES",
   /** Ingest: the queue's redrive maxReceiveCount; the delivery that reaches it marks the document failed. */
   MAX_RECEIVE_COUNT: "MAX_RECEIVE_COUNT",
   /** Ingest: S3 records of one batch processed at once. */

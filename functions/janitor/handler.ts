@@ -1,11 +1,13 @@
 /**
  * Janitor Lambda: an EventBridge schedule starts one sweep (functions/core/janitor/sweep.ts) that
- * deletes stale Moonshot remote files within the invocation's remaining time, then reports a summary
+ * marks documents stuck in `processing` failed (functions/core/janitor/stuck.ts) and deletes stale
+ * Moonshot remote files within the invocation's remaining time, then reports a summary
  * as a log line and metrics. An authentication or configuration error fails the invocation (alarm).
  *
  * Event: the scheduled event, or any object; `dryRun: true` (top level or under `detail`) reports what
  * would be deleted without deleting. Environment (checked once at cold start): TABLE_NAME,
- * RETENTION_HOURS (default 24), HIGH_WATER_MARK (default 0.9), DRY_RUN (default false).
+ * RETENTION_HOURS (default 24), HIGH_WATER_MARK (default 0.9), DRY_RUN (default false),
+ * STUCK_PROCESSING_MINUTES (default 150: documents still `processing` after that are marked failed).
  */
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { Context } from "aws-lambda";
@@ -36,7 +38,13 @@ export const handler = async (event: unknown, context: Context): Promise<Janitor
   try {
     const result = await runSweep(
       { api, store },
-      { policy: config.policy, dryRun, deadline, concurrency: SWEEP_CONCURRENCY },
+      {
+        policy: config.policy,
+        dryRun,
+        deadline,
+        concurrency: SWEEP_CONCURRENCY,
+        stuckProcessingMinutes: config.stuckProcessingMinutes,
+      },
     );
     reportSweep(result.summary, result.failures, { logger, metrics });
     return { ...result.summary, deleted: dryRun ? 0 : result.deleted.length };

@@ -128,6 +128,7 @@ describe("environment", () => {
         ENV.RETENTION_HOURS,
         ENV.HIGH_WATER_MARK,
         ENV.DRY_RUN,
+        ENV.STUCK_PROCESSING_MINUTES,
       ].sort(),
     );
   });

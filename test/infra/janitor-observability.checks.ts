@@ -47,7 +47,7 @@ describe("janitor", () => {
     expect(timeout).toBeLessThan(30 * 60);
   });
 
-  it("passes retention, high-water mark and dry-run settings", () => {
+  it("passes retention, high-water mark, dry-run and stuck-processing settings", () => {
     expect(
       resources[logicalId(stack.pipeline.janitor.function)].Properties.Environment.Variables,
     ).toMatchObject({
@@ -55,6 +55,16 @@ describe("janitor", () => {
       HIGH_WATER_MARK: "0.8",
       DRY_RUN: "false",
     });
+  });
+
+  it("marks documents stuck after the ingestion queue's visibility timeout x maxReceiveCount", () => {
+    const queue = resources[logicalId(stack.pipeline.ingestion.queue)].Properties;
+    const minutes = (queue.VisibilityTimeout * queue.RedrivePolicy.maxReceiveCount) / 60;
+    expect(minutes).toBeGreaterThan(0);
+    expect(
+      resources[logicalId(stack.pipeline.janitor.function)].Properties.Environment.Variables
+        .STUCK_PROCESSING_MINUTES,
+    ).toBe(String(Math.ceil(minutes)));
   });
 });
 

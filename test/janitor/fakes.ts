@@ -2,7 +2,7 @@
  * In-memory stand-ins for the janitor's ports: a remote file list with the provider's delete
  * semantics, and a record store with DynamoDocumentStore's release semantics.
  */
-import type { DocumentRecord } from "../../functions/core/documents/model";
+import type { DocumentFailure, DocumentRecord } from "../../functions/core/documents/model";
 import type { JanitorStore } from "../../functions/core/janitor/ports";
 import type { JanitorApi } from "../../functions/core/janitor/sweep";
 import type { CallOptions, RemoteFile } from "../../functions/core/moonshot/types";
@@ -80,6 +80,8 @@ export class MemoryStore implements JanitorStore {
   readonly records = new Map<string, DocumentRecord>();
   /** Called before each release; may mutate the record to simulate a concurrent ingest. */
   onRelease?: (documentId: string, fileId: string) => void;
+  /** Called before each stuck-document write; may mutate the record likewise. */
+  onFailStuck?: (documentId: string) => void;
 
   constructor(records: DocumentRecord[] = []) {
     for (const r of records) this.records.set(r.documentId, structuredClone(r));
@@ -105,5 +107,33 @@ export class MemoryStore implements JanitorStore {
       return true;
     }
     return false;
+  }
+
+  /** DynamoDocumentStore.failStuckProcessing's semantics on public records (no lease here). */
+  async failStuckProcessing(input: {
+    documentId: string;
+    sequencer: string;
+    startedBefore: Date;
+    failure: DocumentFailure;
+    now: Date;
+  }): Promise<DocumentRecord | undefined> {
+    this.onFailStuck?.(input.documentId);
+    const r = this.records.get(input.documentId);
+    if (r?.status !== "processing" || r.sequencer !== input.sequencer) return undefined;
+    if (Date.parse(r.uploadStartedAt ?? r.updatedAt) > input.startedBefore.getTime()) return undefined;
+    r.status = "failed";
+    r.error = input.failure;
+    r.updatedAt = input.now.toISOString();
+    if (r.remoteFileId) r.staleFileIds = [...(r.staleFileIds ?? []), r.remoteFileId];
+    if (r.uploadTag) r.staleUploadTags = [...(r.staleUploadTags ?? []), r.uploadTag];
+    for (const k of [
+      "remoteFileId",
+      "remoteFileBytes",
+      "remoteFileCreatedAt",
+      "uploadTag",
+      "uploadStartedAt",
+    ] as const)
+      delete r[k];
+    return structuredClone(r);
   }
 }

@@ -29,7 +29,12 @@ function scenario() {
     record("b", { remoteFileId: "r2" }),
     record("c", { remoteFileId: "r3", staleFileIds: ["old-version"] }),
     record("d", { remoteFileId: "fresh" }),
-    record("p", { status: "processing", remoteFileId: "busy" }),
+    // Processing, its version claimed 1 h ago: a live ingest (not stuck).
+    record("p", {
+      status: "processing",
+      remoteFileId: "busy",
+      uploadStartedAt: new Date(NOW - HOUR).toISOString(),
+    }),
   ];
   return { api: new FakeFiles(files), store: new MemoryStore(records) };
 }

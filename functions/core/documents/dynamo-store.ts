@@ -113,6 +113,17 @@ export interface FailedInput {
   now: Date;
 }
 
+/** For the janitor: a `processing` record whose ingestion never finished (see failStuckProcessing). */
+export interface StuckProcessingInput {
+  documentId: string;
+  /** The version the janitor saw processing; a newer claim or a finished attempt wins. */
+  sequencer: string;
+  /** Only if this version's processing started (its claim, `uploadStartedAt`) at or before this time. */
+  startedBefore: Date;
+  failure: DocumentFailure;
+  now: Date;
+}
+
 export interface TombstoneInput {
   documentId: string;
   bucket: string;
@@ -163,6 +174,47 @@ function fromItem(item: Record<string, unknown>): StoredDocument {
   }
   out.rev ??= 0;
   return out as unknown as StoredDocument;
+}
+
+/**
+ * The write that fails a processing version (ingestion's finaliseFailed and the janitor's stuck sweep):
+ * status `failed` with the reason; its remote file, unknown upload and older text generation are queued
+ * for deletion (the object in S3 is now the failed version); the claim and text fields go.
+ */
+function failedMutation(
+  cur: StoredDocument,
+  input: Pick<FailedInput, "failure" | "orphanFileIds" | "unknownUploadTag" | "attempts" | "now">,
+): Mutation {
+  const add: Record<string, Set<string>> = {};
+  if (cur.textGeneration) add.staleGenerations = new Set([cur.textGeneration]);
+  const files = new Set(input.orphanFileIds ?? []);
+  if (cur.remoteFileId) files.add(cur.remoteFileId);
+  if (files.size > 0) add.staleFileIds = files;
+  if (input.unknownUploadTag) add.staleUploadTags = new Set([input.unknownUploadTag]);
+  const set: Record<string, unknown> = {
+    status: "failed",
+    error: input.failure,
+    updatedAt: input.now.toISOString(),
+  };
+  if (input.attempts !== undefined) set.attempts = input.attempts;
+  return {
+    set,
+    remove: [
+      "claimOwner",
+      "claimMessageId",
+      "leaseUntil",
+      "uploadTag",
+      "uploadStartedAt",
+      "textGeneration",
+      "chunkCount",
+      "textBytes",
+      "tokenEstimate",
+      "remoteFileId",
+      "remoteFileBytes",
+      "remoteFileCreatedAt",
+    ],
+    add,
+  };
 }
 
 /** The public view of a stored document (no claim bookkeeping). */
@@ -488,41 +540,36 @@ export class DynamoDocumentStore implements DocumentReader {
    */
   async finaliseFailed(input: FailedInput): Promise<boolean> {
     return this.transition(input.documentId, (cur): Decision<boolean> => {
-      if (!this.owns(cur, input.sequencer, input.owner)) return { result: false };
-      const add: Record<string, Set<string>> = {};
-      if (cur?.textGeneration) add.staleGenerations = new Set([cur.textGeneration]);
-      const files = new Set(input.orphanFileIds ?? []);
-      if (cur?.remoteFileId) files.add(cur.remoteFileId);
-      if (files.size > 0) add.staleFileIds = files;
-      if (input.unknownUploadTag) add.staleUploadTags = new Set([input.unknownUploadTag]);
-      const set: Record<string, unknown> = {
-        status: "failed",
-        error: input.failure,
-        updatedAt: input.now.toISOString(),
-      };
-      if (input.attempts !== undefined) set.attempts = input.attempts;
+      if (!cur || !this.owns(cur, input.sequencer, input.owner)) return { result: false };
+      return { write: failedMutation(cur, input), result: true };
+    });
+  }
+
+  /**
+   * For the janitor: marks a version failed whose ingestion never finished (the ingest Lambda timed
+   * out on the queue's last delivery, so the S3 event went to the dead-letter queue and no attempt is
+   * left to finish the record). Conditional, like every transition: only while the record is still
+   * `processing` the same `sequencer`, started at or before `startedBefore`, with no live claim (lease
+   * expired), and at the revision read. The record then looks exactly as if ingestion had failed it:
+   * its remote file and pending upload tag are queued for deletion, its older text generation too.
+   * Returns the updated record, or undefined when the record moved on (nothing is written).
+   */
+  async failStuckProcessing(input: StuckProcessingInput): Promise<DocumentRecord | undefined> {
+    const failed = await this.transition(input.documentId, (cur): Decision<boolean> => {
+      if (cur?.status !== "processing" || cur.sequencer !== input.sequencer) return { result: false };
+      if ((cur.leaseUntil ?? 0) >= input.now.getTime()) return { result: false };
+      const started = Date.parse(cur.uploadStartedAt ?? cur.updatedAt);
+      if (!(started <= input.startedBefore.getTime())) return { result: false };
       return {
-        write: {
-          set,
-          remove: [
-            "claimOwner",
-            "claimMessageId",
-            "leaseUntil",
-            "uploadTag",
-            "uploadStartedAt",
-            "textGeneration",
-            "chunkCount",
-            "textBytes",
-            "tokenEstimate",
-            "remoteFileId",
-            "remoteFileBytes",
-            "remoteFileCreatedAt",
-          ],
-          add,
-        },
+        write: failedMutation(cur, {
+          failure: input.failure,
+          unknownUploadTag: cur.uploadTag,
+          now: input.now,
+        }),
         result: true,
       };
     });
+    return failed ? this.get(input.documentId) : undefined;
   }
 
   /**

@@ -4,11 +4,14 @@
 import { ENV } from "../config";
 import { EnvReader, parseFlag } from "../runtime/env";
 import { DEFAULT_POLICY, type JanitorPolicyConfig, validatePolicyConfig } from "./policy";
+import { DEFAULT_STUCK_PROCESSING_MINUTES } from "./stuck";
 
 export interface JanitorConfig {
   tableName: string;
   dryRun: boolean;
   policy: JanitorPolicyConfig;
+  /** Minutes after which a `processing` document is marked failed (stuck.ts). */
+  stuckProcessingMinutes: number;
 }
 
 /** Reads and checks the janitor's environment; throws one error naming every bad variable. */
@@ -18,10 +21,15 @@ export function loadJanitorConfig(env: NodeJS.ProcessEnv = process.env): Janitor
   const retentionHours = r.number(ENV.RETENTION_HOURS, DEFAULT_POLICY.retentionHours);
   const highWaterMark = r.number(ENV.HIGH_WATER_MARK, DEFAULT_POLICY.highWaterMark);
   const dryRun = r.flag(ENV.DRY_RUN);
+  // At most a year: beyond that "stuck" detection is effectively off, which a typo should not do.
+  const stuckProcessingMinutes = r.number(ENV.STUCK_PROCESSING_MINUTES, DEFAULT_STUCK_PROCESSING_MINUTES, {
+    min: 1,
+    max: 525_600,
+  });
   r.done("janitor");
   // Ranges (and their messages) are the policy's own checks, shared with the room maker.
   const policy = validatePolicyConfig({ ...DEFAULT_POLICY, retentionHours, highWaterMark });
-  return { tableName, dryRun: dryRun ?? false, policy };
+  return { tableName, dryRun: dryRun ?? false, policy, stuckProcessingMinutes };
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> =>

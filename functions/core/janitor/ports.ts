@@ -2,7 +2,7 @@
  * What the janitor needs from the document store. `DynamoDocumentStore`
  * (functions/core/documents/dynamo-store.ts) implements it; tests use in-memory fakes.
  */
-import type { DocumentRecord } from "../documents/model";
+import type { DocumentFailure, DocumentRecord } from "../documents/model";
 
 export interface JanitorStore {
   /**
@@ -16,4 +16,18 @@ export interface JanitorStore {
    * caller must then leave the file alone.
    */
   releaseRemoteFile(documentId: string, fileId: string, at: string): Promise<boolean>;
+  /**
+   * Marks a version failed whose ingestion never finished: only while the record is still `processing`
+   * `sequencer`, started at or before `startedBefore`, with no live claim. Resolves the updated record
+   * (its remote file and upload tag queued for deletion, as after an ingestion failure), or undefined
+   * when the record moved on. Optional: stores without it (the quota room maker's, benchmarks') leave
+   * stuck documents to the scheduled sweep.
+   */
+  failStuckProcessing?(input: {
+    documentId: string;
+    sequencer: string;
+    startedBefore: Date;
+    failure: DocumentFailure;
+    now: Date;
+  }): Promise<DocumentRecord | undefined>;
 }

@@ -31,6 +31,12 @@ import {
   type SweepPlan,
 } from "./policy";
 import type { JanitorStore } from "./ports";
+import {
+  DEFAULT_STUCK_PROCESSING_MINUTES,
+  findStuckDocuments,
+  type StuckDocument,
+  stuckFailure,
+} from "./stuck";
 
 /** Provider calls the sweep makes (the full MoonshotApi also fits). */
 export type JanitorApi = Pick<MoonshotApi, "listFiles" | "deleteFile">;
@@ -59,6 +65,11 @@ export interface SweepOptions {
   reserveMs?: number;
   /** Times one deletion is retried after a RateLimitError the client gave up on. @default 3 */
   rateLimitRetries?: number;
+  /**
+   * Minutes after which a `processing` version counts as stuck and is marked failed (stuck.ts).
+   * @default DEFAULT_STUCK_PROCESSING_MINUTES
+   */
+  stuckProcessingMinutes?: number;
 }
 
 export const DEFAULT_SWEEP_CONCURRENCY = 4;
@@ -84,6 +95,10 @@ export interface SweepSummary {
   skippedChanged: number;
   /** Records cleared because they pointed at a file the provider no longer lists. */
   releasedDangling: number;
+  /** Documents found `processing` past the stuck bound. */
+  stuckFound: number;
+  /** Of those, marked failed (`retries_exhausted`); dry run: would be marked. */
+  stuckFailed: number;
   errors: number;
   dryRun: boolean;
   /** The deadline (or a persistent rate limit) stopped the sweep before the plan was done. */
@@ -96,7 +111,8 @@ export interface SweepSummary {
 export interface SweepFailure {
   fileId: string;
   documentId?: string;
-  reason: DeletionReason | "dangling";
+  /** The file concerned; for "stuck", the document's remote file or "" when it has none. */
+  reason: DeletionReason | "dangling" | "stuck";
   error: string;
 }
 
@@ -106,6 +122,8 @@ export interface SweepResult {
   /** Files deleted (dry run: the files a real run would delete), in plan order. */
   deleted: PlannedDeletion[];
   failures: SweepFailure[];
+  /** Documents found stuck in `processing`, with whether this sweep marked them failed. */
+  stuck: (StuckDocument & { failed: boolean })[];
 }
 
 /** A sweep stopped by an error no retry can fix (bad or missing API key); the Lambda must fail. */
@@ -171,11 +189,18 @@ export async function runSweep(deps: SweepDeps, opts: SweepOptions): Promise<Swe
   const timeLeft = () => (opts.deadline === undefined ? Number.POSITIVE_INFINITY : opts.deadline - now());
 
   const { remote, records } = await readState(deps, opts);
+  const failures: SweepFailure[] = [];
+  const stuck = await failStuckDocuments(deps, records, {
+    dryRun,
+    minutes: opts.stuckProcessingMinutes ?? DEFAULT_STUCK_PROCESSING_MINUTES,
+    hasTime: () => timeLeft() >= reserve,
+    failures,
+  });
+  // Planned on the records as they are now: a stuck document just failed has its files queued.
   const plan = planSweep({ remote, records, now: now(), config: opts.policy });
 
   const deletedByReason = emptyByReason();
   const deleted: PlannedDeletion[] = [];
-  const failures: SweepFailure[] = [];
   let releasedDangling = 0;
   let skippedChanged = 0;
   let stoppedEarly = false;
@@ -196,6 +221,8 @@ export async function runSweep(deps: SweepDeps, opts: SweepOptions): Promise<Swe
       planned: plan.deletions.length,
       skippedChanged,
       releasedDangling,
+      stuckFound: stuck.length,
+      stuckFailed: stuck.filter((s) => s.failed).length,
       errors: failures.length,
       dryRun,
       stoppedEarly,
@@ -209,7 +236,7 @@ export async function runSweep(deps: SweepDeps, opts: SweepOptions): Promise<Swe
       deleted.push(d);
       deletedByReason[d.reason] += 1;
     }
-    return { summary: summarize(), plan, deleted, failures };
+    return { summary: summarize(), plan, deleted, failures, stuck };
   }
 
   const run = await executeDeletions(deps, plan.deletions, {
@@ -243,7 +270,58 @@ export async function runSweep(deps: SweepDeps, opts: SweepOptions): Promise<Swe
 
   const summary = summarize();
   if (fatal !== undefined) throw new SweepAbortedError(summary, fatal);
-  return { summary, plan, deleted, failures };
+  return { summary, plan, deleted, failures, stuck };
+}
+
+/**
+ * Finds the documents stuck in `processing` and (unless dry run) marks each failed through the store's
+ * conditional write, replacing its entry in `records` (in place) with the updated record so the plan
+ * sees its remote file queued for deletion. A record that moved on in the meantime is left alone. In a
+ * dry run every stuck document counts as "would fail" and the records are untouched.
+ */
+async function failStuckDocuments(
+  deps: SweepDeps,
+  records: DocumentRecord[],
+  opts: { dryRun: boolean; minutes: number; hasTime: () => boolean; failures: SweepFailure[] },
+): Promise<(StuckDocument & { failed: boolean })[]> {
+  const now = deps.now ?? Date.now;
+  const at = now();
+  const found = findStuckDocuments(records, at, opts.minutes);
+  const fail = deps.store.failStuckProcessing?.bind(deps.store);
+  const out: (StuckDocument & { failed: boolean })[] = [];
+  for (const doc of found) {
+    if (opts.dryRun) {
+      out.push({ ...doc, failed: true });
+      continue;
+    }
+    if (!fail || !opts.hasTime()) {
+      out.push({ ...doc, failed: false });
+      continue;
+    }
+    try {
+      const updated = await fail({
+        documentId: doc.documentId,
+        sequencer: doc.sequencer,
+        startedBefore: new Date(at - opts.minutes * 60_000),
+        failure: stuckFailure(doc, opts.minutes),
+        now: new Date(now()),
+      });
+      if (updated) {
+        const i = records.findIndex((r) => r.documentId === doc.documentId);
+        if (i >= 0) records[i] = updated;
+      }
+      out.push({ ...doc, failed: updated !== undefined });
+    } catch (err) {
+      opts.failures.push({
+        fileId: doc.remoteFileId ?? "",
+        documentId: doc.documentId,
+        reason: "stuck",
+        error: message(err),
+      });
+      out.push({ ...doc, failed: false });
+    }
+  }
+  return out;
 }
 
 export interface ExecuteOptions {
