@@ -10,14 +10,15 @@
  * `exp` (required) and `nbf` (60 s leeway), and, when audiences are configured, `aud` or (Cognito
  * access tokens, which carry no `aud`) `client_id`.
  */
-import {
-  createRemoteJWKSet,
-  customFetch,
-  decodeProtectedHeader,
-  errors,
-  type JWTVerifyGetKey,
-  jwtVerify,
-} from "jose";
+import type { JWTVerifyGetKey } from "jose";
+
+type Jose = typeof import("jose");
+let joseModule: Promise<Jose> | undefined;
+/** `jose` is imported on first use: the default token mode never pays for it at cold start. */
+const loadJose = (): Promise<Jose> => {
+  joseModule ??= import("jose");
+  return joseModule;
+};
 
 export interface JwtClaims {
   iss?: string;
@@ -67,7 +68,8 @@ const HTTP_TIMEOUT_MS = 5_000;
 const stripSlash = (url: string) => url.replace(/\/+$/, "");
 
 /** jose's reasons -> the refusal reasons we log. Anything else (JWKS unreachable...) is rethrown. */
-function refusal(err: unknown, token: string): JwtError | undefined {
+function refusal(jose: Jose, err: unknown, token: string): JwtError | undefined {
+  const { errors, decodeProtectedHeader } = jose;
   if (err instanceof errors.JWTExpired) return new JwtError("expired");
   if (err instanceof errors.JWTClaimValidationFailed) {
     if (err.claim === "exp") return new JwtError(`expired (${err.reason} exp claim)`);
@@ -119,10 +121,11 @@ export class JwtVerifier {
   /** The token's claims when it is valid; throws JwtError when it must be refused, Error when keys are unavailable. */
   async verify(token: string): Promise<JwtClaims> {
     if (token.split(".").length !== 3) throw new JwtError("not a JWT");
+    const jose = await loadJose();
     const keys = await this.keys();
     let claims: JwtClaims;
     try {
-      const { payload } = await jwtVerify(token, keys, {
+      const { payload } = await jose.jwtVerify(token, keys, {
         issuer: this.issuer,
         algorithms: [...JWT_ALGORITHMS],
         clockTolerance: LEEWAY_SECONDS,
@@ -131,7 +134,7 @@ export class JwtVerifier {
       });
       claims = payload as JwtClaims;
     } catch (err) {
-      throw refusal(err, token) ?? err;
+      throw refusal(jose, err, token) ?? err;
     }
     const audience = this.opts.audience ?? [];
     if (audience.length > 0) {
@@ -167,11 +170,12 @@ export class JwtVerifier {
     }
     if (typeof doc.jwks_uri !== "string") throw new Error(`the discovery document at ${url} has no jwks_uri`);
     const fetchImpl = this.fetchImpl;
+    const { createRemoteJWKSet, customFetch } = await loadJose();
     return createRemoteJWKSet(new URL(doc.jwks_uri), {
       timeoutDuration: HTTP_TIMEOUT_MS,
       cooldownDuration: MIN_REFRESH_MS,
       cacheMaxAge: this.ttl,
-      [customFetch]: (u, init) => fetchImpl(u, init),
+      [customFetch]: (u: string, init: RequestInit) => fetchImpl(u, init),
     });
   }
 }
