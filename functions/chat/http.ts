@@ -3,7 +3,8 @@
  * errors that name the field, and the one error response shape.
  */
 import type { Context } from "hono";
-import type { z } from "zod";
+import type { z } from "zod/mini";
+import englishMessages from "zod/v4/locales/en.js";
 import { type ApiError, badRequest, toApiError } from "../core/chat/errors";
 
 /** Minimal logger the app writes to (Powertools' Logger fits). */
@@ -43,9 +44,21 @@ export async function readJson(c: Context): Promise<unknown> {
   }
 }
 
+/**
+ * Default English messages for issues a schema gives no message of its own ("Unrecognized key: ...",
+ * "Too big: expected string to have <=1024 characters"). zod/mini loads no locale (that is part of why
+ * it imports fast), so without this they would all read "Invalid input". Passed per parse, not through
+ * the global `z.config`, so other zod users in the same process are unaffected.
+ */
+const defaultMessages = englishMessages().localeError;
+
 /** Validates `value` with `schema`; failures become a 400 naming each bad field and what it needs. */
-export function parseWith<S extends z.ZodType>(schema: S, value: unknown, what = "request body"): z.infer<S> {
-  const result = schema.safeParse(value);
+export function parseWith<S extends z.ZodMiniType>(
+  schema: S,
+  value: unknown,
+  what = "request body",
+): z.infer<S> {
+  const result = schema.safeParse(value, { error: defaultMessages });
   if (result.success) return result.data;
   const issues = result.error.issues.slice(0, 5).map((i) => {
     const path = i.path.length > 0 ? i.path.join(".") : what;

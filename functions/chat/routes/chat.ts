@@ -19,7 +19,7 @@
  *   event: error  data: { type, error: { type, message } }   (instead of done, if the provider fails mid-answer)
  */
 import { Hono } from "hono";
-import { z } from "zod";
+import * as z from "zod/mini";
 import { toApiError } from "../../core/chat/errors";
 import type { PreparedChat } from "../../core/chat/service";
 import type { ChatMessage, ChatResult, ChatUsage } from "../../core/moonshot/types";
@@ -34,40 +34,51 @@ export const CHAT_SYSTEM_PROMPT =
 const chatRequest = z.strictObject({
   question: z
     .string({ error: "must be a string" })
-    .trim()
-    .min(1, "must not be empty: ask a question")
-    .max(32_000, "must be at most 32,000 characters"),
-  documentIds: z
-    .array(z.string({ error: "each id must be a string" }).min(1, "ids must not be empty"), {
-      error: "must be an array of document ids",
-    })
-    .min(1, "must list at least one id (omit it to use all documents)")
-    .max(1000, "must list at most 1,000 ids")
-    .optional(),
-  prefix: z.string({ error: "must be a string" }).max(1024).optional(),
-  messages: z
-    .array(
-      z.strictObject({
-        role: z.enum(["user", "assistant", "system"], { error: "must be user, assistant or system" }),
-        content: z.string({ error: "must be a string" }),
-      }),
-      { error: "must be an array of { role, content }" },
-    )
-    .max(200, "must have at most 200 turns")
-    .optional(),
-  model: z.string({ error: "must be a string" }).min(1, "must not be empty").optional(),
-  stream: z.boolean({ error: "must be true or false" }).optional(),
-  maxTokens: z
-    .number({ error: "must be a number" })
-    .int("must be a whole number")
-    .min(1, "must be at least 1")
-    .max(1_000_000, "is too large")
-    .optional(),
-  temperature: z
-    .number({ error: "must be a number" })
-    .min(0, "must be between 0 and 1")
-    .max(1, "must be between 0 and 1")
-    .optional(),
+    .check(
+      z.trim(),
+      z.minLength(1, "must not be empty: ask a question"),
+      z.maxLength(32_000, "must be at most 32,000 characters"),
+    ),
+  documentIds: z.optional(
+    z
+      .array(z.string({ error: "each id must be a string" }).check(z.minLength(1, "ids must not be empty")), {
+        error: "must be an array of document ids",
+      })
+      .check(
+        z.minLength(1, "must list at least one id (omit it to use all documents)"),
+        z.maxLength(1000, "must list at most 1,000 ids"),
+      ),
+  ),
+  prefix: z.optional(
+    z.string({ error: "must be a string" }).check(z.maxLength(1024, "must be at most 1024 characters")),
+  ),
+  messages: z.optional(
+    z
+      .array(
+        z.strictObject({
+          role: z.enum(["user", "assistant", "system"], { error: "must be user, assistant or system" }),
+          content: z.string({ error: "must be a string" }),
+        }),
+        { error: "must be an array of { role, content }" },
+      )
+      .check(z.maxLength(200, "must have at most 200 turns")),
+  ),
+  model: z.optional(z.string({ error: "must be a string" }).check(z.minLength(1, "must not be empty"))),
+  stream: z.optional(z.boolean({ error: "must be true or false" })),
+  maxTokens: z.optional(
+    z
+      .number({ error: "must be a number" })
+      .check(
+        z.refine(Number.isSafeInteger, "must be a whole number"),
+        z.minimum(1, "must be at least 1"),
+        z.maximum(1_000_000, "is too large"),
+      ),
+  ),
+  temperature: z.optional(
+    z
+      .number({ error: "must be a number" })
+      .check(z.minimum(0, "must be between 0 and 1"), z.maximum(1, "must be between 0 and 1")),
+  ),
 });
 
 export type ChatRequestBody = z.infer<typeof chatRequest>;

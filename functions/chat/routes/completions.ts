@@ -19,60 +19,71 @@
  */
 import { randomUUID } from "node:crypto";
 import { Hono } from "hono";
-import { z } from "zod";
+import * as z from "zod/mini";
 import { badRequest, toApiError } from "../../core/chat/errors";
 import type { ChatMessage, ChatUsage } from "../../core/moonshot/types";
 import type { ChatAppContext, ChatEnv } from "../app";
 import { callOptions, parseWith, readJson, sseFrame, streamResponse } from "../http";
 
-const textPart = z.looseObject({ type: z.string(), text: z.string().optional() });
+const textPart = z.looseObject({ type: z.string(), text: z.optional(z.string()) });
 
 const message = z.looseObject({
   role: z.enum(["system", "developer", "user", "assistant", "tool"], {
     error: "must be system, developer, user or assistant",
   }),
-  content: z
-    .union([z.string(), z.array(textPart), z.null()], {
+  content: z.optional(
+    z.union([z.string(), z.array(textPart), z.null()], {
       error: "must be a string or an array of text parts",
-    })
-    .optional(),
-  name: z.string().optional(),
+    }),
+  ),
+  name: z.optional(z.string()),
 });
 
+/** A count of tokens: a whole number >= 1. */
+const tokenCount = () =>
+  z.nullish(
+    z
+      .number({ error: "must be a number" })
+      .check(z.refine(Number.isSafeInteger, "must be a whole number"), z.minimum(1, "must be at least 1")),
+  );
+
+/** A sampling parameter in [0, 1]. */
+const unitInterval = () =>
+  z.nullish(
+    z
+      .number({ error: "must be a number" })
+      .check(z.minimum(0, "must be between 0 and 1"), z.maximum(1, "must be between 0 and 1")),
+  );
+
 const completionRequest = z.looseObject({
-  model: z.string({ error: "must be a string" }).min(1, "must not be empty").optional(),
+  model: z.optional(z.string({ error: "must be a string" }).check(z.minLength(1, "must not be empty"))),
   messages: z
     .array(message, { error: "must be an array of messages" })
-    .min(1, "must contain at least one message")
-    .max(500, "must have at most 500 messages"),
-  stream: z.boolean({ error: "must be true or false" }).nullish(),
-  stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullish(),
-  max_tokens: z.number({ error: "must be a number" }).int("must be a whole number").min(1).nullish(),
-  max_completion_tokens: z
-    .number({ error: "must be a number" })
-    .int("must be a whole number")
-    .min(1)
-    .nullish(),
-  temperature: z
-    .number({ error: "must be a number" })
-    .min(0, "must be between 0 and 1")
-    .max(1, "must be between 0 and 1")
-    .nullish(),
-  top_p: z
-    .number({ error: "must be a number" })
-    .min(0, "must be between 0 and 1")
-    .max(1, "must be between 0 and 1")
-    .nullish(),
-  n: z.literal(1, { error: "only n = 1 is supported" }).nullish(),
-  documents: z
-    .array(z.string({ error: "each id must be a string" }).min(1, "ids must not be empty"), {
-      error: "must be an array of document ids",
-    })
-    .min(1, "must list at least one id (omit it to use all documents)")
-    .max(1000, "must list at most 1,000 ids")
-    .optional(),
-  prefix: z.string({ error: "must be a string" }).max(1024).optional(),
-  tools: z.unknown().optional(),
+    .check(
+      z.minLength(1, "must contain at least one message"),
+      z.maxLength(500, "must have at most 500 messages"),
+    ),
+  stream: z.nullish(z.boolean({ error: "must be true or false" })),
+  stream_options: z.nullish(z.looseObject({ include_usage: z.optional(z.boolean()) })),
+  max_tokens: tokenCount(),
+  max_completion_tokens: tokenCount(),
+  temperature: unitInterval(),
+  top_p: unitInterval(),
+  n: z.nullish(z.literal(1, { error: "only n = 1 is supported" })),
+  documents: z.optional(
+    z
+      .array(z.string({ error: "each id must be a string" }).check(z.minLength(1, "ids must not be empty")), {
+        error: "must be an array of document ids",
+      })
+      .check(
+        z.minLength(1, "must list at least one id (omit it to use all documents)"),
+        z.maxLength(1000, "must list at most 1,000 ids"),
+      ),
+  ),
+  prefix: z.optional(
+    z.string({ error: "must be a string" }).check(z.maxLength(1024, "must be at most 1024 characters")),
+  ),
+  tools: z.optional(z.unknown()),
 });
 
 /** Text of a message's content; non-text parts are refused (this API is text-only). */

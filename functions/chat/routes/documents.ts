@@ -7,7 +7,7 @@
  *   stored text and the remote file.
  */
 import { Hono } from "hono";
-import { z } from "zod";
+import * as z from "zod/mini";
 import { ApiError, badRequest, notFound } from "../../core/chat/errors";
 import type { DocumentRecord } from "../../core/documents/model";
 import type { ChatAppContext, ChatEnv } from "../app";
@@ -16,15 +16,18 @@ import { parseWith } from "../http";
 const STATUSES = ["processing", "ready", "failed", "deleted"] as const;
 
 const listQuery = z.strictObject({
-  prefix: z.string().max(1024, "must be at most 1024 characters").optional(),
-  status: z.enum(STATUSES, { error: `must be one of ${STATUSES.join(", ")}` }).optional(),
-  limit: z.coerce
-    .number({ error: "must be a number" })
-    .int("must be a whole number")
-    .min(1, "must be at least 1")
-    .max(100, "must be at most 100")
-    .optional(),
-  cursor: z.string().min(1, "must not be empty").optional(),
+  prefix: z.optional(z.string().check(z.maxLength(1024, "must be at most 1024 characters"))),
+  status: z.optional(z.enum(STATUSES, { error: `must be one of ${STATUSES.join(", ")}` })),
+  limit: z.optional(
+    z.coerce
+      .number({ error: "must be a number" })
+      .check(
+        z.refine(Number.isSafeInteger, "must be a whole number"),
+        z.minimum(1, "must be at least 1"),
+        z.maximum(100, "must be at most 100"),
+      ),
+  ),
+  cursor: z.optional(z.string().check(z.minLength(1, "must not be empty"))),
 });
 
 /** The public view of a record: what a user needs, without internal bookkeeping (sequencer, attempts). */

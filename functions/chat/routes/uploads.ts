@@ -16,7 +16,7 @@
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { Hono } from "hono";
-import { z } from "zod";
+import * as z from "zod/mini";
 import { ApiError, badRequest } from "../../core/chat/errors";
 import { ENV } from "../../core/config";
 import type { ChatAppContext, ChatEnv } from "../app";
@@ -203,14 +203,19 @@ export function planUpload(input: UploadRequest, policy: UploadPolicy): UploadPl
 const uploadRequest = z.strictObject({
   filename: z
     .string({ error: "must be a string" })
-    .min(1, "must not be empty")
-    .max(255, "must be at most 255 characters"),
+    .check(z.minLength(1, "must not be empty"), z.maxLength(255, "must be at most 255 characters")),
   size: z
     .number({ error: "must be the file size in bytes" })
-    .int("must be a whole number of bytes")
-    .min(0, "must not be negative"),
-  contentType: z.string({ error: "must be a string" }).max(255).optional(),
-  prefix: z.string({ error: "must be a string" }).max(512, "must be at most 512 characters").optional(),
+    .check(
+      z.refine(Number.isSafeInteger, "must be a whole number of bytes"),
+      z.minimum(0, "must not be negative"),
+    ),
+  contentType: z.optional(
+    z.string({ error: "must be a string" }).check(z.maxLength(255, "must be at most 255 characters")),
+  ),
+  prefix: z.optional(
+    z.string({ error: "must be a string" }).check(z.maxLength(512, "must be at most 512 characters")),
+  ),
 });
 
 /** The origin presigned URLs point at (for the console's Content-Security-Policy `connect-src`). */
