@@ -92,7 +92,8 @@ export class WorkerPool {
       if (idx >= 0) this.workers.splice(idx, 1);
       if (w.current) {
         // Not a kill of ours (those detach the invocation first): count it, fail the invocation.
-        this.stats.unexpectedExits++;
+        // Workers stopped by close() while busy are the soak stopping, not a crash.
+        if (!this.closed) this.stats.unexpectedExits++;
         w.current.reject(new Error(`worker exited (${signal ?? code})`));
         w.current = undefined;
       }

@@ -403,7 +403,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
             documentIds,
             maxTokens: 256,
           }),
-          signal: AbortSignal.timeout(30_000),
+          signal: AbortSignal.timeout(60_000),
         });
         status = String(res.status);
         const body = (await res.json().catch(() => ({}))) as { error?: { type?: string; message?: string } };
@@ -412,7 +412,12 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
         }
         if (res.status !== 200) status = `${res.status} ${body.error?.type ?? "?"}`;
       } catch (err) {
-        chat.ourErrors.push(`request failed: ${err instanceof Error ? err.message : String(err)}`);
+        // No answer within the client's patience (a slow provider on a loaded machine): not a 5xx,
+        // reported under its own status.
+        const timedOut = err instanceof Error && err.name === "TimeoutError";
+        status = timedOut ? "no answer in 60 s" : "network";
+        if (!timedOut)
+          chat.ourErrors.push(`request failed: ${err instanceof Error ? err.message : String(err)}`);
       }
       chat.byStatus[status] = (chat.byStatus[status] ?? 0) + 1;
     };
@@ -658,6 +663,10 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       const tag = u.filename.split("__")[0]!;
       byTag.set(tag, [...(byTag.get(tag) ?? []), u.id]);
     }
+    const liveByTag = new Map<string, number>();
+    for (const x of files)
+      liveByTag.set(x.filename.split("__")[0]!, (liveByTag.get(x.filename.split("__")[0]!) ?? 0) + 1);
+    const duplicatesAlive = [...liveByTag.values()].filter((n) => n > 1).length;
     const duplicateUploads = [...byTag.entries()]
       .filter(([, ids]) => ids.length > 1)
       .map(([t, ids]) => `${t}: ${ids.length} uploads`);
@@ -687,7 +696,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       {
         name: "duplicate uploads per object version: 0",
         ok: duplicateUploads.length === 0,
-        detail: `${stored.length} uploads stored, ${duplicateUploads.length} version(s) uploaded twice`,
+        detail: `${stored.length} uploads stored, ${duplicateUploads.length} version(s) uploaded twice, ${duplicatesAlive} version(s) with two live files now`,
       },
       {
         name: "deleted objects fully gone (record, chunks, remote file)",
