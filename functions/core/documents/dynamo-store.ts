@@ -176,6 +176,22 @@ function fromItem(item: Record<string, unknown>): StoredDocument {
   return out as unknown as StoredDocument;
 }
 
+/** Attributes that describe one version's claim, upload and text: dropped when that version ends. */
+const VERSION_ATTRIBUTES = [
+  "claimOwner",
+  "claimMessageId",
+  "leaseUntil",
+  "uploadTag",
+  "uploadStartedAt",
+  "textGeneration",
+  "chunkCount",
+  "textBytes",
+  "tokenEstimate",
+  "remoteFileId",
+  "remoteFileBytes",
+  "remoteFileCreatedAt",
+] as const;
+
 /**
  * The write that fails a processing version (ingestion's finaliseFailed and the janitor's stuck sweep):
  * status `failed` with the reason; its remote file, unknown upload and older text generation are queued
@@ -199,20 +215,7 @@ function failedMutation(
   if (input.attempts !== undefined) set.attempts = input.attempts;
   return {
     set,
-    remove: [
-      "claimOwner",
-      "claimMessageId",
-      "leaseUntil",
-      "uploadTag",
-      "uploadStartedAt",
-      "textGeneration",
-      "chunkCount",
-      "textBytes",
-      "tokenEstimate",
-      "remoteFileId",
-      "remoteFileBytes",
-      "remoteFileCreatedAt",
-    ],
+    remove: [...VERSION_ATTRIBUTES],
     add,
   };
 }
@@ -605,18 +608,7 @@ export class DynamoDocumentStore implements DocumentReader {
           remove: [
             TABLE_KEYS.byKeyIndex.partitionKey,
             TABLE_KEYS.byKeyIndex.sortKey,
-            "claimOwner",
-            "claimMessageId",
-            "leaseUntil",
-            "uploadTag",
-            "uploadStartedAt",
-            "textGeneration",
-            "chunkCount",
-            "textBytes",
-            "tokenEstimate",
-            "remoteFileId",
-            "remoteFileBytes",
-            "remoteFileCreatedAt",
+            ...VERSION_ATTRIBUTES,
             "error",
             "contentType",
             "eTag",
