@@ -289,7 +289,7 @@ describe("bad input", () => {
     });
   });
 
-  it("asks the room maker before failing as quota", async () => {
+  it("asks the room maker, retries while nothing is freeable, and fails as quota on the last delivery", async () => {
     const count = h.emulator.files().length;
     h.emulator.setLimits({ maxFiles: count });
     const freeing: RoomMaker = {
@@ -303,9 +303,18 @@ describe("bad input", () => {
     expect(await h.deliver(messagesFor([a]), { service: h.service({ roomMaker: freeing }) })).toEqual([]);
     expect(await storedText("quota/a.txt")).toBe("room was made");
     const b = await h.put("quota/b.txt", "no room");
-    expect(await h.deliver(messagesFor([b]), { service: h.service({ roomMaker: full }) })).toEqual([]);
+    // Not the last delivery: the record goes back to the queue and the document keeps processing.
+    const first = sqsMessageFor([b], { receiveCount: 1 });
+    const once = { service: h.service({ roomMaker: full }), maxReceiveCount: 1 };
+    expect(await h.deliver([first], once)).toEqual([first.messageId]);
+    expect((await h.store.get(docId("quota/b.txt")))?.status).toBe("processing");
+    // The redrive limit's delivery: the document says why it gave up.
+    const last = { ...first, attributes: { ...first.attributes, ApproximateReceiveCount: "5" } };
+    expect(await h.deliver([last], { service: h.service({ roomMaker: full }) })).toEqual([]);
     const doc = await h.store.get(docId("quota/b.txt"));
+    expect(doc?.status).toBe("failed");
     expect(doc?.error?.code).toBe("quota");
+    expect(doc?.error?.message).toMatch(/quota/);
   });
 });
 

@@ -549,6 +549,7 @@ export class IngestService {
       change: ObjectChange;
       pin: { versionId?: string; eTag?: string };
       info: ObjectInfo;
+      delivery: Delivery;
       /** Set from the object when it is read. */
       contentType?: string;
     },
@@ -573,12 +574,19 @@ export class IngestService {
     try {
       file = await attempt();
     } catch (err) {
-      if (!isQuotaError(err)) throw err;
-      if (!this.roomMaker) throw err;
+      if (!isQuotaError(err) || !this.roomMaker) throw err;
       const room = await this.roomMaker.makeRoom({ files: 1, bytes: info.size }, opts);
       this.log.info("asked for provider quota room", { correlationId: ctx.tag, ...room });
-      if (!room.enough) throw err;
-      file = await attempt();
+      try {
+        if (!room.enough) throw err;
+        file = await attempt();
+      } catch (again) {
+        // Nothing freeable right now usually means the account is full of files whose documents are
+        // still processing, or of other uploads racing for the room just made: both clear up. Only
+        // the last delivery fails the document as `quota`; earlier ones go back to the queue.
+        if (!isQuotaError(again) || ctx.delivery.receiveCount >= this.config.maxReceiveCount) throw again;
+        throw new RetryLaterError(`waiting for provider quota room: ${errorText(again)}`, { cause: again });
+      }
     }
     if (opens > 1) {
       // A retried upload may have stored a twin whose response was lost: keep only ours.
