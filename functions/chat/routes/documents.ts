@@ -8,7 +8,7 @@
  */
 import { Hono } from "hono";
 import * as z from "zod/mini";
-import { ApiError, badRequest, notFound } from "../../core/chat/errors";
+import { badRequest, notFound } from "../../core/chat/errors";
 import type { DocumentRecord } from "../../core/documents/model";
 import type { ChatAppContext, ChatEnv } from "../app";
 import { parseWith } from "../http";
@@ -91,12 +91,8 @@ export function documentsRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
   routes.delete("/documents/:id", async (c) => {
     const id = checkId(c.req.param("id"));
     const record = await store.get(id);
+    // A deleted document is a tombstone that the store hides, so a second DELETE is a 404.
     if (!record) throw notFound(`Unknown document id: ${id}.`, "id");
-    if (record.status === "deleted") {
-      throw new ApiError(409, "invalid_request_error", `Document ${id} (${record.key}) is already deleted.`, {
-        param: "id",
-      });
-    }
     await objects.deleteObject(record.bucket, record.key);
     ctx.log.info("deleted document object", { documentId: id, bucket: record.bucket, key: record.key });
     return c.json(
