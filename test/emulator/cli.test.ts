@@ -34,6 +34,9 @@ function launch(args: string[], env: Record<string, string> = {}) {
     child.stdout!.on("data", check);
     exited.then((code) => reject(new Error(`exited with ${code}: ${stderr}`)));
   });
+  // Mark the rejection as handled: a test may await another child first, and an early exit must not
+  // surface as an unhandled rejection (awaiting `ready` still sees it).
+  ready.catch(() => undefined);
   return { child, ready, exited, output: () => ({ stdout, stderr }) };
 }
 
