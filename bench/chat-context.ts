@@ -1,26 +1,4 @@
-/**
- * Chat context assembly at scale: 200 documents totalling 40 MB of text under one prefix in local
- * DynamoDB (dynalite), the Moonshot emulator as the provider, the chat app called in-process.
- *
- * Reports, as JSON:
- * - `readMs`: the time to merely read those chunks (list the prefix, then every document's chunks with
- *   the same store and concurrency the service uses), median of `--runs` runs;
- * - `toUpstreamMs`: time from the POST /chat request to the moment the upstream chat call starts
- *   (selection, reads, BM25 ranking, packing and the provider's token count), median of `--runs`;
- * - `ratio` = toUpstreamMs / readMs (target <= 1.5);
- * - 100 generated questions (each about a fact planted in one document) over varied scopes and models
- *   (whole prefix on the 256K model, subsets on 8K/32K/128K windows, random maxTokens): the number of
- *   context-length errors (target 0), other errors, and how many answers quoted the planted fact.
- *
- * DynamoDB runs in a child process by default (a real DynamoDB is another machine: its work does not
- * compete with the Lambda's CPU); `--dynamo-in-process` runs it in this process instead.
- *
- * `npx tsx bench/chat-context.ts [--docs 200] [--mb 40] [--runs 3] [--questions 100] [--dynamo-in-process]`.
- * `main()` is exported for the benchmark runner.
- */
-import { spawn } from "node:child_process";
-import { once } from "node:events";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { pathToFileURL } from "node:url";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { createChatApp } from "../functions/chat/app";
@@ -29,7 +7,8 @@ import { DynamoDocumentStore } from "../functions/core/documents/dynamo-store";
 import type { DocumentRecord } from "../functions/core/documents/model";
 import { MoonshotClient } from "../functions/core/moonshot/client";
 import type { ChatRequest, MoonshotApi } from "../functions/core/moonshot/types";
-import { ensureDocumentsTable, startLocalDynamo } from "../local/aws/dynamo";
+import { ensureDocumentsTable, startLocalDynamo, startLocalDynamoProcess } from "../local/aws/dynamo";
+import { prng } from "../local/emulator/prng";
 import { startEmulator } from "../local/emulator/server";
 
 export interface ChatContextBenchOptions {
@@ -65,18 +44,6 @@ export interface ChatContextBenchResult {
   otherErrors: number;
   answeredWithFact: number;
   questionMix: Record<string, number>;
-}
-
-/** mulberry32 */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const SYLLABLES = [
@@ -160,37 +127,6 @@ function makeCorpus(docs: number, bytesPerDoc: number, rand: () => number) {
   return { texts, facts };
 }
 
-/** dynalite in a child Node process on 127.0.0.1:0 (in memory); closed by ending that process. */
-async function startDynamoProcess(): Promise<{ endpoint: string; close(): Promise<void> }> {
-  const script = `import dynalite from "dynalite";
-const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-server.listen(0, "127.0.0.1", () => console.log(JSON.stringify({ port: server.address().port })));
-process.stdin.on("end", () => process.exit(0));
-process.stdin.resume();`;
-  const root = fileURLToPath(new URL("..", import.meta.url));
-  const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
-    cwd: root,
-    stdio: ["pipe", "pipe", "inherit"],
-  });
-  const [line] = (await Promise.race([
-    once(child.stdout!, "data"),
-    once(child, "exit").then(() => {
-      throw new Error("dynalite child process exited before listening");
-    }),
-  ])) as [Buffer];
-  const { port } = JSON.parse(line.toString("utf8")) as { port: number };
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    async close() {
-      const exited = once(child, "exit");
-      child.stdin!.end();
-      const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
-}
-
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
@@ -203,7 +139,7 @@ export async function main(opts: ChatContextBenchOptions = {}): Promise<ChatCont
   const questionCount = opts.questions ?? 100;
   const rand = prng(opts.seed ?? 42);
 
-  const dynamo = opts.dynamoInProcess ? await startLocalDynamo() : await startDynamoProcess();
+  const dynamo = opts.dynamoInProcess ? await startLocalDynamo() : await startLocalDynamoProcess();
   const emulator = await startEmulator({
     models: [
       { id: "moonshot-v1-8k", context_length: 8192 },

@@ -3,6 +3,8 @@
  * DynamoDB's real validation, including the 400 KB item limit) on 127.0.0.1, plus the documents table
  * built from the same TABLE_KEYS definition the CDK construct uses.
  */
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import {
@@ -110,4 +112,38 @@ export async function ensureDocumentsTable(client: DynamoDBClient, tableName: st
     // dynalite: UnknownOperationException; an already-enabled TTL: ValidationException.
     if (!/UnknownOperation|Validation/.test(name)) throw err;
   }
+}
+
+/**
+ * dynalite in a child Node process on 127.0.0.1:0, in memory, closed by ending that process. Benchmarks
+ * and the soak use it so the local database does not compete with the code under test for one event
+ * loop, as a real DynamoDB would not.
+ */
+export async function startLocalDynamoProcess(): Promise<{ endpoint: string; close(): Promise<void> }> {
+  const script = `import dynalite from "dynalite";
+const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+server.listen(0, "127.0.0.1", () => console.log(JSON.stringify({ port: server.address().port })));
+process.stdin.on("end", () => process.exit(0));
+process.stdin.resume();`;
+  const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
+    cwd: new URL("../..", import.meta.url),
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  const [line] = (await Promise.race([
+    once(child.stdout!, "data"),
+    once(child, "exit").then(() => {
+      throw new Error("the dynalite child process exited before listening");
+    }),
+  ])) as [Buffer];
+  const { port } = JSON.parse(line.toString("utf8")) as { port: number };
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    async close() {
+      const exited = once(child, "exit");
+      child.stdin!.end();
+      const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
 }

@@ -19,6 +19,7 @@ import busboy from "busboy";
 import { answer } from "./chat";
 import { ApiError, errors } from "./errors";
 import { classifyFile, extractFile } from "./extract";
+import { prng } from "./prng";
 import { FileStore, newFileId, type StoredFile } from "./store";
 import { countChatTokens, countTokens } from "./tokens";
 
@@ -202,18 +203,6 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Running
     await store.close(); // e.g. EADDRINUSE: do not leave a temp folder behind
     throw err;
   }
-}
-
-/** mulberry32: tiny, fast, good enough to make fault sequences repeatable. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function sleep(ms: number): Promise<void> {

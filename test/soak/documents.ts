@@ -4,6 +4,8 @@
  * pipeline must reach. Every good version carries a unique marker word, so the checks can tell which
  * version's text a ready document holds.
  */
+
+import { prng } from "../../local/emulator/prng";
 import { makeDocx, makePdf } from "../support/pdf-docx";
 
 export type Kind = "txt" | "md" | "csv" | "json" | "html" | "pdf" | "docx";
@@ -24,18 +26,6 @@ export interface GeneratedDocument {
   kind: Kind | BadKind;
   body: Buffer;
   expect: Expectation;
-}
-
-/** mulberry32: a small seeded PRNG, so a soak run can be repeated. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const WORDS =

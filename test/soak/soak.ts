@@ -1,34 +1,21 @@
-/**
- * The reliability soak (issue 8): the local runtime's pieces in one process on 127.0.0.1 — local S3
- * (s3rver), local DynamoDB (dynalite), the Moonshot emulator with a low file cap and injected faults,
- * S3 events -> LocalQueue (SQS semantics) -> the REAL ingest handler in killable worker processes
- * (test/soak/pool.ts), the real janitor handler on an interval, the real chat app over HTTP — and a
- * generated workload pushed through it while events are delivered twice (some out of order), workers
- * are killed at random points, objects are overwritten and deleted, and chat requests hit ready
- * documents. At the end it checks the invariants (see `checkInvariants`) and returns a report.
- *
- * `npm run soak` (test/soak/main.ts) runs the full size; test/soak/soak.test.ts a short one.
- */
-import { spawn } from "node:child_process";
-import { once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DeleteObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import type { S3EventRecord } from "aws-lambda";
-import { ensureDocumentsTable } from "../../local/aws/dynamo";
+import { ensureDocumentsTable, startLocalDynamoProcess } from "../../local/aws/dynamo";
 import { startLocalS3 } from "../../local/aws/s3";
+import { prng } from "../../local/emulator/prng";
 import type { RunningEmulator } from "../../local/emulator/server";
 import { FileStore } from "../../local/emulator/store";
 import { LOCAL_CREDENTIALS } from "../../local/runtime/config";
 import { createLambdaContext } from "../../local/runtime/lambda-context";
 import { LocalQueue } from "../../local/runtime/queue";
 import { decodeS3EventKey, s3NotificationBody } from "../../local/runtime/s3-events";
-import { DocumentFactory, type Expectation, type GeneratedDocument, prng } from "./documents";
+import { DocumentFactory, type Expectation, type GeneratedDocument } from "./documents";
 import { WorkerPool } from "./pool";
 
 export interface SoakOptions {
@@ -189,7 +176,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     closers.push(() => s3server.close());
     // DynamoDB in its own process (a real DynamoDB is another machine): this process already runs S3,
     // the emulator (with real PDF/DOCX extraction), the chat app and the janitor on one event loop.
-    const dynamo = await startDynamoChild();
+    const dynamo = await startLocalDynamoProcess();
     closers.push(() => dynamo.close());
     const admin = new DynamoDBClient({
       endpoint: dynamo.endpoint,
@@ -839,34 +826,4 @@ export function formatReport(r: SoakReport): string {
     r.ok ? "SOAK PASSED" : "SOAK FAILED",
   ];
   return lines.join("\n");
-}
-
-/** dynalite (the same server local/aws/dynamo.ts runs) in a child process; in memory. */
-async function startDynamoChild(): Promise<{ endpoint: string; close(): Promise<void> }> {
-  const script = `import dynalite from "dynalite";
-const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-server.listen(0, "127.0.0.1", () => console.log(JSON.stringify({ port: server.address().port })));
-process.stdin.on("end", () => process.exit(0));
-process.stdin.resume();`;
-  const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
-    cwd: fileURLToPath(new URL("../..", import.meta.url)),
-    stdio: ["pipe", "pipe", "inherit"],
-  });
-  const [line] = (await Promise.race([
-    once(child.stdout!, "data"),
-    once(child, "exit").then(() => {
-      throw new Error("the dynalite child process exited before listening");
-    }),
-  ])) as [Buffer];
-  const { port } = JSON.parse(line.toString("utf8")) as { port: number };
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    async close() {
-      const exited = once(child, "exit");
-      child.stdin!.end();
-      const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
 }
