@@ -138,6 +138,7 @@ export async function main(opts: JanitorBenchOptions = {}): Promise<JanitorBench
     const store: JanitorStore = {
       listWithRemoteFiles: () => timed(() => backing.listWithRemoteFiles()),
       releaseRemoteFile: (id, fileId, at) => timed(() => backing.releaseRemoteFile(id, fileId, at)),
+      forgetDeletedFile: (id, fileId) => timed(() => backing.forgetDeletedFile(id, fileId)),
     };
     const deps = { api: h.api, store };
     const policy = { ...DEFAULT_POLICY };

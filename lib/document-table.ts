@@ -25,7 +25,7 @@ export interface DocumentTableProps {
   readonly deletionProtection?: boolean;
 }
 
-/** On-demand table with PITR, the byKey GSI and TTL on `expiresAt`. */
+/** On-demand table with PITR, the byKey and holdsFiles GSIs and TTL on `expiresAt`. */
 export class DocumentTable extends Construct {
   /** The table. */
   public readonly table: ITableV2;
@@ -33,7 +33,7 @@ export class DocumentTable extends Construct {
   constructor(scope: Construct, id: string, props: DocumentTableProps = {}) {
     super(scope, id);
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
-    const { partitionKey, sortKey, byKeyIndex, ttlAttribute } = TABLE_KEYS;
+    const { partitionKey, sortKey, byKeyIndex, holdsFilesIndex, ttlAttribute } = TABLE_KEYS;
     this.table = new TableV2(this, "Table", {
       partitionKey: { name: partitionKey, type: AttributeType.STRING },
       sortKey: { name: sortKey, type: AttributeType.STRING },
@@ -47,6 +47,10 @@ export class DocumentTable extends Construct {
           indexName: byKeyIndex.name,
           partitionKey: { name: byKeyIndex.partitionKey, type: AttributeType.STRING },
           sortKey: { name: byKeyIndex.sortKey, type: AttributeType.STRING },
+        },
+        {
+          indexName: holdsFilesIndex.name,
+          partitionKey: { name: holdsFilesIndex.partitionKey, type: AttributeType.STRING },
         },
       ],
     });

@@ -184,7 +184,8 @@ export class PipelineFunction extends NodejsFunction {
   }
 
   /**
-   * TABLE_NAME plus DynamoDB item access on the table and its byKey index (named, not `index/*`).
+   * TABLE_NAME plus DynamoDB item access on the table and its byKey and holdsFiles indexes (named,
+   * not `index/*`).
    * "read": GetItem/BatchGetItem/Query/Scan/ConditionCheckItem; "readWrite" adds Put/Update/Delete/
    * BatchWriteItem (transactions need exactly these per-item actions).
    */
@@ -208,7 +209,11 @@ export class PipelineFunction extends NodejsFunction {
     this.addToRolePolicy(
       new PolicyStatement({
         actions,
-        resources: [table.tableArn, `${table.tableArn}/index/${TABLE_KEYS.byKeyIndex.name}`],
+        resources: [
+          table.tableArn,
+          `${table.tableArn}/index/${TABLE_KEYS.byKeyIndex.name}`,
+          `${table.tableArn}/index/${TABLE_KEYS.holdsFilesIndex.name}`,
+        ],
       }),
     );
     if (table.encryptionKey) {

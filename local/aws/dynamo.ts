@@ -8,14 +8,26 @@ import { once } from "node:events";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import {
+  type AttributeValue,
+  BatchWriteItemCommand,
   CreateTableCommand,
+  DeleteTableCommand,
+  DescribeTableCommand,
   type DynamoDBClient,
   ResourceInUseException,
+  ResourceNotFoundException,
+  ScanCommand,
   UpdateTimeToLiveCommand,
   waitUntilTableExists,
+  waitUntilTableNotExists,
 } from "@aws-sdk/client-dynamodb";
 import dynalite from "dynalite";
-import { TABLE_KEYS } from "../../functions/core/documents/table";
+import {
+  DOCUMENT_SK,
+  FILES_PARTITION,
+  HOLDING_ATTRIBUTES,
+  TABLE_KEYS,
+} from "../../functions/core/documents/table";
 
 export interface LocalDynamo {
   /** `http://127.0.0.1:<port>`, for `new DynamoDBClient({ endpoint })` or AWS_ENDPOINT_URL_DYNAMODB. */
@@ -63,12 +75,33 @@ export async function startLocalDynamo(opts: LocalDynamoOptions = {}): Promise<L
 }
 
 /**
- * Creates the documents table (pk/sk, GSI `byKey` on gsi1pk/gsi1sk, on-demand) unless it exists,
+ * Creates the documents table (pk/sk, GSIs `byKey` and `holdsFiles`, on-demand) unless it exists,
  * waits until it is ACTIVE and enables TTL on `expiresAt` where the server supports it (dynalite
- * does not implement UpdateTimeToLive; tombstones then simply never expire locally).
+ * does not implement UpdateTimeToLive; tombstones then simply never expire locally). A table made by
+ * an older version without the `holdsFiles` index is migrated (see migrateToFilesIndex).
  */
 export async function ensureDocumentsTable(client: DynamoDBClient, tableName: string): Promise<void> {
-  const { partitionKey, sortKey, byKeyIndex, ttlAttribute } = TABLE_KEYS;
+  const backup = `${tableName}-migration`;
+  const table = await describe(client, tableName);
+  if (table && !hasFilesIndex(table)) await migrateToFilesIndex(client, tableName, backup);
+  else if (await describe(client, backup)) await restoreFromBackup(client, tableName, backup);
+  else if (!table) await createDocumentsTable(client, tableName);
+  try {
+    await client.send(
+      new UpdateTimeToLiveCommand({
+        TableName: tableName,
+        TimeToLiveSpecification: { AttributeName: TABLE_KEYS.ttlAttribute, Enabled: true },
+      }),
+    );
+  } catch (err) {
+    const name = (err as { name?: string }).name ?? "";
+    // dynalite: UnknownOperationException; an already-enabled TTL: ValidationException.
+    if (!/UnknownOperation|Validation/.test(name)) throw err;
+  }
+}
+
+async function createDocumentsTable(client: DynamoDBClient, tableName: string, withIndexes = true) {
+  const { partitionKey, sortKey, byKeyIndex, holdsFilesIndex } = TABLE_KEYS;
   try {
     await client.send(
       new CreateTableCommand({
@@ -77,41 +110,114 @@ export async function ensureDocumentsTable(client: DynamoDBClient, tableName: st
         AttributeDefinitions: [
           { AttributeName: partitionKey, AttributeType: "S" },
           { AttributeName: sortKey, AttributeType: "S" },
-          { AttributeName: byKeyIndex.partitionKey, AttributeType: "S" },
-          { AttributeName: byKeyIndex.sortKey, AttributeType: "S" },
+          ...(withIndexes
+            ? [
+                { AttributeName: byKeyIndex.partitionKey, AttributeType: "S" as const },
+                { AttributeName: byKeyIndex.sortKey, AttributeType: "S" as const },
+                { AttributeName: holdsFilesIndex.partitionKey, AttributeType: "S" as const },
+              ]
+            : []),
         ],
         KeySchema: [
           { AttributeName: partitionKey, KeyType: "HASH" },
           { AttributeName: sortKey, KeyType: "RANGE" },
         ],
-        GlobalSecondaryIndexes: [
-          {
-            IndexName: byKeyIndex.name,
-            KeySchema: [
-              { AttributeName: byKeyIndex.partitionKey, KeyType: "HASH" },
-              { AttributeName: byKeyIndex.sortKey, KeyType: "RANGE" },
-            ],
-            Projection: { ProjectionType: "ALL" },
-          },
-        ],
+        GlobalSecondaryIndexes: withIndexes
+          ? [
+              {
+                IndexName: byKeyIndex.name,
+                KeySchema: [
+                  { AttributeName: byKeyIndex.partitionKey, KeyType: "HASH" },
+                  { AttributeName: byKeyIndex.sortKey, KeyType: "RANGE" },
+                ],
+                Projection: { ProjectionType: "ALL" },
+              },
+              {
+                IndexName: holdsFilesIndex.name,
+                KeySchema: [{ AttributeName: holdsFilesIndex.partitionKey, KeyType: "HASH" }],
+                Projection: { ProjectionType: "ALL" },
+              },
+            ]
+          : undefined,
       }),
     );
   } catch (err) {
     if (!(err instanceof ResourceInUseException)) throw err;
   }
   await waitUntilTableExists({ client, maxWaitTime: 30, minDelay: 1, maxDelay: 2 }, { TableName: tableName });
+}
+
+async function describe(client: DynamoDBClient, tableName: string) {
   try {
-    await client.send(
-      new UpdateTimeToLiveCommand({
-        TableName: tableName,
-        TimeToLiveSpecification: { AttributeName: ttlAttribute, Enabled: true },
-      }),
-    );
+    return (await client.send(new DescribeTableCommand({ TableName: tableName }))).Table;
   } catch (err) {
-    const name = (err as { name?: string }).name ?? "";
-    // dynalite: UnknownOperationException; an already-enabled TTL: ValidationException.
-    if (!/UnknownOperation|Validation/.test(name)) throw err;
+    if (err instanceof ResourceNotFoundException) return undefined;
+    throw err;
   }
+}
+
+const hasFilesIndex = (table: { GlobalSecondaryIndexes?: { IndexName?: string }[] }) =>
+  (table.GlobalSecondaryIndexes ?? []).some((i) => i.IndexName === TABLE_KEYS.holdsFilesIndex.name);
+
+/**
+ * dynalite cannot add an index to a table, so a local table from before the `holdsFiles` index is
+ * copied to a backup table, recreated with the index, and restored (records holding files get the
+ * index attribute on the way). A crash while copying out leaves the old table whole (the next start
+ * begins again); after that the backup is complete and the next start restores from it.
+ */
+async function migrateToFilesIndex(client: DynamoDBClient, tableName: string, backup: string) {
+  await dropTable(client, backup);
+  await createDocumentsTable(client, backup, false);
+  await copyItems(client, tableName, backup);
+  await dropTable(client, tableName);
+  await restoreFromBackup(client, tableName, backup);
+}
+
+async function restoreFromBackup(client: DynamoDBClient, tableName: string, backup: string) {
+  await createDocumentsTable(client, tableName);
+  await copyItems(client, backup, tableName, markHolders);
+  await dropTable(client, backup);
+}
+
+function markHolders(item: Record<string, AttributeValue>): Record<string, AttributeValue> {
+  const holds = HOLDING_ATTRIBUTES.some((a) => a in item);
+  if (item[TABLE_KEYS.sortKey]?.S !== DOCUMENT_SK || !holds) return item;
+  return { ...item, [TABLE_KEYS.holdsFilesIndex.partitionKey]: { S: FILES_PARTITION } };
+}
+
+async function dropTable(client: DynamoDBClient, tableName: string) {
+  try {
+    await client.send(new DeleteTableCommand({ TableName: tableName }));
+  } catch (err) {
+    if (err instanceof ResourceNotFoundException) return;
+    throw err;
+  }
+  await waitUntilTableNotExists(
+    { client, maxWaitTime: 30, minDelay: 1, maxDelay: 2 },
+    { TableName: tableName },
+  );
+}
+
+/** Copies every item, page by page (puts are idempotent, so a copy can simply be repeated). */
+async function copyItems(
+  client: DynamoDBClient,
+  from: string,
+  to: string,
+  map: (item: Record<string, AttributeValue>) => Record<string, AttributeValue> = (i) => i,
+) {
+  let startKey: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await client.send(new ScanCommand({ TableName: from, ExclusiveStartKey: startKey }));
+    const items = (page.Items ?? []).map(map);
+    for (let i = 0; i < items.length; i += 25) {
+      let pending = items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
+      while (pending.length > 0) {
+        const out = await client.send(new BatchWriteItemCommand({ RequestItems: { [to]: pending } }));
+        pending = (out.UnprocessedItems?.[to] ?? []) as typeof pending;
+      }
+    }
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
 }
 
 /**

@@ -170,7 +170,7 @@ describe("documents bucket", () => {
 });
 
 describe("documents table", () => {
-  it("is on-demand with point-in-time recovery, TTL and the byKey index from TABLE_KEYS", () => {
+  it("is on-demand with point-in-time recovery, TTL and the byKey and holdsFiles indexes from TABLE_KEYS", () => {
     template.hasResourceProperties("AWS::DynamoDB::GlobalTable", {
       BillingMode: "PAY_PER_REQUEST",
       KeySchema: [
@@ -185,6 +185,11 @@ describe("documents table", () => {
             { AttributeName: TABLE_KEYS.byKeyIndex.partitionKey, KeyType: "HASH" },
             { AttributeName: TABLE_KEYS.byKeyIndex.sortKey, KeyType: "RANGE" },
           ],
+        }),
+        Match.objectLike({
+          IndexName: TABLE_KEYS.holdsFilesIndex.name,
+          KeySchema: [{ AttributeName: TABLE_KEYS.holdsFilesIndex.partitionKey, KeyType: "HASH" }],
+          Projection: { ProjectionType: "ALL" },
         }),
       ],
       Replicas: [
@@ -209,6 +214,15 @@ describe("documents table", () => {
           [
             { "Fn::GetAtt": [logicalId(stack.pipeline.table), "Arn"] },
             `/index/${TABLE_KEYS.byKeyIndex.name}`,
+          ],
+        ],
+      },
+      {
+        "Fn::Join": [
+          "",
+          [
+            { "Fn::GetAtt": [logicalId(stack.pipeline.table), "Arn"] },
+            `/index/${TABLE_KEYS.holdsFilesIndex.name}`,
           ],
         ],
       },

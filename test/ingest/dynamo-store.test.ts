@@ -1,3 +1,4 @@
+import { GetCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type ClaimInput,
@@ -5,6 +6,7 @@ import {
   InvalidCursorError,
   normaliseSequencer,
 } from "../../functions/core/documents/dynamo-store";
+import { DOCUMENT_SK, documentPk, FILES_PARTITION, TABLE_KEYS } from "../../functions/core/documents/table";
 import { type LocalStack, startLocalStack } from "../support/local-stack";
 
 let stack: LocalStack;
@@ -154,7 +156,9 @@ describe("DynamoDocumentStore", () => {
     expect(state?.remoteFileId).toBeUndefined();
     expect(state?.staleFileIds).toEqual(["file-1"]);
     expect(state?.staleUploadTags).toEqual(["tag10"]);
-    expect(await store.releaseRemoteFile(id, "file-1", new Date().toISOString())).toBe(true);
+    // Queued files are not released (they are already on the to-delete list); deleted, they are forgotten.
+    expect(await store.releaseRemoteFile(id, "file-1", new Date().toISOString())).toBe(false);
+    await store.forgetDeletedFile(id, "file-1");
     expect((await store.getState(id))?.staleFileIds).toBeUndefined();
 
     expect(
@@ -199,14 +203,50 @@ describe("DynamoDocumentStore", () => {
     expect((await store.getState(id))?.status).toBe("deleted");
   });
 
-  it("releaseRemoteFile is conditional on the file still being referenced", async () => {
+  it("releaseRemoteFile moves the held file to the to-delete list, only while the record holds it", async () => {
     await store.putDocumentText({ documentId: "rel", key: "rel.txt", remoteFileId: "f-rel" }, "hello");
     expect(await store.releaseRemoteFile("rel", "other", "2026-01-01T00:00:00Z")).toBe(false);
     expect(await store.releaseRemoteFile("rel", "f-rel", "2026-01-01T00:00:00Z")).toBe(true);
     const doc = await store.get("rel");
     expect(doc?.remoteFileId).toBeUndefined();
     expect(doc?.remoteFileReleasedAt).toBe("2026-01-01T00:00:00Z");
+    expect(doc?.staleFileIds).toEqual(["f-rel"]);
+    // A second (racing) janitor loses.
     expect(await store.releaseRemoteFile("rel", "f-rel", "2026-01-01T00:00:00Z")).toBe(false);
+    await store.forgetDeletedFile("rel", "f-rel");
+    expect((await store.get("rel"))?.staleFileIds).toBeUndefined();
+  });
+
+  it("lists the records holding files from the sparse holdsFiles index, and prunes those that hold none", async () => {
+    const inIndex = async (documentId: string) => {
+      const { Item } = await stack.documentClient.send(
+        new GetCommand({ TableName: stack.tableName, Key: { pk: documentPk(documentId), sk: DOCUMENT_SK } }),
+      );
+      return Item?.[TABLE_KEYS.holdsFilesIndex.partitionKey] === FILES_PARTITION;
+    };
+    const listed = async () => (await store.listWithRemoteFiles()).map((d) => d.documentId);
+    await store.putDocumentText({ documentId: "idx-held", key: "idx/held.txt", remoteFileId: "f-idx" }, "x");
+    await store.putDocumentText({ documentId: "idx-none", key: "idx/none.txt" }, "word ".repeat(30_000));
+    expect(await inIndex("idx-held")).toBe(true);
+    expect(await inIndex("idx-none")).toBe(false);
+    expect(await listed()).toContain("idx-held");
+    expect(await listed()).not.toContain("idx-none");
+
+    // Released and deleted: still in the index until the next listing sees it holds nothing, then out.
+    expect(await store.releaseRemoteFile("idx-held", "f-idx", new Date().toISOString())).toBe(true);
+    expect(await listed()).toContain("idx-held");
+    await store.forgetDeletedFile("idx-held", "f-idx");
+    expect(await inIndex("idx-held")).toBe(true);
+    expect(await listed()).not.toContain("idx-held");
+    expect(await inIndex("idx-held")).toBe(false);
+
+    // A claim (upload intent) and an upload bring it back.
+    const claim = await store.claimVersion(
+      claimInput({ documentId: "idx-held", key: "idx/held.txt", sequencer: normaliseSequencer("99") }),
+    );
+    if (claim.outcome !== "claimed") throw new Error("expected claim");
+    expect(await inIndex("idx-held")).toBe(true);
+    expect(await listed()).toContain("idx-held");
   });
 
   it("deletes a generation's chunks", async () => {

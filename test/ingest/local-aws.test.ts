@@ -14,10 +14,10 @@ describe("local AWS stand-ins", () => {
     await stack?.close();
   });
 
-  it("creates the documents table with the byKey index", async () => {
+  it("creates the documents table with the byKey and holdsFiles indexes", async () => {
     const { Table } = await stack.dynamoClient.send(new DescribeTableCommand({ TableName: stack.tableName }));
     expect(Table?.TableStatus).toBe("ACTIVE");
-    expect(Table?.GlobalSecondaryIndexes?.map((i) => i.IndexName)).toEqual(["byKey"]);
+    expect(Table?.GlobalSecondaryIndexes?.map((i) => i.IndexName).sort()).toEqual(["byKey", "holdsFiles"]);
   });
 
   it("emits AWS-shaped records with encoded keys and increasing sequencers", async () => {

@@ -100,13 +100,17 @@ export class MemoryStore implements JanitorStore {
     if (r.remoteFileId === fileId) {
       delete r.remoteFileId;
       r.remoteFileReleasedAt = at;
-      return true;
-    }
-    if (r.staleFileIds?.includes(fileId)) {
-      r.staleFileIds = r.staleFileIds.filter((f) => f !== fileId);
+      r.staleFileIds = [...(r.staleFileIds ?? []), fileId];
       return true;
     }
     return false;
+  }
+
+  async forgetDeletedFile(documentId: string, fileId: string): Promise<void> {
+    const r = this.records.get(documentId);
+    if (!r?.staleFileIds) return;
+    r.staleFileIds = r.staleFileIds.filter((f) => f !== fileId);
+    if (r.staleFileIds.length === 0) delete r.staleFileIds;
   }
 
   /** DynamoDocumentStore.failStuckProcessing's semantics on public records (no lease here). */

@@ -170,7 +170,19 @@ describe("planSweep", () => {
         remoteFileCreatedAt: new Date(NOW - HOUR).toISOString(),
       }),
     ];
-    expect(plan([], records).dangling).toEqual([{ documentId: "a", fileId: "gone" }]);
+    expect(plan([], records).dangling).toEqual([{ documentId: "a", fileId: "gone", kind: "current" }]);
+  });
+
+  it("reports queued (stale) file ids the provider no longer lists once the record is past grace", () => {
+    const old = new Date(NOW - HOUR).toISOString();
+    const records = [
+      record("a", { staleFileIds: ["deleted", "still-there"], updatedAt: old }),
+      record("b", { staleFileIds: ["just-queued"], updatedAt: new Date(NOW - MIN).toISOString() }),
+      record("c", { status: "processing", staleFileIds: ["older-version"], updatedAt: old }),
+    ];
+    const p = plan([remote("still-there", HOUR)], records);
+    expect(p.dangling).toEqual([{ documentId: "a", fileId: "deleted", kind: "queued" }]);
+    expect(p.deletions.map((d) => d.fileId)).toEqual(["still-there"]);
   });
 
   it("counts a file listed twice once", () => {

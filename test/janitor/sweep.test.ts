@@ -61,10 +61,29 @@ describe("runSweep", () => {
     const a = deps.store.records.get("a")!;
     expect(a.remoteFileId).toBeUndefined();
     expect(a.remoteFileReleasedAt).toBe(new Date(NOW).toISOString());
-    expect(deps.store.records.get("c")!.staleFileIds).toEqual([]);
+    expect(a.staleFileIds).toBeUndefined();
+    expect(deps.store.records.get("c")!.staleFileIds).toBeUndefined();
     expect(deps.store.records.get("p")!.remoteFileId).toBe("busy");
     // Floor: one list and one delete per stale file.
     expect(deps.api.calls.length).toBe(1 + 5);
+  });
+
+  it("a deletion that fails after the release stays queued on the record, and the next sweep does it", async () => {
+    const deps = scenario();
+    deps.api.onDelete = (id) => {
+      if (id === "r1") throw new ServerError("server_error", "upstream down", { status: 500 });
+    };
+    const first = await sweep(deps);
+    expect(first.failures.map((f) => f.fileId)).toEqual(["r1"]);
+    const a = deps.store.records.get("a")!;
+    expect(a.remoteFileId).toBeUndefined();
+    expect(a.staleFileIds).toEqual(["r1"]);
+
+    deps.api.onDelete = undefined;
+    const second = await sweep(deps);
+    expect(second.deleted.map((d) => [d.fileId, d.reason])).toEqual([["r1", "superseded"]]);
+    expect(deps.store.records.get("a")!.staleFileIds).toBeUndefined();
+    expect([...deps.api.files.keys()].sort()).toEqual(["busy", "fresh"]);
   });
 
   it("dry run deletes nothing and reports exactly the set a real run deletes", async () => {

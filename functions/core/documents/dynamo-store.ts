@@ -9,9 +9,10 @@
  * The only unconditional writes are chunk items of a generation no record points at yet, and removal
  * of entries from the `stale*` sets (set DELETE is atomic and commutative).
  *
- * Items: the record (pk `DOC#<id>`, sk `DOC`, GSI `byKey` attributes while not deleted) and its text
- * chunks (sk `CHUNK#<generation>#<index>`), see table.ts. Tombstones (status `deleted`) leave the GSI,
- * keep the last sequencer so older events cannot resurrect the document, and expire through TTL.
+ * Items: the record (pk `DOC#<id>`, sk `DOC`, GSI `byKey` attributes while not deleted, GSI
+ * `holdsFiles` attribute while it holds remote files) and its text chunks (sk
+ * `CHUNK#<generation>#<index>`), see table.ts. Tombstones (status `deleted`) leave `byKey`, keep the
+ * last sequencer so older events cannot resurrect the document, and expire through TTL.
  */
 import {
   BatchWriteCommand,
@@ -19,7 +20,6 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
-  ScanCommand,
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import { chunkText } from "../text/chunking";
@@ -31,7 +31,16 @@ import type {
   ListDocumentsQuery,
   TextChunk,
 } from "./model";
-import { chunkSk, chunkSkPrefix, DOCUMENT_SK, DOCUMENTS_PARTITION, documentPk, TABLE_KEYS } from "./table";
+import {
+  chunkSk,
+  chunkSkPrefix,
+  DOCUMENT_SK,
+  DOCUMENTS_PARTITION,
+  documentPk,
+  FILES_PARTITION,
+  HOLDING_ATTRIBUTES,
+  TABLE_KEYS,
+} from "./table";
 
 /** Tombstones of deleted documents are kept this long (then DynamoDB TTL removes them). */
 export const TOMBSTONE_TTL_SECONDS = 15 * 24 * 3600;
@@ -148,9 +157,19 @@ interface Mutation {
   set?: Record<string, unknown>;
   remove?: string[];
   add?: Record<string, Set<string> | number>;
-  /** Full replacement of the item (for records that do not exist yet or tombstones). */
-  put?: Record<string, unknown>;
 }
+
+/** Whether a write gives the record a remote file, upload intent or stale file to delete. */
+function gainsHolding(m: Mutation): boolean {
+  return HOLDING_ATTRIBUTES.some((attr) => {
+    const set = m.set?.[attr];
+    const added = m.add?.[attr];
+    return (set !== undefined && set !== null) || (added instanceof Set && added.size > 0);
+  });
+}
+
+const holdsAny = (item: Record<string, unknown>): boolean =>
+  HOLDING_ATTRIBUTES.some((attr) => item[attr] !== undefined);
 
 type Decision<T> = { write: Mutation; result: T } | { write?: undefined; result: T };
 
@@ -159,6 +178,7 @@ const INTERNAL_ATTRIBUTES = new Set<string>([
   TABLE_KEYS.sortKey,
   TABLE_KEYS.byKeyIndex.partitionKey,
   TABLE_KEYS.byKeyIndex.sortKey,
+  TABLE_KEYS.holdsFilesIndex.partitionKey,
   TABLE_KEYS.ttlAttribute,
 ]);
 
@@ -365,46 +385,94 @@ export class DynamoDocumentStore implements DocumentReader {
    * For the janitor: every record that holds a remote file (`remoteFileId`), a pending upload intent
    * (`uploadTag` while processing) or remote files of superseded versions still to delete
    * (`staleFileIds` / `staleUploadTags`). Tombstones are included when they hold stale files.
+   *
+   * Reads the sparse `holdsFiles` index, so the cost follows the files held, not the documents and
+   * chunks stored. Index reads are eventually consistent: a record changed a moment ago may show its
+   * previous state (the janitor's grace periods cover this, and its writes are conditional). Records
+   * found holding nothing any more leave the index here (a conditional write, so a concurrent write
+   * that gives the record a file again keeps it in).
    */
   async listWithRemoteFiles(): Promise<DocumentRecord[]> {
     const out: DocumentRecord[] = [];
+    const emptied: string[] = [];
     let startKey: Record<string, unknown> | undefined;
     do {
       const page = await this.client.send(
-        new ScanCommand({
+        new QueryCommand({
           TableName: this.tableName,
-          FilterExpression:
-            "#sk = :doc AND (attribute_exists(remoteFileId) OR attribute_exists(uploadTag) OR attribute_exists(staleFileIds) OR attribute_exists(staleUploadTags))",
-          ExpressionAttributeNames: { "#sk": TABLE_KEYS.sortKey },
-          ExpressionAttributeValues: { ":doc": DOCUMENT_SK },
+          IndexName: TABLE_KEYS.holdsFilesIndex.name,
+          KeyConditionExpression: "#pk = :files",
+          ExpressionAttributeNames: { "#pk": TABLE_KEYS.holdsFilesIndex.partitionKey },
+          ExpressionAttributeValues: { ":files": FILES_PARTITION },
           ExclusiveStartKey: startKey,
         }),
       );
-      for (const item of page.Items ?? []) out.push(toPublicRecord(fromItem(item)));
+      for (const item of page.Items ?? []) {
+        if (holdsAny(item)) out.push(toPublicRecord(fromItem(item)));
+        else emptied.push(item.documentId as string);
+      }
       startKey = page.LastEvaluatedKey;
     } while (startKey);
+    await this.leaveFilesIndex(emptied);
     return out;
   }
 
+  /** Removes records that hold no remote file from the `holdsFiles` index (best effort). */
+  private async leaveFilesIndex(documentIds: string[]): Promise<void> {
+    const names: Record<string, string> = { "#gsi": TABLE_KEYS.holdsFilesIndex.partitionKey };
+    const holds = HOLDING_ATTRIBUTES.map((attr, i) => {
+      names[`#h${i}`] = attr;
+      return `attribute_not_exists(#h${i})`;
+    });
+    let next = 0;
+    const worker = async () => {
+      while (next < documentIds.length) {
+        const documentId = documentIds[next++]!;
+        try {
+          await this.client.send(
+            new UpdateCommand({
+              TableName: this.tableName,
+              Key: this.recordKey(documentId),
+              UpdateExpression: "REMOVE #gsi",
+              ConditionExpression: holds.join(" AND "),
+              ExpressionAttributeNames: names,
+            }),
+          );
+        } catch (err) {
+          // It holds a file again: it stays. Anything else: the next listing tries again.
+          if (!isConditionFailure(err)) return;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(4, documentIds.length) }, worker));
+  }
+
   /**
-   * For the janitor (and ingestion): forget a remote file after deleting it. Succeeds only while the
-   * record still references `fileId` (as `remoteFileId`, or in `staleFileIds`); sets
-   * `remoteFileReleasedAt` and removes the reference. Returns false when the record moved on.
+   * For the janitor: takes the document's remote file off it before deleting the file. Only while the
+   * record still holds `fileId` as its `remoteFileId`: the file moves to `staleFileIds` (the to-delete
+   * list) and `remoteFileReleasedAt` is set, so no reader sees a file about to go, and a deletion that
+   * never happens (a crash, a failed call, a sweep out of time) stays on the record for the next sweep
+   * rather than leaving an unreferenced file. False when the record moved on (the caller must leave
+   * the file alone); one of several racing janitors wins. After the deletion, forgetDeletedFile clears
+   * the entry.
    */
   async releaseRemoteFile(documentId: string, fileId: string, at: string): Promise<boolean> {
-    const outcome = await this.transition(documentId, (cur): Decision<"released" | "stale" | "no"> => {
-      if (cur?.remoteFileId === fileId) {
-        return {
-          write: { set: { remoteFileReleasedAt: at, updatedAt: at }, remove: ["remoteFileId"] },
-          result: "released",
-        };
-      }
-      return { result: cur?.staleFileIds?.includes(fileId) ? "stale" : "no" };
+    return this.transition(documentId, (cur): Decision<boolean> => {
+      if (cur?.remoteFileId !== fileId) return { result: false };
+      return {
+        write: {
+          set: { remoteFileReleasedAt: at, updatedAt: at },
+          remove: ["remoteFileId"],
+          add: { staleFileIds: new Set([fileId]) },
+        },
+        result: true,
+      };
     });
-    if (outcome === "stale") {
-      await this.removeFromSets(documentId, { fileIds: [fileId], generations: [], uploadTags: [] });
-    }
-    return outcome !== "no";
+  }
+
+  /** For the janitor: a queued file (`staleFileIds`) is gone from the provider; forget it. */
+  async forgetDeletedFile(documentId: string, fileId: string): Promise<void> {
+    await this.removeFromSets(documentId, { fileIds: [fileId], generations: [], uploadTags: [] });
   }
 
   // ---------------------------------------------------------------- ingest transitions
@@ -735,6 +803,7 @@ export class DynamoDocumentStore implements DocumentReader {
       if (list?.length) item[name] = new Set(list);
       else delete item[name];
     }
+    if (holdsAny(item)) item[TABLE_KEYS.holdsFilesIndex.partitionKey] = FILES_PARTITION;
     await this.client.send(new PutCommand({ TableName: this.tableName, Item: item }));
     return doc;
   }
@@ -805,7 +874,10 @@ export class DynamoDocumentStore implements DocumentReader {
       return placeholder;
     };
     const sets: string[] = [];
-    for (const [attr, value] of Object.entries(m.set ?? {})) {
+    const set = gainsHolding(m)
+      ? { ...m.set, [TABLE_KEYS.holdsFilesIndex.partitionKey]: FILES_PARTITION }
+      : (m.set ?? {});
+    for (const [attr, value] of Object.entries(set)) {
       const v = `:v${Object.keys(values).length}`;
       values[v] = value;
       sets.push(`${name(attr)} = ${v}`);
@@ -817,7 +889,7 @@ export class DynamoDocumentStore implements DocumentReader {
       values[v] = value;
       adds.push(`${name(attr)} ${v}`);
     }
-    const removes = (m.remove ?? []).filter((a) => !(a in (m.set ?? {}))).map(name);
+    const removes = (m.remove ?? []).filter((a) => !(a in set)).map(name);
     let expression = "";
     if (sets.length) expression += `SET ${sets.join(", ")} `;
     if (removes.length) expression += `REMOVE ${removes.join(", ")} `;

@@ -7,11 +7,20 @@ export const TABLE_KEYS = {
   sortKey: "sk",
   /** GSI listing every document record in key order (prefix queries with begins_with). */
   byKeyIndex: { name: "byKey", partitionKey: "gsi1pk", sortKey: "gsi1sk" },
+  /**
+   * Sparse GSI of the records that hold (or may hold) remote files: the janitor and the quota room
+   * maker read these instead of scanning every record and chunk. `gsi2pk` is set to FILES_PARTITION
+   * by every write that gives a record a file, upload tag or stale file, and removed once it holds none.
+   */
+  holdsFilesIndex: { name: "holdsFiles", partitionKey: "gsi2pk" },
   /** Tombstones of deleted documents expire through this TTL attribute (epoch seconds). */
   ttlAttribute: "expiresAt",
 } as const;
 
 export const DOCUMENTS_PARTITION = "DOCS";
+export const FILES_PARTITION = "FILES";
+/** Record attributes through which a document holds remote files (what puts it in `holdsFiles`). */
+export const HOLDING_ATTRIBUTES = ["remoteFileId", "uploadTag", "staleFileIds", "staleUploadTags"] as const;
 
 export const documentPk = (documentId: string): string => `DOC#${documentId}`;
 export const DOCUMENT_SK = "DOC";

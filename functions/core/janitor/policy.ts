@@ -71,8 +71,14 @@ export interface PlannedDeletion {
   /** Unix seconds (the provider's `created_at`). */
   createdAt: number;
   reason: DeletionReason;
-  /** The record whose `remoteFileId` is this file, when one does: released before the file is deleted. */
+  /**
+   * The record that references this file, when one does. As its `remoteFileId`, it is released (moved
+   * to the record's to-delete list) before the file is deleted; when `queued`, the file is already on
+   * that list (`staleFileIds`). Either way the entry is cleared once the file is gone.
+   */
   documentId?: string;
+  /** The file is in the record's `staleFileIds` (no release needed). */
+  queued?: true;
 }
 
 /** Why a listed file is kept (for the summary and for tests). */
@@ -82,6 +88,8 @@ export type KeepReason = "processing" | "pending_upload" | "in_grace" | "fresh" 
 export interface DanglingReference {
   documentId: string;
   fileId: string;
+  /** `current`: the record's remoteFileId; `queued`: an entry of its staleFileIds (to-delete list). */
+  kind: "current" | "queued";
 }
 
 export interface Usage {
@@ -213,7 +221,7 @@ function classify({ remote, records, now, config }: PlanInput): Classified {
     const staleOwner = staleFiles.get(file.id);
     if (held.length === 0 && staleOwner !== undefined) {
       // Queued for deletion by ingestion (older version, failed version or deleted document).
-      out.superseded.push({ ...base, reason: "superseded", documentId: staleOwner });
+      out.superseded.push({ ...base, reason: "superseded", documentId: staleOwner, queued: true });
       continue;
     }
 
@@ -246,13 +254,23 @@ function classify({ remote, records, now, config }: PlanInput): Classified {
 
   // Records pointing at files the listing does not have. A file uploaded after the listing was taken is
   // not in it, so only pointers older than the grace period are dangling; processing records are
-  // ingestion's business.
+  // ingestion's business. A queued file id was uploaded before the record's last write, so once that
+  // write is past the grace period an unlisted queued id is a file already deleted (e.g. by a sweep that
+  // stopped before clearing it).
   for (const record of records) {
     const fileId = record.remoteFileId;
-    if (!fileId || listed.has(fileId) || record.status === "processing") continue;
-    const created = record.remoteFileCreatedAt ? Date.parse(record.remoteFileCreatedAt) : Number.NaN;
-    if (Number.isFinite(created) && now - created >= graceMs)
-      out.dangling.push({ documentId: record.documentId, fileId });
+    if (record.status === "processing") continue;
+    if (fileId && !listed.has(fileId)) {
+      const created = record.remoteFileCreatedAt ? Date.parse(record.remoteFileCreatedAt) : Number.NaN;
+      if (Number.isFinite(created) && now - created >= graceMs)
+        out.dangling.push({ documentId: record.documentId, fileId, kind: "current" });
+    }
+    const updated = Date.parse(record.updatedAt);
+    if (!Number.isFinite(updated) || now - updated < graceMs) continue;
+    for (const queued of record.staleFileIds ?? []) {
+      if (!listed.has(queued))
+        out.dangling.push({ documentId: record.documentId, fileId: queued, kind: "queued" });
+    }
   }
   return out;
 }

@@ -11,11 +11,14 @@ export interface JanitorStore {
    */
   listWithRemoteFiles(): Promise<DocumentRecord[]>;
   /**
-   * Clears `remoteFileId` and sets `remoteFileReleasedAt = at` (ISO time), only if the record still
-   * points at `fileId`. Resolves false when it no longer does (a concurrent ingest changed it): the
+   * Before deleting the record's `remoteFileId`: moves it to `staleFileIds` (queued for deletion) and
+   * sets `remoteFileReleasedAt = at` (ISO time), only if the record still holds `fileId`. Resolves
+   * false when it no longer does (a concurrent ingest, or another janitor, got there first): the
    * caller must then leave the file alone.
    */
   releaseRemoteFile(documentId: string, fileId: string, at: string): Promise<boolean>;
+  /** After deleting a queued file (or finding it gone): removes it from the record's `staleFileIds`. */
+  forgetDeletedFile(documentId: string, fileId: string): Promise<void>;
   /**
    * Marks a version failed whose ingestion never finished: only while the record is still `processing`
    * `sequencer`, started at or before `startedBefore`, with no live claim. Resolves the updated record

@@ -107,7 +107,8 @@ export class QuotaRoomMaker implements RoomMaker {
       deleted.push(...run.deleted);
       usage = { files: usage.files - run.deleted.length, bytes: usage.bytes - sumBytes(run.deleted) };
       if (run.stoppedEarly || run.fatal !== undefined) break;
-      if (run.skippedChanged === 0 && run.failures.length === 0) break;
+      // A 404 means another room maker or sweep deleted that file: it may be counted twice, so re-list.
+      if (run.skippedChanged === 0 && run.failures.length === 0 && run.notFound === 0) break;
       skipped += run.skippedChanged;
       // Others freed files too (or some deletions failed): count what the provider holds now.
       usage = usageOf(await this.api.listFiles(opts));

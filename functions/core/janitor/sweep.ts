@@ -6,11 +6,12 @@
  * - The remote listing is read BEFORE the records. Ingestion records its upload intent (tag) before it
  *   uploads, so every file in the listing was announced before the records were read; a file uploaded
  *   later is simply not in this sweep's listing.
- * - A file a record holds is released on the record first (conditional: the record still points at it
- *   and is not `processing`), then deleted. If the record changed in between, the file is left alone
- *   and the next sweep re-plans from fresh state. So no record ever points at a deleted file; the worst
- *   a crash between the two steps leaves is an unreferenced file, which a later sweep removes as an
- *   orphan.
+ * - A file a record holds is released on the record first (conditional: the record still points at
+ *   it): it moves to the record's `staleFileIds`, the to-delete list. Then it is deleted, then the entry
+ *   is cleared. If the record changed before the release, the file is left alone and the next sweep
+ *   re-plans from fresh state. So no record ever points at a deleted file, and a deletion that does not
+ *   happen (a crash, a failed call, the deadline) stays queued on the record for the next sweep instead
+ *   of leaving an unreferenced file behind.
  */
 import type { DocumentRecord } from "../documents/model";
 import {
@@ -261,10 +262,18 @@ export async function runSweep(deps: SweepDeps, opts: SweepOptions): Promise<Swe
       break;
     }
     try {
-      if (await deps.store.releaseRemoteFile(ref.documentId, ref.fileId, new Date(now()).toISOString()))
+      const at = new Date(now()).toISOString();
+      if (ref.kind === "queued" || (await deps.store.releaseRemoteFile(ref.documentId, ref.fileId, at))) {
+        await deps.store.forgetDeletedFile(ref.documentId, ref.fileId);
         releasedDangling += 1;
+      }
     } catch (err) {
-      failures.push({ ...ref, reason: "dangling", error: message(err) });
+      failures.push({
+        fileId: ref.fileId,
+        documentId: ref.documentId,
+        reason: "dangling",
+        error: message(err),
+      });
     }
   }
 
@@ -336,6 +345,8 @@ export interface ExecuteResult {
   deleted: PlannedDeletion[];
   failures: SweepFailure[];
   skippedChanged: number;
+  /** Of `deleted`, files that were already gone (404): someone else deleted them. */
+  notFound: number;
   stoppedEarly: boolean;
   /** The fatal error that stopped the run, if any (the caller throws it). */
   fatal?: unknown;
@@ -343,12 +354,12 @@ export interface ExecuteResult {
 
 /**
  * Carries out planned deletions with at most `concurrency` provider calls in flight: release the
- * record (when one holds the file), then delete; 404 counts as deleted. Releases are store writes, so
- * up to RELEASE_LOOKAHEAD x `concurrency` items are worked on at once, their releases overlapping the
- * provider calls (which a slot semaphore keeps at `concurrency`): the store never idles the provider
- * slots, and at most that many released files are left undeleted if the sweep stops (they are orphans
- * the next sweep removes). No new deletion starts with
- * less than `reserveMs` left; a RateLimitError pauses every worker for its Retry-After (or an
+ * record (when one holds the file: it moves to the record's to-delete list), delete, then clear the
+ * entry; 404 counts as deleted. Releases are store writes, so up to RELEASE_LOOKAHEAD x `concurrency`
+ * items are worked on at once, their releases overlapping the provider calls (which a slot semaphore
+ * keeps at `concurrency`): the store never idles the provider slots, and a released file left
+ * undeleted when the run stops stays queued on its record for the next sweep. No new deletion starts
+ * with less than `reserveMs` left; a RateLimitError pauses every worker for its Retry-After (or an
  * exponential backoff) and retries; an auth/config error stops everything and is returned as `fatal`.
  * Never throws.
  */
@@ -365,6 +376,7 @@ export async function executeDeletions(
   const deleted: PlannedDeletion[] = [];
   const failures: SweepFailure[] = [];
   let skippedChanged = 0;
+  let notFound = 0;
   let stoppedEarly = false;
   let fatal: unknown;
   let stop = false;
@@ -382,9 +394,19 @@ export async function executeDeletions(
     waiting.shift()?.();
   };
 
+  /** The file is gone: clear it from its record's to-delete list (if that fails, a later sweep does). */
+  const forget = async (d: PlannedDeletion) => {
+    if (d.documentId === undefined) return;
+    try {
+      await deps.store.forgetDeletedFile(d.documentId, d.fileId);
+    } catch {
+      // Left queued: the next sweep finds it unlisted and clears it (policy: dangling, `queued`).
+    }
+  };
+
   /** Deletes one planned file; returns when done, skipped or failed (never throws). */
   const execute = async (d: PlannedDeletion): Promise<void> => {
-    if (d.documentId !== undefined) {
+    if (d.documentId !== undefined && !d.queued) {
       try {
         const released = await deps.store.releaseRemoteFile(
           d.documentId,
@@ -413,10 +435,13 @@ export async function executeDeletions(
       try {
         await deps.api.deleteFile(d.fileId, { deadline: callDeadline });
         deleted.push(d);
+        await forget(d);
         return;
       } catch (err) {
         if (err instanceof NotFoundError) {
           deleted.push(d);
+          notFound += 1;
+          await forget(d);
           return;
         }
         if (isFatalProviderError(err)) {
@@ -462,5 +487,5 @@ export async function executeDeletions(
   // Plan order for reports, whatever order the workers finished in.
   const order = new Map(deletions.map((d, i) => [d.fileId, i]));
   deleted.sort((a, b) => order.get(a.fileId)! - order.get(b.fileId)!);
-  return { deleted, failures, skippedChanged, stoppedEarly, fatal };
+  return { deleted, failures, skippedChanged, notFound, stoppedEarly, fatal };
 }
