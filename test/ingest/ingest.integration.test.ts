@@ -2,6 +2,7 @@
  * The ingest path end to end on real local servers: s3rver -> SQS-shaped batches -> IngestService ->
  * the Moonshot emulator -> dynalite.
  */
+import { Readable } from "node:stream";
 import { CopyObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import type { SQSRecord } from "aws-lambda";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -192,6 +193,40 @@ describe("exactly once", () => {
     expect(h.metrics.counts.get("UploadsReused")).toBeGreaterThanOrEqual(1);
   });
 
+  it("a takeover waits for a crashed attempt's upload that lands late, and reuses it (no second upload)", async () => {
+    const key = "crash/late.txt";
+    const record = await h.put(key, "landed late");
+    const tag = uploadTagFor(docId(key), normaliseSequencer(record.s3.object.sequencer));
+    const uploads = () => h.emulator.requests().filter((r) => r.operation === "upload").length;
+    const before = uploads();
+    let late: Promise<unknown> | undefined;
+    const crashing = h.service({
+      hooks: {
+        beforeUpload: () => {
+          // The crashed invocation's request reaches the provider, which stores it a moment later.
+          late = new Promise((r) => setTimeout(r, 1_500)).then(() =>
+            h.client.uploadFile({ filename: `${tag}__late.txt`, open: () => Readable.from(["landed late"]) }),
+          );
+          throw new Error("simulated crash while uploading");
+        },
+      },
+    });
+    const [message] = messagesFor([record]);
+    expect((await crashing.processBatch([message!])).batchItemFailures).toHaveLength(1);
+    expect((await h.store.getState(docId(key)))?.uploadingSince).toBeDefined();
+
+    const again: SQSRecord = {
+      ...message!,
+      attributes: { ...message!.attributes, ApproximateReceiveCount: "2" },
+    };
+    const takeover = h.service({ config: { takeoverSettleMs: 10_000 } });
+    expect((await takeover.processBatch([again])).batchItemFailures).toEqual([]);
+    await late;
+    expect(uploads() - before).toBe(1);
+    expect(h.emulator.files().filter((f) => f.filename.startsWith(tag))).toHaveLength(1);
+    expect(await storedText(key)).toBe("landed late");
+  });
+
   it("after the lease expires any delivery takes over a crashed claim", async () => {
     const record = await h.put("crash/lease.txt", "lease");
     const tag = uploadTagFor(docId("crash/lease.txt"), normaliseSequencer(record.s3.object.sequencer));
@@ -307,7 +342,10 @@ describe("bad input", () => {
     const first = sqsMessageFor([b], { receiveCount: 1 });
     const once = { service: h.service({ roomMaker: full }), maxReceiveCount: 1 };
     expect(await h.deliver([first], once)).toEqual([first.messageId]);
-    expect((await h.store.get(docId("quota/b.txt")))?.status).toBe("processing");
+    const waiting = await h.store.getState(docId("quota/b.txt"));
+    expect(waiting?.status).toBe("processing");
+    // The provider refused the upload: none is in flight, so the redelivery will not wait for one.
+    expect(waiting?.uploadingSince).toBeUndefined();
     // The redrive limit's delivery: the document says why it gave up.
     const last = { ...first, attributes: { ...first.attributes, ApproximateReceiveCount: "5" } };
     expect(await h.deliver([last], { service: h.service({ roomMaker: full }) })).toEqual([]);

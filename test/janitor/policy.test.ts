@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { DocumentRecord } from "../../functions/core/documents/model";
+import { uploadTagFor } from "../../functions/core/ingest/events";
 import {
   DEFAULT_POLICY,
   highWaterMarks,
@@ -47,6 +48,23 @@ describe("planSweep", () => {
     expect(reasons(p)).toEqual({ v1: "superseded", gone: "superseded", fly: "superseded" });
     const byId = Object.fromEntries(p.deletions.map((d) => [d.fileId, d.documentId]));
     expect(byId).toEqual({ v1: "doc", gone: "del", fly: undefined });
+  });
+
+  it("deletes a twin of a ready version's file (same upload tag, unreferenced) at once", () => {
+    const ready = record("r", {
+      status: "ready",
+      remoteFileId: "kept",
+      sequencer: "0000000000000000000000000000000A",
+    });
+    const tag = uploadTagFor("r", ready.sequencer);
+    const files = [
+      remote("kept", 2 * MIN, 1000, `${tag}__a.txt`),
+      remote("twin", 1 * MIN, 1000, `${tag}__a.txt`),
+      remote("young-orphan", 1 * MIN, 1000, "kdp-other__b.txt"),
+    ];
+    const p = plan(files, [ready]);
+    expect(reasons(p)).toEqual({ twin: "superseded" });
+    expect(p.kept.in_grace).toBe(1);
   });
 
   it("treats a file held only by a tombstone's remoteFileId as superseded", () => {

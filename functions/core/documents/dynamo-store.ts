@@ -61,6 +61,11 @@ export interface StoredDocument extends DocumentRecord {
   leaseUntil?: number;
   /** Text generations no longer referenced, whose chunks are still to be deleted. */
   staleGenerations?: string[];
+  /**
+   * ISO time the latest upload call of this version started, while its outcome is unknown (a crashed
+   * attempt's upload may still land at the provider). Cleared when the provider refused the upload.
+   */
+  uploadingSince?: string;
 }
 
 export interface ClaimInput {
@@ -203,6 +208,7 @@ const VERSION_ATTRIBUTES = [
   "leaseUntil",
   "uploadTag",
   "uploadStartedAt",
+  "uploadingSince",
   "textGeneration",
   "chunkCount",
   "textBytes",
@@ -248,6 +254,7 @@ export function toPublicRecord(doc: StoredDocument): DocumentRecord {
     claimMessageId: _m,
     leaseUntil: _l,
     staleGenerations: _g,
+    uploadingSince: _u,
     ...rest
   } = doc;
   return rest;
@@ -529,6 +536,7 @@ export class DynamoDocumentStore implements DocumentReader {
         if (!takeover) {
           set.uploadTag = input.uploadTag;
           set.uploadStartedAt = nowIso;
+          set.uploadingSince = nowIso;
           remove.push("remoteFileId", "remoteFileBytes", "remoteFileCreatedAt", "remoteFileReleasedAt");
           if (cur?.remoteFileId) add.staleFileIds = new Set([cur.remoteFileId]);
           if (cur?.status === "processing" && cur.uploadTag) add.staleUploadTags = new Set([cur.uploadTag]);
@@ -581,6 +589,25 @@ export class DynamoDocumentStore implements DocumentReader {
   }
 
   /**
+   * Notes that this attempt starts an upload (`at`) or that the provider refused its upload, so none
+   * is in flight (`at` undefined). A takeover waits for a crashed attempt's upload only while one may
+   * be in flight. False when this attempt no longer owns the version.
+   */
+  async noteUploading(
+    documentId: string,
+    sequencer: string,
+    owner: string,
+    at: Date | undefined,
+  ): Promise<boolean> {
+    return this.ownerWrite(
+      documentId,
+      sequencer,
+      owner,
+      at ? { set: { uploadingSince: at.toISOString() } } : { remove: ["uploadingSince"] },
+    );
+  }
+
+  /**
    * Flips the record to the new text generation (whose chunks are already written) and marks it
    * ready; `previousGeneration` (the one the record showed when claimed: only the owner changes it)
    * is queued for deletion. False when this attempt no longer owns the version (then the caller
@@ -600,7 +627,15 @@ export class DynamoDocumentStore implements DocumentReader {
         tokenEstimate: input.tokenEstimate,
         updatedAt: input.now.toISOString(),
       },
-      remove: ["error", "claimOwner", "claimMessageId", "leaseUntil", "uploadTag", "uploadStartedAt"],
+      remove: [
+        "error",
+        "claimOwner",
+        "claimMessageId",
+        "leaseUntil",
+        "uploadTag",
+        "uploadStartedAt",
+        "uploadingSince",
+      ],
       add,
     });
   }

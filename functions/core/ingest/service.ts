@@ -74,6 +74,13 @@ export interface IngestConfig {
   leaseMarginMs: number;
   /** Deadline when the caller gives none (local mode without a Lambda context). @default 15 min */
   defaultBudgetMs: number;
+  /**
+   * A takeover that finds no upload of the crashed attempt waits (polling the listing) until this long
+   * after the version's claim: the provider may still be storing an upload whose client died. Only
+   * fast redeliveries wait (local mode); SQS redelivers a crashed Lambda's message after its
+   * visibility timeout, long past this. @default 20 s
+   */
+  takeoverSettleMs: number;
 }
 
 export const DEFAULT_INGEST_CONFIG: IngestConfig = {
@@ -82,10 +89,16 @@ export const DEFAULT_INGEST_CONFIG: IngestConfig = {
   concurrency: 4,
   leaseMarginMs: 60_000,
   defaultBudgetMs: 15 * 60_000,
+  takeoverSettleMs: 20_000,
 };
+
+/** Between listings while a takeover waits for a crashed attempt's upload to appear. */
+const SETTLE_POLL_MS = 2_000;
 
 /** Test seams at the points where a real crash hurts most. A hook that throws acts like a crash. */
 export interface IngestHooks {
+  /** Just before this attempt uploads (after any search for an earlier attempt's upload). */
+  beforeUpload?(ctx: { documentId: string; tag: string }): void | Promise<void>;
   /** After the upload returned, before its id is written to the record. */
   afterUpload?(ctx: { documentId: string; file: RemoteFile }): void | Promise<void>;
   /** After the chunks are written, before the record flips to ready. */
@@ -103,6 +116,7 @@ export interface IngestDeps {
   config?: Partial<IngestConfig>;
   hooks?: IngestHooks;
   now?: () => Date;
+  sleep?: (ms: number) => Promise<void>;
 }
 
 export interface BatchOptions {
@@ -199,6 +213,7 @@ export class IngestService {
   private readonly metrics: IngestMetrics;
   private readonly hooks: IngestHooks;
   private readonly now: () => Date;
+  private readonly sleep: (ms: number) => Promise<void>;
   readonly config: IngestConfig;
 
   constructor(deps: IngestDeps) {
@@ -210,6 +225,7 @@ export class IngestService {
     this.metrics = deps.metrics ?? noMetrics;
     this.hooks = deps.hooks ?? {};
     this.now = deps.now ?? (() => new Date());
+    this.sleep = deps.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.config = { ...DEFAULT_INGEST_CONFIG, ...deps.config };
   }
 
@@ -352,6 +368,7 @@ export class IngestService {
       sequencer,
       owner,
       tag,
+      takeover: claim.takeover,
       change,
       pin,
       info,
@@ -368,6 +385,11 @@ export class IngestService {
 
       uploaded = claim.takeover ? await this.findEarlierUpload(claim.record, tag, callOpts) : undefined;
       if (!uploaded) {
+        // A takeover's upload is announced like the first attempt's (the claim did that), so a crash
+        // now makes the next takeover wait for it in turn.
+        if (claim.takeover && !(await this.store.noteUploading(documentId, sequencer, owner, this.now())))
+          return "superseded";
+        await this.hooks.beforeUpload?.({ documentId, tag });
         uploadAttempted = true;
         uploaded = await this.upload(ctx, callOpts);
       }
@@ -512,7 +534,13 @@ export class IngestService {
     return "failed";
   }
 
-  /** A takeover's search for an upload of the same version made by an earlier, unfinished attempt. */
+  /**
+   * A takeover's search for an upload of the same version made by an earlier, unfinished attempt: the
+   * recorded file, else a listed file carrying the tag. When none is listed yet and the last upload
+   * whose outcome is unknown (`uploadingSince`) started less than takeoverSettleMs ago, it may still
+   * be in the provider's hands: the listing is polled until then (within the deadline) before a new
+   * upload is made.
+   */
   private async findEarlierUpload(
     record: StoredDocument,
     tag: string,
@@ -525,9 +553,16 @@ export class IngestService {
         if (!(err instanceof NotFoundError)) throw err;
       }
     }
-    const tagged = (await this.timed("list", () => this.api.listFiles(opts))).filter((f) =>
-      hasTag(f.filename, tag),
+    const uploading = Date.parse(record.uploadingSince ?? "");
+    const settleUntil = Math.min(
+      (Number.isFinite(uploading) ? uploading : 0) + this.config.takeoverSettleMs,
+      (opts.deadline ?? Number.POSITIVE_INFINITY) - SETTLE_POLL_MS,
     );
+    let tagged = await this.listTagged(tag, opts);
+    while (tagged.length === 0 && this.now().getTime() + SETTLE_POLL_MS <= settleUntil) {
+      await this.sleep(SETTLE_POLL_MS);
+      tagged = await this.listTagged(tag, opts);
+    }
     if (tagged.length === 0) return undefined;
     // Prefer a usable one; delete the rest.
     const keep = tagged.find((f) => READY_STATUSES.has(f.status)) ?? tagged[0]!;
@@ -542,10 +577,18 @@ export class IngestService {
     return keep;
   }
 
+  private async listTagged(tag: string, opts: CallOptions): Promise<RemoteFile[]> {
+    return (await this.timed("list", () => this.api.listFiles(opts))).filter((f) => hasTag(f.filename, tag));
+  }
+
   private async upload(
     ctx: {
       documentId: string;
+      sequencer: string;
+      owner: string;
       tag: string;
+      /** Set when an earlier attempt on this version may have uploaded too. */
+      takeover?: boolean;
       change: ObjectChange;
       pin: { versionId?: string; eTag?: string };
       info: ObjectInfo;
@@ -585,14 +628,15 @@ export class IngestService {
         // still processing, or of other uploads racing for the room just made: both clear up. Only
         // the last delivery fails the document as `quota`; earlier ones go back to the queue.
         if (!isQuotaError(again) || ctx.delivery.receiveCount >= this.config.maxReceiveCount) throw again;
+        // Refused: no upload of ours is in flight, so the redelivery need not wait for one.
+        await this.store.noteUploading(ctx.documentId, ctx.sequencer, ctx.owner, undefined);
         throw new RetryLaterError(`waiting for provider quota room: ${errorText(again)}`, { cause: again });
       }
     }
-    if (opens > 1) {
-      // A retried upload may have stored a twin whose response was lost: keep only ours.
-      const twins = (await this.timed("list", () => this.api.listFiles(opts))).filter(
-        (f) => hasTag(f.filename, ctx.tag) && f.id !== file.id,
-      );
+    if (opens > 1 || ctx.takeover) {
+      // A retried upload, or a crashed attempt's upload that landed after our search, may have stored
+      // a twin whose response was lost: keep only ours.
+      const twins = (await this.listTagged(ctx.tag, opts)).filter((f) => f.id !== file.id);
       for (const twin of twins) await this.deleteRemote(twin.id, ctx.documentId);
       if (twins.length) this.metrics.count("UploadTwinsDeleted", twins.length);
     }

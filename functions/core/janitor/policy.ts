@@ -9,9 +9,10 @@
  * or deleted) that ingestion queued for deletion.
  *
  * A remote file is deleted when it is (in this order of priority):
- * 1. `superseded`: in a record's `staleFileIds` or held only by a tombstone (at once), or carrying one
- *    of a record's `staleUploadTags` (past the grace period, like orphans): the file of a version that
- *    was deleted or replaced;
+ * 1. `superseded`: in a record's `staleFileIds` or held only by a tombstone, or unreferenced and
+ *    carrying the tag of a version that will never upload again (one of a record's `staleUploadTags`,
+ *    or the tag of a `ready` record's own version: a twin of its file), all at once: the file of a
+ *    version that was deleted or replaced, or a duplicate upload whose response was lost;
  * 2. `orphan`: referenced by no record and by no pending upload intent, and older than the grace period;
  * 3. `retention`: older than the retention period and its document is `ready` (text stored) — or
  *    `failed` (a failed version's upload is never read again; keeping it only costs quota);
@@ -22,6 +23,7 @@
  * them up, so they are superseded, not protected.)
  */
 import type { DocumentRecord } from "../documents/model";
+import { uploadTagFor } from "../ingest/events";
 import { PROVIDER_LIMITS, type RemoteFile } from "../moonshot/types";
 import { uploadTagOf, uploadTagOfFilename } from "./upload-tag";
 
@@ -176,6 +178,8 @@ function classify({ remote, records, now, config }: PlanInput): Classified {
     }
     const tag = uploadTagOf(record);
     if (tag) (record.status === "processing" ? processingTags : settledTags).add(tag);
+    // A ready version is done uploading: any other file carrying its tag is a twin.
+    if (record.status === "ready") settledTags.add(uploadTagFor(record.documentId, record.sequencer));
     for (const stale of record.staleUploadTags ?? []) settledTags.add(stale);
     for (const fileId of record.staleFileIds ?? []) {
       if (fileId !== record.remoteFileId && !staleFiles.has(fileId))
@@ -242,13 +246,14 @@ function classify({ remote, records, now, config }: PlanInput): Classified {
       continue;
     }
 
-    // Unreferenced. The grace period covers an upload whose intent or record write is not visible yet.
-    if (ageMs < graceMs) {
-      out.kept.in_grace += 1;
+    // Unreferenced, carrying the tag of a settled version: an older version's or a duplicate upload.
+    // No attempt will ever record it (a settled version is never claimed again), so no grace.
+    if (tag !== undefined && settledTags.has(tag)) {
+      out.superseded.push({ ...base, reason: "superseded" });
       continue;
     }
-    // Carrying the tag of a settled record means an older version's (or a duplicate) upload.
-    if (tag !== undefined && settledTags.has(tag)) out.superseded.push({ ...base, reason: "superseded" });
+    // The grace period covers an upload whose intent or record write is not visible yet.
+    if (ageMs < graceMs) out.kept.in_grace += 1;
     else out.orphan.push({ ...base, reason: "orphan" });
   }
 
