@@ -17,9 +17,10 @@ import {
   ServerError,
   UploadSourceError,
 } from "../../functions/core/moonshot/errors";
-import type { UploadSource } from "../../functions/core/moonshot/types";
+import type { RemoteFile, UploadSource } from "../../functions/core/moonshot/types";
 import { validateRequest } from "../support/openapi";
 import {
+  drop,
   fileObject,
   type Handler,
   json,
@@ -156,6 +157,49 @@ describe("uploadFile", () => {
       const form = await parseMultipart(req.headers, req.body!);
       expect(form.files[0].data.equals(data)).toBe(true);
     }
+  });
+
+  it("after an unanswered attempt, asks findEarlier before re-sending and uses the file it finds", async () => {
+    // The first attempt's connection is dropped after the body arrived: the provider may have stored it.
+    let dropNext = true;
+    const { client, server } = await clientFor((_q, res, _n, rec) => {
+      if (!dropNext) return uploaded(res, rec.bytes);
+      dropNext = false;
+      drop(res);
+    });
+    const landed = fileObject("file-landed") as unknown as RemoteFile;
+    const looks: number[] = [];
+    const { source, state } = bufferSource(data, {
+      findEarlier: async () => {
+        looks.push(server.requests.length);
+        return landed;
+      },
+    });
+    expect((await client.uploadFile(source)).id).toBe("file-landed");
+    expect(looks).toEqual([1]);
+    expect(server.requests).toHaveLength(1);
+    expect(state.opens).toBe(1);
+
+    // Nothing found: the bytes are sent again.
+    dropNext = true;
+    const again = bufferSource(data, { findEarlier: async () => undefined });
+    expect((await client.uploadFile(again.source)).id).toBe("file-abc");
+    expect(again.state.opens).toBe(2);
+  });
+
+  it("does not look for an earlier upload after an answered failure (the provider stored nothing)", async () => {
+    const { client } = await clientFor((_q, res, n, rec) =>
+      n === 0 ? providerError(res, 503, "server_error", "busy") : uploaded(res, rec.bytes),
+    );
+    let looked = 0;
+    const { source } = bufferSource(data, {
+      findEarlier: async () => {
+        looked++;
+        return undefined;
+      },
+    });
+    await client.uploadFile(source);
+    expect(looked).toBe(0);
   });
 
   it("rejects a known empty or over-limit file before sending anything", async () => {

@@ -94,6 +94,9 @@ export const DEFAULT_INGEST_CONFIG: IngestConfig = {
 
 /** Between listings while a takeover waits for a crashed attempt's upload to appear. */
 const SETTLE_POLL_MS = 2_000;
+/** Listings (and the pause between them) before an upload attempt that got no answer is re-sent. */
+const UNANSWERED_LOOKS = 3;
+const UNANSWERED_LOOK_MS = 1_500;
 
 /** Test seams at the points where a real crash hurts most. A hook that throws acts like a crash. */
 export interface IngestHooks {
@@ -601,6 +604,7 @@ export class IngestService {
     const { change, info } = ctx;
     const pin = { versionId: info.versionId ?? ctx.pin.versionId, eTag: ctx.pin.eTag ?? info.eTag };
     let opens = 0;
+    let recovered = false;
     const source = {
       filename: remoteFilename(ctx.tag, change.key),
       size: info.size,
@@ -610,6 +614,19 @@ export class IngestService {
         const opened = await this.objects.open(change.bucket, change.key, pin);
         ctx.contentType = opened.contentType ?? ctx.contentType;
         return opened.body;
+      },
+      // The provider may still be storing the unanswered attempt: look a few times before re-sending.
+      findEarlier: async () => {
+        for (let look = 0; look < UNANSWERED_LOOKS; look++) {
+          if (look > 0) await this.sleep(UNANSWERED_LOOK_MS);
+          const found = await this.listTagged(ctx.tag, opts);
+          if (found.length > 0) {
+            recovered = true;
+            this.metrics.count("UploadsRecovered");
+            return found.find((f) => READY_STATUSES.has(f.status)) ?? found[0];
+          }
+        }
+        return undefined;
       },
     };
     const attempt = () => this.timed("upload", () => this.api.uploadFile(source, "file-extract", opts));
@@ -633,7 +650,7 @@ export class IngestService {
         throw new RetryLaterError(`waiting for provider quota room: ${errorText(again)}`, { cause: again });
       }
     }
-    if (opens > 1 || ctx.takeover) {
+    if (opens > 1 || recovered || ctx.takeover) {
       // A retried upload, or a crashed attempt's upload that landed after our search, may have stored
       // a twin whose response was lost: keep only ours.
       const twins = (await this.listTagged(ctx.tag, opts)).filter((f) => f.id !== file.id);

@@ -6,8 +6,10 @@ import type { DocumentFailure, DocumentRecord } from "../documents/model";
 
 export interface JanitorStore {
   /**
-   * Every record that holds a remote file (`remoteFileId` set) or is acquiring one (`processing`),
-   * tombstones included. Read strongly consistent where the store allows it.
+   * Every record that holds a remote file (`remoteFileId`), is acquiring one (`uploadTag`) or has
+   * files queued for deletion (`staleFileIds`, `staleUploadTags`), tombstones included. May lag
+   * writes by a moment (DynamoDB reads it from an index): the policy's grace periods and the
+   * conditional release cover that.
    */
   listWithRemoteFiles(): Promise<DocumentRecord[]>;
   /**

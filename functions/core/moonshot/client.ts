@@ -188,7 +188,13 @@ export class MoonshotClient implements MoonshotApi {
         );
       }
     }
+    // Set when an attempt ended without an answer: the provider may have stored that upload anyway.
+    let unanswered = false;
     return this.call(op, opts, this.uploadTimeoutMs, async (ctx, key) => {
+      if (unanswered && source.findEarlier) {
+        const earlier = await source.findEarlier();
+        if (earlier) return earlier;
+      }
       let stream: Readable;
       try {
         stream = await source.open();
@@ -219,7 +225,10 @@ export class MoonshotClient implements MoonshotApi {
       } catch (err) {
         // The body stopped on purpose (source broke, too many bytes): that is the real error, not
         // the "fetch failed" it caused.
-        throw body.failure() ?? err;
+        const failure = body.failure();
+        // No answer, or a success whose body was lost: the file may exist.
+        if (!failure && (ctx.status === undefined || ctx.status < 300)) unanswered = true;
+        throw failure ?? err;
       } finally {
         if (!stream.destroyed) stream.destroy();
       }

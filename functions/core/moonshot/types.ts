@@ -30,6 +30,12 @@ export interface UploadSource {
    * source instead of replaying a consumed stream; the body is never buffered whole in memory.
    */
   open: () => Promise<Readable> | Readable;
+  /**
+   * Before re-sending after an attempt whose outcome is unknown (it timed out or lost its connection
+   * without an answer, so the provider may have stored the file anyway): looks for that upload.
+   * Resolving a file ends the upload with it instead of sending the bytes again.
+   */
+  findEarlier?: () => Promise<RemoteFile | undefined>;
 }
 
 export interface ChatMessage {
