@@ -11,10 +11,7 @@ import { formatReport, runSoak, SHORT_SOAK, type SoakReport } from "./soak";
 describe("short soak", () => {
   let report: SoakReport;
 
-  // One retry: a seeded but timing-dependent run still hits, rarely, two open defects the full soak
-  // found (a twin upload after a worker is killed mid-upload; a file the janitor released but did not
-  // get to delete), tracked in issue 8. Two failing runs in a row still fail the suite.
-  const options = { timeout: SHORT_SOAK.seconds * 1000 + 60_000, retry: 1 };
+  const options = { timeout: SHORT_SOAK.seconds * 1000 + 60_000 };
 
   it("converges under duplicated events, faults, crashes, overwrites and deletes", options, async () => {
     report = await runSoak({
