@@ -1,6 +1,6 @@
 /**
- * Janitor: an EventBridge schedule invoking the sweep that deletes stale remote files, one run at a
- * time, with alarms on failures and on the provider quota staying above the high-water mark.
+ * Janitor: an EventBridge schedule invoking the sweep that deletes stale remote files, with alarms on
+ * failures and on the provider quota staying above the high-water mark.
  */
 import { Duration, RemovalPolicy } from "aws-cdk-lib";
 import { Alarm, ComparisonOperator, Metric, TreatMissingData } from "aws-cdk-lib/aws-cloudwatch";
@@ -86,7 +86,7 @@ export interface JanitorProps {
 
 /** The scheduled janitor function and its alarms. */
 export class Janitor extends Construct {
-  /** The janitor function (reserved concurrency 1: sweeps never overlap). */
+  /** The janitor function. */
   public readonly function: PipelineFunction;
   /** The EventBridge rule that starts a sweep. */
   public readonly rule: Rule;
@@ -129,12 +129,13 @@ export class Janitor extends Construct {
       metricsNamespace,
       timeout,
       memorySize: 512,
-      // One sweep at a time: a run that is still going makes the next invocation wait (throttled) rather
-      // than race it over the same files.
-      reservedConcurrentExecutions: 1,
+      // No reserved concurrency: new accounts (concurrency quota 10) cannot reserve any, and none is
+      // needed. The timeout is under the schedule, so scheduled sweeps do not overlap; a manual run
+      // that does is safe, as ingestion's room makers already run beside sweeps (every release is
+      // conditional and a 404 on delete counts as done).
       // Failed sweeps are not retried: the next scheduled run starts from the provider's current state.
       retryAttempts: 0,
-      // A sweep throttled behind a long one is dropped once the next would start anyway.
+      // An invocation held back by throttling is dropped once the next would start anyway.
       maxEventAge: Duration.seconds(Math.min(Math.max(scheduleSeconds, 60), 6 * 3600)),
       logRetention: props.logRetention,
       logRemovalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,

@@ -13,9 +13,11 @@
  *       a margin) has passed. So acking the loser loses nothing and never uploads twice.
  *  3. Validate (empty, too large, unsupported type) before any provider call.
  *  4. Upload the S3 stream as `<tag>__<basename>`. A takeover first looks for an earlier upload of
- *     the same version (recorded id, else a listed file carrying the tag) and reuses or deletes it.
- *     If the client had to retry the upload (the source was opened more than once), a dropped
- *     response may have left a twin: files with the tag other than ours are deleted.
+ *     the same version (recorded id, else a listed file carrying the tag; while that attempt's upload
+ *     may still be landing, it waits for it, bounded) and reuses or deletes it. The provider has no
+ *     idempotency key, so an attempt that got no answer may have been stored anyway: before re-sending,
+ *     the client looks for it by tag; after a retried or taken-over upload, files with the tag other
+ *     than ours (twins that landed late) are deleted.
  *  5. Record the file id (conditional on still owning the claim), read the extracted text, write it
  *     as chunks of a new generation, then flip the record to `ready` in one conditional write; the
  *     previous generation and remote file are deleted afterwards (queued on the record first, so a
@@ -76,9 +78,9 @@ export interface IngestConfig {
   defaultBudgetMs: number;
   /**
    * A takeover that finds no upload of the crashed attempt waits (polling the listing) until this long
-   * after the version's claim: the provider may still be storing an upload whose client died. Only
-   * fast redeliveries wait (local mode); SQS redelivers a crashed Lambda's message after its
-   * visibility timeout, long past this. @default 20 s
+   * after that attempt's upload started (`uploadingSince`): the provider may still be storing an
+   * upload whose client died. Only fast redeliveries wait (local mode); SQS redelivers a crashed
+   * Lambda's message after its visibility timeout, long past this. @default 20 s
    */
   takeoverSettleMs: number;
 }
