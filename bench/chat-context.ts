@@ -43,6 +43,13 @@ export interface ChatContextBenchResult {
   contextLengthErrors: number;
   otherErrors: number;
   answeredWithFact: number;
+  /**
+   * Ranked answers (documents larger than the window): the provider's count of the prompt over the
+   * document budget. Near 1 means the window is used; the local estimate alone leaves about 0.8.
+   */
+  rankedFill: number[];
+  /** Of the ranked answers, those whose context was topped up after the provider's count. */
+  toppedUp: number;
   questionMix: Record<string, number>;
 }
 
@@ -258,6 +265,8 @@ export async function main(opts: ChatContextBenchOptions = {}): Promise<ChatCont
     let contextLengthErrors = 0;
     let otherErrors = 0;
     let answeredWithFact = 0;
+    const rankedFill: number[] = [];
+    let toppedUp = 0;
     const models = ["moonshot-v1-8k", "moonshot-v1-32k", "moonshot-v1-128k", "kimi-k2.6"];
     for (let q = 0; q < questionCount; q++) {
       const fact = facts[Math.floor(rand() * facts.length)]!;
@@ -278,7 +287,11 @@ export async function main(opts: ChatContextBenchOptions = {}): Promise<ChatCont
       }
       mix[kind] = (mix[kind] ?? 0) + 1;
       const res = await ask(body);
-      const json = (await res.json()) as { answer?: string; error?: { code?: string; message?: string } };
+      const json = (await res.json()) as {
+        answer?: string;
+        error?: { code?: string; message?: string };
+        context?: { mode?: string; promptTokens?: number; budgetTokens?: number; toppedUp?: boolean };
+      };
       if (res.status !== 200) {
         if (
           json.error?.code === "context_length" ||
@@ -289,6 +302,11 @@ export async function main(opts: ChatContextBenchOptions = {}): Promise<ChatCont
         continue;
       }
       if (json.answer?.includes(fact.value)) answeredWithFact++;
+      const c = json.context;
+      if (c?.mode === "ranked" && c.promptTokens && c.budgetTokens) {
+        rankedFill.push(Math.round((c.promptTokens / c.budgetTokens) * 1000) / 1000);
+        if (c.toppedUp) toppedUp++;
+      }
     }
 
     const readMs = median(readRunsMs);
@@ -312,6 +330,8 @@ export async function main(opts: ChatContextBenchOptions = {}): Promise<ChatCont
       contextLengthErrors,
       otherErrors,
       answeredWithFact,
+      rankedFill,
+      toppedUp,
       questionMix: mix,
     };
   } finally {

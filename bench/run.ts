@@ -233,6 +233,16 @@ export async function runBenchmarks(o: RunOptions): Promise<{
         note: `other errors ${r.otherErrors}; answers quoting the planted fact ${r.answeredWithFact}/${r.questions}`,
       }),
     );
+    if (r.rankedFill.length > 0)
+      figures.push(
+        figure({
+          id: "chat.context.fill",
+          figure: "Chat: prompt tokens (provider's count) / document budget, answers that needed ranking",
+          unit: "x",
+          samples: r.rankedFill,
+          note: `informational: ${r.rankedFill.length} ranked answers, ${r.toppedUp} topped up after the provider's count`,
+        }),
+      );
   });
 
   await step("janitor", async () => {

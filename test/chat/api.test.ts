@@ -161,6 +161,30 @@ describe("POST /chat", () => {
     expect(body.context.promptTokens + 500).toBeLessThanOrEqual(4096);
     expect(body.context.mode).toBe("ranked");
   });
+
+  it("tops the context up when the provider counts fewer tokens than the local estimate", async () => {
+    store = new MemoryStore();
+    for (let i = 0; i < 8; i++) store.add({ documentId: `t${i}`, key: `t/${i}.txt` }, para(`topic${i}`, 60));
+    const ask = async () => {
+      const res = await post(makeApp(), "/chat", {
+        question: "topic3 ledger?",
+        model: "tiny-4k",
+        maxTokens: 500,
+      });
+      expect(res.status).toBe(200);
+      return (await res.json()).context;
+    };
+    moonshot.tokenRatio = 1;
+    const exact = await ask();
+    moonshot.tokenRatio = 0.6;
+    const generous = await ask();
+    expect(generous.toppedUp).toBe(true);
+    expect(generous.checks).toBe(2);
+    expect(generous.chunksSent).toBeGreaterThan(exact.chunksSent);
+    // Still within the window, and most of the budget is used.
+    expect(generous.promptTokens + 500).toBeLessThanOrEqual(4096);
+    expect(generous.promptTokens).toBeGreaterThan(0.8 * (4096 - 500 - 256));
+  });
 });
 
 describe("bad requests", () => {

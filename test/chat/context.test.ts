@@ -128,6 +128,30 @@ describe("ContextPlan", () => {
     expect(plan.messages()).toEqual([]);
   });
 
+  it("grow adds the next-best chunks within the extra tokens, and a later shrink drops them first", () => {
+    const docs = [
+      doc("a", "a.txt", `${filler("cats", 30)}Cats purr loudly at dusk.\n\n`),
+      doc("b", "b.txt", filler("dogs", 30)),
+    ];
+    const plan = ContextPlan.plan(docs, "when do cats purr", 300);
+    expect(plan.mode).toBe("ranked");
+    const first = plan.sources().flatMap((s) => s.chunks.map((c) => `${s.key}#${c.index}`));
+    const before = plan.estimatedTokens;
+    const added = plan.grow(200);
+    expect(added).toBeGreaterThan(0);
+    expect(plan.estimatedTokens - before).toBeLessThanOrEqual(200);
+    const grown = plan.sources().flatMap((s) => s.chunks.map((c) => `${s.key}#${c.index}`));
+    expect(grown).toEqual(expect.arrayContaining(first));
+    // Chunks here are of similar size, so the grown ones are the next in rank: shrinking them away
+    // restores the first selection.
+    plan.shrink(1);
+    expect(plan.chunkCount).toBe(first.length + added - 1);
+    while (plan.chunkCount > first.length) plan.shrink(1);
+    expect(plan.sources().flatMap((s) => s.chunks.map((c) => `${s.key}#${c.index}`))).toEqual(first);
+    // "all" mode has nothing left out.
+    expect(ContextPlan.plan(docs, "cats", 1_000_000).grow(1000)).toBe(0);
+  });
+
   it("budget is window - max_tokens - conversation - margin", () => {
     expect(
       documentBudget({ contextLength: 10_000, maxTokens: 1000, conversationTokens: 500, safetyMargin: 100 }),

@@ -98,7 +98,8 @@ const labelTokens = (key: string): number =>
   MESSAGE_OVERHEAD_TOKENS + estimateTokens(`${documentLabel(key)}\n\n`);
 
 /**
- * A context selection over a fixed set of documents. Created by `planContext`; `shrink` narrows it.
+ * A context selection over a fixed set of documents. Created by `planContext`; `shrink` narrows it,
+ * `grow` widens it again.
  */
 export class ContextPlan {
   /** Selected chunk refs, best first (for "all" mode: ranked lazily when first shrunk). */
@@ -112,6 +113,8 @@ export class ContextPlan {
     selected: ChunkRef[],
     ranked: boolean,
     readonly budgetTokens: number,
+    /** Every chunk, best first ("ranked" mode): where `grow` finds the next ones. */
+    private readonly order?: readonly ChunkRef[],
   ) {
     this.selected = selected;
     this.ranked = ranked;
@@ -146,6 +149,7 @@ export class ContextPlan {
       pack(documents, order, budgetTokens),
       true,
       budgetTokens,
+      order,
     );
   }
 
@@ -177,6 +181,34 @@ export class ContextPlan {
     }
     // A document that lost its last chunk also frees its label; the estimate is recomputed by callers.
     return dropped;
+  }
+
+  /**
+   * Adds the best-ranked chunks left out so far while they fit in `tokens` more (local estimate,
+   * labels and elision markers included): for when the provider counts the prompt well under the
+   * local estimate, which errs high on purpose. Returns the number of chunks added.
+   */
+  grow(tokens: number): number {
+    if (!this.order) return 0;
+    const chosen = new Set(this.selected);
+    const opened = new Set(this.selected.map((r) => r.doc));
+    let used = 0;
+    let added = 0;
+    for (const ref of this.order) {
+      if (chosen.has(ref)) continue;
+      const cost =
+        ref.tokens +
+        ELISION_TOKENS +
+        (opened.has(ref.doc) ? 0 : labelTokens(this.documents[ref.doc]!.record.key));
+      if (used + cost > tokens) continue;
+      used += cost;
+      opened.add(ref.doc);
+      chosen.add(ref);
+      added++;
+    }
+    // Still best first, so a later shrink drops the lowest-ranked.
+    if (added > 0) this.selected = this.order.filter((r) => chosen.has(r));
+    return added;
   }
 
   /** The `system` messages, one per document with at least one selected chunk, in document order. */

@@ -24,6 +24,10 @@ import { type DocumentSelector, mapLimit, type SkippedDocument, selectDocuments 
 export const DEFAULT_MAX_TOKENS = 8192;
 /** Provider token checks before giving up (each one shrinks the context further). */
 const MAX_CHECKS = 5;
+/** A top-up is tried when the provider's count leaves at least this share of the budget unused... */
+const TOP_UP_MIN_SHARE = 0.05;
+/** ...and fills this share of that room (the calibration from one count is not exact). */
+const TOP_UP_FILL = 0.9;
 
 export interface ChatServiceDeps {
   store: DocumentReader;
@@ -63,6 +67,8 @@ export interface PreparedChat {
     promptTokens: number;
     /** Provider token checks it took (1 when the first plan fitted). */
     checks: number;
+    /** Chunks were added after the provider counted fewer tokens than the local estimate. */
+    toppedUp: boolean;
   };
   timings: { selectMs: number; readMs: number; planMs: number; checkMs: number };
 }
@@ -120,11 +126,24 @@ export class ChatService {
     let messages = build();
     let promptTokens = 0;
     let checks = 0;
+    let toppedUp = false;
     for (;;) {
       checks++;
       promptTokens = await this.deps.moonshot.estimateTokenCount({ model: model.id, messages }, opts);
       const over = promptTokens + maxTokens - model.contextLength;
-      if (over <= 0) break;
+      if (over <= 0) {
+        // The local estimate errs high, so ranking may have left out chunks that fit. When the
+        // provider's count leaves a real share of the budget unused, add the next-best chunks once
+        // (scaled by how far the estimate ran over) and count again; an overshoot then shrinks.
+        const room = -over - defaultSafetyMargin(model.contextLength);
+        if (toppedUp || checks >= MAX_CHECKS - 1 || room < budget * TOP_UP_MIN_SHARE) break;
+        toppedUp = true;
+        const local = plan.estimatedTokens + conversationTokens;
+        const ratio = Math.max(0.5, promptTokens / Math.max(1, local));
+        if (plan.grow(Math.floor((room / ratio) * TOP_UP_FILL)) === 0) break;
+        messages = build();
+        continue;
+      }
       if (plan.chunkCount === 0) throw tooLong(model, maxTokens, promptTokens, "counted by the provider");
       if (checks >= MAX_CHECKS) {
         // Should not happen (each round drops more than the overshoot); refuse rather than send a
@@ -156,7 +175,7 @@ export class ChatService {
       sources: plan.sources(),
       skipped: selection.skipped,
       skippedNotListed: selection.skippedNotListed,
-      context: { ...plan.summary(), promptTokens, checks },
+      context: { ...plan.summary(), promptTokens, checks, toppedUp },
       timings: { selectMs: t1 - t0, readMs: t2 - t1, planMs: t3 - t2, checkMs: t4 - t3 },
     };
   }
