@@ -25,6 +25,7 @@ import type { PreparedChat } from "../../core/chat/service";
 import type { ChatMessage, ChatResult, ChatUsage } from "../../core/moonshot/types";
 import type { ChatAppContext, ChatEnv } from "../app";
 import { callOptions, parseWith, readJson, sseFrame, streamResponse } from "../http";
+import { documentIdsField, prefixField } from "./selection";
 
 /** Instruction that precedes the documents. */
 export const CHAT_SYSTEM_PROMPT =
@@ -39,19 +40,8 @@ const chatRequest = z.strictObject({
       z.minLength(1, "must not be empty: ask a question"),
       z.maxLength(32_000, "must be at most 32,000 characters"),
     ),
-  documentIds: z.optional(
-    z
-      .array(z.string({ error: "each id must be a string" }).check(z.minLength(1, "ids must not be empty")), {
-        error: "must be an array of document ids",
-      })
-      .check(
-        z.minLength(1, "must list at least one id (omit it to use all documents)"),
-        z.maxLength(1000, "must list at most 1,000 ids"),
-      ),
-  ),
-  prefix: z.optional(
-    z.string({ error: "must be a string" }).check(z.maxLength(1024, "must be at most 1024 characters")),
-  ),
+  documentIds: documentIdsField(),
+  prefix: prefixField(),
   messages: z.optional(
     z
       .array(

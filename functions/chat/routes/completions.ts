@@ -24,6 +24,7 @@ import { badRequest, toApiError } from "../../core/chat/errors";
 import type { ChatMessage, ChatUsage } from "../../core/moonshot/types";
 import type { ChatAppContext, ChatEnv } from "../app";
 import { callOptions, parseWith, readJson, sseFrame, streamResponse } from "../http";
+import { documentIdsField, prefixField } from "./selection";
 
 const textPart = z.looseObject({ type: z.string(), text: z.optional(z.string()) });
 
@@ -70,19 +71,8 @@ const completionRequest = z.looseObject({
   temperature: unitInterval(),
   top_p: unitInterval(),
   n: z.nullish(z.literal(1, { error: "only n = 1 is supported" })),
-  documents: z.optional(
-    z
-      .array(z.string({ error: "each id must be a string" }).check(z.minLength(1, "ids must not be empty")), {
-        error: "must be an array of document ids",
-      })
-      .check(
-        z.minLength(1, "must list at least one id (omit it to use all documents)"),
-        z.maxLength(1000, "must list at most 1,000 ids"),
-      ),
-  ),
-  prefix: z.optional(
-    z.string({ error: "must be a string" }).check(z.maxLength(1024, "must be at most 1024 characters")),
-  ),
+  documents: documentIdsField(),
+  prefix: prefixField(),
   tools: z.optional(z.unknown()),
 });
 

@@ -201,14 +201,19 @@ function fromItem(item: Record<string, unknown>): StoredDocument {
   return out as unknown as StoredDocument;
 }
 
-/** Attributes that describe one version's claim, upload and text: dropped when that version ends. */
-const VERSION_ATTRIBUTES = [
+/** Attributes of a processing attempt's claim and upload intent: dropped when the version settles. */
+const CLAIM_ATTRIBUTES = [
   "claimOwner",
   "claimMessageId",
   "leaseUntil",
   "uploadTag",
   "uploadStartedAt",
   "uploadingSince",
+] as const;
+
+/** Attributes that describe one version's claim, upload and text: dropped when that version ends. */
+const VERSION_ATTRIBUTES = [
+  ...CLAIM_ATTRIBUTES,
   "textGeneration",
   "chunkCount",
   "textBytes",
@@ -627,15 +632,7 @@ export class DynamoDocumentStore implements DocumentReader {
         tokenEstimate: input.tokenEstimate,
         updatedAt: input.now.toISOString(),
       },
-      remove: [
-        "error",
-        "claimOwner",
-        "claimMessageId",
-        "leaseUntil",
-        "uploadTag",
-        "uploadStartedAt",
-        "uploadingSince",
-      ],
+      remove: ["error", ...CLAIM_ATTRIBUTES],
       add,
     });
   }
