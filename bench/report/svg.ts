@@ -53,11 +53,7 @@ export function lineChart(o: LineChartOptions): string {
   const ymax = yt[yt.length - 1]!;
   const X = (x: number) => m.left + (xmax === xmin ? pw / 2 : ((tx(x) - xmin) / (xmax - xmin)) * pw);
   const Y = (y: number) => m.top + ph - (y / ymax) * ph;
-  const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
-    `<rect width="${W}" height="${H}" fill="#fff"/>`,
-    `<text x="${W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${esc(o.title)}</text>`,
-  ];
+  const parts = svgHeader(W, H, o.title);
   for (const v of yt) {
     parts.push(
       `<line x1="${m.left}" x2="${m.left + pw}" y1="${Y(v)}" y2="${Y(v)}" stroke="#e5e5e5"/>`,
@@ -108,11 +104,7 @@ export function barChart(o: { title: string; xLabel: string; bars: Bar[]; width?
   const xt = ticks(Math.max(1.2, ...o.bars.map((b) => Math.max(b.value, b.range?.[1] ?? 0))));
   const xmax = xt[xt.length - 1]!;
   const X = (v: number) => m.left + (Math.max(0, v) / xmax) * pw;
-  const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
-    `<rect width="${W}" height="${H}" fill="#fff"/>`,
-    `<text x="${W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${esc(o.title)}</text>`,
-  ];
+  const parts = svgHeader(W, H, o.title);
   for (const v of xt) {
     parts.push(
       `<line x1="${X(v)}" x2="${X(v)}" y1="${m.top}" y2="${H - m.bottom}" stroke="#eee"/>`,
@@ -142,4 +134,13 @@ export function barChart(o: { title: string; xLabel: string; bars: Bar[]; width?
     "</svg>",
   );
   return `${parts.join("\n")}\n`;
+}
+
+/** The opening of a chart: the svg element, a white background and the title. */
+function svgHeader(width: number, height: number, title: string): string[] {
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${width}" height="${height}" fill="#fff"/>`,
+    `<text x="${width / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${esc(title)}</text>`,
+  ];
 }
