@@ -8,6 +8,7 @@ import type { SQSRecord } from "aws-lambda";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { normaliseSequencer } from "../../functions/core/documents/dynamo-store";
 import { documentIdFor, uploadTagFor } from "../../functions/core/ingest/events";
+import { ObjectGoneError, type ObjectSource } from "../../functions/core/ingest/objects";
 import { MoonshotClient } from "../../functions/core/moonshot/client";
 import type { RoomMaker } from "../../functions/core/quota/types";
 import { s3TestEventMessage, sqsMessageFor } from "../../local/aws/sqs";
@@ -353,6 +354,82 @@ describe("bad input", () => {
     expect(doc?.status).toBe("failed");
     expect(doc?.error?.code).toBe("quota");
     expect(doc?.error?.message).toMatch(/quota/);
+  });
+});
+
+/**
+ * A versioned bucket, played by a fake ObjectSource (the local S3 server keeps no versions): each
+ * version's bytes by version id, and which one is current. DynamoDB and the provider are real.
+ */
+function versionedObjects(versions: Record<string, string>) {
+  const state = { current: undefined as string | undefined };
+  const objects: ObjectSource = {
+    async head(_bucket, key, pin) {
+      const id = pin.versionId ?? state.current;
+      if (!id || versions[id] === undefined) throw new ObjectGoneError(`${key} is gone`);
+      return {
+        size: Buffer.byteLength(versions[id]!),
+        eTag: `etag-${id}`,
+        versionId: id,
+        contentType: "text/plain",
+      };
+    },
+    async open(_bucket, key, pin) {
+      const id = pin.versionId ?? state.current;
+      if (!id || versions[id] === undefined) throw new ObjectGoneError(`${key} is gone`);
+      return { body: Readable.from([versions[id]!]), contentType: "text/plain" };
+    },
+  };
+  return { objects, state };
+}
+
+function versionEvent(key: string, eventName: string, sequencer: string, versionId: string, text?: string) {
+  const object: Record<string, unknown> = { key: encodeURIComponent(key), sequencer, versionId };
+  if (text !== undefined) Object.assign(object, { size: Buffer.byteLength(text), eTag: `etag-${versionId}` });
+  return sqsMessageFor([
+    {
+      eventName,
+      eventTime: new Date().toISOString(),
+      s3: { bucket: { name: h.stack.bucket }, object },
+    } as never,
+  ]);
+}
+
+describe("versioned buckets", () => {
+  it("purging the current version brings the previous one back; purging the last one deletes", async () => {
+    const key = "versioned/notes.txt";
+    const texts = { v1: "the first draft", v2: "the second draft" };
+    const { objects, state } = versionedObjects(texts);
+    const svc = h.service({ objects });
+    const deliver = (m: SQSRecord) => h.deliver([m], { service: svc });
+
+    state.current = "v1";
+    expect(await deliver(versionEvent(key, "ObjectCreated:Put", "10", "v1", texts.v1))).toEqual([]);
+    state.current = "v2";
+    expect(await deliver(versionEvent(key, "ObjectCreated:Put", "20", "v2", texts.v2))).toEqual([]);
+    expect(await storedText(key)).toBe(texts.v2);
+
+    // Purging a noncurrent version changes nothing.
+    expect(await deliver(versionEvent(key, "ObjectRemoved:Delete", "28", "v0"))).toEqual([]);
+    expect(await storedText(key)).toBe(texts.v2);
+
+    // Purging the current version: S3 makes v1 current again, and so does the document.
+    state.current = "v1";
+    expect(await deliver(versionEvent(key, "ObjectRemoved:Delete", "30", "v2"))).toEqual([]);
+    const doc = await h.store.get(docId(key));
+    expect(doc?.status).toBe("ready");
+    expect(doc?.versionId).toBe("v1");
+    expect(await storedText(key)).toBe(texts.v1);
+    expect(h.metrics.counts.get("VersionsRestored")).toBeGreaterThanOrEqual(1);
+    // One live remote file for the document: the restored version's.
+    expect(h.emulator.files().filter((f) => f.id === doc?.remoteFileId)).toHaveLength(1);
+    expect(remoteFilesOf(key)).toEqual([doc?.remoteFileId]);
+
+    // Purging the last version deletes the document.
+    state.current = undefined;
+    expect(await deliver(versionEvent(key, "ObjectRemoved:Delete", "40", "v1"))).toEqual([]);
+    expect(await h.store.get(docId(key))).toBeUndefined();
+    expect(remoteFilesOf(key)).toEqual([]);
   });
 });
 

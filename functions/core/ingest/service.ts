@@ -24,6 +24,8 @@
  *     crash leaves a to-do list rather than garbage).
  * Per ObjectRemoved record: unless a newer version is recorded, the record becomes a tombstone (kept
  * 15 days with the delete's sequencer) and its chunks, remote file and in-flight upload are deleted.
+ * In a versioned bucket, permanently deleting the document's current version while an older one is
+ * left makes that one current again: it is ingested as a new version instead.
  *
  * Errors: bad input and provider refusals end `failed` with a reason (the record is acked); retryable
  * faults throw, so the SQS record is returned as a batch item failure and redelivered. On the last
@@ -293,7 +295,7 @@ export class IngestService {
     try {
       const outcome =
         change.kind === "removed"
-          ? await this.remove(change, documentId, sequencer)
+          ? await this.remove(change, documentId, sequencer, tag, delivery)
           : await this.create(change, documentId, sequencer, tag, delivery);
       this.metrics.count("Events", 1, { name: "outcome", value: outcome });
       this.log.info("ingest outcome", { ...attrs, outcome, ms: Math.round(performance.now() - started) });
@@ -310,20 +312,58 @@ export class IngestService {
     }
   }
 
-  private async remove(change: ObjectChange, documentId: string, sequencer: string): Promise<Outcome> {
+  private async remove(
+    change: ObjectChange,
+    documentId: string,
+    sequencer: string,
+    tag: string,
+    delivery: Delivery,
+  ): Promise<Outcome> {
+    // Delete markers hide the object (a delete for users); a versioned `ObjectRemoved:Delete`
+    // purges one version, which matters only when it is the one the document holds.
+    const purgedVersionId = change.eventName === "ObjectRemoved:Delete" ? change.versionId : undefined;
+    if (purgedVersionId) {
+      const restored = await this.restoredVersion(change, documentId, sequencer, purgedVersionId);
+      if (restored) {
+        this.metrics.count("VersionsRestored");
+        return this.create({ ...change, kind: "created", ...restored }, documentId, sequencer, tag, delivery);
+      }
+    }
     const applied = await this.store.tombstone({
       documentId,
       bucket: change.bucket,
       key: change.key,
       sequencer,
-      // Delete markers hide the object (a delete for users); a versioned `ObjectRemoved:Delete`
-      // purges one version, which matters only when it is the one the document holds.
-      purgedVersionId: change.eventName === "ObjectRemoved:Delete" ? change.versionId : undefined,
+      purgedVersionId,
       now: this.now(),
     });
     await this.cleanup(documentId, undefined);
     if (applied) this.metrics.count("DocumentsDeleted");
     return applied ? "deleted" : "stale";
+  }
+
+  /**
+   * Permanently deleting the current version of a versioned object makes the previous version
+   * current again (how S3 rolls back an overwrite). When the purged version is the document's and
+   * an older one is left, that one: the document follows it, as a new version at the delete's
+   * sequencer. Undefined otherwise (the purge is a delete, or changes nothing).
+   */
+  private async restoredVersion(
+    change: ObjectChange,
+    documentId: string,
+    sequencer: string,
+    purgedVersionId: string,
+  ): Promise<Pick<ObjectChange, "versionId" | "eTag" | "size"> | undefined> {
+    const state = await this.store.getState(documentId);
+    if (!state || state.versionId !== purgedVersionId || state.sequencer >= sequencer) return undefined;
+    try {
+      const current = await this.objects.head(change.bucket, change.key, {});
+      if (!current.versionId || current.versionId === purgedVersionId) return undefined;
+      return { versionId: current.versionId, eTag: current.eTag, size: current.size };
+    } catch (err) {
+      if (err instanceof ObjectGoneError) return undefined; // no version left, or a delete marker
+      throw err;
+    }
   }
 
   private async create(
