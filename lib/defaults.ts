@@ -28,6 +28,7 @@ export const SERVICE_NAMES = {
  * RemoteFiles / RemoteBytes held once the sweep is done (the quota alarms use them), JanitorErrors
  * (failed deletions), JanitorDeletions per Reason. One definition, shared with the handler code.
  */
+export { CHAT_METRICS } from "../functions/core/chat/metrics";
 export { JANITOR_METRICS } from "../functions/core/janitor/report";
 
 /** Custom metrics the ingest function publishes (dimension service=ingest; some split by one more). */

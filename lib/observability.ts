@@ -18,7 +18,7 @@ import { Topic } from "aws-cdk-lib/aws-sns";
 import { EmailSubscription } from "aws-cdk-lib/aws-sns-subscriptions";
 import { Construct } from "constructs";
 import type { ChatApi } from "./chat-api";
-import { INGEST_METRICS, JANITOR_METRICS, PROVIDER_QUOTA, SERVICE_NAMES } from "./defaults";
+import { CHAT_METRICS, INGEST_METRICS, JANITOR_METRICS, PROVIDER_QUOTA, SERVICE_NAMES } from "./defaults";
 import type { Ingestion } from "./ingestion";
 import type { Janitor } from "./janitor";
 
@@ -230,6 +230,42 @@ export class Observability extends Construct {
             label: "longest (ms)",
           }),
         ],
+        width: 8,
+      }),
+    );
+    const chatMetric = (metricName: string, label: string, statistic = "Sum") =>
+      new Metric({
+        namespace: ns,
+        metricName,
+        dimensionsMap: { service: SERVICE_NAMES.chat },
+        statistic,
+        period: fiveMinutes,
+        label,
+      });
+    this.dashboard.addWidgets(
+      new GraphWidget({
+        title: "Chat answers and errors (by type)",
+        left: [
+          chatMetric(CHAT_METRICS.answers, "answers"),
+          search("type,service", CHAT_METRICS.errors, "Sum", fiveMinutes, "errors"),
+        ],
+        width: 8,
+      }),
+      new GraphWidget({
+        title: "Chat tokens (provider's counts)",
+        left: [
+          chatMetric(CHAT_METRICS.promptTokens, "prompt"),
+          chatMetric(CHAT_METRICS.completionTokens, "completion"),
+        ],
+        width: 8,
+      }),
+      new GraphWidget({
+        title: "Chat context: ranked, topped up, p90 preparation (ms)",
+        left: [
+          chatMetric(CHAT_METRICS.contextRanked, "ranked"),
+          chatMetric(CHAT_METRICS.contextToppedUp, "topped up"),
+        ],
+        right: [chatMetric(CHAT_METRICS.prepareTime, "prepare p90", "p90")],
         width: 8,
       }),
     );

@@ -20,7 +20,8 @@ import { ModelCatalog } from "../core/chat/models";
 import { ChatService } from "../core/chat/service";
 import type { DocumentReader } from "../core/documents/model";
 import type { MoonshotApi } from "../core/moonshot/types";
-import { type AppLogger, errorResponse } from "./http";
+import { type MetricsPort, noMetrics } from "../core/runtime/telemetry";
+import { type AppLogger, countError, errorResponse } from "./http";
 import { chatRoutes } from "./routes/chat";
 import { completionsRoutes } from "./routes/completions";
 import { consoleRoutes } from "./routes/console";
@@ -50,6 +51,8 @@ export interface ChatDeps {
   /** Most documents one chat request may cover. Default 1,000. */
   maxDocuments?: number;
   logger?: AppLogger;
+  /** Where request figures go (Powertools in Lambda; the handler flushes them). Default: nowhere. */
+  metrics?: MetricsPort;
 }
 
 /** What route modules receive. */
@@ -58,6 +61,7 @@ export interface ChatAppContext {
   service: ChatService;
   models: ModelCatalog;
   log: AppLogger;
+  metrics: MetricsPort;
 }
 
 /** Bindings the Lambda adapter passes (the API Gateway event); absent under @hono/node-server. */
@@ -94,12 +98,17 @@ export function createChatApp(deps: ChatDeps): Hono<ChatEnv> {
     models,
     defaultModel: deps.defaultModel,
     maxDocuments: deps.maxDocuments,
+    metrics: deps.metrics,
   });
-  const ctx: ChatAppContext = { deps, service, models, log };
+  const metrics = deps.metrics ?? noMetrics;
+  const ctx: ChatAppContext = { deps, service, models, log, metrics };
   const maxBody = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
 
   const app = new Hono<ChatEnv>();
-  app.onError((err, c) => errorResponse(c, err, log));
+  app.onError((err, c) => {
+    countError(metrics, err);
+    return errorResponse(c, err, log);
+  });
   app.notFound((c) =>
     errorResponse(
       c,

@@ -10,7 +10,8 @@ import { DEFAULT_MODEL, ENV } from "../core/config";
 import { DynamoDocumentStore } from "../core/documents/dynamo-store";
 import { moonshotFromEnv } from "../core/moonshot/index";
 import { documents, s3 } from "../core/runtime/clients";
-import { logger } from "../core/runtime/observability";
+import { logger, metrics } from "../core/runtime/observability";
+import { powertoolsMetrics } from "../core/runtime/telemetry";
 import { createChatApp } from "./app";
 import { streamingHandler } from "./lambda-stream";
 import { s3ObjectDeleter } from "./objects";
@@ -28,8 +29,15 @@ const app = createChatApp({
   objects: s3ObjectDeleter(s3),
   defaultModel: process.env[ENV.MODEL]?.trim() || DEFAULT_MODEL,
   logger,
+  metrics: powertoolsMetrics(metrics),
 });
 
-export const handler = streamingHandler(app, undefined, (err) =>
-  logger.error("chat handler failed", { error: err as Error }),
+export const handler = streamingHandler(
+  app,
+  undefined,
+  (err) => logger.error("chat handler failed", { error: err as Error }),
+  // Once per invocation, after the (possibly streamed) answer: token counts arrive at its end.
+  () => {
+    if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+  },
 );

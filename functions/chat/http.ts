@@ -6,6 +6,9 @@ import type { Context } from "hono";
 import type { z } from "zod/mini";
 import englishMessages from "zod/v4/locales/en.js";
 import { type ApiError, badRequest, toApiError } from "../core/chat/errors";
+import { CHAT_METRICS } from "../core/chat/metrics";
+import type { ChatUsage } from "../core/moonshot/types";
+import type { MetricsPort } from "../core/runtime/telemetry";
 
 /** Minimal logger the app writes to (Powertools' Logger fits). */
 export interface AppLogger {
@@ -142,4 +145,15 @@ export async function streamResponse<T>(
     },
   });
   return new Response(stream, { status: 200, headers });
+}
+
+/** Figures of one finished answer: the provider's completion tokens. */
+export function countAnswer(metrics: MetricsPort, usage: ChatUsage | undefined): void {
+  metrics.count(CHAT_METRICS.answers);
+  if (usage) metrics.count(CHAT_METRICS.completionTokens, usage.completion_tokens);
+}
+
+/** A failed request or answer, by error type (rate_limit_error, provider_unavailable, ...). */
+export function countError(metrics: MetricsPort, err: unknown): void {
+  metrics.count(CHAT_METRICS.errors, 1, { name: "type", value: toApiError(err).type });
 }

@@ -80,33 +80,57 @@ const INTERNAL_ERROR = JSON.stringify({
   error: { type: "internal_error", message: "Internal error; the request was logged. Retry, or report it." },
 });
 
-/** Wraps `app` as a streaming Lambda handler. */
+/**
+ * Wraps `app` as a streaming Lambda handler. `afterResponse` runs once the response is fully written
+ * (or abandoned), e.g. to flush the invocation's metrics.
+ */
 export function streamingHandler(
   app: FetchApp,
   runtime: StreamingRuntime = (globalThis as unknown as { awslambda: StreamingRuntime }).awslambda,
   onError: (err: unknown) => void = (err) => console.error("chat handler failed", err),
+  afterResponse: () => void = () => {},
 ): unknown {
   return runtime.streamifyResponse(async (event, responseStream, context) => {
-    let res: Response;
     try {
-      res = await app.fetch(requestFromEvent(event), { event, context });
-    } catch (err) {
-      onError(err);
-      res = new Response(INTERNAL_ERROR, { status: 500, headers: { "content-type": "application/json" } });
-    }
-    const out = runtime.HttpResponseStream.from(responseStream, metadataOf(res));
-    if (!res.body) {
-      // The prelude is only flushed with the first write.
-      out.write("");
-      out.end();
-      return;
-    }
-    try {
-      await pipeline(Readable.fromWeb(res.body as unknown as NodeReadableStream<Uint8Array>), out);
-    } catch (err) {
-      // The client went away or the body failed mid-stream; the status line is already sent.
-      onError(err);
-      if (!(out as NodeJS.WritableStream & { writableEnded?: boolean }).writableEnded) out.end();
+      await respond(app, runtime, onError, event, responseStream, context);
+    } finally {
+      try {
+        afterResponse();
+      } catch (err) {
+        onError(err);
+      }
     }
   });
+}
+
+/** One invocation: run the app, then stream its response (status and headers first) to API Gateway. */
+async function respond(
+  app: FetchApp,
+  runtime: StreamingRuntime,
+  onError: (err: unknown) => void,
+  event: APIGatewayProxyEvent,
+  responseStream: NodeJS.WritableStream,
+  context: Context,
+): Promise<void> {
+  let res: Response;
+  try {
+    res = await app.fetch(requestFromEvent(event), { event, context });
+  } catch (err) {
+    onError(err);
+    res = new Response(INTERNAL_ERROR, { status: 500, headers: { "content-type": "application/json" } });
+  }
+  const out = runtime.HttpResponseStream.from(responseStream, metadataOf(res));
+  if (!res.body) {
+    // The prelude is only flushed with the first write.
+    out.write("");
+    out.end();
+    return;
+  }
+  try {
+    await pipeline(Readable.fromWeb(res.body as unknown as NodeReadableStream<Uint8Array>), out);
+  } catch (err) {
+    // The client went away or the body failed mid-stream; the status line is already sent.
+    onError(err);
+    if (!(out as NodeJS.WritableStream & { writableEnded?: boolean }).writableEnded) out.end();
+  }
 }

@@ -11,11 +11,11 @@ import { DynamoDocumentStore } from "../core/documents/dynamo-store";
 import { loadIngestEnvironment, safetyMarginMs } from "../core/ingest/config";
 import { S3ObjectSource } from "../core/ingest/objects";
 import { IngestService } from "../core/ingest/service";
-import { powertoolsLogger, powertoolsMetrics } from "../core/ingest/telemetry";
 import { QuotaRoomMaker } from "../core/janitor/room-maker";
 import { moonshotFromEnv } from "../core/moonshot";
 import { documents, s3 } from "../core/runtime/clients";
 import { logger, metrics } from "../core/runtime/observability";
+import { powertoolsLogger, powertoolsMetrics } from "../core/runtime/telemetry";
 
 // Cold start: configuration and clients once per process, reused by warm invocations.
 const env = loadIngestEnvironment();

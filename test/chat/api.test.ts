@@ -13,6 +13,7 @@ import {
   ServerError,
   TimeoutError,
 } from "../../functions/core/moonshot/errors";
+import { RecordingMetrics } from "../../functions/core/runtime/telemetry";
 import { authHeader, FakeMoonshot, MemoryStore, parseSse, TOKEN } from "./support";
 
 const para = (topic: string, n: number) =>
@@ -184,6 +185,33 @@ describe("POST /chat", () => {
     // Still within the window, and most of the budget is used.
     expect(generous.promptTokens + 500).toBeLessThanOrEqual(4096);
     expect(generous.promptTokens).toBeGreaterThan(0.8 * (4096 - 500 - 256));
+  });
+});
+
+describe("metrics", () => {
+  it("counts answers, tokens and the context plan, and errors by type", async () => {
+    const metrics = new RecordingMetrics();
+    const app = makeApp({ metrics });
+    expect((await post(app, "/chat", { question: "beta?" })).status).toBe(200);
+    const streamed = await post(app, "/v1/chat/completions", {
+      model: "kimi-k2.6",
+      stream: true,
+      messages: [{ role: "user", content: "alpha?" }],
+    });
+    await streamed.text();
+    expect(metrics.counts.get("ChatAnswers")).toBe(2);
+    expect(metrics.counts.get("ChatCompletionTokens")).toBeGreaterThan(0);
+    expect(metrics.counts.get("ChatPromptTokens")).toBeGreaterThan(0);
+    expect(metrics.counts.get("ChatTokenChecks")).toBeGreaterThanOrEqual(2);
+    expect(metrics.counts.get("ChatDocumentsSent")).toBe(6);
+    expect(metrics.timings.get("ChatPrepareTime")).toHaveLength(2);
+
+    expect((await post(app, "/chat", { question: "" })).status).toBe(400);
+    moonshot.fail = { on: "chat", error: new RateLimitError("rate_limited", "slow down", { status: 429 }) };
+    expect((await post(app, "/chat", { question: "beta?" })).status).toBe(429);
+    expect(metrics.counts.get("ChatErrors:invalid_request_error")).toBe(1);
+    expect(metrics.counts.get("ChatErrors:rate_limit_error")).toBe(1);
+    expect(metrics.counts.get("ChatAnswers")).toBe(2);
   });
 });
 

@@ -148,4 +148,42 @@ describe("streaming Lambda adapter", () => {
     expect(captured.metadata?.statusCode).toBe(500);
     expect(JSON.parse(captured.body).error.type).toBe("internal_error");
   });
+
+  it("runs afterResponse once per invocation, after the streamed body, even when the app throws", async () => {
+    const { runtime, captured } = fakeRuntime();
+    const calls: string[] = [];
+    const handler = streamingHandler(
+      app(),
+      runtime,
+      () => {},
+      () => calls.push(`done after ${captured.body.length} chars`),
+    );
+    await invoke(
+      handler,
+      event({
+        httpMethod: "POST",
+        path: "/chat",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ question: "What colour is the kettle?", stream: true }),
+      }),
+      captured,
+    );
+    expect(calls).toEqual([`done after ${captured.body.length} chars`]);
+    expect(captured.body.length).toBeGreaterThan(0);
+
+    const broken = fakeRuntime();
+    const thrown = { fetch: () => Promise.reject(new Error("boom")) };
+    let after = 0;
+    await invoke(
+      streamingHandler(
+        thrown,
+        broken.runtime,
+        () => {},
+        () => after++,
+      ),
+      event({}),
+      broken.captured,
+    );
+    expect(after).toBe(1);
+  });
 });

@@ -1,6 +1,6 @@
 import { Match, type Template } from "aws-cdk-lib/assertions";
 import { beforeAll, describe, expect, it } from "vitest";
-import { JANITOR_METRICS, PROVIDER_QUOTA } from "../../lib/defaults";
+import { CHAT_METRICS, JANITOR_METRICS, PROVIDER_QUOTA } from "../../lib/defaults";
 import type { PipelineStack } from "../../lib/pipeline-stack";
 import { logicalId, type Resources, shared, sharedDefaults } from "./synth";
 
@@ -188,5 +188,14 @@ describe("dashboard", () => {
       `"KimiDocPipeline","${JANITOR_METRICS.remoteFiles}","service","janitor"`,
     );
     expect(metricsOf("Provider storage held, GB (after each sweep)")).toContain(JANITOR_METRICS.remoteBytes);
+    expect(metricsOf("Chat answers and errors (by type)")).toContain(
+      `SEARCH('{KimiDocPipeline,type,service} MetricName=\\"${CHAT_METRICS.errors}\\"', 'Sum', 300)`,
+    );
+    expect(metricsOf("Chat tokens (provider's counts)")).toContain(
+      `"KimiDocPipeline","${CHAT_METRICS.completionTokens}","service","chat"`,
+    );
+    expect(metricsOf("Chat context: ranked, topped up, p90 preparation (ms)")).toContain(
+      CHAT_METRICS.contextToppedUp,
+    );
   });
 });

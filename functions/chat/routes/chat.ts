@@ -24,7 +24,7 @@ import { toApiError } from "../../core/chat/errors";
 import type { PreparedChat } from "../../core/chat/service";
 import type { ChatMessage, ChatResult, ChatUsage } from "../../core/moonshot/types";
 import type { ChatAppContext, ChatEnv } from "../app";
-import { callOptions, parseWith, readJson, sseFrame, streamResponse } from "../http";
+import { callOptions, countAnswer, countError, parseWith, readJson, sseFrame, streamResponse } from "../http";
 import { documentIdsField, prefixField } from "./selection";
 
 /** Instruction that precedes the documents. */
@@ -117,6 +117,7 @@ export function chatRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
 
     if (!body.stream) {
       const result: ChatResult = await deps.moonshot.chat(prepared.request, call);
+      countAnswer(ctx.metrics, result.usage);
       return c.json({
         answer: result.content,
         ...(result.reasoningContent ? { reasoning: result.reasoningContent } : {}),
@@ -151,8 +152,9 @@ export function chatRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
         }
         return out;
       },
-      end: () =>
-        sseFrame(
+      end: () => {
+        countAnswer(ctx.metrics, usage);
+        return sseFrame(
           {
             type: "done",
             answer,
@@ -163,8 +165,10 @@ export function chatRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
             ...answerMeta(prepared),
           },
           "done",
-        ),
+        );
+      },
       onError: (err) => {
+        countError(ctx.metrics, err);
         const e = toApiError(err);
         ctx.log.warn("chat stream failed mid-answer", { type: e.type, message: e.message });
         return sseFrame({ type: "error", error: e.toBody().error }, "error");

@@ -23,7 +23,7 @@ import * as z from "zod/mini";
 import { badRequest, toApiError } from "../../core/chat/errors";
 import type { ChatMessage, ChatUsage } from "../../core/moonshot/types";
 import type { ChatAppContext, ChatEnv } from "../app";
-import { callOptions, parseWith, readJson, sseFrame, streamResponse } from "../http";
+import { callOptions, countAnswer, countError, parseWith, readJson, sseFrame, streamResponse } from "../http";
 import { documentIdsField, prefixField } from "./selection";
 
 const textPart = z.looseObject({ type: z.string(), text: z.optional(z.string()) });
@@ -151,6 +151,7 @@ export function completionsRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
 
     if (!body.stream) {
       const result = await deps.moonshot.chat(prepared.request, call);
+      countAnswer(ctx.metrics, result.usage);
       return c.json({
         id: result.id || `chatcmpl-${randomUUID()}`,
         object: "chat.completion",
@@ -200,9 +201,12 @@ export function completionsRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
         if (d.content) delta.content = d.content;
         return Object.keys(delta).length > 0 ? chunk(delta, null) : undefined;
       },
-      end: () =>
-        `${chunk({}, finishReason ?? "stop", { usage: usage ?? null, ...extras })}${sseFrame("[DONE]")}`,
+      end: () => {
+        countAnswer(ctx.metrics, usage);
+        return `${chunk({}, finishReason ?? "stop", { usage: usage ?? null, ...extras })}${sseFrame("[DONE]")}`;
+      },
       onError: (err) => {
+        countError(ctx.metrics, err);
         const e = toApiError(err);
         ctx.log.warn("completion stream failed mid-answer", { type: e.type, message: e.message });
         // The openai client raises an APIError for a data frame carrying `error`.

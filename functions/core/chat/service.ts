@@ -6,6 +6,7 @@
  */
 import type { DocumentReader } from "../documents/model";
 import type { CallOptions, ChatMessage, ChatRequest, MoonshotApi } from "../moonshot/types";
+import { type MetricsPort, noMetrics } from "../runtime/telemetry";
 import {
   ChunkRanker,
   type ContextDocument,
@@ -17,6 +18,7 @@ import {
   estimateMessagesTokens,
 } from "./context";
 import { ApiError, badRequest } from "./errors";
+import { CHAT_METRICS } from "./metrics";
 import type { ModelCatalog, ResolvedModel } from "./models";
 import { type DocumentSelector, mapLimit, type SkippedDocument, selectDocuments } from "./selection";
 
@@ -38,6 +40,8 @@ export interface ChatServiceDeps {
   readConcurrency?: number;
   /** Most documents one request may cover. Default 1,000. */
   maxDocuments?: number;
+  /** Where context figures go (Powertools in Lambda). Default: nowhere. */
+  metrics?: MetricsPort;
 }
 
 export interface ChatPlanInput {
@@ -165,6 +169,13 @@ export class ChatService {
       messages = build();
     }
     const t4 = performance.now();
+    const metrics = this.deps.metrics ?? noMetrics;
+    metrics.count(CHAT_METRICS.promptTokens, promptTokens);
+    metrics.count(CHAT_METRICS.documentsSent, plan.summary().documentsSent);
+    metrics.count(CHAT_METRICS.contextRanked, plan.mode === "ranked" ? 1 : 0);
+    metrics.count(CHAT_METRICS.contextToppedUp, toppedUp ? 1 : 0);
+    metrics.count(CHAT_METRICS.tokenChecks, checks);
+    metrics.timing(CHAT_METRICS.prepareTime, t4 - t0);
 
     const request: ChatRequest = { model: model.id, messages, max_tokens: maxTokens };
     if (input.temperature !== undefined) request.temperature = input.temperature;

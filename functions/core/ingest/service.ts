@@ -52,6 +52,7 @@ import {
 } from "../moonshot/errors";
 import type { CallOptions, MoonshotApi, RemoteFile } from "../moonshot/types";
 import type { RoomMaker } from "../quota/types";
+import { type LoggerPort, type MetricsPort, noMetrics, silentLogger } from "../runtime/telemetry";
 import { chunkText } from "../text/chunking";
 import {
   contentTypeFor,
@@ -65,7 +66,6 @@ import {
   validateObject,
 } from "./events";
 import { ObjectGoneError, type ObjectInfo, type ObjectSource } from "./objects";
-import { type IngestLogger, type IngestMetrics, noMetrics, silentLogger } from "./telemetry";
 
 export interface IngestConfig {
   /** Refuse larger objects before upload. @default 100 MB (the provider's limit) */
@@ -118,8 +118,8 @@ export interface IngestDeps {
   objects: ObjectSource;
   /** Frees provider quota before failing an upload as `quota` (the janitor's QuotaRoomMaker). */
   roomMaker?: RoomMaker;
-  logger?: IngestLogger;
-  metrics?: IngestMetrics;
+  logger?: LoggerPort;
+  metrics?: MetricsPort;
   config?: Partial<IngestConfig>;
   hooks?: IngestHooks;
   now?: () => Date;
@@ -216,8 +216,8 @@ export class IngestService {
   private readonly api: MoonshotApi;
   private readonly objects: ObjectSource;
   private readonly roomMaker?: RoomMaker;
-  private readonly log: IngestLogger;
-  private readonly metrics: IngestMetrics;
+  private readonly log: LoggerPort;
+  private readonly metrics: MetricsPort;
   private readonly hooks: IngestHooks;
   private readonly now: () => Date;
   private readonly sleep: (ms: number) => Promise<void>;

@@ -1,6 +1,6 @@
 /**
- * The logging and metrics ingestion emits, behind two tiny interfaces so the service runs the same
- * with Powertools (Lambda, local mode) and with silent or recording fakes (tests, benchmarks).
+ * The logging and metrics the services emit (ingestion, chat), behind two tiny ports so they run the
+ * same with Powertools (Lambda, local mode) and with silent or recording fakes (tests, benchmarks).
  */
 import type { Logger } from "@aws-lambda-powertools/logger";
 import type { Metrics } from "@aws-lambda-powertools/metrics";
@@ -8,31 +8,31 @@ import { MetricUnit } from "@aws-lambda-powertools/metrics";
 
 export type LogAttributes = Record<string, unknown>;
 
-export interface IngestLogger {
+export interface LoggerPort {
   debug(message: string, attributes?: LogAttributes): void;
   info(message: string, attributes?: LogAttributes): void;
   warn(message: string, attributes?: LogAttributes): void;
   error(message: string, attributes?: LogAttributes): void;
 }
 
-export interface IngestMetrics {
+export interface MetricsPort {
   /** A count, optionally split by one dimension (e.g. `reason`). */
   count(name: string, value?: number, dimension?: { name: string; value: string }): void;
   /** A duration in milliseconds, optionally split by one dimension (e.g. `operation`). */
   timing(name: string, ms: number, dimension?: { name: string; value: string }): void;
 }
 
-export const silentLogger: IngestLogger = {
+export const silentLogger: LoggerPort = {
   debug() {},
   info() {},
   warn() {},
   error() {},
 };
 
-export const noMetrics: IngestMetrics = { count() {}, timing() {} };
+export const noMetrics: MetricsPort = { count() {}, timing() {} };
 
-/** Powertools logger as an IngestLogger. */
-export function powertoolsLogger(logger: Logger): IngestLogger {
+/** Powertools logger as a LoggerPort. */
+export function powertoolsLogger(logger: Logger): LoggerPort {
   return {
     debug: (m, a) => logger.debug(m, a ?? {}),
     info: (m, a) => logger.info(m, a ?? {}),
@@ -42,10 +42,10 @@ export function powertoolsLogger(logger: Logger): IngestLogger {
 }
 
 /**
- * Powertools metrics (EMF) as IngestMetrics. Dimensioned values go through `singleMetric()` so a
+ * Powertools metrics (EMF) as MetricsPort. Dimensioned values go through `singleMetric()` so a
  * reason or operation dimension never leaks onto the other metrics of the invocation.
  */
-export function powertoolsMetrics(metrics: Metrics): IngestMetrics {
+export function powertoolsMetrics(metrics: Metrics): MetricsPort {
   const emit = (
     name: string,
     unit: (typeof MetricUnit)[keyof typeof MetricUnit],
@@ -67,7 +67,7 @@ export function powertoolsMetrics(metrics: Metrics): IngestMetrics {
 }
 
 /** Recording metrics for tests and benchmarks: totals per `name` and per `name:dimensionValue`. */
-export class RecordingMetrics implements IngestMetrics {
+export class RecordingMetrics implements MetricsPort {
   readonly counts = new Map<string, number>();
   readonly timings = new Map<string, number[]>();
   count(name: string, value = 1, dimension?: { name: string; value: string }): void {
