@@ -72,11 +72,12 @@ export type ChatEnv = { Bindings: ChatBindings };
 
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 
-const silentLogger: AppLogger = {
+/** Without a logger: quiet, except errors (a 5xx should never pass unseen). */
+const quietLogger: AppLogger = {
   info() {},
   warn() {},
-  error(message, ...extra) {
-    console.error(message, JSON.stringify(extra));
+  error(message, attributes) {
+    console.error(message, JSON.stringify(attributes ?? {}));
   },
 };
 
@@ -90,7 +91,7 @@ const unauthorized = () =>
 
 /** Builds the chat API app. */
 export function createChatApp(deps: ChatDeps): Hono<ChatEnv> {
-  const log = deps.logger ?? silentLogger;
+  const log = deps.logger ?? quietLogger;
   const models = new ModelCatalog(deps.moonshot, { ttlMs: deps.modelCacheTtlMs });
   const service = new ChatService({
     store: deps.store,

@@ -11,7 +11,7 @@ import { DynamoDocumentStore } from "../core/documents/dynamo-store";
 import { moonshotFromEnv } from "../core/moonshot/index";
 import { documents, s3 } from "../core/runtime/clients";
 import { logger, metrics } from "../core/runtime/observability";
-import { powertoolsMetrics } from "../core/runtime/telemetry";
+import { powertoolsLogger, powertoolsMetrics } from "../core/runtime/telemetry";
 import { createChatApp } from "./app";
 import { streamingHandler } from "./lambda-stream";
 import { s3ObjectDeleter } from "./objects";
@@ -28,7 +28,7 @@ const app = createChatApp({
   moonshot: moonshotFromEnv({ retry: { maxAttempts: 2, maxElapsedMs: 20_000 } }),
   objects: s3ObjectDeleter(s3),
   defaultModel: process.env[ENV.MODEL]?.trim() || DEFAULT_MODEL,
-  logger,
+  logger: powertoolsLogger(logger),
   metrics: powertoolsMetrics(metrics),
 });
 

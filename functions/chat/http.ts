@@ -8,14 +8,10 @@ import englishMessages from "zod/v4/locales/en.js";
 import { type ApiError, badRequest, toApiError } from "../core/chat/errors";
 import { CHAT_METRICS } from "../core/chat/metrics";
 import type { ChatUsage } from "../core/moonshot/types";
-import type { MetricsPort } from "../core/runtime/telemetry";
+import type { LoggerPort, MetricsPort } from "../core/runtime/telemetry";
 
-/** Minimal logger the app writes to (Powertools' Logger fits). */
-export interface AppLogger {
-  info(message: string, ...extra: Record<string, unknown>[]): void;
-  warn(message: string, ...extra: Record<string, unknown>[]): void;
-  error(message: string, ...extra: Record<string, unknown>[]): void;
-}
+/** The logger the app writes to (Powertools' Logger fits). */
+export type AppLogger = Pick<LoggerPort, "info" | "warn" | "error">;
 
 /** The JSON error response for any thrown value (ApiError, provider error, or unknown). */
 export function errorResponse(c: Context, err: unknown, log?: AppLogger): Response {

@@ -18,6 +18,7 @@ export async function loadChatFetch(): Promise<(request: Request) => Response | 
     auth,
     secrets,
     obs,
+    telemetry,
   ] = await Promise.all([
     import("../../functions/chat/app"),
     import("../../functions/chat/objects"),
@@ -27,6 +28,7 @@ export async function loadChatFetch(): Promise<(request: Request) => Response | 
     import("../../functions/core/auth/token"),
     import("../../functions/core/runtime/secrets"),
     import("../../functions/core/runtime/observability"),
+    import("../../functions/core/runtime/telemetry"),
   ]);
   const tableName = process.env[ENV.TABLE_NAME];
   if (!tableName) throw new Error(`${ENV.TABLE_NAME} is not set`);
@@ -35,7 +37,7 @@ export async function loadChatFetch(): Promise<(request: Request) => Response | 
     moonshot: moonshotFromEnv(),
     objects: s3ObjectDeleter(clients.s3),
     defaultModel: process.env[ENV.MODEL]?.trim() || DEFAULT_MODEL,
-    logger: obs.logger,
+    logger: telemetry.powertoolsLogger(obs.logger),
     authenticate: auth.bearerAuthenticator(secrets.getApiToken),
   });
   return (request) => app.fetch(request);
