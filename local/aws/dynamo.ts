@@ -78,14 +78,22 @@ export async function startLocalDynamo(opts: LocalDynamoOptions = {}): Promise<L
  * Creates the documents table (pk/sk, GSIs `byKey` and `holdsFiles`, on-demand) unless it exists,
  * waits until it is ACTIVE and enables TTL on `expiresAt` where the server supports it (dynalite
  * does not implement UpdateTimeToLive; tombstones then simply never expire locally). A table made by
- * an older version without the `holdsFiles` index is migrated (see migrateToFilesIndex).
+ * an older version without the `holdsFiles` index is migrated (see migrateToFilesIndex); `migrated`
+ * says so.
  */
-export async function ensureDocumentsTable(client: DynamoDBClient, tableName: string): Promise<void> {
+export async function ensureDocumentsTable(
+  client: DynamoDBClient,
+  tableName: string,
+): Promise<{ migrated: boolean }> {
   const backup = `${tableName}-migration`;
   const table = await describe(client, tableName);
+  let migrated = true;
   if (table && !hasFilesIndex(table)) await migrateToFilesIndex(client, tableName, backup);
   else if (await describe(client, backup)) await restoreFromBackup(client, tableName, backup);
-  else if (!table) await createDocumentsTable(client, tableName);
+  else {
+    migrated = false;
+    if (!table) await createDocumentsTable(client, tableName);
+  }
   try {
     await client.send(
       new UpdateTimeToLiveCommand({
@@ -98,6 +106,7 @@ export async function ensureDocumentsTable(client: DynamoDBClient, tableName: st
     // dynalite: UnknownOperationException; an already-enabled TTL: ValidationException.
     if (!/UnknownOperation|Validation/.test(name)) throw err;
   }
+  return { migrated };
 }
 
 async function createDocumentsTable(client: DynamoDBClient, tableName: string, withIndexes = true) {

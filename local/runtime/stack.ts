@@ -84,7 +84,8 @@ export async function startStack(config: LocalConfig, out: Printer): Promise<Run
       credentials: LOCAL_CREDENTIALS,
     });
     closers.push(async () => admin.destroy());
-    await ensureDocumentsTable(admin, config.tableName);
+    const { migrated } = await ensureDocumentsTable(admin, config.tableName);
+    if (migrated) out.info("dynamodb: the documents table gained its holdsFiles index (data migrated)");
 
     let moonshotBaseUrl: string;
     let moonshotApiKey: string;

@@ -103,7 +103,7 @@ describe("ensureDocumentsTable on a table from before the holdsFiles index", () 
   it("adds the index, keeps every item and indexes the records that hold files", async () => {
     await createOldShapeTable("old-docs");
     await seed("old-docs");
-    await ensureDocumentsTable(client, "old-docs");
+    expect(await ensureDocumentsTable(client, "old-docs")).toEqual({ migrated: true });
 
     expect(await indexNames("old-docs")).toEqual(["byKey", "holdsFiles"]);
     expect(await itemCount("old-docs")).toBe(oldItems.length);
@@ -114,7 +114,7 @@ describe("ensureDocumentsTable on a table from before the holdsFiles index", () 
     expect((await client.send(new ListTablesCommand({}))).TableNames).not.toContain("old-docs-migration");
 
     // Running it again is a no-op.
-    await ensureDocumentsTable(client, "old-docs");
+    expect(await ensureDocumentsTable(client, "old-docs")).toEqual({ migrated: false });
     expect(await itemCount("old-docs")).toBe(oldItems.length);
   });
 
