@@ -411,8 +411,23 @@ describe("web console in headless Chromium", () => {
   });
 
   it("continues the conversation: a follow-up sends the earlier turns, scoped to selected documents", async () => {
-    await page.getByRole("checkbox", { name: "Select e2e/minutes.docx" }).check();
-    expect(await page.getByRole("radio", { name: /Selected documents \(1\)/ }).isChecked()).toBe(true);
+    const selection = page.getByRole("checkbox", { name: "Select e2e/minutes.docx" });
+    await selection.check();
+    // The scope switches on the next render: poll rather than read it at once.
+    await expect
+      .poll(() => page.getByRole("radio", { name: /Selected documents \(1\)/ }).isChecked(), {
+        timeout: 5_000,
+      })
+      .toBe(true);
+    try {
+      await askScopedFollowUp();
+    } finally {
+      // The next tests ask over all documents.
+      await selection.uncheck();
+    }
+  });
+
+  async function askScopedFollowUp() {
     const request = page.waitForRequest((r) => r.url().endsWith("/chat") && r.method() === "POST");
     await page.getByLabel("Follow-up question").fill("What budget did the committee approve?");
     await page.getByRole("button", { name: "Ask" }).click();
@@ -429,8 +444,7 @@ describe("web console in headless Chromium", () => {
     await expect.poll(() => turn.locator(".sources").isVisible(), { timeout: 30_000 }).toBe(true);
     expect(await turn.locator(".answer").textContent()).toContain("42 thousand euros");
     expect(await turn.locator(".source").count()).toBe(1);
-    await page.getByRole("checkbox", { name: "Select e2e/minutes.docx" }).uncheck();
-  });
+  }
 
   it("explains errors a user can act on: rate limited (retry hint), provider not configured, offline", async () => {
     // Rate limited: the emulator answers every chat call with 429 until told otherwise.
@@ -496,7 +510,10 @@ describe("web console in headless Chromium", () => {
     await expect.poll(() => dialog.isVisible()).toBe(true);
     await page.keyboard.press("Escape");
     await expect.poll(() => dialog.count()).toBe(0);
-    expect(await row.count()).toBe(1);
+    // Cancelled: still listed (polled, as the table may be re-rendering) and still ready in the API.
+    await expect.poll(() => row.count()).toBe(1);
+    const listed = (await apiGet("/documents?prefix=e2e/")) as { items: { key: string; status: string }[] };
+    expect(listed.items.find((d) => d.key === "e2e/minutes.docx")?.status).toBe("ready");
 
     await row.getByRole("button", { name: "Delete e2e/minutes.docx" }).click();
     await dialog.getByRole("button", { name: "Delete" }).click();
