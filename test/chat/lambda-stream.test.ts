@@ -112,18 +112,18 @@ describe("streaming Lambda adapter", () => {
     expect(captured.metadata?.statusCode).toBe(401);
   });
 
+  /** A streamed `POST /chat` about the seeded note. */
+  const streamedChatEvent = () =>
+    event({
+      httpMethod: "POST",
+      path: "/chat",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ question: "What colour is the kettle?", stream: true }),
+    });
+
   it("streams SSE from POST /chat through the prelude", async () => {
     const { runtime, captured } = fakeRuntime();
-    await invoke(
-      streamingHandler(app(), runtime),
-      event({
-        httpMethod: "POST",
-        path: "/chat",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ question: "What colour is the kettle?", stream: true }),
-      }),
-      captured,
-    );
+    await invoke(streamingHandler(app(), runtime), streamedChatEvent(), captured);
     expect(captured.metadata?.statusCode).toBe(200);
     expect((captured.metadata!.headers as Record<string, string>)["content-type"]).toContain(
       "text/event-stream",
@@ -158,16 +158,7 @@ describe("streaming Lambda adapter", () => {
       () => {},
       () => calls.push(`done after ${captured.body.length} chars`),
     );
-    await invoke(
-      handler,
-      event({
-        httpMethod: "POST",
-        path: "/chat",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ question: "What colour is the kettle?", stream: true }),
-      }),
-      captured,
-    );
+    await invoke(handler, streamedChatEvent(), captured);
     expect(calls).toEqual([`done after ${captured.body.length} chars`]);
     expect(captured.body.length).toBeGreaterThan(0);
 
