@@ -207,6 +207,11 @@ describe("web console in headless Chromium", () => {
       reducedMotion: "reduce",
     });
     page = context.pages()[0] ?? (await context.newPage());
+    // A failure names the browser build it ran with (Debian's chromium changes under CI).
+    const cdp = await context.newCDPSession(page);
+    const { product } = (await cdp.send("Browser.getVersion")) as { product: string };
+    await cdp.detach();
+    console.log(`browser: ${product} (${CHROMIUM})`);
     page.on("console", (msg) => {
       if (/Content Security Policy|Trusted Type/i.test(msg.text())) cspViolations.push(msg.text());
     });
@@ -505,9 +510,26 @@ describe("web console in headless Chromium", () => {
 
   it("deletes a document after confirmation (Escape cancels)", async () => {
     const row = page.locator('tr[data-key="e2e/minutes.docx"]');
+    // Issue 13: the dialog was painted (`.card` is display:flex) a frame before showModal(), so an
+    // Escape in that frame was lost and clicks went through to the page. Record how every dialog
+    // first appears: it must be on screen only once it is modal.
+    await page.evaluate(() => {
+      const seen: string[] = [];
+      (window as unknown as { dialogsSeen: string[] }).dialogsSeen = seen;
+      new MutationObserver((mutations) => {
+        for (const m of mutations)
+          for (const node of m.addedNodes)
+            for (const d of node instanceof Element ? [node, ...node.querySelectorAll("dialog")] : [])
+              if (d instanceof HTMLDialogElement) seen.push(`open=${d.open} visible=${d.checkVisibility()}`);
+      }).observe(document.body, { childList: true, subtree: true });
+    });
     await row.getByRole("button", { name: "Delete e2e/minutes.docx" }).click();
     const dialog = page.getByRole("dialog");
     await expect.poll(() => dialog.isVisible()).toBe(true);
+    expect(await dialog.evaluate((d) => d.matches(":modal"))).toBe(true);
+    expect(
+      await page.evaluate(() => (window as unknown as { dialogsSeen: string[] }).dialogsSeen),
+    ).not.toContain("open=false visible=true");
     await page.keyboard.press("Escape");
     await expect.poll(() => dialog.count()).toBe(0);
     // Cancelled: still listed (polled, as the table may be re-rendering) and still ready in the API.

@@ -3,7 +3,7 @@
  * filter; selection for scoped questions; delete with a confirmation dialog. The list refreshes every
  * few seconds while something is processing (or an upload was just sent), and not at all otherwise.
  */
-import { useCallback, useEffect, useRef, useState } from "preact/hooks";
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { type Api, ApiError, type DocumentItem } from "./api";
 import { formatBytes, formatExact, formatWhen } from "./format";
 
@@ -279,7 +279,9 @@ function DeleteDialog(props: {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string>();
 
-  useEffect(() => {
+  // Modal before the first paint: with a plain effect the dialog was painted for a frame as an inline
+  // box, where Escape did nothing and clicks reached the page behind it.
+  useLayoutEffect(() => {
     const dialog = ref.current;
     if (dialog && !dialog.open) dialog.showModal();
   }, []);
