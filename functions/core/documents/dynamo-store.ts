@@ -1,13 +1,14 @@
 /**
  * DynamoDB adapter of the document store: the read side (`DocumentReader`, used by the chat API and
- * the janitor) and the state transitions of the ingest path.
+ * the janitor) and the ingest path's state transitions, applied as conditional writes.
  *
  * Concurrency model. Every change to a document record is read -> decide -> conditional write on a
  * revision counter (`rev`), retried a few times when another writer got there first. So concurrent
  * deliveries of the same S3 event, an older event racing a newer one, and the janitor releasing a
- * file never lose each other's updates, and the rules of who may do what live in one place (below).
- * The only unconditional writes are chunk items of a generation no record points at yet, and removal
- * of entries from the `stale*` sets (set DELETE is atomic and commutative).
+ * file never lose each other's updates. The decisions (who may do what) are pure functions in
+ * transitions.ts; chunk items are read and written by chunk-items.ts. The only unconditional writes
+ * are chunk items of a generation no record points at yet, and removal of entries from the `stale*`
+ * sets (set DELETE is atomic and commutative).
  *
  * Items: the record (pk `DOC#<id>`, sk `DOC`, GSI `byKey` attributes while not deleted, GSI
  * `holdsFiles` attribute while it holds remote files) and its text chunks (sk
@@ -15,7 +16,6 @@
  * last sequencer so older events cannot resurrect the document, and expire through TTL.
  */
 import {
-  BatchWriteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -23,17 +23,9 @@ import {
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import { chunkText } from "../text/chunking";
-import type {
-  DocumentFailure,
-  DocumentPage,
-  DocumentReader,
-  DocumentRecord,
-  ListDocumentsQuery,
-  TextChunk,
-} from "./model";
+import { ChunkItems } from "./chunk-items";
+import type { DocumentPage, DocumentReader, DocumentRecord, ListDocumentsQuery, TextChunk } from "./model";
 import {
-  chunkSk,
-  chunkSkPrefix,
   DOCUMENT_SK,
   DOCUMENTS_PARTITION,
   documentPk,
@@ -41,128 +33,43 @@ import {
   HOLDING_ATTRIBUTES,
   TABLE_KEYS,
 } from "./table";
+import {
+  type ClaimInput,
+  type ClaimResult,
+  type Decision,
+  decideClaim,
+  decideFailed,
+  decideRelease,
+  decideStuck,
+  decideTombstone,
+  type FailedInput,
+  type Mutation,
+  type ReadyInput,
+  readyMutation,
+  SEQUENCER_WIDTH,
+  type StaleWork,
+  type StoredDocument,
+  type StuckProcessingInput,
+  staleWork,
+  type TombstoneInput,
+  toPublicRecord,
+} from "./transitions";
 
-/** Tombstones of deleted documents are kept this long (then DynamoDB TTL removes them). */
-export const TOMBSTONE_TTL_SECONDS = 15 * 24 * 3600;
+export type {
+  ClaimInput,
+  ClaimResult,
+  FailedInput,
+  ReadyInput,
+  StaleWork,
+  StoredDocument,
+  StuckProcessingInput,
+  TombstoneInput,
+} from "./transitions";
+export { normaliseSequencer, SEQUENCER_WIDTH, TOMBSTONE_TTL_SECONDS, toPublicRecord } from "./transitions";
+
 const DEFAULT_PAGE = 100;
 const MAX_PAGE = 1000;
 const MAX_TRANSITION_ATTEMPTS = 8;
-const BATCH_WRITE_SIZE = 25;
-const BATCH_RETRIES = 8;
-
-/** The record plus the bookkeeping the ingest path needs (not part of the public model). */
-export interface StoredDocument extends DocumentRecord {
-  rev: number;
-  /** Token of the processing attempt that holds the claim on `sequencer`. */
-  claimOwner?: string;
-  /** SQS message id of that attempt: a redelivery of the same message may take the claim over. */
-  claimMessageId?: string;
-  /** Epoch ms after which any delivery may take over an unfinished claim. */
-  leaseUntil?: number;
-  /** Text generations no longer referenced, whose chunks are still to be deleted. */
-  staleGenerations?: string[];
-  /**
-   * ISO time the latest upload call of this version started, while its outcome is unknown (a crashed
-   * attempt's upload may still land at the provider). Cleared when the provider refused the upload.
-   */
-  uploadingSince?: string;
-}
-
-export interface ClaimInput {
-  documentId: string;
-  bucket: string;
-  key: string;
-  /** Normalised sequencer of the object version (see normaliseSequencer). */
-  sequencer: string;
-  size: number;
-  contentType?: string;
-  eTag?: string;
-  versionId?: string;
-  /** Deterministic per version (documentId + sequencer): the upload intent recorded with the claim. */
-  uploadTag: string;
-  /** Token of this processing attempt. */
-  owner: string;
-  messageId: string;
-  attempts: number;
-  /** Epoch ms until which the claim is exclusive. */
-  leaseUntil: number;
-  now: Date;
-  /** Try the write for a brand-new document first (saves a read when the key is new). */
-  assumeAbsent?: boolean;
-}
-
-export type ClaimResult =
-  /** This attempt owns the version. `takeover`: an earlier attempt on it did not finish. */
-  | { outcome: "claimed"; record: StoredDocument; takeover: boolean; previous?: StoredDocument }
-  /** The version was already finished (ready/failed): nothing to do. */
-  | { outcome: "duplicate"; current: StoredDocument }
-  /** A newer version (or a delete) is already recorded. */
-  | { outcome: "stale"; current: StoredDocument }
-  /** Another live attempt holds the claim; its own message is still in flight and will finish it. */
-  | { outcome: "busy"; current: StoredDocument };
-
-export interface ReadyInput {
-  documentId: string;
-  sequencer: string;
-  owner: string;
-  generation: string;
-  /** The record's `textGeneration` when the version was claimed. */
-  previousGeneration?: string;
-  chunkCount: number;
-  textBytes: number;
-  tokenEstimate: number;
-  now: Date;
-}
-
-export interface FailedInput {
-  documentId: string;
-  sequencer: string;
-  owner: string;
-  failure: DocumentFailure;
-  /** Remote files this attempt created that the record may not reference (deleted during cleanup). */
-  orphanFileIds?: string[];
-  /** Set when an upload was attempted whose result is unknown: files with the tag get deleted. */
-  unknownUploadTag?: string;
-  attempts?: number;
-  now: Date;
-}
-
-/** For the janitor: a `processing` record whose ingestion never finished (see failStuckProcessing). */
-export interface StuckProcessingInput {
-  documentId: string;
-  /** The version the janitor saw processing; a newer claim or a finished attempt wins. */
-  sequencer: string;
-  /** Only if this version's processing started (its claim, `uploadStartedAt`) at or before this time. */
-  startedBefore: Date;
-  failure: DocumentFailure;
-  now: Date;
-}
-
-export interface TombstoneInput {
-  documentId: string;
-  bucket: string;
-  key: string;
-  sequencer: string;
-  /**
-   * For a permanent deletion of one version (versioned bucket, `ObjectRemoved:Delete` with a version
-   * id): the deleted version. When the record tracks another version, the current object is
-   * unaffected and nothing changes. Unset for delete markers and unversioned buckets.
-   */
-  purgedVersionId?: string;
-  now: Date;
-}
-
-export interface StaleWork {
-  generations: string[];
-  fileIds: string[];
-  uploadTags: string[];
-}
-
-interface Mutation {
-  set?: Record<string, unknown>;
-  remove?: string[];
-  add?: Record<string, Set<string> | number>;
-}
 
 /** Whether a write gives the record a remote file, upload intent or stale file to delete. */
 function gainsHolding(m: Mutation): boolean {
@@ -175,8 +82,6 @@ function gainsHolding(m: Mutation): boolean {
 
 const holdsAny = (item: Record<string, unknown>): boolean =>
   HOLDING_ATTRIBUTES.some((attr) => item[attr] !== undefined);
-
-type Decision<T> = { write: Mutation; result: T } | { write?: undefined; result: T };
 
 const INTERNAL_ATTRIBUTES = new Set<string>([
   TABLE_KEYS.partitionKey,
@@ -199,70 +104,6 @@ function fromItem(item: Record<string, unknown>): StoredDocument {
   }
   out.rev ??= 0;
   return out as unknown as StoredDocument;
-}
-
-/** Attributes of a processing attempt's claim and upload intent: dropped when the version settles. */
-const CLAIM_ATTRIBUTES = [
-  "claimOwner",
-  "claimMessageId",
-  "leaseUntil",
-  "uploadTag",
-  "uploadStartedAt",
-  "uploadingSince",
-] as const;
-
-/** Attributes that describe one version's claim, upload and text: dropped when that version ends. */
-const VERSION_ATTRIBUTES = [
-  ...CLAIM_ATTRIBUTES,
-  "textGeneration",
-  "chunkCount",
-  "textBytes",
-  "tokenEstimate",
-  "remoteFileId",
-  "remoteFileBytes",
-  "remoteFileCreatedAt",
-] as const;
-
-/**
- * The write that fails a processing version (ingestion's finaliseFailed and the janitor's stuck sweep):
- * status `failed` with the reason; its remote file, unknown upload and older text generation are queued
- * for deletion (the object in S3 is now the failed version); the claim and text fields go.
- */
-function failedMutation(
-  cur: StoredDocument,
-  input: Pick<FailedInput, "failure" | "orphanFileIds" | "unknownUploadTag" | "attempts" | "now">,
-): Mutation {
-  const add: Record<string, Set<string>> = {};
-  if (cur.textGeneration) add.staleGenerations = new Set([cur.textGeneration]);
-  const files = new Set(input.orphanFileIds ?? []);
-  if (cur.remoteFileId) files.add(cur.remoteFileId);
-  if (files.size > 0) add.staleFileIds = files;
-  if (input.unknownUploadTag) add.staleUploadTags = new Set([input.unknownUploadTag]);
-  const set: Record<string, unknown> = {
-    status: "failed",
-    error: input.failure,
-    updatedAt: input.now.toISOString(),
-  };
-  if (input.attempts !== undefined) set.attempts = input.attempts;
-  return {
-    set,
-    remove: [...VERSION_ATTRIBUTES],
-    add,
-  };
-}
-
-/** The public view of a stored document (no claim bookkeeping). */
-export function toPublicRecord(doc: StoredDocument): DocumentRecord {
-  const {
-    rev: _rev,
-    claimOwner: _o,
-    claimMessageId: _m,
-    leaseUntil: _l,
-    staleGenerations: _g,
-    uploadingSince: _u,
-    ...rest
-  } = doc;
-  return rest;
 }
 
 function encodeCursor(key: Record<string, unknown> | undefined): string | undefined {
@@ -299,10 +140,12 @@ export interface DynamoDocumentStoreOptions {
 export class DynamoDocumentStore implements DocumentReader {
   private readonly client: DynamoDBDocumentClient;
   readonly tableName: string;
+  private readonly chunks: ChunkItems;
 
   constructor(opts: DynamoDocumentStoreOptions) {
     this.client = opts.client;
     this.tableName = opts.tableName;
+    this.chunks = new ChunkItems(opts.client, opts.tableName);
   }
 
   // ---------------------------------------------------------------- read side
@@ -371,7 +214,7 @@ export class DynamoDocumentStore implements DocumentReader {
   /** The chunks of the record's current text generation, in order. */
   async getChunks(record: DocumentRecord): Promise<TextChunk[]> {
     if (!record.textGeneration) return [];
-    const items = await this.queryGeneration(record.documentId, record.textGeneration, false);
+    const items = await this.chunks.query(record.documentId, record.textGeneration, false);
     const chunks = items.map(
       (item): TextChunk => ({
         documentId: record.documentId,
@@ -469,17 +312,7 @@ export class DynamoDocumentStore implements DocumentReader {
    * the entry.
    */
   async releaseRemoteFile(documentId: string, fileId: string, at: string): Promise<boolean> {
-    return this.transition(documentId, (cur): Decision<boolean> => {
-      if (cur?.remoteFileId !== fileId) return { result: false };
-      return {
-        write: {
-          set: { remoteFileReleasedAt: at, updatedAt: at },
-          remove: ["remoteFileId"],
-          add: { staleFileIds: new Set([fileId]) },
-        },
-        result: true,
-      };
-    });
+    return this.transition(documentId, (cur) => decideRelease(cur, fileId, at));
   }
 
   /** For the janitor: a queued file (`staleFileIds`) is gone from the provider; forget it. */
@@ -489,83 +322,11 @@ export class DynamoDocumentStore implements DocumentReader {
 
   // ---------------------------------------------------------------- ingest transitions
 
-  /**
-   * Claims an object version for processing. Rules, in order:
-   * - a record with a newer sequencer (version or delete) wins: `stale`;
-   * - the same version already ready/failed: `duplicate`;
-   * - the same version processing under a live claim of another SQS message: `busy` (that message
-   *   stays in flight until its attempt finishes, and SQS redelivers it if the attempt dies);
-   * - the same version processing whose lease expired, or claimed by this same message (a
-   *   redelivery after a crash or a batch item failure): taken over (`takeover: true`);
-   * - otherwise (new document, older version, tombstone of an older delete): claimed. The older
-   *   version's remote file and in-flight upload are queued for deletion in the same write.
-   */
+  /** Claims an object version for processing (rules: decideClaim in transitions.ts). */
   async claimVersion(input: ClaimInput): Promise<ClaimResult> {
-    const nowIso = input.now.toISOString();
-    return this.transition(
-      input.documentId,
-      (cur): Decision<ClaimResult> => {
-        let takeover = false;
-        if (cur) {
-          if (cur.sequencer > input.sequencer) return { result: { outcome: "stale", current: cur } };
-          if (cur.sequencer === input.sequencer) {
-            if (cur.status !== "processing") return { result: { outcome: "duplicate", current: cur } };
-            const expired = (cur.leaseUntil ?? 0) < input.now.getTime();
-            if (!expired && cur.claimMessageId !== input.messageId) {
-              return { result: { outcome: "busy", current: cur } };
-            }
-            takeover = true;
-          }
-        }
-        const set: Record<string, unknown> = {
-          documentId: input.documentId,
-          bucket: input.bucket,
-          key: input.key,
-          status: "processing",
-          size: input.size,
-          contentType: input.contentType,
-          eTag: input.eTag,
-          versionId: input.versionId,
-          sequencer: input.sequencer,
-          claimOwner: input.owner,
-          claimMessageId: input.messageId,
-          leaseUntil: input.leaseUntil,
-          attempts: input.attempts,
-          updatedAt: nowIso,
-          createdAt: cur?.createdAt ?? nowIso,
-          [TABLE_KEYS.byKeyIndex.partitionKey]: DOCUMENTS_PARTITION,
-          [TABLE_KEYS.byKeyIndex.sortKey]: input.key,
-        };
-        const remove = ["error", TABLE_KEYS.ttlAttribute];
-        const add: Record<string, Set<string>> = {};
-        if (!takeover) {
-          set.uploadTag = input.uploadTag;
-          set.uploadStartedAt = nowIso;
-          set.uploadingSince = nowIso;
-          remove.push("remoteFileId", "remoteFileBytes", "remoteFileCreatedAt", "remoteFileReleasedAt");
-          if (cur?.remoteFileId) add.staleFileIds = new Set([cur.remoteFileId]);
-          if (cur?.status === "processing" && cur.uploadTag) add.staleUploadTags = new Set([cur.uploadTag]);
-        }
-        for (const [name, value] of Object.entries(set)) if (value === undefined) remove.push(name);
-        const write: Mutation = {
-          set: Object.fromEntries(Object.entries(set).filter(([, v]) => v !== undefined)),
-          remove: [...new Set(remove)].filter((n) => set[n] === undefined),
-          add,
-        };
-        const record = { ...(cur ?? {}), ...write.set, rev: (cur?.rev ?? 0) + 1 } as Record<string, unknown>;
-        for (const name of write.remove ?? []) delete record[name];
-        return {
-          write,
-          result: {
-            outcome: "claimed",
-            record: record as unknown as StoredDocument,
-            takeover,
-            previous: cur,
-          },
-        };
-      },
-      { assumeAbsent: input.assumeAbsent },
-    );
+    return this.transition(input.documentId, (cur) => decideClaim(cur, input), {
+      assumeAbsent: input.assumeAbsent,
+    });
   }
 
   /**
@@ -619,22 +380,7 @@ export class DynamoDocumentStore implements DocumentReader {
    * deletes its own chunks and remote file).
    */
   async finaliseReady(input: ReadyInput): Promise<boolean> {
-    const add: Record<string, Set<string>> = {};
-    if (input.previousGeneration && input.previousGeneration !== input.generation) {
-      add.staleGenerations = new Set([input.previousGeneration]);
-    }
-    return this.ownerWrite(input.documentId, input.sequencer, input.owner, {
-      set: {
-        status: "ready",
-        textGeneration: input.generation,
-        chunkCount: input.chunkCount,
-        textBytes: input.textBytes,
-        tokenEstimate: input.tokenEstimate,
-        updatedAt: input.now.toISOString(),
-      },
-      remove: ["error", ...CLAIM_ATTRIBUTES],
-      add,
-    });
+    return this.ownerWrite(input.documentId, input.sequencer, input.owner, readyMutation(input));
   }
 
   /**
@@ -642,10 +388,7 @@ export class DynamoDocumentStore implements DocumentReader {
    * queued for deletion: the object in S3 is now the failed version. False when not the owner.
    */
   async finaliseFailed(input: FailedInput): Promise<boolean> {
-    return this.transition(input.documentId, (cur): Decision<boolean> => {
-      if (!cur || !this.owns(cur, input.sequencer, input.owner)) return { result: false };
-      return { write: failedMutation(cur, input), result: true };
-    });
+    return this.transition(input.documentId, (cur) => decideFailed(cur, input));
   }
 
   /**
@@ -658,20 +401,7 @@ export class DynamoDocumentStore implements DocumentReader {
    * Returns the updated record, or undefined when the record moved on (nothing is written).
    */
   async failStuckProcessing(input: StuckProcessingInput): Promise<DocumentRecord | undefined> {
-    const failed = await this.transition(input.documentId, (cur): Decision<boolean> => {
-      if (cur?.status !== "processing" || cur.sequencer !== input.sequencer) return { result: false };
-      if ((cur.leaseUntil ?? 0) >= input.now.getTime()) return { result: false };
-      const started = Date.parse(cur.uploadStartedAt ?? cur.updatedAt);
-      if (!(started <= input.startedBefore.getTime())) return { result: false };
-      return {
-        write: failedMutation(cur, {
-          failure: input.failure,
-          unknownUploadTag: cur.uploadTag,
-          now: input.now,
-        }),
-        result: true,
-      };
-    });
+    const failed = await this.transition(input.documentId, (cur) => decideStuck(cur, input));
     return failed ? this.get(input.documentId) : undefined;
   }
 
@@ -682,52 +412,12 @@ export class DynamoDocumentStore implements DocumentReader {
    * delete.
    */
   async tombstone(input: TombstoneInput): Promise<boolean> {
-    const nowIso = input.now.toISOString();
-    return this.transition(input.documentId, (cur): Decision<boolean> => {
-      if (cur && cur.sequencer >= input.sequencer) return { result: false };
-      if (input.purgedVersionId && cur?.versionId && cur.versionId !== input.purgedVersionId) {
-        return { result: false }; // a noncurrent version was purged: the document is unchanged
-      }
-      const add: Record<string, Set<string>> = {};
-      if (cur?.textGeneration) add.staleGenerations = new Set([cur.textGeneration]);
-      if (cur?.remoteFileId) add.staleFileIds = new Set([cur.remoteFileId]);
-      if (cur?.status === "processing" && cur.uploadTag) add.staleUploadTags = new Set([cur.uploadTag]);
-      return {
-        write: {
-          set: {
-            documentId: input.documentId,
-            bucket: input.bucket,
-            key: input.key,
-            status: "deleted",
-            sequencer: input.sequencer,
-            size: cur?.size ?? 0,
-            createdAt: cur?.createdAt ?? nowIso,
-            updatedAt: nowIso,
-            [TABLE_KEYS.ttlAttribute]: Math.floor(input.now.getTime() / 1000) + TOMBSTONE_TTL_SECONDS,
-          },
-          remove: [
-            TABLE_KEYS.byKeyIndex.partitionKey,
-            TABLE_KEYS.byKeyIndex.sortKey,
-            ...VERSION_ATTRIBUTES,
-            "error",
-            "contentType",
-            "eTag",
-            "versionId",
-          ],
-          add,
-        },
-        result: true,
-      };
-    });
+    return this.transition(input.documentId, (cur) => decideTombstone(cur, input));
   }
 
   /** Cleanup still owed by a record (chunks of old generations, remote files of old versions). */
   staleWork(doc: StoredDocument | undefined): StaleWork {
-    return {
-      generations: (doc?.staleGenerations ?? []).filter((g) => g !== doc?.textGeneration),
-      fileIds: (doc?.staleFileIds ?? []).filter((f) => f !== doc?.remoteFileId),
-      uploadTags: (doc?.staleUploadTags ?? []).filter((t) => t !== doc?.uploadTag),
-    };
+    return staleWork(doc);
   }
 
   /** Removes finished cleanup entries from the record's stale sets. */
@@ -765,37 +455,12 @@ export class DynamoDocumentStore implements DocumentReader {
 
   /** Writes a generation's chunks (25 per batch, unprocessed items retried with backoff). */
   async writeChunks(documentId: string, generation: string, chunks: { text: string; tokens: number }[]) {
-    const requests = chunks.map((chunk, index) => ({
-      PutRequest: {
-        Item: {
-          [TABLE_KEYS.partitionKey]: documentPk(documentId),
-          [TABLE_KEYS.sortKey]: chunkSk(generation, index),
-          documentId,
-          generation,
-          index,
-          text: chunk.text,
-          tokens: chunk.tokens,
-        },
-      },
-    }));
-    await this.batchWrite(requests);
+    await this.chunks.write(documentId, generation, chunks);
   }
 
   /** Deletes a generation's chunk items (all, or those from index `fromIndex` on). */
   async deleteGeneration(documentId: string, generation: string, fromIndex = 0): Promise<number> {
-    const items = await this.queryGeneration(documentId, generation, true);
-    const doomed = items.filter((i) => (i.index as number) >= fromIndex);
-    await this.batchWrite(
-      doomed.map((i) => ({
-        DeleteRequest: {
-          Key: {
-            [TABLE_KEYS.partitionKey]: i[TABLE_KEYS.partitionKey],
-            [TABLE_KEYS.sortKey]: i[TABLE_KEYS.sortKey],
-          },
-        },
-      })),
-    );
-    return doomed.length;
+    return this.chunks.deleteGeneration(documentId, generation, fromIndex);
   }
 
   /**
@@ -841,10 +506,6 @@ export class DynamoDocumentStore implements DocumentReader {
   }
 
   // ---------------------------------------------------------------- internals
-
-  private owns(cur: StoredDocument | undefined, sequencer: string, owner: string): boolean {
-    return !!cur && cur.sequencer === sequencer && cur.status === "processing" && cur.claimOwner === owner;
-  }
 
   private recordKey(documentId: string) {
     return { [TABLE_KEYS.partitionKey]: documentPk(documentId), [TABLE_KEYS.sortKey]: DOCUMENT_SK };
@@ -947,75 +608,4 @@ export class DynamoDocumentStore implements DocumentReader {
       }),
     );
   }
-
-  private async queryGeneration(documentId: string, generation: string, keysOnly: boolean) {
-    const items: Record<string, unknown>[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: "#pk = :pk AND begins_with(#sk, :prefix)",
-          ExpressionAttributeNames: { "#pk": TABLE_KEYS.partitionKey, "#sk": TABLE_KEYS.sortKey },
-          ExpressionAttributeValues: { ":pk": documentPk(documentId), ":prefix": chunkSkPrefix(generation) },
-          ExclusiveStartKey: startKey,
-          ConsistentRead: true,
-        }),
-      );
-      for (const item of page.Items ?? []) {
-        if (keysOnly) {
-          const sk = item[TABLE_KEYS.sortKey] as string;
-          items.push({ ...item, index: Number(sk.slice(sk.lastIndexOf("#") + 1)) });
-        } else items.push(item);
-      }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
-    return items;
-  }
-
-  private async batchWrite(requests: Record<string, unknown>[]): Promise<void> {
-    const batches: Record<string, unknown>[][] = [];
-    for (let i = 0; i < requests.length; i += BATCH_WRITE_SIZE) {
-      batches.push(requests.slice(i, i + BATCH_WRITE_SIZE));
-    }
-    // A few batches in flight at once: several-MB texts write quickly without a burst of hundreds.
-    const inFlight = 4;
-    let next = 0;
-    const worker = async () => {
-      while (next < batches.length) {
-        const batch = batches[next++]!;
-        await this.writeBatch(batch);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(inFlight, batches.length) }, worker));
-  }
-
-  private async writeBatch(batch: Record<string, unknown>[]): Promise<void> {
-    let pending = batch;
-    for (let attempt = 0; pending.length > 0; attempt++) {
-      if (attempt > BATCH_RETRIES) {
-        throw new Error(
-          `DynamoDB left ${pending.length} write(s) unprocessed after ${BATCH_RETRIES} retries`,
-        );
-      }
-      if (attempt > 0) await sleep(Math.min(2_000, 25 * 2 ** attempt) * (0.5 + Math.random()));
-      const out = await this.client.send(
-        new BatchWriteCommand({ RequestItems: { [this.tableName]: pending as never } }),
-      );
-      pending = (out.UnprocessedItems?.[this.tableName] as Record<string, unknown>[] | undefined) ?? [];
-    }
-  }
-}
-
-/** Width sequencers are left-padded to, so string order equals numeric (hex) order. */
-export const SEQUENCER_WIDTH = 32;
-
-/**
- * S3 sequencers are hex strings of varying length; S3's guidance is to compare them as hex after
- * left-padding the shorter with zeros. Normalised: upper case, left-padded to SEQUENCER_WIDTH.
- */
-export function normaliseSequencer(sequencer: string): string {
-  const hex = sequencer.trim().toUpperCase();
-  if (!/^[0-9A-F]+$/.test(hex)) throw new Error(`invalid S3 sequencer: ${JSON.stringify(sequencer)}`);
-  return hex.length >= SEQUENCER_WIDTH ? hex : hex.padStart(SEQUENCER_WIDTH, "0");
 }
