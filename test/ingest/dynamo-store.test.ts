@@ -256,8 +256,48 @@ describe("DynamoDocumentStore", () => {
     );
     expect(record.chunkCount).toBeGreaterThan(1);
     expect(await store.deleteGeneration("gen", "gX", 1)).toBe(record.chunkCount! - 1);
-    expect(await store.getChunks(record)).toHaveLength(1);
+    expect(await store.chunkGenerations("gen")).toEqual(new Map([["gX", 1]]));
     expect(await store.deleteGeneration("gen", "gX")).toBe(1);
-    expect(await store.getChunks(record)).toHaveLength(0);
+    expect(await store.chunkGenerations("gen")).toEqual(new Map());
+  });
+
+  it("reads a text whole or reports why not: never with holes", async () => {
+    const text = (word: string) => `${word} `.repeat(30_000);
+    const v1 = await store.putDocumentText(
+      { documentId: "rt", key: "rt.txt", textGeneration: "r1" },
+      text("one"),
+    );
+    expect(v1.chunkCount).toBeGreaterThan(2);
+    const whole = await store.readText(v1);
+    expect(whole).toMatchObject({ ok: true, version: "current" });
+    expect(whole.ok && whole.chunks.map((c) => c.text).join("")).toBe(text("one"));
+
+    // Overwritten and half deleted under a reader holding v1: it follows the record to r2.
+    await store.putDocumentText({ documentId: "rt", key: "rt.txt", textGeneration: "r2" }, text("two"));
+    await store.deleteGeneration("rt", "r1", 1);
+    const followed = await store.readText(v1);
+    expect(followed.ok && followed.record.textGeneration).toBe("r2");
+    expect(followed.ok && followed.chunks.map((c) => c.text).join("")).toBe(text("two"));
+
+    // A record pointing at a generation with a hole is never read as a text.
+    const v2 = (await store.get("rt"))!;
+    await store.deleteGeneration("rt", "r2", 1);
+    const holed = await store.readText(v2);
+    expect(holed).toMatchObject({ ok: false, status: "ready", reason: expect.stringMatching(/incomplete/) });
+    await expect(store.getChunks(v2)).rejects.toThrow(/incomplete/);
+
+    // Deleted under the reader: reported as deleted.
+    await store.tombstone({
+      documentId: "rt",
+      bucket: "b",
+      key: "rt.txt",
+      sequencer: normaliseSequencer("5"),
+      now: new Date(),
+    });
+    expect(await store.readText(v2)).toMatchObject({
+      ok: false,
+      status: "deleted",
+      reason: expect.stringMatching(/deleted/),
+    });
   });
 });

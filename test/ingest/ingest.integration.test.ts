@@ -507,13 +507,13 @@ describe("order, overwrite and delete", () => {
     const second = (await h.store.get(docId(key)))!;
     expect(await storedText(key)).toBe("second text");
     expect(second.textGeneration).not.toBe(first.textGeneration);
-    expect(await h.store.getChunks(first)).toEqual([]);
+    expect([...(await h.store.chunkGenerations(docId(key))).keys()]).toEqual([second.textGeneration]);
     expect(h.emulator.files().map((f) => f.id)).not.toContain(first.remoteFileId);
     expect(h.emulator.files().map((f) => f.id)).toContain(second.remoteFileId);
 
     expect(await h.deliver(messagesFor([await h.remove(key)]))).toEqual([]);
     expect(await h.store.get(docId(key))).toBeUndefined();
-    expect(await h.store.getChunks(second)).toEqual([]);
+    expect(await h.store.chunkGenerations(docId(key))).toEqual(new Map());
     expect(h.emulator.files().map((f) => f.id)).not.toContain(second.remoteFileId);
     expect((await h.store.list({ prefix: "life/" })).items).toEqual([]);
     const state = await h.store.getState(docId(key));

@@ -13,7 +13,7 @@
  *   still too big.
  */
 import MiniSearch from "minisearch";
-import type { DocumentRecord, TextChunk } from "../documents/model";
+import type { DocumentRecord, TextChunk, TextVersion } from "../documents/model";
 import type { ChatMessage } from "../moonshot/types";
 import { estimateTokens } from "../text/tokens";
 
@@ -30,6 +30,8 @@ export const documentLabel = (key: string): string => `Document: ${key}`;
 export interface ContextDocument {
   record: Pick<DocumentRecord, "documentId" | "key">;
   chunks: TextChunk[];
+  /** Which version the chunks are (default `current`): `previous` while a newer one processes. */
+  version?: TextVersion;
 }
 
 export interface ContextSourceChunk {
@@ -44,6 +46,11 @@ export interface ContextSource {
   key: string;
   /** True when every chunk of the document was sent. */
   complete: boolean;
+  /**
+   * `current`: the document's ready text. `previous`: a newer version of the object is still being
+   * processed, and this is the text of the last version that was ready (kept until it is replaced).
+   */
+  version: TextVersion;
   chunks: ContextSourceChunk[];
 }
 
@@ -227,6 +234,7 @@ export class ContextPlan {
         documentId: d.record.documentId,
         key: d.record.key,
         complete: positions.length === d.chunks.length,
+        version: d.version ?? "current",
         chunks: positions.map((p) => {
           const c = d.chunks[p]!;
           return { index: c.index, tokens: c.tokens, text: c.text };

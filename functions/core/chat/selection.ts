@@ -39,6 +39,8 @@ export interface SelectionLimits {
 }
 
 const PAGE = 1000;
+/** Skipped documents named individually in a response (the rest are counted). */
+export const MAX_SKIPPED_LISTED = 50;
 
 /** Resolves a selector to ready documents plus the skipped ones. */
 export async function selectDocuments(
@@ -47,7 +49,7 @@ export async function selectDocuments(
   limits: SelectionLimits = {},
 ): Promise<Selection> {
   const maxDocuments = limits.maxDocuments ?? 1000;
-  const maxSkipped = limits.maxSkippedListed ?? 50;
+  const maxSkipped = limits.maxSkippedListed ?? MAX_SKIPPED_LISTED;
   if (selector.documentIds && selector.prefix !== undefined) {
     throw badRequest('Give either "documentIds" or "prefix", not both.', "prefix");
   }

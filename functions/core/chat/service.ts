@@ -20,7 +20,13 @@ import {
 import { ApiError, badRequest } from "./errors";
 import { CHAT_METRICS } from "./metrics";
 import type { ModelCatalog, ResolvedModel } from "./models";
-import { type DocumentSelector, mapLimit, type SkippedDocument, selectDocuments } from "./selection";
+import {
+  type DocumentSelector,
+  MAX_SKIPPED_LISTED,
+  mapLimit,
+  type SkippedDocument,
+  selectDocuments,
+} from "./selection";
 
 /** Answer budget when the request sets none: enough for a thinking model's reasoning plus answer. */
 export const DEFAULT_MAX_TOKENS = 8192;
@@ -108,15 +114,33 @@ export class ChatService {
       0,
     );
     const rankWhileReading = storedEstimate > budget;
+    const unreadable: SkippedDocument[] = [];
+    // Each text is read whole or not at all (the store re-reads a document replaced or deleted
+    // mid-read); one left without text goes to `skipped` with why, never silently away.
     const documents: ContextDocument[] = await mapLimit(
       selection.documents,
       this.deps.readConcurrency ?? 16,
       async (record, i) => {
-        const chunks = await this.deps.store.getChunks(record);
-        if (rankWhileReading) ranker.add(i, chunks);
-        return { record, chunks };
+        const read = await this.deps.store.readText(record);
+        if (!read.ok) {
+          unreadable.push({
+            documentId: record.documentId,
+            key: record.key,
+            status: read.status,
+            reason: read.reason,
+          });
+          return { record, chunks: [] };
+        }
+        if (rankWhileReading) ranker.add(i, read.chunks);
+        return { record: read.record, chunks: read.chunks, version: read.version };
       },
     );
+    const skipped = [...selection.skipped];
+    let skippedNotListed = selection.skippedNotListed;
+    for (const s of unreadable) {
+      if (skipped.length < MAX_SKIPPED_LISTED) skipped.push(s);
+      else skippedNotListed++;
+    }
     const t2 = performance.now();
 
     const plan = ContextPlan.plan(documents, input.query, budget, ranker);
@@ -184,8 +208,8 @@ export class ChatService {
       request,
       model,
       sources: plan.sources(),
-      skipped: selection.skipped,
-      skippedNotListed: selection.skippedNotListed,
+      skipped,
+      skippedNotListed,
       context: { ...plan.summary(), promptTokens, checks, toppedUp },
       timings: { selectMs: t1 - t0, readMs: t2 - t1, planMs: t3 - t2, checkMs: t4 - t3 },
     };

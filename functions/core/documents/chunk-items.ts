@@ -5,7 +5,7 @@
  * which generation is live.
  */
 import { BatchWriteCommand, type DynamoDBDocumentClient, QueryCommand } from "@aws-sdk/lib-dynamodb";
-import { chunkSk, chunkSkPrefix, documentPk, TABLE_KEYS } from "./table";
+import { CHUNK_SK_PREFIX, chunkSk, chunkSkPrefix, documentPk, TABLE_KEYS } from "./table";
 
 const BATCH_WRITE_SIZE = 25;
 const BATCH_RETRIES = 8;
@@ -83,6 +83,32 @@ export class ChunkItems {
       startKey = page.LastEvaluatedKey;
     } while (startKey);
     return items;
+  }
+
+  /** Chunk items per generation of one document (keys only). */
+  async countByGeneration(documentId: string): Promise<Map<string, number>> {
+    const counts = new Map<string, number>();
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: "#pk = :pk AND begins_with(#sk, :prefix)",
+          ExpressionAttributeNames: { "#pk": TABLE_KEYS.partitionKey, "#sk": TABLE_KEYS.sortKey },
+          ExpressionAttributeValues: { ":pk": documentPk(documentId), ":prefix": CHUNK_SK_PREFIX },
+          ProjectionExpression: "#sk",
+          ExclusiveStartKey: startKey,
+          ConsistentRead: true,
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        const sk = item[TABLE_KEYS.sortKey] as string;
+        const generation = sk.slice(CHUNK_SK_PREFIX.length, sk.lastIndexOf("#"));
+        counts.set(generation, (counts.get(generation) ?? 0) + 1);
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return counts;
   }
 
   private async batchWrite(requests: Record<string, unknown>[]): Promise<void> {

@@ -24,7 +24,15 @@ import {
 } from "@aws-sdk/lib-dynamodb";
 import { chunkText } from "../text/chunking";
 import { ChunkItems } from "./chunk-items";
-import type { DocumentPage, DocumentReader, DocumentRecord, ListDocumentsQuery, TextChunk } from "./model";
+import {
+  type DocumentPage,
+  type DocumentReader,
+  type DocumentRecord,
+  type ListDocumentsQuery,
+  type TextChunk,
+  type TextRead,
+  TextUnavailableError,
+} from "./model";
 import {
   DOCUMENT_SK,
   DOCUMENTS_PARTITION,
@@ -33,6 +41,7 @@ import {
   HOLDING_ATTRIBUTES,
   TABLE_KEYS,
 } from "./table";
+import { readWholeText } from "./text-read";
 import {
   type ClaimInput,
   type ClaimResult,
@@ -211,29 +220,36 @@ export class DynamoDocumentStore implements DocumentReader {
     return { items, cursor: encodeCursor(startKey) };
   }
 
-  /** The chunks of the record's current text generation, in order. */
-  async getChunks(record: DocumentRecord): Promise<TextChunk[]> {
-    if (!record.textGeneration) return [];
-    const items = await this.chunks.query(record.documentId, record.textGeneration, false);
-    const chunks = items.map(
-      (item): TextChunk => ({
-        documentId: record.documentId,
-        generation: record.textGeneration as string,
-        index: item.index as number,
-        text: item.text as string,
-        tokens: item.tokens as number,
-      }),
+  /** The record's text, whole and checked (see DocumentReader.readText and text-read.ts). */
+  async readText(record: DocumentRecord): Promise<TextRead> {
+    return readWholeText(
+      {
+        queryGeneration: (documentId, generation) => this.chunks.query(documentId, generation, false),
+        getRecord: async (documentId) => {
+          const state = await this.getState(documentId);
+          return state ? toPublicRecord(state) : undefined;
+        },
+      },
+      record,
     );
-    // Leftovers of an interrupted attempt beyond chunkCount are never part of the text.
-    return record.chunkCount === undefined
-      ? chunks
-      : chunks.filter((c) => c.index < (record.chunkCount ?? 0));
   }
 
-  /** The whole current text (chunks joined), or undefined when the document has none. */
+  /** The record's chunks, in order; throws TextUnavailableError when there is no whole text. */
+  async getChunks(record: DocumentRecord): Promise<TextChunk[]> {
+    const read = await this.readText(record);
+    if (!read.ok) throw new TextUnavailableError(read);
+    return read.chunks;
+  }
+
+  /** The whole text (chunks joined), or undefined when the document has none. */
   async getText(record: DocumentRecord): Promise<string | undefined> {
-    if (!record.textGeneration) return undefined;
-    return (await this.getChunks(record)).map((c) => c.text).join("");
+    const read = await this.readText(record);
+    return read.ok ? read.chunks.map((c) => c.text).join("") : undefined;
+  }
+
+  /** How many chunk items each generation of the document holds (for checks: no stray chunks). */
+  async chunkGenerations(documentId: string): Promise<Map<string, number>> {
+    return this.chunks.countByGeneration(documentId);
   }
 
   /**

@@ -1,0 +1,153 @@
+/**
+ * What a reader sees while writers work, on the real local servers: dynalite, s3rver, the Moonshot
+ * emulator and the chat app over HTTP. A document replaced or deleted between chat's selection and
+ * its read is sent whole at its new version or listed in `skipped` (never with holes, never silently
+ * dropped); an overwritten document stays answerable from its previous text while the new version is
+ * ingested, and says so in `sources`.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createChatApp } from "../../functions/chat/app";
+import { s3ObjectDeleter } from "../../functions/chat/objects";
+import { bearerAuthenticator } from "../../functions/core/auth/token";
+import { type DynamoDocumentStore, normaliseSequencer } from "../../functions/core/documents/dynamo-store";
+import { MoonshotClient } from "../../functions/core/moonshot/client";
+import { type IngestHarness, startIngestHarness } from "../ingest/harness";
+import { type ServedApp, serveApp, TOKEN } from "./support";
+
+let h: IngestHarness;
+let served: ServedApp;
+/** Runs once, right after the next `list` or `get` the chat app makes (between selection and reading). */
+let afterSelection: (() => Promise<void>) | undefined;
+
+/** The real store, with a hook between chat's selection and its reads. */
+function interceptedStore(store: DynamoDocumentStore): DynamoDocumentStore {
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (typeof value !== "function") return value;
+      if (prop !== "list" && prop !== "get") return value.bind(target);
+      return async (...args: unknown[]) => {
+        const out = await value.apply(target, args);
+        const hook = afterSelection;
+        afterSelection = undefined;
+        await hook?.();
+        return out;
+      };
+    },
+  });
+}
+
+beforeAll(async () => {
+  h = await startIngestHarness();
+  const app = createChatApp({
+    store: interceptedStore(h.store),
+    moonshot: new MoonshotClient({
+      baseURL: h.emulator.baseURL,
+      apiKey: async () => "sk",
+      retry: { maxAttempts: 1 },
+    }),
+    objects: s3ObjectDeleter(h.stack.s3Client),
+    defaultModel: "kimi-k2.6",
+    authenticate: bearerAuthenticator(async () => TOKEN),
+    logger: { info() {}, warn() {}, error() {} },
+  });
+  served = await serveApp(app);
+}, 60_000);
+
+afterAll(async () => {
+  await served?.close();
+  await h?.close();
+});
+
+interface Source {
+  documentId: string;
+  key: string;
+  complete: boolean;
+  version: string;
+  chunks: { index: number; text: string }[];
+}
+interface Answer {
+  sources: Source[];
+  skipped: { documentId: string; status: string; reason: string }[];
+}
+
+async function ask(body: object): Promise<Answer> {
+  const res = await fetch(`${served.url}/chat`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify({ question: "What does the handbook say?", ...body }),
+  });
+  expect(res.status, await res.clone().text()).toBe(200);
+  return (await res.json()) as Answer;
+}
+
+/** A text of several chunks, each paragraph naming `marker`. */
+const longText = (marker: string) =>
+  Array.from(
+    { length: 600 },
+    (_, i) =>
+      `Paragraph ${i} of the ${marker} handbook lists the duties of ${marker} staff on shift ${i}.\n\n`,
+  ).join("");
+
+/** The source's chunks are 0..n-1 in order, and their text is exactly `text`. */
+function expectWhole(source: Source | undefined, text: string) {
+  expect(source).toBeDefined();
+  expect(source!.complete).toBe(true);
+  expect(source!.chunks.map((c) => c.index)).toEqual(source!.chunks.map((_, i) => i));
+  expect(source!.chunks.map((c) => c.text).join("")).toBe(text);
+}
+
+describe("a document replaced or deleted while chat reads it", () => {
+  it("is sent whole at its new version when it was overwritten between selection and reading", async () => {
+    const first = longText("alpha");
+    const second = longText("bravo");
+    const doc = await h.store.putDocumentText(
+      { documentId: "race-over", key: "race/over.txt", bucket: h.stack.bucket, textGeneration: "g1" },
+      first,
+    );
+    expect(doc.chunkCount).toBeGreaterThan(3);
+    afterSelection = async () => {
+      // The overwrite flips the record to g2, and the deletion of g1 is half done.
+      await h.store.putDocumentText(
+        { documentId: "race-over", key: "race/over.txt", bucket: h.stack.bucket, textGeneration: "g2" },
+        second,
+      );
+      await h.store.deleteGeneration("race-over", "g1", 2);
+    };
+    const answer = await ask({ documentIds: ["race-over"] });
+    expect(answer.sources).toHaveLength(1);
+    expectWhole(answer.sources[0], second);
+    expect(answer.sources[0]!.version).toBe("current");
+  });
+
+  it("is listed in skipped, not silently dropped, when it was deleted between selection and reading", async () => {
+    await h.store.putDocumentText(
+      { documentId: "race-keep", key: "race2/keep.txt", bucket: h.stack.bucket },
+      longText("keep"),
+    );
+    const gone = await h.store.putDocumentText(
+      { documentId: "race-gone", key: "race2/gone.txt", bucket: h.stack.bucket, textGeneration: "gg" },
+      longText("gone"),
+    );
+    afterSelection = async () => {
+      await h.store.tombstone({
+        documentId: "race-gone",
+        bucket: h.stack.bucket,
+        key: "race2/gone.txt",
+        sequencer: normaliseSequencer("1"),
+        now: new Date(),
+      });
+      await h.store.deleteGeneration("race-gone", gone.textGeneration!, 1);
+    };
+    const answer = await ask({ prefix: "race2/" });
+    expect(answer.sources.map((s) => s.documentId)).toEqual(["race-keep"]);
+    expect(answer.skipped).toEqual([
+      {
+        documentId: "race-gone",
+        key: "race2/gone.txt",
+        status: "deleted",
+        reason: expect.stringMatching(/deleted/),
+      },
+    ]);
+  });
+});
