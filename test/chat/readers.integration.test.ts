@@ -10,8 +10,9 @@ import { createChatApp } from "../../functions/chat/app";
 import { s3ObjectDeleter } from "../../functions/chat/objects";
 import { bearerAuthenticator } from "../../functions/core/auth/token";
 import { type DynamoDocumentStore, normaliseSequencer } from "../../functions/core/documents/dynamo-store";
+import { documentIdFor } from "../../functions/core/ingest/events";
 import { MoonshotClient } from "../../functions/core/moonshot/client";
-import { type IngestHarness, startIngestHarness } from "../ingest/harness";
+import { type IngestHarness, messagesFor, startIngestHarness } from "../ingest/harness";
 import { type ServedApp, serveApp, TOKEN } from "./support";
 
 let h: IngestHarness;
@@ -149,5 +150,53 @@ describe("a document replaced or deleted while chat reads it", () => {
         reason: expect.stringMatching(/deleted/),
       },
     ]);
+  });
+});
+
+describe("an overwritten document during its re-ingest", () => {
+  it("is answered from its previous text, marked as such, until the new version is ready", async () => {
+    const key = "over/handbook.txt";
+    const v1 = longText("first");
+    const v2 = longText("second");
+    expect(await h.deliver(messagesFor([await h.put(key, v1)]))).toEqual([]);
+    const documentId = documentIdFor(h.stack.bucket, key);
+    expect((await h.store.get(documentId))?.status).toBe("ready");
+
+    // Version 2 is claimed, then its ingestion waits (a slow provider, a quota wait) before uploading.
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let waiting!: () => void;
+    const atUpload = new Promise<void>((resolve) => {
+      waiting = resolve;
+    });
+    const slow = h.service({
+      hooks: {
+        beforeUpload: async () => {
+          waiting();
+          await gate;
+        },
+      },
+    });
+    const ingesting = h.deliver(messagesFor([await h.put(key, v2)]), { service: slow });
+    await atUpload;
+    expect((await h.store.get(documentId))?.status).toBe("processing");
+
+    const during = await ask({ documentIds: [documentId] });
+    expect(during.skipped).toEqual([]);
+    expect(during.sources).toHaveLength(1);
+    expectWhole(during.sources[0], v1);
+    expect(during.sources[0]!.version).toBe("previous");
+    const shown = await (
+      await fetch(`${served.url}/documents/${documentId}`, { headers: { authorization: `Bearer ${TOKEN}` } })
+    ).json();
+    expect(shown).toMatchObject({ status: "processing", textVersion: "previous" });
+
+    release();
+    expect(await ingesting).toEqual([]);
+    const after = await ask({ documentIds: [documentId] });
+    expectWhole(after.sources[0], v2);
+    expect(after.sources[0]!.version).toBe("current");
   });
 });

@@ -43,7 +43,8 @@ export class MemoryStore implements DocumentReader {
       sequencer: "0",
       createdAt: now,
       updatedAt: now,
-      textGeneration: "g1",
+      // A record without text (e.g. a first version still processing) has no generation.
+      ...(text ? { textGeneration: "g1" } : {}),
       chunkCount: pieces.length,
       tokenEstimate: pieces.reduce((n, c) => n + c.tokens, 0),
       ...record,

@@ -9,7 +9,7 @@
 import { Hono } from "hono";
 import * as z from "zod/mini";
 import { badRequest, notFound } from "../../core/chat/errors";
-import type { DocumentRecord } from "../../core/documents/model";
+import { type DocumentRecord, textVersionOf } from "../../core/documents/model";
 import type { ChatAppContext, ChatEnv } from "../app";
 import { parseWith } from "../http";
 
@@ -41,6 +41,8 @@ export function publicDocument(r: DocumentRecord) {
     contentType: r.contentType,
     eTag: r.eTag,
     versionId: r.versionId,
+    // While a newer version processes, the text figures are the previous ready version's.
+    textVersion: textVersionOf(r),
     chunkCount: r.chunkCount,
     textBytes: r.textBytes,
     tokenEstimate: r.tokenEstimate,
