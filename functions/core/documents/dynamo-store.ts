@@ -331,6 +331,19 @@ export class DynamoDocumentStore implements DocumentReader {
     return this.transition(documentId, (cur) => decideRelease(cur, fileId, at));
   }
 
+  /**
+   * For the janitor: deletes the chunk generations the record has queued (`staleGenerations`, as read
+   * now: never its live text or a running attempt's), then takes them off the record. Returns how many
+   * generations were deleted. Ingestion drains the same list after each event; this covers documents
+   * no event comes for again (one the stuck sweep failed, a crash after queuing).
+   */
+  async deleteStaleGenerations(documentId: string): Promise<number> {
+    const { generations } = staleWork(await this.getState(documentId));
+    for (const generation of generations) await this.chunks.deleteGeneration(documentId, generation);
+    await this.removeFromSets(documentId, { generations, fileIds: [], uploadTags: [] });
+    return generations.length;
+  }
+
   /** For the janitor: a queued file (`staleFileIds`) is gone from the provider; forget it. */
   async forgetDeletedFile(documentId: string, fileId: string): Promise<void> {
     await this.removeFromSets(documentId, { fileIds: [fileId], generations: [], uploadTags: [] });

@@ -71,6 +71,11 @@ export interface DocumentRecord {
   staleFileIds?: string[];
   /** Upload tags of superseded in-flight versions whose remote files (if any) are still to be deleted. */
   staleUploadTags?: string[];
+  /**
+   * Text generations no record reads any more, whose chunk items are still to be deleted: a replaced
+   * text, or the chunks of an attempt that never finished its version (superseded, deleted, failed).
+   */
+  staleGenerations?: string[];
   createdAt: string;
   updatedAt: string;
 }

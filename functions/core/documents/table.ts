@@ -19,8 +19,17 @@ export const TABLE_KEYS = {
 
 export const DOCUMENTS_PARTITION = "DOCS";
 export const FILES_PARTITION = "FILES";
-/** Record attributes through which a document holds remote files (what puts it in `holdsFiles`). */
-export const HOLDING_ATTRIBUTES = ["remoteFileId", "uploadTag", "staleFileIds", "staleUploadTags"] as const;
+/**
+ * Record attributes through which a document holds remote files, or owes cleanup (what puts it in
+ * `holdsFiles`, where the janitor finds it): chunk generations queued for deletion count too.
+ */
+export const HOLDING_ATTRIBUTES = [
+  "remoteFileId",
+  "uploadTag",
+  "staleFileIds",
+  "staleUploadTags",
+  "staleGenerations",
+] as const;
 
 export const documentPk = (documentId: string): string => `DOC#${documentId}`;
 export const DOCUMENT_SK = "DOC";

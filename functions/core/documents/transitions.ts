@@ -24,8 +24,12 @@ export interface StoredDocument extends DocumentRecord {
   claimMessageId?: string;
   /** Epoch ms after which any delivery may take over an unfinished claim. */
   leaseUntil?: number;
-  /** Text generations no longer referenced, whose chunks are still to be deleted. */
-  staleGenerations?: string[];
+  /**
+   * The generation the attempt holding the claim writes its chunks under (unique per attempt, so an
+   * abandoned attempt's chunks can be deleted without touching anyone else's). Queued to
+   * `staleGenerations` whenever that attempt is abandoned: superseded, taken over, failed, deleted.
+   */
+  pendingGeneration?: string;
   /**
    * ISO time the latest upload call of this version started, while its outcome is unknown (a crashed
    * attempt's upload may still land at the provider). Cleared when the provider refused the upload.
@@ -141,6 +145,7 @@ export const CLAIM_ATTRIBUTES = [
   "uploadTag",
   "uploadStartedAt",
   "uploadingSince",
+  "pendingGeneration",
 ] as const;
 
 /** Attributes that describe one version's claim, upload and text: dropped when that version ends. */
@@ -165,7 +170,8 @@ export function failedMutation(
   input: Pick<FailedInput, "failure" | "orphanFileIds" | "unknownUploadTag" | "attempts" | "now">,
 ): Mutation {
   const add: Record<string, Set<string>> = {};
-  if (cur.textGeneration) add.staleGenerations = new Set([cur.textGeneration]);
+  const generations = [cur.textGeneration, cur.pendingGeneration].filter((g): g is string => !!g);
+  if (generations.length) add.staleGenerations = new Set(generations);
   const files = new Set(input.orphanFileIds ?? []);
   if (cur.remoteFileId) files.add(cur.remoteFileId);
   if (files.size > 0) add.staleFileIds = files;
@@ -190,11 +196,19 @@ export function toPublicRecord(doc: StoredDocument): DocumentRecord {
     claimOwner: _o,
     claimMessageId: _m,
     leaseUntil: _l,
-    staleGenerations: _g,
+    pendingGeneration: _p,
     uploadingSince: _u,
     ...rest
   } = doc;
   return rest;
+}
+
+/**
+ * The chunk generation of one attempt: the version's upload tag plus the attempt's owner token, so two
+ * attempts on one version never share chunk items (no `#`: it separates the parts of a chunk's key).
+ */
+export function attemptGeneration(uploadTag: string, owner: string): string {
+  return `${uploadTag}.${owner.replace(/[^A-Za-z0-9]/g, "").slice(0, 16)}`;
 }
 
 /** Whether `owner`'s attempt still holds the claim on `sequencer`. */
@@ -248,6 +262,13 @@ export function decideClaim(cur: StoredDocument | undefined, input: ClaimInput):
   };
   const remove = ["error", TABLE_KEYS.ttlAttribute];
   const add: Record<string, Set<string>> = {};
+  // Every claim is a new attempt with its own generation; the one it replaces (a crashed attempt on
+  // this version, or an older version still in flight) may have written chunks: they are queued.
+  const generation = attemptGeneration(input.uploadTag, input.owner);
+  set.pendingGeneration = generation;
+  if (cur?.status === "processing" && cur.pendingGeneration && cur.pendingGeneration !== generation) {
+    add.staleGenerations = new Set([cur.pendingGeneration]);
+  }
   if (!takeover) {
     set.uploadTag = input.uploadTag;
     set.uploadStartedAt = nowIso;
@@ -337,7 +358,9 @@ export function decideTombstone(cur: StoredDocument | undefined, input: Tombston
     return { result: false }; // a noncurrent version was purged: the document is unchanged
   }
   const add: Record<string, Set<string>> = {};
-  if (cur?.textGeneration) add.staleGenerations = new Set([cur.textGeneration]);
+  const generations = [cur?.textGeneration, cur?.status === "processing" ? cur.pendingGeneration : undefined];
+  const doomed = generations.filter((g): g is string => !!g);
+  if (doomed.length) add.staleGenerations = new Set(doomed);
   if (cur?.remoteFileId) add.staleFileIds = new Set([cur.remoteFileId]);
   if (cur?.status === "processing" && cur.uploadTag) add.staleUploadTags = new Set([cur.uploadTag]);
   return {
@@ -388,7 +411,9 @@ export function decideRelease(
 /** Cleanup still owed by a record (chunks of old generations, remote files of old versions). */
 export function staleWork(doc: StoredDocument | undefined): StaleWork {
   return {
-    generations: (doc?.staleGenerations ?? []).filter((g) => g !== doc?.textGeneration),
+    generations: (doc?.staleGenerations ?? []).filter(
+      (g) => g !== doc?.textGeneration && g !== doc?.pendingGeneration,
+    ),
     fileIds: (doc?.staleFileIds ?? []).filter((f) => f !== doc?.remoteFileId),
     uploadTags: (doc?.staleUploadTags ?? []).filter((t) => t !== doc?.uploadTag),
   };

@@ -36,6 +36,7 @@ import { randomUUID } from "node:crypto";
 import type { SQSBatchResponse, SQSRecord } from "aws-lambda";
 import { type DynamoDocumentStore, normaliseSequencer } from "../documents/dynamo-store";
 import type { DocumentFailure } from "../documents/model";
+import { attemptGeneration } from "../documents/transitions";
 import { ProviderError } from "../moonshot/errors";
 import type { CallOptions, MoonshotApi, RemoteFile } from "../moonshot/types";
 import type { RoomMaker } from "../quota/types";
@@ -430,8 +431,9 @@ export class IngestService {
       }
 
       const chunks = chunkText(text);
-      const generation = tag;
-      if (claim.takeover) await this.store.deleteGeneration(documentId, generation);
+      // This attempt's own generation (recorded by the claim): if the attempt is abandoned, whoever
+      // supersedes, fails or deletes the version queues it for deletion.
+      const generation = claim.record.pendingGeneration ?? attemptGeneration(tag, owner);
       await this.store.writeChunks(documentId, generation, chunks);
       await this.hooks.beforeReady?.({ documentId, generation });
       const ready = await this.store.finaliseReady({
@@ -456,7 +458,11 @@ export class IngestService {
       const prev = claim.previous;
       if (
         prev &&
-        (prev.textGeneration || prev.remoteFileId || prev.uploadTag || this.cleaner.hasWork(prev))
+        (prev.textGeneration ||
+          prev.pendingGeneration ||
+          prev.remoteFileId ||
+          prev.uploadTag ||
+          this.cleaner.hasWork(prev))
       ) {
         await this.cleaner.drain(documentId, undefined);
       }

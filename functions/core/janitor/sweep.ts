@@ -100,6 +100,11 @@ export interface SweepSummary {
   stuckFound: number;
   /** Of those, marked failed (`retries_exhausted`); dry run: would be marked. */
   stuckFailed: number;
+  /**
+   * Chunk generations deleted that records had queued (`staleGenerations`: replaced texts, chunks of
+   * abandoned attempts); dry run: the records that have some queued.
+   */
+  generationsDeleted: number;
   errors: number;
   dryRun: boolean;
   /** The deadline (or a persistent rate limit) stopped the sweep before the plan was done. */
@@ -112,8 +117,8 @@ export interface SweepSummary {
 export interface SweepFailure {
   fileId: string;
   documentId?: string;
-  /** The file concerned; for "stuck", the document's remote file or "" when it has none. */
-  reason: DeletionReason | "dangling" | "stuck";
+  /** The file concerned; for "stuck", the document's remote file or "" ("" for "chunks" too). */
+  reason: DeletionReason | "dangling" | "stuck" | "chunks";
   error: string;
 }
 
@@ -203,6 +208,7 @@ export async function runSweep(deps: SweepDeps, opts: SweepOptions): Promise<Swe
   const deletedByReason = emptyByReason();
   const deleted: PlannedDeletion[] = [];
   let releasedDangling = 0;
+  let generationsDeleted = 0;
   let skippedChanged = 0;
   let stoppedEarly = false;
 
@@ -224,6 +230,7 @@ export async function runSweep(deps: SweepDeps, opts: SweepOptions): Promise<Swe
       releasedDangling,
       stuckFound: stuck.length,
       stuckFailed: stuck.filter((s) => s.failed).length,
+      generationsDeleted,
       errors: failures.length,
       dryRun,
       stoppedEarly,
@@ -232,11 +239,13 @@ export async function runSweep(deps: SweepDeps, opts: SweepOptions): Promise<Swe
     };
   };
 
+  const owingChunks = records.filter((r) => (r.staleGenerations ?? []).some((g) => g !== r.textGeneration));
   if (dryRun) {
     for (const d of plan.deletions) {
       deleted.push(d);
       deletedByReason[d.reason] += 1;
     }
+    generationsDeleted = owingChunks.length;
     return { summary: summarize(), plan, deleted, failures, stuck };
   }
 
@@ -274,6 +283,20 @@ export async function runSweep(deps: SweepDeps, opts: SweepOptions): Promise<Swe
         reason: "dangling",
         error: message(err),
       });
+    }
+  }
+
+  // Queued chunk generations (store work only): storage, not quota, so after the files.
+  const drain = deps.store.deleteStaleGenerations?.bind(deps.store);
+  for (const record of drain && fatal === undefined && !stoppedEarly ? owingChunks : []) {
+    if (timeLeft() < reserve) {
+      stoppedEarly = true;
+      break;
+    }
+    try {
+      generationsDeleted += await drain!(record.documentId);
+    } catch (err) {
+      failures.push({ fileId: "", documentId: record.documentId, reason: "chunks", error: message(err) });
     }
   }
 
