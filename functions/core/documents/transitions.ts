@@ -31,6 +31,12 @@ export interface StoredDocument extends DocumentRecord {
    */
   pendingGeneration?: string;
   /**
+   * ISO time the janitor's stuck sweep failed this version (its ingestion looked abandoned). The
+   * sweep can only guess that no delivery is left, so a delivery of the version that does come may
+   * take it over and finish it (decideClaim: revival).
+   */
+  sweptAt?: string;
+  /**
    * ISO time the latest upload call of this version started, while its outcome is unknown (a crashed
    * attempt's upload may still land at the provider). Cleared when the provider refused the upload.
    */
@@ -61,8 +67,18 @@ export interface ClaimInput {
 }
 
 export type ClaimResult =
-  /** This attempt owns the version. `takeover`: an earlier attempt on it did not finish. */
-  | { outcome: "claimed"; record: StoredDocument; takeover: boolean; previous?: StoredDocument }
+  /**
+   * This attempt owns the version. `takeover`: an earlier attempt on it did not finish (look for its
+   * upload). `revived`: the version had been failed by the janitor's stuck sweep; it starts over under
+   * a new upload tag (the old one's files are queued for deletion).
+   */
+  | {
+      outcome: "claimed";
+      record: StoredDocument;
+      takeover: boolean;
+      revived?: boolean;
+      previous?: StoredDocument;
+    }
   /** The version was already finished (ready/failed): nothing to do. */
   | { outcome: "duplicate"; current: StoredDocument }
   /** A newer version (or a delete) is already recorded. */
@@ -197,6 +213,7 @@ export function toPublicRecord(doc: StoredDocument): DocumentRecord {
     claimMessageId: _m,
     leaseUntil: _l,
     pendingGeneration: _p,
+    sweptAt: _s,
     uploadingSince: _u,
     ...rest
   } = doc;
@@ -209,6 +226,11 @@ export function toPublicRecord(doc: StoredDocument): DocumentRecord {
  */
 export function attemptGeneration(uploadTag: string, owner: string): string {
   return `${uploadTag}.${owner.replace(/[^A-Za-z0-9]/g, "").slice(0, 16)}`;
+}
+
+/** The upload tag of a version revived after the stuck sweep failed it: its own, per attempt. */
+export function revivalUploadTag(uploadTag: string, owner: string): string {
+  return `${uploadTag}-r${owner.replace(/[^A-Za-z0-9]/g, "").slice(0, 8)}`;
 }
 
 /** Whether `owner`'s attempt still holds the claim on `sequencer`. */
@@ -230,17 +252,24 @@ export function owns(cur: StoredDocument | undefined, sequencer: string, owner: 
 export function decideClaim(cur: StoredDocument | undefined, input: ClaimInput): Decision<ClaimResult> {
   const nowIso = input.now.toISOString();
   let takeover = false;
+  let revived = false;
   if (cur) {
     if (cur.sequencer > input.sequencer) return { result: { outcome: "stale", current: cur } };
     if (cur.sequencer === input.sequencer) {
-      if (cur.status !== "processing") return { result: { outcome: "duplicate", current: cur } };
+      // A version the stuck sweep failed: this delivery shows one was left after all, so it starts
+      // the version over (fresh upload under its own tag) instead of acking it as done.
+      revived = cur.status === "failed" && cur.sweptAt !== undefined;
+      if (cur.status !== "processing" && !revived) {
+        return { result: { outcome: "duplicate", current: cur } };
+      }
       const expired = (cur.leaseUntil ?? 0) < input.now.getTime();
-      if (!expired && cur.claimMessageId !== input.messageId) {
+      if (!revived && !expired && cur.claimMessageId !== input.messageId) {
         return { result: { outcome: "busy", current: cur } };
       }
-      takeover = true;
+      takeover = !revived;
     }
   }
+  const uploadTag = revived ? revivalUploadTag(input.uploadTag, input.owner) : input.uploadTag;
   const set: Record<string, unknown> = {
     documentId: input.documentId,
     bucket: input.bucket,
@@ -260,17 +289,17 @@ export function decideClaim(cur: StoredDocument | undefined, input: ClaimInput):
     [TABLE_KEYS.byKeyIndex.partitionKey]: DOCUMENTS_PARTITION,
     [TABLE_KEYS.byKeyIndex.sortKey]: input.key,
   };
-  const remove = ["error", TABLE_KEYS.ttlAttribute];
+  const remove = ["error", "sweptAt", TABLE_KEYS.ttlAttribute];
   const add: Record<string, Set<string>> = {};
   // Every claim is a new attempt with its own generation; the one it replaces (a crashed attempt on
   // this version, or an older version still in flight) may have written chunks: they are queued.
-  const generation = attemptGeneration(input.uploadTag, input.owner);
+  const generation = attemptGeneration(uploadTag, input.owner);
   set.pendingGeneration = generation;
   if (cur?.status === "processing" && cur.pendingGeneration && cur.pendingGeneration !== generation) {
     add.staleGenerations = new Set([cur.pendingGeneration]);
   }
   if (!takeover) {
-    set.uploadTag = input.uploadTag;
+    set.uploadTag = uploadTag;
     set.uploadStartedAt = nowIso;
     set.uploadingSince = nowIso;
     remove.push("remoteFileId", "remoteFileBytes", "remoteFileCreatedAt", "remoteFileReleasedAt");
@@ -291,6 +320,7 @@ export function decideClaim(cur: StoredDocument | undefined, input: ClaimInput):
       outcome: "claimed",
       record: record as unknown as StoredDocument,
       takeover,
+      ...(revived ? { revived } : {}),
       previous: cur,
     },
   };
@@ -335,14 +365,13 @@ export function decideStuck(cur: StoredDocument | undefined, input: StuckProcess
   if ((cur.leaseUntil ?? 0) >= input.now.getTime()) return { result: false };
   const started = Date.parse(cur.uploadStartedAt ?? cur.updatedAt);
   if (!(started <= input.startedBefore.getTime())) return { result: false };
-  return {
-    write: failedMutation(cur, {
-      failure: input.failure,
-      unknownUploadTag: cur.uploadTag,
-      now: input.now,
-    }),
-    result: true,
-  };
+  const write = failedMutation(cur, {
+    failure: input.failure,
+    unknownUploadTag: cur.uploadTag,
+    now: input.now,
+  });
+  write.set = { ...write.set, sweptAt: input.now.toISOString() };
+  return { write, result: true };
 }
 
 /**
@@ -381,6 +410,7 @@ export function decideTombstone(cur: StoredDocument | undefined, input: Tombston
         TABLE_KEYS.byKeyIndex.sortKey,
         ...VERSION_ATTRIBUTES,
         "error",
+        "sweptAt",
         "contentType",
         "eTag",
         "versionId",

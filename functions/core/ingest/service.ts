@@ -312,7 +312,7 @@ export class IngestService {
     change: ObjectChange,
     documentId: string,
     sequencer: string,
-    tag: string,
+    versionTag: string,
     delivery: Delivery,
   ): Promise<Outcome> {
     const pin = { versionId: change.versionId, eTag: change.eTag };
@@ -337,7 +337,7 @@ export class IngestService {
       contentType: info.contentType,
       eTag: info.eTag ?? change.eTag,
       versionId: info.versionId ?? change.versionId,
-      uploadTag: tag,
+      uploadTag: versionTag,
       owner,
       messageId: delivery.messageId,
       attempts: delivery.receiveCount,
@@ -349,6 +349,15 @@ export class IngestService {
     if (claim.outcome !== "claimed") {
       if (claim.outcome !== "busy") await this.cleaner.drain(documentId, claim.current);
       return claim.outcome;
+    }
+    // The version's tag, or its own one when the claim revived a version the stuck sweep failed.
+    const tag = claim.record.uploadTag ?? versionTag;
+    if (claim.revived) {
+      this.metrics.count("VersionsRevived");
+      this.log.info("a late delivery revives a version the stuck sweep failed", {
+        correlationId: tag,
+        documentId,
+      });
     }
     const ctx = {
       documentId,
