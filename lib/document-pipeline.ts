@@ -16,7 +16,7 @@ import {
   DEFAULT_METRICS_NAMESPACE,
   DEFAULT_RETENTION_HOURS,
 } from "./defaults";
-import { DocumentTable } from "./document-table";
+import { DocumentTable, type IndexUpgradeStep } from "./document-table";
 import { Ingestion } from "./ingestion";
 import { Janitor } from "./janitor";
 import { Observability } from "./observability";
@@ -43,6 +43,12 @@ export interface DocumentPipelineProps {
    * @default - a new on-demand table with point-in-time recovery
    */
   readonly table?: ITable;
+  /**
+   * Upgrade step of a table deployed with the unsharded indexes (see DocumentTableProps.indexUpgradeStep;
+   * ignored with `table`).
+   * @default - no upgrade in progress
+   */
+  readonly tableIndexUpgradeStep?: IndexUpgradeStep;
   /**
    * Hours a ready document's remote file is kept before the janitor deletes it (1..8760).
    * @default 24
@@ -225,7 +231,10 @@ export class DocumentPipeline extends Construct {
       createApiToken: auth.mode === "token",
       removalPolicy,
     });
-    this.table = props.table ?? new DocumentTable(this, "Documents", { removalPolicy }).table;
+    this.table =
+      props.table ??
+      new DocumentTable(this, "Documents", { removalPolicy, indexUpgradeStep: props.tableIndexUpgradeStep })
+        .table;
     this.ingestion = new Ingestion(this, "Ingestion", {
       table: this.table,
       bucket: props.bucket,

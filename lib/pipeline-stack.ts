@@ -12,6 +12,7 @@ import {
   type DocumentPipelineProps,
   DocumentPipelinePropsError,
 } from "./document-pipeline";
+import type { IndexUpgradeStep } from "./document-table";
 
 export interface PipelineStackProps extends StackProps {
   /**
@@ -25,7 +26,8 @@ export interface PipelineStackProps extends StackProps {
  * Context keys read by pipelinePropsFromContext (all optional):
  * model, providerBaseUrl, retentionHours, highWaterMark, ingestConcurrency, janitorScheduleMinutes,
  * authMode (token|jwt), jwtIssuer, jwtAudience (comma-separated), logRetentionDays, removalPolicy
- * (retain|destroy), alarmEmail, bucketName (ingest an existing bucket), metricsNamespace.
+ * (retain|destroy), alarmEmail, bucketName (ingest an existing bucket), metricsNamespace,
+ * tableIndexUpgradeStep (1|2|3, see DocumentTableProps.indexUpgradeStep).
  */
 export const CONTEXT_KEYS = [
   "model",
@@ -42,6 +44,7 @@ export const CONTEXT_KEYS = [
   "alarmEmail",
   "bucketName",
   "metricsNamespace",
+  "tableIndexUpgradeStep",
 ] as const;
 
 /** Builds DocumentPipeline props from CDK context (`-c key=value` or cdk.json "context"). */
@@ -90,6 +93,12 @@ export function pipelinePropsFromContext(scope: Construct): DocumentPipelineProp
       `context logRetentionDays must be a CloudWatch retention (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, ...), got ${logDays}`,
     );
   }
+  const upgradeStep = num("tableIndexUpgradeStep");
+  if (upgradeStep !== undefined && ![1, 2, 3].includes(upgradeStep)) {
+    throw new DocumentPipelinePropsError(
+      `context tableIndexUpgradeStep must be 1, 2 or 3, got ${upgradeStep}`,
+    );
+  }
   const scheduleMinutes = num("janitorScheduleMinutes");
   const bucketName = str("bucketName");
 
@@ -110,6 +119,7 @@ export function pipelinePropsFromContext(scope: Construct): DocumentPipelineProp
           : RemovalPolicy.RETAIN,
     alarmEmail: str("alarmEmail"),
     metricsNamespace: str("metricsNamespace"),
+    tableIndexUpgradeStep: upgradeStep as IndexUpgradeStep | undefined,
     bucket: bucketName ? Bucket.fromBucketName(scope, "ExistingDocumentsBucket", bucketName) : undefined,
   };
 }

@@ -6,7 +6,7 @@ import {
   InvalidCursorError,
   normaliseSequencer,
 } from "../../functions/core/documents/dynamo-store";
-import { DOCUMENT_SK, documentPk, FILES_PARTITION, TABLE_KEYS } from "../../functions/core/documents/table";
+import { DOCUMENT_SK, documentPk, filesPartition, TABLE_KEYS } from "../../functions/core/documents/table";
 import { type LocalStack, startLocalStack } from "../support/local-stack";
 
 let stack: LocalStack;
@@ -222,7 +222,7 @@ describe("DynamoDocumentStore", () => {
       const { Item } = await stack.documentClient.send(
         new GetCommand({ TableName: stack.tableName, Key: { pk: documentPk(documentId), sk: DOCUMENT_SK } }),
       );
-      return Item?.[TABLE_KEYS.holdsFilesIndex.partitionKey] === FILES_PARTITION;
+      return Item?.[TABLE_KEYS.holdsFilesIndex.partitionKey] === filesPartition(documentId);
     };
     const listed = async () => (await store.listWithRemoteFiles()).map((d) => d.documentId);
     await store.putDocumentText({ documentId: "idx-held", key: "idx/held.txt", remoteFileId: "f-idx" }, "x");

@@ -17,7 +17,10 @@ describe("local AWS stand-ins", () => {
   it("creates the documents table with the byKey and holdsFiles indexes", async () => {
     const { Table } = await stack.dynamoClient.send(new DescribeTableCommand({ TableName: stack.tableName }));
     expect(Table?.TableStatus).toBe("ACTIVE");
-    expect(Table?.GlobalSecondaryIndexes?.map((i) => i.IndexName).sort()).toEqual(["byKey", "holdsFiles"]);
+    expect(Table?.GlobalSecondaryIndexes?.map((i) => i.IndexName).sort()).toEqual([
+      "byKeySharded",
+      "holdsFilesSharded",
+    ]);
   });
 
   it("emits AWS-shaped records with encoded keys and increasing sequencers", async () => {

@@ -15,15 +15,18 @@
  * `CHUNK#<generation>#<index>`), see table.ts. Tombstones (status `deleted`) leave `byKey`, keep the
  * last sequencer so older events cannot resurrect the document, and expire through TTL.
  */
-import {
-  type DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  UpdateCommand,
-} from "@aws-sdk/lib-dynamodb";
+import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { chunkText } from "../text/chunking";
 import { ChunkItems } from "./chunk-items";
+import { IndexReads } from "./index-reads";
+import {
+  decodeListCursor,
+  EVALUATED_PER_SHARD,
+  encodeListCursor,
+  mergeShardPages,
+  type ShardPage,
+  sortKeyCondition,
+} from "./listing";
 import {
   type DocumentPage,
   type DocumentReader,
@@ -35,9 +38,12 @@ import {
 } from "./model";
 import {
   DOCUMENT_SK,
-  DOCUMENTS_PARTITION,
+  documentIdOfPk,
   documentPk,
-  FILES_PARTITION,
+  documentsPartition,
+  documentsPartitions,
+  filesPartition,
+  filesPartitions,
   HOLDING_ATTRIBUTES,
   TABLE_KEYS,
 } from "./table";
@@ -64,6 +70,7 @@ import {
   toPublicRecord,
 } from "./transitions";
 
+export { InvalidCursorError } from "./listing";
 export type {
   ClaimInput,
   ClaimResult,
@@ -115,29 +122,6 @@ function fromItem(item: Record<string, unknown>): StoredDocument {
   return out as unknown as StoredDocument;
 }
 
-function encodeCursor(key: Record<string, unknown> | undefined): string | undefined {
-  return key ? Buffer.from(JSON.stringify(key), "utf8").toString("base64url") : undefined;
-}
-
-function decodeCursor(cursor: string | undefined): Record<string, unknown> | undefined {
-  if (!cursor) return undefined;
-  try {
-    const value = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
-    if (value && typeof value === "object" && !Array.isArray(value)) return value;
-  } catch {
-    // fall through
-  }
-  throw new InvalidCursorError();
-}
-
-/** Thrown by `list` for a cursor it did not issue. */
-export class InvalidCursorError extends Error {
-  override readonly name = "InvalidCursorError";
-  constructor() {
-    super("invalid cursor");
-  }
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface DynamoDocumentStoreOptions {
@@ -150,11 +134,13 @@ export class DynamoDocumentStore implements DocumentReader {
   private readonly client: DynamoDBDocumentClient;
   readonly tableName: string;
   private readonly chunks: ChunkItems;
+  private readonly indexes: IndexReads;
 
   constructor(opts: DynamoDocumentStoreOptions) {
     this.client = opts.client;
     this.tableName = opts.tableName;
     this.chunks = new ChunkItems(opts.client, opts.tableName);
+    this.indexes = new IndexReads(opts.client, opts.tableName);
   }
 
   // ---------------------------------------------------------------- read side
@@ -178,46 +164,51 @@ export class DynamoDocumentStore implements DocumentReader {
   }
 
   /**
-   * Documents in key order (deleted ones never appear), optionally under a key prefix and with one
-   * status. `limit` defaults to 100 (max 1,000); pass the returned cursor to get the next page.
+   * Documents in key order, optionally under a key prefix and with one status (`deleted`: the
+   * tombstones of the last 15 days; without a status they never appear). `limit` defaults to 100 (max
+   * 1,000). Pass the returned cursor to get the next page. With a status filter a page evaluates a
+   * bounded number of index items (listing.ts), so it may come back with fewer items than `limit`,
+   * even none, and a cursor: keep going until the cursor is absent.
    */
   async list(query: ListDocumentsQuery = {}): Promise<DocumentPage> {
     const limit = Math.min(Math.max(1, Math.floor(query.limit ?? DEFAULT_PAGE)), MAX_PAGE);
-    const { byKeyIndex } = TABLE_KEYS;
-    const names: Record<string, string> = { "#pk": byKeyIndex.partitionKey };
-    const values: Record<string, unknown> = { ":pk": DOCUMENTS_PARTITION };
-    let keyCondition = "#pk = :pk";
-    if (query.prefix) {
-      names["#sk"] = byKeyIndex.sortKey;
-      values[":prefix"] = query.prefix;
-      keyCondition += " AND begins_with(#sk, :prefix)";
-    }
-    let filter: string | undefined;
-    if (query.status) {
-      names["#status"] = "status";
-      values[":status"] = query.status;
-      filter = "#status = :status";
-    }
+    const after = decodeListCursor(query.cursor, TABLE_KEYS.byKeyIndex.sortKey);
+    const deleted = query.status === "deleted";
+    const filter = query.status && !deleted ? query.status : undefined;
+    const range = sortKeyCondition("#sk", query.prefix, after);
+    const pages = await Promise.all(
+      documentsPartitions(deleted).map(async (partition): Promise<ShardPage> => {
+        const page = await this.indexes.query("byKey", {
+          partition,
+          sortKeyCondition: range.expression,
+          values: { ...range.values, ...(filter ? { ":status": filter } : {}) },
+          filter: filter ? "#status = :status" : undefined,
+          names: filter ? { "#status": "status" } : undefined,
+          limit: filter ? EVALUATED_PER_SHARD : limit,
+        });
+        return {
+          items: (page.Items ?? []).map((item) => ({
+            documentId: documentIdOfPk(item[TABLE_KEYS.partitionKey] as string),
+            key: item[TABLE_KEYS.byKeyIndex.sortKey] as string,
+          })),
+          last: page.LastEvaluatedKey?.[TABLE_KEYS.byKeyIndex.sortKey] as string | undefined,
+        };
+      }),
+    );
+    const merged = mergeShardPages(pages, { limit, after, prefix: query.prefix });
+    // The records themselves, as they are now: one whose status moved on since the index saw it is
+    // left out of a filtered page (it shows under its new status).
+    const records = await this.indexes.getRecords(merged.items.map((i) => i.documentId));
     const items: DocumentRecord[] = [];
-    let startKey = decodeCursor(query.cursor);
-    do {
-      // Asking for at most the remaining count keeps LastEvaluatedKey an exact resume point.
-      const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: byKeyIndex.name,
-          KeyConditionExpression: keyCondition,
-          FilterExpression: filter,
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
-          ExclusiveStartKey: startKey,
-          Limit: limit - items.length,
-        }),
-      );
-      for (const item of page.Items ?? []) items.push(toPublicRecord(fromItem(item)));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey && items.length < limit);
-    return { items, cursor: encodeCursor(startKey) };
+    for (const { documentId } of merged.items) {
+      const item = records.get(documentId);
+      if (!item) continue;
+      const record = toPublicRecord(fromItem(item));
+      if (deleted ? record.status !== "deleted" : record.status === "deleted") continue;
+      if (filter && record.status !== filter) continue;
+      items.push(record);
+    }
+    return { items, cursor: encodeListCursor(merged.next) };
   }
 
   /** The record's text, whole and checked (see DocumentReader.readText and text-read.ts). */
@@ -257,33 +248,24 @@ export class DynamoDocumentStore implements DocumentReader {
    * (`uploadTag` while processing) or remote files of superseded versions still to delete
    * (`staleFileIds` / `staleUploadTags`). Tombstones are included when they hold stale files.
    *
-   * Reads the sparse `holdsFiles` index, so the cost follows the files held, not the documents and
-   * chunks stored. Index reads are eventually consistent: a record changed a moment ago may show its
-   * previous state (the janitor's grace periods cover this, and its writes are conditional). Records
-   * found holding nothing any more leave the index here (a conditional write, so a concurrent write
-   * that gives the record a file again keeps it in).
+   * Reads the sparse `holdsFiles` index (its keys), so the cost follows the files held, not the
+   * documents and chunks stored, then the records themselves, strongly consistent. The index lags
+   * writes by a moment: a record that just gained a file may be missing (the janitor's grace periods
+   * cover this, and its writes are conditional). Records found holding nothing any more leave the
+   * index here (a conditional write, so a concurrent write that gives the record a file again keeps
+   * it in).
    */
   async listWithRemoteFiles(): Promise<DocumentRecord[]> {
+    const keys = await this.indexes.queryAll("holdsFiles", filesPartitions());
+    const ids = keys.map((k) => documentIdOfPk(k[TABLE_KEYS.partitionKey] as string));
+    const records = await this.indexes.getRecords(ids);
     const out: DocumentRecord[] = [];
     const emptied: string[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: TABLE_KEYS.holdsFilesIndex.name,
-          KeyConditionExpression: "#pk = :files",
-          ExpressionAttributeNames: { "#pk": TABLE_KEYS.holdsFilesIndex.partitionKey },
-          ExpressionAttributeValues: { ":files": FILES_PARTITION },
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const item of page.Items ?? []) {
-        if (holdsAny(item)) out.push(toPublicRecord(fromItem(item)));
-        else emptied.push(item.documentId as string);
-      }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    for (const id of new Set(ids)) {
+      const item = records.get(id);
+      if (item && holdsAny(item)) out.push(toPublicRecord(fromItem(item)));
+      else if (item) emptied.push(id);
+    }
     await this.leaveFilesIndex(emptied);
     return out;
   }
@@ -521,7 +503,7 @@ export class DynamoDocumentStore implements DocumentReader {
     };
     const item: Record<string, unknown> = { ...doc, ...this.recordKey(doc.documentId), rev: 1 };
     if (doc.status !== "deleted") {
-      item[TABLE_KEYS.byKeyIndex.partitionKey] = DOCUMENTS_PARTITION;
+      item[TABLE_KEYS.byKeyIndex.partitionKey] = documentsPartition(doc.documentId);
       item[TABLE_KEYS.byKeyIndex.sortKey] = doc.key;
     }
     for (const name of ["staleFileIds", "staleUploadTags"] as const) {
@@ -529,7 +511,7 @@ export class DynamoDocumentStore implements DocumentReader {
       if (list?.length) item[name] = new Set(list);
       else delete item[name];
     }
-    if (holdsAny(item)) item[TABLE_KEYS.holdsFilesIndex.partitionKey] = FILES_PARTITION;
+    if (holdsAny(item)) item[TABLE_KEYS.holdsFilesIndex.partitionKey] = filesPartition(doc.documentId);
     await this.client.send(new PutCommand({ TableName: this.tableName, Item: item }));
     return doc;
   }
@@ -597,7 +579,7 @@ export class DynamoDocumentStore implements DocumentReader {
     };
     const sets: string[] = [];
     const set = gainsHolding(m)
-      ? { ...m.set, [TABLE_KEYS.holdsFilesIndex.partitionKey]: FILES_PARTITION }
+      ? { ...m.set, [TABLE_KEYS.holdsFilesIndex.partitionKey]: filesPartition(documentId) }
       : (m.set ?? {});
     for (const [attr, value] of Object.entries(set)) {
       const v = `:v${Object.keys(values).length}`;

@@ -3,8 +3,9 @@
  *
  * DynamoDB layout (one table, on-demand; see lib/ and the DynamoDocumentStore adapter):
  * - document record:  pk = `DOC#<documentId>`, sk = `DOC`;
- *   GSI `byKey`: gsi1pk = `DOCS`, gsi1sk = `<key>` (list by prefix, in key order);
- *   sparse GSI `holdsFiles`: gsi2pk = `FILES` while the record holds remote files (janitor's read)
+ *   GSI `byKey`: gsi1pk = `DOCS[#shard]` (tombstones `GONE#shard`), gsi1sk = `<key>` (list by
+ *   prefix, in key order); sparse GSI `holdsFiles`: gsi2pk = `FILES[#shard]` while the record holds
+ *   remote files or owes cleanup (janitor's read). Sharding and projections: table.ts.
  * - text chunk:       pk = `DOC#<documentId>`, sk = `CHUNK#<generation>#<index, 6 digits>`
  *   (a new object version writes a new generation, flips the record to it, then deletes the old one,
  *   so readers never see a half-replaced text)

@@ -10,7 +10,7 @@
  * tags, chunk generations) is queued on the record (`stale*`) and drained by ingestion and the janitor.
  */
 import type { DocumentFailure, DocumentRecord } from "./model";
-import { DOCUMENTS_PARTITION, TABLE_KEYS } from "./table";
+import { deletedPartition, documentsPartition, TABLE_KEYS } from "./table";
 
 /** Tombstones of deleted documents are kept this long (then DynamoDB TTL removes them). */
 export const TOMBSTONE_TTL_SECONDS = 15 * 24 * 3600;
@@ -286,7 +286,7 @@ export function decideClaim(cur: StoredDocument | undefined, input: ClaimInput):
     attempts: input.attempts,
     updatedAt: nowIso,
     createdAt: cur?.createdAt ?? nowIso,
-    [TABLE_KEYS.byKeyIndex.partitionKey]: DOCUMENTS_PARTITION,
+    [TABLE_KEYS.byKeyIndex.partitionKey]: documentsPartition(input.documentId),
     [TABLE_KEYS.byKeyIndex.sortKey]: input.key,
   };
   const remove = ["error", "sweptAt", TABLE_KEYS.ttlAttribute];
@@ -376,7 +376,7 @@ export function decideStuck(cur: StoredDocument | undefined, input: StuckProcess
 
 /**
  * An ObjectRemoved event: unless a newer version is recorded, the record becomes a tombstone (status
- * `deleted`, out of the list index, TTL) holding the delete's sequencer; its text, remote file and
+ * `deleted`, listed only under status=deleted, TTL) holding the delete's sequencer; its text, remote file and
  * any in-flight upload are queued for deletion. False for a stale delete, or a purge of a noncurrent
  * version.
  */
@@ -404,17 +404,11 @@ export function decideTombstone(cur: StoredDocument | undefined, input: Tombston
         createdAt: cur?.createdAt ?? nowIso,
         updatedAt: nowIso,
         [TABLE_KEYS.ttlAttribute]: Math.floor(input.now.getTime() / 1000) + TOMBSTONE_TTL_SECONDS,
+        // Listed only under status=deleted (its own partitions), until TTL removes it.
+        [TABLE_KEYS.byKeyIndex.partitionKey]: deletedPartition(input.documentId),
+        [TABLE_KEYS.byKeyIndex.sortKey]: input.key,
       },
-      remove: [
-        TABLE_KEYS.byKeyIndex.partitionKey,
-        TABLE_KEYS.byKeyIndex.sortKey,
-        ...VERSION_ATTRIBUTES,
-        "error",
-        "sweptAt",
-        "contentType",
-        "eTag",
-        "versionId",
-      ],
+      remove: [...VERSION_ATTRIBUTES, "error", "sweptAt", "contentType", "eTag", "versionId"],
       add,
     },
     result: true,
