@@ -8,6 +8,13 @@ import {
   prefixSuccessor,
   sortKeyCondition,
 } from "../../functions/core/documents/listing";
+import {
+  DOCUMENTS_PARTITION,
+  documentsPartition,
+  documentsPartitions,
+  INDEX_SHARDS,
+  shardOf,
+} from "../../functions/core/documents/table";
 
 const item = (key: string) => ({ documentId: `id-${key}`, key });
 
@@ -71,5 +78,18 @@ describe("listing helpers", () => {
     ).toString("base64url");
     expect(decodeListCursor(legacy, "gsi1sk")).toBe("x");
     expect(() => decodeListCursor("not-a-cursor", "gsi1sk")).toThrow(InvalidCursorError);
+  });
+});
+
+describe("index shards", () => {
+  it("spread documents evenly over every shard, each document always in the same one", () => {
+    const counts = new Array(INDEX_SHARDS).fill(0);
+    for (let i = 0; i < 8_000; i++) counts[shardOf(`doc-${i}`)]++;
+    expect(Math.min(...counts)).toBeGreaterThan(800);
+    expect(Math.max(...counts)).toBeLessThan(1_200);
+    expect(shardOf("doc-7")).toBe(shardOf("doc-7"));
+    expect(documentsPartitions()).toContain(documentsPartition("doc-7"));
+    // Shard 0 keeps the unsharded layout's value, so items written before sharding stay listed.
+    expect(documentsPartitions()[0]).toBe(DOCUMENTS_PARTITION);
   });
 });
