@@ -26,6 +26,7 @@ const WORKER = fileURLToPath(new URL("./report/worker.ts", import.meta.url));
 
 export const BENCHMARK_NAMES = [
   "ingest-memory",
+  "ingest-text-memory",
   "ingest-efficiency",
   "ingest-concurrency",
   "ingest-overhead",
@@ -127,6 +128,24 @@ export async function runBenchmarks(o: RunOptions): Promise<{
         target: 64,
         pass: runs.every((r) => r.status === "ready") ? undefined : false,
         note: "S3 stream → multipart upload → text → chunks; stand-ins in a child process",
+      }),
+    );
+  });
+
+  await step("ingest-text-memory", async () => {
+    const bytes = q ? 16 * 1024 * 1024 : 100 * 1024 * 1024;
+    const runs = await repeat("ingest-text-memory", o.reps, { bytes }, o);
+    raw["ingest-text-memory"] = runs;
+    figures.push(
+      figure({
+        id: "ingest.textMemory",
+        figure: `Ingest: peak RSS growth, one ${Math.round(bytes / 1024 / 1024)} MiB text file (text as big)`,
+        unit: "MB",
+        samples: runs.map((r) => r.peakRssGrowthMB),
+        comparator: "<=",
+        target: 64,
+        pass: runs.every((r) => r.status === "ready" && r.storedTextBytes === bytes) ? undefined : false,
+        note: "extracted text streamed → ChunkStream → chunk writes as they come",
       }),
     );
   });

@@ -4,7 +4,7 @@
  *
  * Environment (checked once at cold start): TABLE_NAME; MOONSHOT_BASE_URL and the key
  * (MOONSHOT_API_KEY_SECRET in AWS, MOONSHOT_API_KEY locally); MAX_RECEIVE_COUNT (the queue's redrive
- * limit, default 5); optional INGEST_CONCURRENCY, INGEST_MAX_FILE_BYTES, HIGH_WATER_MARK.
+ * limit, default 5); optional INGEST_CONCURRENCY, INGEST_MAX_FILE_BYTES, INGEST_MAX_TEXT_BYTES, HIGH_WATER_MARK.
  */
 import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { DynamoDocumentStore } from "../core/documents/dynamo-store";

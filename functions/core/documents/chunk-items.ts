@@ -42,6 +42,14 @@ export class ChunkItems {
     await this.batchWrite(requests);
   }
 
+  /**
+   * A writer that stores a generation's chunks as they come (25 per batch, a few batches in flight),
+   * so a long text is never held whole: `add` waits while the batches in flight are at the limit.
+   */
+  writer(documentId: string, generation: string): ChunkWriter {
+    return new ChunkWriter((requests) => this.writeBatch(requests), documentId, generation);
+  }
+
   /** Deletes a generation's chunk items (all, or those from index `fromIndex` on). */
   async deleteGeneration(documentId: string, generation: string, fromIndex = 0): Promise<number> {
     const items = await this.query(documentId, generation, true);
@@ -140,5 +148,63 @@ export class ChunkItems {
       );
       pending = (out.UnprocessedItems?.[this.tableName] as Record<string, unknown>[] | undefined) ?? [];
     }
+  }
+}
+
+/** See ChunkItems.writer. */
+export class ChunkWriter {
+  private batch: Record<string, unknown>[] = [];
+  private readonly inFlight = new Set<Promise<void>>();
+  private failure: unknown;
+  private next = 0;
+
+  constructor(
+    private readonly writeBatch: (requests: Record<string, unknown>[]) => Promise<void>,
+    private readonly documentId: string,
+    private readonly generation: string,
+  ) {}
+
+  /** Chunks added so far. */
+  get count(): number {
+    return this.next;
+  }
+
+  async add(chunk: { text: string; tokens: number }): Promise<void> {
+    if (this.failure) throw this.failure;
+    this.batch.push({
+      PutRequest: {
+        Item: {
+          [TABLE_KEYS.partitionKey]: documentPk(this.documentId),
+          [TABLE_KEYS.sortKey]: chunkSk(this.generation, this.next),
+          documentId: this.documentId,
+          generation: this.generation,
+          index: this.next,
+          text: chunk.text,
+          tokens: chunk.tokens,
+        },
+      },
+    });
+    this.next++;
+    if (this.batch.length >= BATCH_WRITE_SIZE) await this.dispatch();
+  }
+
+  /** Writes what is left and waits for every batch; throws the first failure. */
+  async finish(): Promise<void> {
+    if (this.batch.length > 0) await this.dispatch();
+    await Promise.all(this.inFlight);
+    if (this.failure) throw this.failure;
+  }
+
+  private async dispatch(): Promise<void> {
+    const requests = this.batch;
+    this.batch = [];
+    while (this.inFlight.size >= BATCHES_IN_FLIGHT) await Promise.race(this.inFlight);
+    if (this.failure) throw this.failure;
+    const p: Promise<void> = this.writeBatch(requests)
+      .catch((err) => {
+        this.failure ??= err;
+      })
+      .finally(() => this.inFlight.delete(p));
+    this.inFlight.add(p);
   }
 }

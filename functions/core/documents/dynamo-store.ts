@@ -17,7 +17,7 @@
  */
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { chunkText } from "../text/chunking";
-import { ChunkItems } from "./chunk-items";
+import { ChunkItems, type ChunkWriter } from "./chunk-items";
 import { IndexReads } from "./index-reads";
 import {
   decodeListCursor,
@@ -467,6 +467,11 @@ export class DynamoDocumentStore implements DocumentReader {
   /** Writes a generation's chunks (25 per batch, unprocessed items retried with backoff). */
   async writeChunks(documentId: string, generation: string, chunks: { text: string; tokens: number }[]) {
     await this.chunks.write(documentId, generation, chunks);
+  }
+
+  /** Writes a generation's chunks as they come (see ChunkItems.writer). */
+  chunkWriter(documentId: string, generation: string): ChunkWriter {
+    return this.chunks.writer(documentId, generation);
   }
 
   /** Deletes a generation's chunk items (all, or those from index `fromIndex` on). */

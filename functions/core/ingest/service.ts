@@ -41,7 +41,6 @@ import { ProviderError } from "../moonshot/errors";
 import type { CallOptions, MoonshotApi, RemoteFile } from "../moonshot/types";
 import type { RoomMaker } from "../quota/types";
 import { type LoggerPort, type MetricsPort, noMetrics, silentLogger } from "../runtime/telemetry";
-import { chunkText } from "../text/chunking";
 import { StaleWorkCleaner } from "./cleanup";
 import {
   DEFAULT_MAX_FILE_BYTES,
@@ -51,6 +50,13 @@ import {
   uploadTagFor,
   validateObject,
 } from "./events";
+import {
+  DEFAULT_MAX_TEXT_BYTES,
+  type StoredText,
+  storeExtractedText,
+  TextTooLargeError,
+  textTooLarge,
+} from "./extracted-text";
 import { errorText, failureForProviderError, TerminalFailure } from "./failures";
 import { ObjectGoneError, type ObjectInfo, type ObjectSource } from "./objects";
 import { RemoteUploads } from "./remote-uploads";
@@ -75,6 +81,8 @@ export interface IngestConfig {
    * Lambda's message after its visibility timeout, long past this. @default 20 s
    */
   takeoverSettleMs: number;
+  /** Cap on one document's extracted text (UTF-8 bytes); over it the version fails `too_large`. @default 128 MiB */
+  maxTextBytes: number;
 }
 
 export const DEFAULT_INGEST_CONFIG: IngestConfig = {
@@ -84,6 +92,7 @@ export const DEFAULT_INGEST_CONFIG: IngestConfig = {
   leaseMarginMs: 60_000,
   defaultBudgetMs: 15 * 60_000,
   takeoverSettleMs: 20_000,
+  maxTextBytes: DEFAULT_MAX_TEXT_BYTES,
 };
 
 /** Test seams at the points where a real crash hurts most. A hook that throws acts like a crash. */
@@ -411,17 +420,23 @@ export class IngestService {
               },
               this.now(),
             );
-      const content =
-        file.status === "error"
-          ? Promise.resolve(undefined)
-          : this.uploads.timed("content", () => this.api.getFileContent(file.id, callOpts));
-      const [recorded, read] = await Promise.allSettled([record, content]);
-      if (recorded.status === "rejected") throw recorded.reason;
+      // The text streams in (never whole); its first piece is read while the file id is recorded.
+      const source = file.status === "error" ? undefined : this.textOf(file.id, callOpts);
+      const firstPiece = source
+        ? this.uploads.timed("content", () => source.next())
+        : Promise.resolve(undefined);
+      const [recorded, first] = await Promise.allSettled([record, firstPiece]);
+      const closeSource = () => source?.return?.().catch(() => undefined);
+      if (recorded.status === "rejected") {
+        await closeSource();
+        throw recorded.reason;
+      }
       if (!recorded.value) {
+        await closeSource();
         await this.uploads.deleteRemote(file.id, documentId);
         return "superseded";
       }
-      if (file.status === "error") {
+      if (file.status === "error" || !source) {
         throw new TerminalFailure(
           {
             code: "extraction_failed",
@@ -430,20 +445,30 @@ export class IngestService {
           [file.id],
         );
       }
-      if (read.status === "rejected") throw read.reason;
-      const text = read.value ?? "";
-      if (text.length === 0) {
+      if (first.status === "rejected") throw first.reason;
+
+      // This attempt's own generation (recorded by the claim): if the attempt is abandoned, whoever
+      // supersedes, fails or deletes the version queues it for deletion.
+      const generation = claim.record.pendingGeneration ?? attemptGeneration(tag, owner);
+      let stored: StoredText;
+      try {
+        stored = await storeExtractedText({
+          first: first.value!,
+          rest: source,
+          writer: this.store.chunkWriter(documentId, generation),
+          maxTextBytes: this.config.maxTextBytes,
+        });
+      } catch (err) {
+        if (err instanceof TextTooLargeError)
+          throw new TerminalFailure(textTooLarge(err.maxTextBytes), [file.id]);
+        throw err;
+      }
+      if (stored.chunkCount === 0) {
         throw new TerminalFailure(
           { code: "extraction_failed", message: "the provider extracted no text from this file" },
           [file.id],
         );
       }
-
-      const chunks = chunkText(text);
-      // This attempt's own generation (recorded by the claim): if the attempt is abandoned, whoever
-      // supersedes, fails or deletes the version queues it for deletion.
-      const generation = claim.record.pendingGeneration ?? attemptGeneration(tag, owner);
-      await this.store.writeChunks(documentId, generation, chunks);
       await this.hooks.beforeReady?.({ documentId, generation });
       const ready = await this.store.finaliseReady({
         documentId,
@@ -451,9 +476,9 @@ export class IngestService {
         owner,
         generation,
         previousGeneration: claim.record.textGeneration,
-        chunkCount: chunks.length,
-        textBytes: Buffer.byteLength(text, "utf8"),
-        tokenEstimate: chunks.reduce((sum, c) => sum + c.tokens, 0),
+        chunkCount: stored.chunkCount,
+        textBytes: stored.textBytes,
+        tokenEstimate: stored.tokenEstimate,
         now: this.now(),
       });
       if (!ready) {
@@ -508,6 +533,16 @@ export class IngestService {
       }
       throw err;
     }
+  }
+
+  /** The extracted text as it arrives (streamed when the provider client can, else read whole). */
+  private textOf(fileId: string, opts: CallOptions): AsyncIterator<string> {
+    const api = this.api;
+    if (api.streamFileContent) return api.streamFileContent(fileId, opts)[Symbol.asyncIterator]();
+    return (async function* () {
+      const text = await api.getFileContent(fileId, opts);
+      if (text) yield text;
+    })();
   }
 
   private async fail(
