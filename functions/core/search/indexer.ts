@@ -143,12 +143,12 @@ export class SearchIndexer {
       maxLagMs: 0,
       ms: 0,
     };
-    const { manifest, documents } = await this.readState();
-    report.version = manifest.version;
     if (todos.length === 0) {
       report.ms = performance.now() - started;
       return report;
     }
+    const { manifest, documents } = await this.readState();
+    report.version = manifest.version;
 
     const removals: number[] = [];
     const additions: { entry: DocumentEntry; chunks: TextChunk[] }[] = [];
