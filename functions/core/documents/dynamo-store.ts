@@ -22,6 +22,7 @@ import {
   QueryCommand,
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
+import { batchGetChunks, type ChunkKey } from "../search/chunks";
 import { SearchTodoList } from "../search/todos";
 import { chunkText } from "../text/chunking";
 import type {
@@ -392,6 +393,11 @@ export class DynamoDocumentStore implements DocumentReader {
     return record.chunkCount === undefined
       ? chunks
       : chunks.filter((c) => c.index < (record.chunkCount ?? 0));
+  }
+
+  /** Chosen chunks by key (BatchGetItem; see search/chunks.ts). */
+  getChunksAt(keys: readonly ChunkKey[]): Promise<(TextChunk | undefined)[]> {
+    return batchGetChunks(this.client, this.tableName, keys);
   }
 
   /** The whole current text (chunks joined), or undefined when the document has none. */
