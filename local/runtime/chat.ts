@@ -38,9 +38,14 @@ export async function loadChatFetch(): Promise<(request: Request) => Response | 
     store: new DynamoDocumentStore({ client: clients.documents, tableName }),
     moonshot: moonshotFromEnv(),
     objects: s3ObjectDeleter(clients.s3),
-    search: new IndexSearcher({
-      objects: new S3IndexObjects({ client: clients.s3, bucket: process.env[ENV.SEARCH_INDEX_BUCKET] ?? "" }),
-    }),
+    search: process.env[ENV.SEARCH_INDEX_BUCKET]
+      ? new IndexSearcher({
+          objects: new S3IndexObjects({
+            client: clients.s3,
+            bucket: process.env[ENV.SEARCH_INDEX_BUCKET] as string,
+          }),
+        })
+      : undefined,
     defaultModel: process.env[ENV.MODEL]?.trim() || DEFAULT_MODEL,
     logger: telemetry.powertoolsLogger(obs.logger),
     authenticate: auth.bearerAuthenticator(secrets.getApiToken),
