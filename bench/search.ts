@@ -194,7 +194,9 @@ export async function main(opts: SearchBenchOptions = {}) {
       chunks: (await store.getChunks(record)) as TextChunk[],
     }));
     const refs: ChunkRef[] = [];
-    all.forEach((d, doc) => d.chunks.forEach((c, pos) => refs.push({ doc, pos, tokens: c.tokens })));
+    for (const [doc, d] of all.entries()) {
+      for (const [pos, c] of d.chunks.entries()) refs.push({ doc, pos, tokens: c.tokens });
+    }
     const searcher = new IndexSearcher({ objects });
     let overlap = 0;
     for (let q = 0; q < questionCount; q++) {
