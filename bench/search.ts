@@ -14,6 +14,8 @@
  * `npx tsx bench/search.ts --docs 10000 --mb 500` (the issue's size; long on a small machine).
  */
 import { pathToFileURL } from "node:url";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
@@ -40,6 +42,9 @@ export interface SearchBenchOptions {
   questions?: number;
   seed?: number;
 }
+
+setFlagsFromString("--expose-gc");
+const gc = runInNewContext("gc") as () => void;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 
@@ -89,11 +94,13 @@ export async function main(opts: SearchBenchOptions = {}) {
       ),
     );
     const seedMs = performance.now() - t0;
+    process.stderr.write(`search bench: seeded ${docs} documents in ${Math.round(seedMs)} ms\n`);
     const indexer = new SearchIndexer({ store, todos: store.searchTodos, objects });
     const t1 = performance.now();
     let indexRuns = 0;
     while ((await indexer.run()).todos > 0) indexRuns++;
     const indexMs = performance.now() - t1;
+    process.stderr.write(`search bench: indexed in ${Math.round(indexMs)} ms (${indexRuns} runs)\n`);
     const textBytes = records.reduce((n, r) => n + (r.textBytes ?? 0), 0);
     const chunkCount = records.reduce((n, r) => n + (r.chunkCount ?? 0), 0);
 
@@ -123,8 +130,17 @@ export async function main(opts: SearchBenchOptions = {}) {
         return c;
       },
     });
+    let lastTimings: Record<string, number> = {};
     const makeApp = (searcher: IndexSearcher) =>
       createChatApp({
+        logger: {
+          info(message, attributes) {
+            const t = attributes?.timings as Record<string, number> | undefined;
+            if (message === "chat prepared" && t) lastTimings = t;
+          },
+          warn() {},
+          error() {},
+        },
         store: counting,
         moonshot,
         objects: { deleteObject: async () => {} },
@@ -143,7 +159,7 @@ export async function main(opts: SearchBenchOptions = {}) {
       });
       const json = (await res.json()) as {
         sources?: { chunks: { text: string }[] }[];
-        context?: { retrieval?: string };
+        context?: { retrieval?: string; promptTokens?: number; budgetTokens?: number };
       };
       if (res.status !== 200 || upstreamAt === 0)
         throw new Error(`chat failed: ${res.status} ${JSON.stringify(json)}`);
@@ -156,10 +172,16 @@ export async function main(opts: SearchBenchOptions = {}) {
         readBytes: chunkBytesRead,
         sentBytes,
         retrieval: json.context?.retrieval,
+        fill: (json.context?.promptTokens ?? 0) / Math.max(1, json.context?.budgetTokens ?? 1),
+        timings: Object.fromEntries(Object.entries(lastTimings).map(([k, v]) => [k, Math.round(v)])),
       };
     };
 
-    // ---- cold: the first question after a cold start
+    // ---- cold: the first question after a cold start. The chat side's own memory: heap growth from
+    // here (corpus texts of the seed released) through the warm questions.
+    texts.length = 0;
+    gc();
+    const heapBefore = process.memoryUsage().heapUsed;
     const coldSearcher = new IndexSearcher({ objects });
     const coldApp = makeApp(coldSearcher);
     const firstFact = facts[0]!;
@@ -174,6 +196,9 @@ export async function main(opts: SearchBenchOptions = {}) {
     const scoped: number[] = [];
     const readRatio: number[] = [];
     const readBytes: number[] = [];
+    const unscopedTimings: Record<string, number>[] = [];
+    const fills: number[] = [];
+    const scopedTimings: Record<string, number>[] = [];
     for (let r = 0; r < runs; r++) {
       const fact = facts[Math.floor(rand() * facts.length)]!;
       const question = `What is the ${fact.attribute} of ${fact.entity}?`;
@@ -182,11 +207,17 @@ export async function main(opts: SearchBenchOptions = {}) {
       const s = await ask(warmApp, { question, documentIds: [records[fact.doc]!.documentId] });
       unscoped.push(u.ms);
       scoped.push(s.ms);
+      unscopedTimings.push(u.timings);
+      fills.push(Math.round(u.fill * 1000) / 1000);
+      scopedTimings.push(s.timings);
       readBytes.push(u.readBytes);
       readRatio.push(u.readBytes / Math.max(1, u.sentBytes));
       if (u.retrieval !== "index")
         throw new Error(`unscoped question did not use the index (${u.retrieval})`);
     }
+
+    gc();
+    const chatHeapMB = (process.memoryUsage().heapUsed - heapBefore) / 1048576;
 
     // ---- agreement with today's in-memory ranking over every chunk
     const all: ContextDocument[] = await mapLimit(records, 8, async (record) => ({
@@ -228,10 +259,19 @@ export async function main(opts: SearchBenchOptions = {}) {
       warmUnscopedMs: unscoped.map(Math.round),
       warmScopedMs: scoped.map(Math.round),
       warmRatio: median(unscoped) / median(scoped),
+      /** Where the time goes (ChatService timings of each run: select, read, plan, provider count). */
+      unscopedTimings,
+      scopedTimings,
       chunkBytesReadPerQuestion: median(readBytes),
+      /** Unscoped answers: the provider's prompt count / document budget (the window is used). */
+      windowFill: fills,
       readOverSent: median(readRatio),
       agreementTop10: overlap / questionCount,
       peakRssMB: Math.round(peakRss / 1048576),
+      /** Heap the chat side holds after the warm questions (index cache, table), over the baseline. */
+      chatHeapMB: Math.round(chatHeapMB),
+      /** Decompressed JSON of the segments the chat side cached (heap per JSON byte = chatHeapMB / this). */
+      chatCachedJsonMB: Math.round((coldSearcher.stats.cachedJsonBytes / 1048576) * 10) / 10,
       chatFunctionMemoryMB: 1024,
     };
   } finally {

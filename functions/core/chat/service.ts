@@ -270,7 +270,7 @@ export class ChatService {
     const chunksInScope = docs.reduce((n, d) => n + (d.chunkCount ?? 0), 0);
     const tokensInScope = docs.reduce((n, d) => n + (d.tokenEstimate ?? 0), 0);
     const perChunk = Math.max(1, tokensInScope / Math.max(1, chunksInScope));
-    const want = Math.min(MAX_INDEX_HITS, Math.ceil((budget / perChunk) * 1.5) + 8);
+    const want = Math.min(MAX_INDEX_HITS, Math.ceil((budget / perChunk) * 1.3) + 8);
     const scope = selection.fromIndex
       ? { prefix: input.selector.prefix }
       : { documentIds: docs.map((d) => d.documentId) };
