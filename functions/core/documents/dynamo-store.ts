@@ -16,6 +16,8 @@
  * last sequencer so older events cannot resurrect the document, and expire through TTL.
  */
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { batchGetChunks, type ChunkKey } from "../search/chunks";
+import { SearchTodoList } from "../search/todos";
 import { chunkText } from "../text/chunking";
 import { ChunkItems, type ChunkWriter } from "./chunk-items";
 import { IndexReads } from "./index-reads";
@@ -47,7 +49,7 @@ import {
   HOLDING_ATTRIBUTES,
   TABLE_KEYS,
 } from "./table";
-import { readWholeText } from "./text-read";
+import { readChosenChunks, readWholeText } from "./text-read";
 import {
   type ClaimInput,
   type ClaimResult,
@@ -135,12 +137,18 @@ export class DynamoDocumentStore implements DocumentReader {
   readonly tableName: string;
   private readonly chunks: ChunkItems;
   private readonly indexes: IndexReads;
+  /**
+   * The search index's to-do list: noted before every write that changes a document's text (ready,
+   * failed, deleted), with that write's timestamp, so a crash after it leaves work for the indexer.
+   */
+  readonly searchTodos: SearchTodoList;
 
   constructor(opts: DynamoDocumentStoreOptions) {
     this.client = opts.client;
     this.tableName = opts.tableName;
     this.chunks = new ChunkItems(opts.client, opts.tableName);
     this.indexes = new IndexReads(opts.client, opts.tableName);
+    this.searchTodos = new SearchTodoList(opts.client, opts.tableName);
   }
 
   // ---------------------------------------------------------------- read side
@@ -230,6 +238,25 @@ export class DynamoDocumentStore implements DocumentReader {
     const read = await this.readText(record);
     if (!read.ok) throw new TextUnavailableError(read);
     return read.chunks;
+  }
+
+  /** Chosen chunks by key (BatchGetItem; see search/chunks.ts). */
+  getChunksAt(keys: readonly ChunkKey[]): Promise<(TextChunk | undefined)[]> {
+    return batchGetChunks(this.client, this.tableName, keys);
+  }
+
+  /** Chosen chunks and, per document, the version they are or why it has none (readChosenChunks). */
+  readChunksAt(keys: readonly ChunkKey[]) {
+    return readChosenChunks(
+      {
+        getChunksAt: (k) => this.getChunksAt(k),
+        getRecords: async (ids) => {
+          const items = await this.indexes.getRecords(ids);
+          return new Map([...items].map(([id, item]) => [id, toPublicRecord(fromItem(item))]));
+        },
+      },
+      keys,
+    );
   }
 
   /** The whole text (chunks joined), or undefined when the document has none. */
@@ -391,6 +418,7 @@ export class DynamoDocumentStore implements DocumentReader {
    * deletes its own chunks and remote file).
    */
   async finaliseReady(input: ReadyInput): Promise<boolean> {
+    await this.searchTodos.note(input.documentId, input.now);
     return this.ownerWrite(input.documentId, input.sequencer, input.owner, readyMutation(input));
   }
 
@@ -399,6 +427,7 @@ export class DynamoDocumentStore implements DocumentReader {
    * queued for deletion: the object in S3 is now the failed version. False when not the owner.
    */
   async finaliseFailed(input: FailedInput): Promise<boolean> {
+    await this.searchTodos.note(input.documentId, input.now);
     return this.transition(input.documentId, (cur) => decideFailed(cur, input));
   }
 
@@ -412,6 +441,7 @@ export class DynamoDocumentStore implements DocumentReader {
    * Returns the updated record, or undefined when the record moved on (nothing is written).
    */
   async failStuckProcessing(input: StuckProcessingInput): Promise<DocumentRecord | undefined> {
+    await this.searchTodos.note(input.documentId, input.now);
     const failed = await this.transition(input.documentId, (cur) => decideStuck(cur, input));
     return failed ? this.get(input.documentId) : undefined;
   }
@@ -423,6 +453,7 @@ export class DynamoDocumentStore implements DocumentReader {
    * delete.
    */
   async tombstone(input: TombstoneInput): Promise<boolean> {
+    await this.searchTodos.note(input.documentId, input.now);
     return this.transition(input.documentId, (cur) => decideTombstone(cur, input));
   }
 
@@ -517,6 +548,7 @@ export class DynamoDocumentStore implements DocumentReader {
       else delete item[name];
     }
     if (holdsAny(item)) item[TABLE_KEYS.holdsFilesIndex.partitionKey] = filesPartition(doc.documentId);
+    await this.searchTodos.note(doc.documentId, new Date(doc.updatedAt));
     await this.client.send(new PutCommand({ TableName: this.tableName, Item: item }));
     return doc;
   }

@@ -162,4 +162,25 @@ export interface DocumentReader {
   readText(record: DocumentRecord): Promise<TextRead>;
   /** `readText`'s chunks; throws TextUnavailableError when there is no whole text to return. */
   getChunks(record: DocumentRecord): Promise<TextChunk[]>;
+  /**
+   * Chosen chunks by key (search hits, a ranked context), in the order asked; undefined for a chunk
+   * that no longer exists. Optional: without it the chat reads whole documents.
+   */
+  getChunksAt?(
+    keys: readonly { documentId: string; generation: string; index: number }[],
+  ): Promise<(TextChunk | undefined)[]>;
+  /**
+   * getChunksAt plus a strongly consistent look at each document afterwards (text-read.ts,
+   * readChosenChunks): per document, the version the chunks are (`current`, or `previous` when the
+   * record moved on or a newer version is processing), or why it has no text any more (its chunks
+   * are then dropped). Optional, like getChunksAt.
+   */
+  readChunksAt?(keys: readonly { documentId: string; generation: string; index: number }[]): Promise<{
+    chunks: (TextChunk | undefined)[];
+    documents: Map<
+      string,
+      | { ok: true; record: DocumentRecord; version: TextVersion }
+      | { ok: false; record: DocumentRecord | undefined; status: DocumentStatus; reason: string }
+    >;
+  }>;
 }

@@ -15,6 +15,7 @@ import {
   type DocumentStatus,
   type TextChunk,
   type TextRead,
+  type TextVersion,
   textVersionOf,
 } from "./model";
 
@@ -91,4 +92,66 @@ export async function readWholeText(ports: TextReadPorts, given: DocumentRecord)
     }
     record = fresh;
   }
+}
+
+/** A document as a reader of chosen chunks found it (see readChosenChunks). */
+export type ChosenRead =
+  | { ok: true; record: DocumentRecord; version: TextVersion }
+  | { ok: false; record: DocumentRecord | undefined; status: DocumentStatus; reason: string };
+
+export interface ChosenChunksPorts {
+  /** The chunks at these keys, in order; undefined where none is stored. */
+  getChunksAt(keys: readonly ChunkKeyOf[]): Promise<(TextChunk | undefined)[]>;
+  /** The records now (strongly consistent), tombstones included, by document id. */
+  getRecords(documentIds: readonly string[]): Promise<Map<string, DocumentRecord>>;
+}
+
+export interface ChunkKeyOf {
+  documentId: string;
+  generation: string;
+  index: number;
+}
+
+/**
+ * Chosen chunks (a ranked context from the search index) read while writers work. The records are
+ * read after the chunks, strongly consistent, and each document is judged: a document without text
+ * any more (deleted, failed), or none of whose chunks came back (its generation went), is `ok: false`
+ * with why, and its chunks are dropped, so the caller can list it in `skipped` instead of losing it.
+ * Chunks of a generation the record no longer reads are an older version's text: `version:
+ * "previous"`, like the text a processing record keeps. Never a mix: every key of a document names
+ * the one generation the index holds for it.
+ */
+export async function readChosenChunks(
+  ports: ChosenChunksPorts,
+  keys: readonly ChunkKeyOf[],
+): Promise<{ chunks: (TextChunk | undefined)[]; documents: Map<string, ChosenRead> }> {
+  const chunks = await ports.getChunksAt(keys);
+  const ids = [...new Set(keys.map((k) => k.documentId))];
+  const records = await ports.getRecords(ids);
+  const documents = new Map<string, ChosenRead>();
+  for (const id of ids) {
+    const record = records.get(id);
+    const asked = keys.findIndex((k) => k.documentId === id);
+    const generation = keys[asked]!.generation;
+    const got = keys.some((k, i) => k.documentId === id && chunks[i] !== undefined);
+    const version = record ? textVersionOf(record) : undefined;
+    if (!record || !version) documents.set(id, { ok: false, record, ...noTextReason(record) });
+    else if (!got) {
+      documents.set(id, {
+        ok: false,
+        record,
+        status: record.status,
+        reason: "its text was replaced while the question was being answered; retry in a moment",
+      });
+    } else
+      documents.set(id, {
+        ok: true,
+        record,
+        version: record.textGeneration === generation ? version : "previous",
+      });
+  }
+  return {
+    chunks: chunks.map((c, i) => (documents.get(keys[i]!.documentId)?.ok ? c : undefined)),
+    documents,
+  };
 }

@@ -41,6 +41,7 @@ import { ProviderError } from "../moonshot/errors";
 import type { CallOptions, MoonshotApi, RemoteFile } from "../moonshot/types";
 import type { RoomMaker } from "../quota/types";
 import { type LoggerPort, type MetricsPort, noMetrics, silentLogger } from "../runtime/telemetry";
+import type { IndexWaker } from "../search/wake";
 import { StaleWorkCleaner } from "./cleanup";
 import {
   DEFAULT_MAX_FILE_BYTES,
@@ -115,6 +116,8 @@ export interface IngestDeps {
   metrics?: MetricsPort;
   config?: Partial<IngestConfig>;
   hooks?: IngestHooks;
+  /** Wakes the search indexer after a document's text changed (its to-do is already written). */
+  indexWaker?: IndexWaker;
   now?: () => Date;
   sleep?: (ms: number) => Promise<void>;
 }
@@ -152,6 +155,7 @@ export class IngestService {
   private readonly log: LoggerPort;
   private readonly metrics: MetricsPort;
   private readonly hooks: IngestHooks;
+  private readonly indexWaker?: IndexWaker;
   private readonly now: () => Date;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly uploads: RemoteUploads;
@@ -165,6 +169,7 @@ export class IngestService {
     this.log = deps.logger ?? silentLogger;
     this.metrics = deps.metrics ?? noMetrics;
     this.hooks = deps.hooks ?? {};
+    this.indexWaker = deps.indexWaker;
     this.now = deps.now ?? (() => new Date());
     this.sleep = deps.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.config = { ...DEFAULT_INGEST_CONFIG, ...deps.config };
@@ -249,6 +254,8 @@ export class IngestService {
           ? await this.remove(change, documentId, sequencer, tag, delivery)
           : await this.create(change, documentId, sequencer, tag, delivery);
       this.metrics.count("Events", 1, { name: "outcome", value: outcome });
+      if (outcome === "ready" || outcome === "failed" || outcome === "deleted")
+        await this.wakeIndexer(documentId);
       this.log.info("ingest outcome", { ...attrs, outcome, ms: Math.round(performance.now() - started) });
       return outcome;
     } catch (err) {
@@ -532,6 +539,15 @@ export class IngestService {
         );
       }
       throw err;
+    }
+  }
+
+  /** Best effort: a lost wake-up only delays the index until its next scheduled run. */
+  private async wakeIndexer(documentId: string): Promise<void> {
+    try {
+      await this.indexWaker?.wake(documentId);
+    } catch (err) {
+      this.log.warn("could not wake the search indexer", { documentId, error: errorText(err) });
     }
   }
 
