@@ -261,6 +261,33 @@ describe("DynamoDocumentStore", () => {
     expect(await store.chunkGenerations("gen")).toEqual(new Map());
   });
 
+  it("reads chosen chunks with each document's version, or why it has no text any more", async () => {
+    const text = (word: string) => `${word} `.repeat(30_000);
+    await store.putDocumentText({ documentId: "ck-a", key: "ck/a.txt", textGeneration: "a1" }, text("a"));
+    await store.putDocumentText({ documentId: "ck-b", key: "ck/b.txt", textGeneration: "b1" }, text("b"));
+    await store.putDocumentText({ documentId: "ck-c", key: "ck/c.txt", textGeneration: "c1" }, text("c"));
+    const keys = [
+      { documentId: "ck-a", generation: "a1", index: 1 },
+      { documentId: "ck-b", generation: "b1", index: 0 },
+      { documentId: "ck-c", generation: "c1", index: 0 },
+    ];
+    // b is overwritten (its chunks still there), c deleted with its chunks.
+    await store.putDocumentText({ documentId: "ck-b", key: "ck/b.txt", textGeneration: "b2" }, text("B"));
+    await store.tombstone({
+      documentId: "ck-c",
+      bucket: "b",
+      key: "ck/c.txt",
+      sequencer: normaliseSequencer("7"),
+      now: new Date(),
+    });
+    await store.deleteGeneration("ck-c", "c1");
+    const read = await store.readChunksAt(keys);
+    expect(read.documents.get("ck-a")).toMatchObject({ ok: true, version: "current" });
+    expect(read.documents.get("ck-b")).toMatchObject({ ok: true, version: "previous" });
+    expect(read.documents.get("ck-c")).toMatchObject({ ok: false, status: "deleted" });
+    expect(read.chunks.map((c) => c?.generation)).toEqual(["a1", "b1", undefined]);
+  });
+
   it("reads a text whole or reports why not: never with holes", async () => {
     const text = (word: string) => `${word} `.repeat(30_000);
     const v1 = await store.putDocumentText(
