@@ -73,6 +73,8 @@ export async function startLocalS3(opts: LocalS3Options = {}): Promise<LocalS3> 
     directory,
     configureBuckets: (opts.buckets ?? []).map((name) => ({ name })),
   });
+  // First in the chain (Koa composes its middleware when the server starts listening).
+  (server as unknown as { middleware: Middleware[] }).middleware.unshift(ifMatch);
   const address = await server.run();
   const nextSequencer = createSequencer();
   const listeners = new Set<(record: S3EventRecord) => void>();
@@ -110,6 +112,45 @@ export async function startLocalS3(opts: LocalS3Options = {}): Promise<LocalS3> 
     },
   };
 }
+
+type Middleware = (ctx: KoaContext, next: () => Promise<void>) => Promise<void>;
+interface KoaContext {
+  method: string;
+  status: number;
+  body: unknown;
+  get(header: string): string;
+  set(header: string, value: string): void;
+  remove(header: string): void;
+  response: { get(header: string): string };
+}
+
+/**
+ * `If-Match` on GET and HEAD of an object, which s3rver ignores: like S3, a 412 PreconditionFailed
+ * when the object's ETag is another (ingestion pins an unversioned object's bytes with it, so an
+ * event read after an overwrite is told the version is gone instead of getting the newer bytes).
+ */
+const ifMatch: Middleware = async (ctx, next) => {
+  const wanted = ctx.get("if-match");
+  await next();
+  if (!wanted || (ctx.method !== "GET" && ctx.method !== "HEAD") || ctx.status >= 300) return;
+  const etag = ctx.response.get("etag");
+  const matches = wanted
+    .split(",")
+    .map((t) => t.trim().replace(/^W\//, ""))
+    .some((t) => t === "*" || t === etag);
+  if (matches) return;
+  const body = ctx.body as { destroy?: () => void } | undefined;
+  body?.destroy?.();
+  // The body first: Koa turns an empty body into 204 unless the status is set after it.
+  ctx.body =
+    ctx.method === "HEAD"
+      ? null
+      : '<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message><Condition>If-Match</Condition></Error>';
+  ctx.status = 412;
+  ctx.remove("etag");
+  ctx.remove("last-modified");
+  ctx.set("content-type", "application/xml");
+};
 
 function normaliseRecord(raw: S3EventRecord, sequencer: string): S3EventRecord {
   const object = raw.s3.object as S3EventRecord["s3"]["object"] & { size?: number; eTag?: string };

@@ -1,5 +1,10 @@
 import { DescribeTableCommand } from "@aws-sdk/client-dynamodb";
-import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+} from "@aws-sdk/client-s3";
 import type { S3EventRecord } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSequencer, encodeS3EventKey } from "../../local/aws/s3";
@@ -21,6 +26,24 @@ describe("local AWS stand-ins", () => {
       "byKeySharded",
       "holdsFilesSharded",
     ]);
+  });
+
+  it("answers a GET or HEAD whose If-Match is an older ETag with 412, like S3", async () => {
+    const key = "if-match/doc.txt";
+    const first = await stack.s3Client.send(
+      new PutObjectCommand({ Bucket: stack.bucket, Key: key, Body: "one" }),
+    );
+    const got = await stack.s3Client.send(
+      new GetObjectCommand({ Bucket: stack.bucket, Key: key, IfMatch: first.ETag }),
+    );
+    expect(await got.Body!.transformToString()).toBe("one");
+    await stack.s3Client.send(new PutObjectCommand({ Bucket: stack.bucket, Key: key, Body: "two, longer" }));
+    await expect(
+      stack.s3Client.send(new GetObjectCommand({ Bucket: stack.bucket, Key: key, IfMatch: first.ETag })),
+    ).rejects.toMatchObject({ name: "PreconditionFailed", $metadata: { httpStatusCode: 412 } });
+    await expect(
+      stack.s3Client.send(new HeadObjectCommand({ Bucket: stack.bucket, Key: key, IfMatch: first.ETag })),
+    ).rejects.toMatchObject({ $metadata: { httpStatusCode: 412 } });
   });
 
   it("emits AWS-shaped records with encoded keys and increasing sequencers", async () => {
