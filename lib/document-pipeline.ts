@@ -8,6 +8,7 @@ import { RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { IBucket } from "aws-cdk-lib/aws-s3";
 import { Construct } from "constructs";
 import { DEFAULT_MODEL, DEFAULT_MOONSHOT_BASE_URL } from "../functions/core/config";
+import { DEPLOYMENT_ID_PATTERN } from "../functions/core/janitor/ownership";
 import { type AuthMode, ChatApi } from "./chat-api";
 import {
   DEFAULT_HIGH_WATER_MARK,
@@ -16,6 +17,7 @@ import {
   DEFAULT_METRICS_NAMESPACE,
   DEFAULT_RETENTION_HOURS,
 } from "./defaults";
+import { defaultDeploymentId } from "./deployment-id";
 import { DocumentTable } from "./document-table";
 import { Ingestion } from "./ingestion";
 import { Janitor } from "./janitor";
@@ -74,6 +76,14 @@ export interface DocumentPipelineProps {
    * @default { rateLimit: 25, burstLimit: 50 }
    */
   readonly throttle?: { readonly rateLimit?: number; readonly burstLimit?: number };
+  /**
+   * Names this deployment's remote files at the provider (`kdp-<deploymentId>-...`): the janitor and
+   * the quota room maker delete only files so named (or known to the table), so other applications or
+   * stacks sharing the Moonshot API key keep theirs. 4-24 lower-case letters and digits; set it only
+   * to keep a fixed id (e.g. when replacing a stack that keeps its table), and never share it.
+   * @default - derived from the stack's id and this construct's path (lib/deployment-id.ts)
+   */
+  readonly deploymentId?: string;
   /**
    * Retention of every log group (functions and API access log).
    * @default RetentionDays.ONE_MONTH
@@ -191,6 +201,11 @@ export function validateDocumentPipelineProps(props: DocumentPipelineProps): voi
       );
     }
   }
+  if (props.deploymentId !== undefined && !DEPLOYMENT_ID_PATTERN.test(props.deploymentId)) {
+    fail(
+      `deploymentId must be 4-24 lower-case letters and digits, got ${JSON.stringify(props.deploymentId)}`,
+    );
+  }
   if (props.alarmEmail !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(props.alarmEmail)) {
     fail(`alarmEmail must be an e-mail address, got ${JSON.stringify(props.alarmEmail)}`);
   }
@@ -210,6 +225,8 @@ export class DocumentPipeline extends Construct {
   public readonly janitor: Janitor;
   /** Alarm topic and dashboard. */
   public readonly observability: Observability;
+  /** Names this deployment's remote files (`kdp-<id>-...`); a token resolved at deploy by default. */
+  public readonly deploymentId: string;
 
   constructor(scope: Construct, id: string, props: DocumentPipelineProps = {}) {
     super(scope, id);
@@ -226,8 +243,11 @@ export class DocumentPipeline extends Construct {
       removalPolicy,
     });
     this.table = props.table ?? new DocumentTable(this, "Documents", { removalPolicy }).table;
+    const deploymentId = props.deploymentId ?? defaultDeploymentId(this);
+    this.deploymentId = deploymentId;
     this.ingestion = new Ingestion(this, "Ingestion", {
       table: this.table,
+      deploymentId,
       bucket: props.bucket,
       moonshotApiKey: this.secrets.moonshotApiKey,
       providerBaseUrl,
@@ -255,6 +275,7 @@ export class DocumentPipeline extends Construct {
     });
     this.janitor = new Janitor(this, "Janitor", {
       table: this.table,
+      deploymentId,
       moonshotApiKey: this.secrets.moonshotApiKey,
       providerBaseUrl,
       schedule: props.janitorSchedule ?? DEFAULT_JANITOR_SCHEDULE,

@@ -34,6 +34,11 @@ import { acknowledge } from "./nag";
 export interface IngestionProps {
   /** The documents table (document records and text chunks). */
   readonly table: ITable;
+  /**
+   * Names every remote file ingestion uploads (`kdp-<deploymentId>-...`); the Janitor must get the
+   * same id. DocumentPipeline derives one per stack (lib/deployment-id.ts).
+   */
+  readonly deploymentId: string;
   /** Secret holding the Moonshot API key (the function gets its ARN, never its value). */
   readonly moonshotApiKey: ISecret;
   /**
@@ -241,6 +246,7 @@ export class Ingestion extends Construct {
         [ENV.MOONSHOT_BASE_URL]: props.providerBaseUrl ?? DEFAULT_MOONSHOT_BASE_URL,
         [ENV.HIGH_WATER_MARK]: String(props.highWaterMark ?? DEFAULT_HIGH_WATER_MARK),
         [ENV.MAX_RECEIVE_COUNT]: String(this.maxReceiveCount),
+        [ENV.DEPLOYMENT_ID]: props.deploymentId,
         [ENV.INGEST_CONCURRENCY]: String(batchSize),
       });
     this.function.addEventSource(

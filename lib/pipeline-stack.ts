@@ -25,7 +25,7 @@ export interface PipelineStackProps extends StackProps {
  * Context keys read by pipelinePropsFromContext (all optional):
  * model, providerBaseUrl, retentionHours, highWaterMark, ingestConcurrency, janitorScheduleMinutes,
  * authMode (token|jwt), jwtIssuer, jwtAudience (comma-separated), logRetentionDays, removalPolicy
- * (retain|destroy), alarmEmail, bucketName (ingest an existing bucket), metricsNamespace.
+ * (retain|destroy), alarmEmail, bucketName (ingest an existing bucket), metricsNamespace, deploymentId.
  */
 export const CONTEXT_KEYS = [
   "model",
@@ -42,6 +42,7 @@ export const CONTEXT_KEYS = [
   "alarmEmail",
   "bucketName",
   "metricsNamespace",
+  "deploymentId",
 ] as const;
 
 /** Builds DocumentPipeline props from CDK context (`-c key=value` or cdk.json "context"). */
@@ -110,6 +111,7 @@ export function pipelinePropsFromContext(scope: Construct): DocumentPipelineProp
           : RemovalPolicy.RETAIN,
     alarmEmail: str("alarmEmail"),
     metricsNamespace: str("metricsNamespace"),
+    deploymentId: str("deploymentId"),
     bucket: bucketName ? Bucket.fromBucketName(scope, "ExistingDocumentsBucket", bucketName) : undefined,
   };
 }
@@ -130,6 +132,11 @@ export class PipelineStack extends Stack {
     new CfnOutput(this, "ApiUrl", {
       description: "Chat API base URL (openai client: baseURL = this + 'v1')",
       value: chatApi.url,
+    });
+    new CfnOutput(this, "DeploymentId", {
+      description:
+        "Names this stack's remote files at the provider (kdp-<id>-...); its janitor deletes only those",
+      value: this.pipeline.deploymentId,
     });
     new CfnOutput(this, "BucketName", {
       description: "Drop documents here",

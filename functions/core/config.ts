@@ -30,6 +30,11 @@ export const ENV = {
    * its ingestion cannot finish any more (the queue's visibility timeout x maxReceiveCount).
    */
   STUCK_PROCESSING_MINUTES: "STUCK_PROCESSING_MINUTES",
+  /**
+   * Ingest/janitor: this deployment's id (4-24 of a-z 0-9). Every remote file ingestion uploads is
+   * named `kdp-<id>-...`, and the janitor deletes only this deployment's files (janitor/ownership.ts).
+   */
+  DEPLOYMENT_ID: "DEPLOYMENT_ID",
   /** Ingest: the queue's redrive maxReceiveCount; the delivery that reaches it marks the document failed. */
   MAX_RECEIVE_COUNT: "MAX_RECEIVE_COUNT",
   /** Ingest: S3 records of one batch processed at once. */

@@ -23,6 +23,7 @@ import {
   ensureDirs,
   LOCAL_CREDENTIALS,
   type LocalConfig,
+  persistentDeploymentId,
   persistentSecret,
   type RuntimeInfo,
   writeFileAtomic,
@@ -68,6 +69,7 @@ export async function startStack(config: LocalConfig, out: Printer): Promise<Run
     const token = config.apiToken
       ? { value: config.apiToken, source: "API_TOKEN" as const }
       : await persistentSecret(paths.token, "kdp_");
+    const deploymentId = config.deploymentId ?? (await persistentDeploymentId(paths.deploymentId));
 
     const s3 = await withPortHint("The local S3 server", "S3_PORT", config.s3Port, () =>
       startLocalS3({ port: config.s3Port, dataDir: paths.s3, buckets: [config.bucket] }),
@@ -105,6 +107,7 @@ export async function startStack(config: LocalConfig, out: Printer): Promise<Run
     // The handlers read these at import time (cold start), exactly as in Lambda.
     Object.assign(process.env, {
       TABLE_NAME: config.tableName,
+      DEPLOYMENT_ID: deploymentId,
       BUCKET_NAME: config.bucket,
       AWS_REGION: config.region,
       AWS_DEFAULT_REGION: config.region,

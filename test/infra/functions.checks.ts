@@ -105,6 +105,7 @@ describe("environment", () => {
         ENV.HIGH_WATER_MARK,
         "MAX_RECEIVE_COUNT",
         "INGEST_CONCURRENCY",
+        ENV.DEPLOYMENT_ID,
       ].sort(),
     );
     expect(keys(functions.chat)).toEqual(
@@ -129,8 +130,18 @@ describe("environment", () => {
         ENV.HIGH_WATER_MARK,
         ENV.DRY_RUN,
         ENV.STUCK_PROCESSING_MINUTES,
+        ENV.DEPLOYMENT_ID,
       ].sort(),
     );
+  });
+
+  it("names ingestion's uploads and scopes the janitor with one deployment id, from the stack's own id", () => {
+    const id = envOf(functions.ingest)[ENV.DEPLOYMENT_ID];
+    expect(envOf(functions.janitor)[ENV.DEPLOYMENT_ID]).toEqual(id);
+    // First group of the stack id's UUID + a hash of the construct path: unique per stack and construct.
+    const text = JSON.stringify(id);
+    expect(text).toContain("AWS::StackId");
+    expect(text).toMatch(/"[0-9a-f]{6}"/);
   });
 
   it("passes the configured model and provider URL, and the table and bucket names as references", () => {

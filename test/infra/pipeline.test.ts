@@ -83,8 +83,10 @@ describe("outputs", () => {
         "GetApiTokenCommand",
         "AlarmTopicArn",
         "DashboardName",
+        "DeploymentId",
       ]),
     );
+    expect(JSON.stringify(outputs.DeploymentId.Value)).toContain("AWS::StackId");
     expect(outputs.BucketName.Value).toEqual({ Ref: logicalId(stack.pipeline.ingestion.bucket) });
     expect(JSON.stringify(outputs.FillMoonshotApiKeyCommand.Value)).toContain("put-secret-value");
   });
@@ -223,6 +225,7 @@ describe("invalid props fail at synth with a clear message", () => {
       /auth.issuer must be the https URL/,
     ],
     ["alarmEmail", { alarmEmail: "ops" }, /alarmEmail must be an e-mail address/],
+    ["deploymentId", { deploymentId: "Prod-1" }, /deploymentId must be 4-24 lower-case letters and digits/],
     [
       "upload origin with a path",
       { browserUploadOrigins: ["https://x.example.com/app"] },
