@@ -22,6 +22,7 @@ import type { DocumentReader } from "../core/documents/model";
 import type { MoonshotApi } from "../core/moonshot/types";
 import { type MetricsPort, noMetrics } from "../core/runtime/telemetry";
 import { type AppLogger, countError, errorResponse } from "./http";
+import { pathProblem, rawRequestPath } from "./request-path";
 import { chatRoutes } from "./routes/chat";
 import { completionsRoutes } from "./routes/completions";
 import { consoleRoutes } from "./routes/console";
@@ -89,6 +90,24 @@ const unauthorized = () =>
     { headers: { "WWW-Authenticate": 'Bearer realm="kimi-doc-pipeline"' } },
   );
 
+/** Values of the `auth` field our authorizer puts in its context (functions/authorizer/handler.ts). */
+const AUTHORIZER_MODES = new Set(["bearer", "jwt"]);
+
+/**
+ * Fail closed in AWS: the request must carry our authorizer's result, a non-empty principal and the
+ * context it always sets. A method deployed without the authorizer (or with another one) has neither.
+ */
+export function hasAuthorizerContext(authorizer: Record<string, unknown> | null | undefined): boolean {
+  if (!authorizer) return false;
+  const principal = authorizer.principalId;
+  return (
+    typeof principal === "string" &&
+    principal.trim() !== "" &&
+    typeof authorizer.auth === "string" &&
+    AUTHORIZER_MODES.has(authorizer.auth)
+  );
+}
+
 /** Builds the chat API app. */
 export function createChatApp(deps: ChatDeps): Hono<ChatEnv> {
   const log = deps.logger ?? quietLogger;
@@ -121,6 +140,17 @@ export function createChatApp(deps: ChatDeps): Hono<ChatEnv> {
     ),
   );
 
+  // Before anything else, public routes included: the path as sent, not as URL parsing resolved it.
+  app.use("*", async (c, next) => {
+    const problem = pathProblem(rawRequestPath(c));
+    if (problem)
+      return errorResponse(
+        c,
+        new ApiError(400, "invalid_request_error", `The request path ${problem}; send the plain path.`),
+      );
+    await next();
+  });
+
   // Public, and so before the auth middleware: the web console's sign-in page and its assets (no data).
   app.route("/", consoleRoutes(ctx));
 
@@ -128,10 +158,8 @@ export function createChatApp(deps: ChatDeps): Hono<ChatEnv> {
     if (deps.authenticate) {
       if (!(await deps.authenticate(c.req.header("authorization")))) return errorResponse(c, unauthorized());
     } else if (deps.requireGatewayAuthorizer !== false) {
-      const authorizer = c.env?.event?.requestContext?.authorizer;
-      const ok =
-        !!authorizer && (typeof authorizer.principalId === "string" || authorizer.claims !== undefined);
-      if (!ok) return errorResponse(c, unauthorized());
+      if (!hasAuthorizerContext(c.env?.event?.requestContext?.authorizer))
+        return errorResponse(c, unauthorized());
     }
     await next();
   });

@@ -8,7 +8,9 @@
 import { DEFAULT_MODEL, ENV } from "../../functions/core/config";
 
 /** A fetch handler serving the chat API. */
-export async function loadChatFetch(): Promise<(request: Request) => Response | Promise<Response>> {
+export async function loadChatFetch(): Promise<
+  (request: Request, env?: unknown) => Response | Promise<Response>
+> {
   const [
     { createChatApp },
     { s3ObjectDeleter },
@@ -40,5 +42,6 @@ export async function loadChatFetch(): Promise<(request: Request) => Response | 
     logger: telemetry.powertoolsLogger(obs.logger),
     authenticate: auth.bearerAuthenticator(secrets.getApiToken),
   });
-  return (request) => app.fetch(request);
+  // The server's bindings (the raw request line) go along: the app checks the path as sent.
+  return (request, env) => app.fetch(request, env as Parameters<typeof app.fetch>[1]);
 }

@@ -220,8 +220,10 @@ export async function startStack(config: LocalConfig, out: Printer): Promise<Run
     const adminApp = createAdminApp({ token: token.value, queue, bucket: config.bucket });
     const { serve } = await import("@hono/node-server");
     const server = await withPortHint("The chat API", "PORT", config.port, () =>
-      listen(serve, config.port, (request: Request) =>
-        new URL(request.url).pathname.startsWith("/_local/") ? adminApp.fetch(request) : chatFetch(request),
+      listen(serve, config.port, (request: Request, env?: unknown) =>
+        new URL(request.url).pathname.startsWith("/_local/")
+          ? adminApp.fetch(request)
+          : chatFetch(request, env),
       ),
     );
     closers.push(
@@ -299,7 +301,7 @@ type ServeFn = typeof import("@hono/node-server").serve;
 function listen(
   serve: ServeFn,
   port: number,
-  fetch: (request: Request) => Response | Promise<Response>,
+  fetch: (request: Request, env?: unknown) => Response | Promise<Response>,
 ): Promise<Server> {
   return new Promise((resolve, reject) => {
     const server = serve({ fetch, port, hostname: "127.0.0.1" }, () => {

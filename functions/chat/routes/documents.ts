@@ -9,14 +9,16 @@
 import { Hono } from "hono";
 import * as z from "zod/mini";
 import { badRequest, notFound } from "../../core/chat/errors";
+import { documentIdProblem } from "../../core/documents/ids";
 import type { DocumentRecord } from "../../core/documents/model";
 import type { ChatAppContext, ChatEnv } from "../app";
 import { parseWith } from "../http";
+import { prefixField } from "./selection";
 
 const STATUSES = ["processing", "ready", "failed", "deleted"] as const;
 
 const listQuery = z.strictObject({
-  prefix: z.optional(z.string().check(z.maxLength(1024, "must be at most 1024 characters"))),
+  prefix: prefixField(),
   status: z.optional(z.enum(STATUSES, { error: `must be one of ${STATUSES.join(", ")}` })),
   limit: z.optional(
     z.coerce
@@ -55,10 +57,8 @@ export function publicDocument(r: DocumentRecord) {
   };
 }
 
-const ID = /^[A-Za-z0-9_.:-]{1,200}$/;
-
 function checkId(id: string): string {
-  if (!ID.test(id))
+  if (documentIdProblem(id))
     throw badRequest(`"${id.slice(0, 80)}" is not a document id; ids come from GET /documents.`, "id");
   return id;
 }
