@@ -20,7 +20,7 @@ import {
   TokenAuthorizer,
 } from "aws-cdk-lib/aws-apigateway";
 import { Alarm, ComparisonOperator, TreatMissingData } from "aws-cdk-lib/aws-cloudwatch";
-import type { ITable } from "aws-cdk-lib/aws-dynamodb";
+import { AttributeType, Billing, type ITable, TableV2 } from "aws-cdk-lib/aws-dynamodb";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { IBucket } from "aws-cdk-lib/aws-s3";
 import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
@@ -141,6 +141,11 @@ export class ChatApi extends Construct {
   public readonly authorizer: TokenAuthorizer;
   /** JSON access log of the stage. */
   public readonly accessLogs: LogGroup;
+  /**
+   * Scoped API keys (token mode): id, prefix, name, SHA-256 of the secret, dates. Managed through the
+   * API's admin routes (`kdp keys`); read by the authorizer.
+   */
+  public readonly keysTable?: TableV2;
   /** Methods deliberately served without the authorizer (web console page and assets). */
   public readonly publicMethods: Method[];
   /** Alarms: 5xx answers from the API. */
@@ -196,6 +201,16 @@ export class ChatApi extends Construct {
         [ENV.MODEL]: props.model ?? DEFAULT_MODEL,
       });
     if (apiToken) this.function.bindSecret(apiToken, ENV.API_TOKEN_SECRET);
+    if (auth.mode === "token") {
+      this.keysTable = new TableV2(this, "ApiKeys", {
+        partitionKey: { name: "id", type: AttributeType.STRING },
+        billing: Billing.onDemand(),
+        pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+        deletionProtection: removalPolicy === RemovalPolicy.RETAIN,
+        removalPolicy,
+      });
+      this.function.bindKeysTable(this.keysTable, "manage");
+    }
 
     this.authorizerFunction = new PipelineFunction(this, "AuthorizerFunction", {
       name: "authorizer",
@@ -209,6 +224,7 @@ export class ChatApi extends Construct {
     });
     if (auth.mode === "token" && apiToken) {
       this.authorizerFunction.bindSecret(apiToken, ENV.API_TOKEN_SECRET);
+      if (this.keysTable) this.authorizerFunction.bindKeysTable(this.keysTable, "check");
     } else if (auth.mode === "jwt") {
       this.authorizerFunction.bindSettings({
         [ENV.JWT_ISSUER]: auth.issuer,

@@ -225,6 +225,21 @@ export class PipelineFunction extends NodejsFunction {
   }
 
   /**
+   * KEYS_TABLE_NAME plus the scoped API keys table's actions: `check` (the authorizer) reads one key by
+   * id; `manage` (the chat function's /keys routes) also creates, lists and revokes.
+   */
+  bindKeysTable(table: ITable, access: "check" | "manage"): this {
+    const actions =
+      access === "check"
+        ? ["dynamodb:GetItem"]
+        : ["dynamodb:GetItem", "dynamodb:Scan", "dynamodb:PutItem", "dynamodb:UpdateItem"];
+    this.addToRolePolicy(new PolicyStatement({ actions, resources: [table.tableArn] }));
+    if (table.encryptionKey) table.encryptionKey.grantDecrypt(this);
+    this.addEnvironment(ENV.KEYS_TABLE_NAME, table.tableName);
+    return this;
+  }
+
+  /**
    * BUCKET_NAME plus exactly the object actions asked for, on the bucket's objects only (no bucket-level
    * rights, no List). Reads include GetObjectVersion: ingestion reads the version named in the event.
    */

@@ -5,22 +5,24 @@
  * Routes live one group per module under ./routes and are mounted below, one line each; a new group
  * (uploads, a static web console) is a new module plus one `app.route(...)` line.
  *
- * Authentication, decided here so the app is safe however it is deployed:
- * - `deps.authenticate` given (local mode, tests): every request must pass it (the same bearer check
- *   the Lambda authorizer uses, functions/core/auth/token.ts).
- * - otherwise (AWS): API Gateway's authorizer has already checked the token; the app additionally
- *   refuses any request that does not carry the authorizer's result in its request context, so a
- *   method accidentally deployed without an authorizer fails closed with 401 instead of serving data.
- *   `requireGatewayAuthorizer: false` turns that off (only for tests of unauthenticated behaviour).
+ * Authentication, decided here so the app is safe however it is deployed. Every data request gets a
+ * scope (functions/core/auth/scope.ts: the key prefix the caller may see; the API token sees all):
+ * - `deps.authenticate` given (local mode, tests): every request must pass it (the same bearer and
+ *   API-key checks the Lambda authorizer uses, functions/core/auth/api-keys.ts), which gives the scope.
+ * - otherwise (AWS): API Gateway's authorizer has already checked the token; the scope is read from
+ *   its context, and a request without our authorizer's context (principal, mode, scope) is refused,
+ *   so a method accidentally deployed without an authorizer fails closed with 401 instead of serving
+ *   data. `requireGatewayAuthorizer: false` turns that off (only for tests of unauthenticated behaviour).
+ * Routes read documents only through `readerFor(c, ctx)` (./scope.ts), so each honours the scope.
  */
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { ADMIN_SCOPE, type Scope } from "../core/auth/scope";
 import { ApiError } from "../core/chat/errors";
 import { ModelCatalog } from "../core/chat/models";
 import { ChatService } from "../core/chat/service";
-import type { DocumentReader } from "../core/documents/model";
-import type { MoonshotApi } from "../core/moonshot/types";
-import { type MetricsPort, noMetrics } from "../core/runtime/telemetry";
+import { noMetrics } from "../core/runtime/telemetry";
+import type { ChatAppContext, ChatDeps, ChatEnv } from "./context";
 import { type AppLogger, countError, errorResponse } from "./http";
 import { pathProblem, rawRequestPath } from "./request-path";
 import { chatRoutes } from "./routes/chat";
@@ -28,48 +30,11 @@ import { completionsRoutes } from "./routes/completions";
 import { consoleRoutes } from "./routes/console";
 import { documentsRoutes } from "./routes/documents";
 import { healthRoutes } from "./routes/health";
+import { keysRoutes } from "./routes/keys";
 import { uploadsRoutes } from "./routes/uploads";
+import { scopeFromAuthorizer } from "./scope";
 
-/** Deletes objects from the documents bucket (an S3 adapter in AWS and local mode, a fake in tests). */
-export interface ObjectDeleter {
-  deleteObject(bucket: string, key: string): Promise<void>;
-}
-
-export interface ChatDeps {
-  store: DocumentReader;
-  moonshot: MoonshotApi;
-  objects: ObjectDeleter;
-  /** Model used when a request names none. */
-  defaultModel: string;
-  /** Checks the Authorization header; when given, enforced on every route. */
-  authenticate?: (authorizationHeader: string | undefined) => Promise<boolean>;
-  /** Without `authenticate`: require API Gateway authorizer context on every request. Default true. */
-  requireGatewayAuthorizer?: boolean;
-  /** Largest accepted request body in bytes (413 above). Default 1 MiB. */
-  maxBodyBytes?: number;
-  /** How long the provider's model list is cached. Default 10 minutes. */
-  modelCacheTtlMs?: number;
-  /** Most documents one chat request may cover. Default 1,000. */
-  maxDocuments?: number;
-  logger?: AppLogger;
-  /** Where request figures go (Powertools in Lambda; the handler flushes them). Default: nowhere. */
-  metrics?: MetricsPort;
-}
-
-/** What route modules receive. */
-export interface ChatAppContext {
-  deps: ChatDeps;
-  service: ChatService;
-  models: ModelCatalog;
-  log: AppLogger;
-  metrics: MetricsPort;
-}
-
-/** Bindings the Lambda adapter passes (the API Gateway event); absent under @hono/node-server. */
-export interface ChatBindings {
-  event?: { requestContext?: { authorizer?: Record<string, unknown> | null } };
-}
-export type ChatEnv = { Bindings: ChatBindings };
+export type { ChatAppContext, ChatBindings, ChatDeps, ChatEnv, ObjectDeleter } from "./context";
 
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 
@@ -89,24 +54,6 @@ const unauthorized = () =>
     "Missing or invalid API token: send the header `Authorization: Bearer <API token>`.",
     { headers: { "WWW-Authenticate": 'Bearer realm="kimi-doc-pipeline"' } },
   );
-
-/** Values of the `auth` field our authorizer puts in its context (functions/authorizer/handler.ts). */
-const AUTHORIZER_MODES = new Set(["bearer", "jwt"]);
-
-/**
- * Fail closed in AWS: the request must carry our authorizer's result, a non-empty principal and the
- * context it always sets. A method deployed without the authorizer (or with another one) has neither.
- */
-export function hasAuthorizerContext(authorizer: Record<string, unknown> | null | undefined): boolean {
-  if (!authorizer) return false;
-  const principal = authorizer.principalId;
-  return (
-    typeof principal === "string" &&
-    principal.trim() !== "" &&
-    typeof authorizer.auth === "string" &&
-    AUTHORIZER_MODES.has(authorizer.auth)
-  );
-}
 
 /** Builds the chat API app. */
 export function createChatApp(deps: ChatDeps): Hono<ChatEnv> {
@@ -155,12 +102,13 @@ export function createChatApp(deps: ChatDeps): Hono<ChatEnv> {
   app.route("/", consoleRoutes(ctx));
 
   app.use("*", async (c, next) => {
-    if (deps.authenticate) {
-      if (!(await deps.authenticate(c.req.header("authorization")))) return errorResponse(c, unauthorized());
-    } else if (deps.requireGatewayAuthorizer !== false) {
-      if (!hasAuthorizerContext(c.env?.event?.requestContext?.authorizer))
-        return errorResponse(c, unauthorized());
-    }
+    let scope: Scope | undefined;
+    if (deps.authenticate) scope = await deps.authenticate(c.req.header("authorization"));
+    else if (deps.requireGatewayAuthorizer !== false)
+      scope = scopeFromAuthorizer(c.env?.event?.requestContext?.authorizer);
+    else scope = ADMIN_SCOPE; // tests of unauthenticated behaviour only
+    if (!scope) return errorResponse(c, unauthorized());
+    c.set("scope", scope);
     await next();
   });
 
@@ -185,5 +133,6 @@ export function createChatApp(deps: ChatDeps): Hono<ChatEnv> {
   app.route("/", completionsRoutes(ctx));
   app.route("/", documentsRoutes(ctx));
   app.route("/", uploadsRoutes(ctx));
+  app.route("/", keysRoutes(ctx));
   return app;
 }

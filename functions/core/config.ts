@@ -17,6 +17,8 @@ export const ENV = {
   API_TOKEN_SECRET: "API_TOKEN_SECRET",
   /** Local mode only: the API bearer token itself. */
   API_TOKEN: "API_TOKEN",
+  /** Table of scoped API keys (token mode): the authorizer reads it, the chat function manages it. */
+  KEYS_TABLE_NAME: "KEYS_TABLE_NAME",
   /** Default chat model. */
   MODEL: "MODEL",
   /** Janitor: hours a ready document's remote file is kept. */

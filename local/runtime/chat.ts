@@ -17,7 +17,7 @@ export async function loadChatFetch(): Promise<
     { DynamoDocumentStore },
     { moonshotFromEnv },
     clients,
-    auth,
+    keys,
     secrets,
     obs,
     telemetry,
@@ -27,20 +27,24 @@ export async function loadChatFetch(): Promise<
     import("../../functions/core/documents/dynamo-store"),
     import("../../functions/core/moonshot/index"),
     import("../../functions/core/runtime/clients"),
-    import("../../functions/core/auth/token"),
+    import("../../functions/core/auth/api-keys"),
     import("../../functions/core/runtime/secrets"),
     import("../../functions/core/runtime/observability"),
     import("../../functions/core/runtime/telemetry"),
   ]);
   const tableName = process.env[ENV.TABLE_NAME];
   if (!tableName) throw new Error(`${ENV.TABLE_NAME} is not set`);
+  const keysTable = process.env[ENV.KEYS_TABLE_NAME];
+  const keyStore = keysTable ? new keys.DynamoApiKeyStore(clients.documents, keysTable) : undefined;
   const app = createChatApp({
     store: new DynamoDocumentStore({ client: clients.documents, tableName }),
     moonshot: moonshotFromEnv(),
     objects: s3ObjectDeleter(clients.s3),
     defaultModel: process.env[ENV.MODEL]?.trim() || DEFAULT_MODEL,
     logger: telemetry.powertoolsLogger(obs.logger),
-    authenticate: auth.bearerAuthenticator(secrets.getApiToken),
+    // The API token or a live scoped key, checked on every request: a revoked key stops at once.
+    authenticate: keys.keyAuthenticator({ getToken: secrets.getApiToken, keys: keyStore }),
+    keys: keyStore,
   });
   // The server's bindings (the raw request line) go along: the app checks the path as sent.
   return (request, env) => app.fetch(request, env as Parameters<typeof app.fetch>[1]);

@@ -13,7 +13,7 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { PutBucketCorsCommand, S3Client } from "@aws-sdk/client-s3";
 import type { S3EventRecord, SQSBatchResponse, SQSEvent } from "aws-lambda";
 import type { DocumentRecord } from "../../functions/core/documents/model";
-import { ensureDocumentsTable, startLocalDynamo } from "../aws/dynamo";
+import { ensureApiKeysTable, ensureDocumentsTable, startLocalDynamo } from "../aws/dynamo";
 import { startLocalS3 } from "../aws/s3";
 import { createAdminApp } from "./admin";
 import { loadChatFetch } from "./chat";
@@ -87,6 +87,8 @@ export async function startStack(config: LocalConfig, out: Printer): Promise<Run
     });
     closers.push(async () => admin.destroy());
     const { migrated } = await ensureDocumentsTable(admin, config.tableName);
+    const keysTableName = `${config.tableName}-keys`;
+    await ensureApiKeysTable(admin, keysTableName);
     if (migrated) out.info("dynamodb: the documents table gained its holdsFiles index (data migrated)");
 
     let moonshotBaseUrl: string;
@@ -108,6 +110,7 @@ export async function startStack(config: LocalConfig, out: Printer): Promise<Run
     Object.assign(process.env, {
       TABLE_NAME: config.tableName,
       DEPLOYMENT_ID: deploymentId,
+      KEYS_TABLE_NAME: keysTableName,
       BUCKET_NAME: config.bucket,
       AWS_REGION: config.region,
       AWS_DEFAULT_REGION: config.region,

@@ -224,9 +224,18 @@ describe("chat API stage", () => {
 });
 
 describe("chat function grants", () => {
-  it("reads the table, puts and deletes objects, and nothing more", () => {
+  it("reads the documents table, puts and deletes objects, manages only the keys table, and nothing more", () => {
     const stmts = statementsOfFunction(template, logicalId(stack.pipeline.chatApi.function));
+    const keysTable = logicalId(stack.pipeline.chatApi.keysTable!);
+    const onKeys = (s: { Resource: unknown }) => JSON.stringify(s.Resource).includes(keysTable);
+    expect(
+      stmts
+        .filter(onKeys)
+        .flatMap((s) => [s.Action].flat())
+        .sort(),
+    ).toEqual(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan", "dynamodb:UpdateItem"]);
     const actions = stmts
+      .filter((s) => !onKeys(s))
       .flatMap((s) => [s.Action].flat())
       .filter((a) => !a.startsWith("xray:") && !a.startsWith("logs:"));
     expect(actions.filter((a) => a.startsWith("s3:")).sort()).toEqual(["s3:DeleteObject", "s3:PutObject"]);

@@ -117,9 +117,12 @@ describe("environment", () => {
         ENV.API_TOKEN_SECRET,
         ENV.MOONSHOT_BASE_URL,
         ENV.MODEL,
+        ENV.KEYS_TABLE_NAME,
       ].sort(),
     );
-    expect(keys(functions.authorizer)).toEqual([...common2, ENV.API_TOKEN_SECRET].sort());
+    expect(keys(functions.authorizer)).toEqual(
+      [...common2, ENV.API_TOKEN_SECRET, ENV.KEYS_TABLE_NAME].sort(),
+    );
     expect(keys(functions.janitor)).toEqual(
       [
         ...common2,

@@ -145,7 +145,8 @@ describe("used from another app's stack with an existing bucket", () => {
     consumer.resourceCountIs("AWS::ApiGateway::RestApi", 1);
     consumer.resourceCountIs("AWS::Events::Rule", 1);
     consumer.resourceCountIs("AWS::CloudWatch::Dashboard", 1);
-    consumer.resourceCountIs("AWS::DynamoDB::GlobalTable", 1);
+    // The documents table and the API keys table.
+    consumer.resourceCountIs("AWS::DynamoDB::GlobalTable", 2);
   });
 
   it("passes webConsole and browserUploadOrigins through", () => {
@@ -166,7 +167,8 @@ describe("used from another app's stack with an existing bucket", () => {
     const table = new DocumentTable(s, "Existing").table;
     const docs = new DocumentPipeline(s, "Docs", { table });
     const t = Template.fromStack(s);
-    t.resourceCountIs("AWS::DynamoDB::GlobalTable", 1);
+    // The existing documents table, and the API keys table of the chat API.
+    t.resourceCountIs("AWS::DynamoDB::GlobalTable", 2);
     expect(docs.table).toBe(table);
     const r = t.toJSON().Resources as Resources;
     expect(r[logicalId(docs.janitor.function)].Properties.Environment.Variables.TABLE_NAME).toEqual({

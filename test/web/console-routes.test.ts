@@ -16,6 +16,7 @@ import { errorResponse } from "../../functions/chat/http";
 import { type StreamingRuntime, streamingHandler } from "../../functions/chat/lambda-stream";
 import { consoleRoutes, contentSecurityPolicy, IMMUTABLE } from "../../functions/chat/routes/console";
 import { planUpload, type UploadPolicy, uploadsRoutes } from "../../functions/chat/routes/uploads";
+import { ADMIN_SCOPE } from "../../functions/core/auth/scope";
 import type { MoonshotApi } from "../../functions/core/moonshot/types";
 import { type LocalStack, startLocalStack } from "../support/local-stack";
 
@@ -26,6 +27,11 @@ const ctx = {
 function appWith(...routes: Hono<ChatEnv>[]): Hono<ChatEnv> {
   const app = new Hono<ChatEnv>();
   app.onError((err, c) => errorResponse(c, err));
+  // The app's auth middleware sets the caller's scope; these route-level tests act as the admin.
+  app.use("*", async (c, next) => {
+    c.set("scope", ADMIN_SCOPE);
+    await next();
+  });
   for (const r of routes) app.route("/", r);
   return app;
 }
@@ -291,7 +297,7 @@ describe("inside the chat app", () => {
       moonshot: {} as MoonshotApi,
       objects: { deleteObject: async () => {} },
       defaultModel: "kimi-k2.6",
-      authenticate: async (header) => header === `Bearer ${TOKEN}`,
+      authenticate: async (header) => (header === `Bearer ${TOKEN}` ? ADMIN_SCOPE : undefined),
     });
 
   it("serves the console without a token but keeps every API route, uploads included, authenticated", async () => {

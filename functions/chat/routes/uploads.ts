@@ -17,10 +17,12 @@ import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { Hono } from "hono";
 import * as z from "zod/mini";
+import { outsideScope, type Scope } from "../../core/auth/scope";
 import { ApiError, badRequest } from "../../core/chat/errors";
 import { ENV } from "../../core/config";
-import type { ChatAppContext, ChatEnv } from "../app";
+import type { ChatAppContext, ChatEnv } from "../context";
 import { parseWith, readJson } from "../http";
+import { scopeOf } from "../scope";
 
 /** The provider's per-file limit (100 MB): larger files would only fail at ingestion. */
 export const DEFAULT_MAX_UPLOAD_BYTES = 100 * 1024 * 1024;
@@ -160,6 +162,29 @@ export interface UploadPlan {
   size: number;
 }
 
+/**
+ * The upload's folder (relative to the base prefix) for a caller with `scope`: the key is
+ * `basePrefix + prefix + filename` and must lie inside the scope. Without a prefix, a scoped caller's
+ * upload lands at its scope. A prefix outside the scope is a 403 that says which scope the key has.
+ */
+export function scopedUploadPrefix(scope: Scope, basePrefix: string, asked: string | undefined): string {
+  const relative = normalisePrefix(asked ?? "");
+  if (scope.prefix === "") return relative;
+  if (asked === undefined || relative === "") {
+    if (scope.prefix.startsWith(basePrefix)) return scope.prefix.slice(basePrefix.length);
+    if (basePrefix.startsWith(scope.prefix)) return "";
+    throw new ApiError(
+      403,
+      "permission_error",
+      `This key's scope ${JSON.stringify(scope.prefix)} is outside the upload area ${JSON.stringify(basePrefix)}; it cannot upload.`,
+      { param: "prefix" },
+    );
+  }
+  if (!`${basePrefix}${relative}`.startsWith(scope.prefix))
+    throw outsideScope(scope, `${basePrefix}${relative}`);
+  return relative;
+}
+
 /** Checks one upload against the policy and decides its key and stored Content-Type. */
 export function planUpload(input: UploadRequest, policy: UploadPolicy): UploadPlan {
   // Browsers send a bare name, but strip any path a client includes ("C:\\x\\a.pdf", "../a.pdf").
@@ -265,12 +290,15 @@ export function uploadsRoutes(ctx: ChatAppContext, config?: UploadConfig): Hono<
   const routes = new Hono<ChatEnv>();
   const resolve = uploadConfigResolver(config);
 
-  routes.get("/uploads", (c) => c.json(policyOf(resolve()), 200, { "Cache-Control": "no-store" }));
+  routes.get("/uploads", (c) =>
+    c.json({ ...policyOf(resolve()), scopePrefix: scopeOf(c).prefix }, 200, { "Cache-Control": "no-store" }),
+  );
 
   routes.post("/uploads", async (c) => {
     const cfg = resolve();
     const body = parseWith(uploadRequest, await readJson(c));
-    const plan = planUpload(body, policyOf(cfg));
+    const prefix = scopedUploadPrefix(scopeOf(c), cfg.basePrefix, body.prefix);
+    const plan = planUpload({ ...body, prefix }, policyOf(cfg));
     const url = await getSignedUrl(
       cfg.s3,
       new PutObjectCommand({

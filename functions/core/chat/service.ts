@@ -48,6 +48,11 @@ export interface ChatPlanInput {
   /** Requested model; the configured default when absent. */
   model?: string;
   selector: DocumentSelector;
+  /**
+   * The documents this request may see: the caller's scoped view (functions/core/auth/scope.ts,
+   * `readerFor` in the app). Default: the service's whole store.
+   */
+  reader?: DocumentReader;
   /** The conversation without documents: system prompts, previous turns, the question last. */
   messages: ChatMessage[];
   /** Index in `messages` where the document messages are inserted (after the leading system prompts). */
@@ -83,11 +88,12 @@ export class ChatService {
 
   async prepare(input: ChatPlanInput, opts: CallOptions = {}): Promise<PreparedChat> {
     const t0 = performance.now();
+    const reader = input.reader ?? this.deps.store;
     const modelId = input.model ?? this.deps.defaultModel;
     // Both in parallel, but a bad model is reported before a bad selection, whichever fails first.
     const [modelResult, selectionResult] = await Promise.allSettled([
       this.deps.models.resolve(modelId, input.model === undefined),
-      selectDocuments(this.deps.store, input.selector, { maxDocuments: this.deps.maxDocuments }),
+      selectDocuments(reader, input.selector, { maxDocuments: this.deps.maxDocuments }),
     ]);
     if (modelResult.status === "rejected") throw modelResult.reason;
     if (selectionResult.status === "rejected") throw selectionResult.reason;
@@ -112,7 +118,7 @@ export class ChatService {
       selection.documents,
       this.deps.readConcurrency ?? 16,
       async (record, i) => {
-        const chunks = await this.deps.store.getChunks(record);
+        const chunks = await reader.getChunks(record);
         if (rankWhileReading) ranker.add(i, chunks);
         return { record, chunks };
       },

@@ -21,6 +21,10 @@ export function documentIdProblem(id: string): string | undefined {
 export function prefixProblem(prefix: string): string | undefined {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
   if (/[\u0000-\u001f\u007f]/.test(prefix)) return "must not contain control characters";
+  // Keys are matched as strings, so `a/../b/` could only ever match keys literally named so; refusing
+  // it says so instead of answering an empty selection that looks like "b/" has nothing.
+  if (prefix.split("/").some((s) => s === "." || s === ".."))
+    return 'must not contain "." or ".." segments (keys are matched as written, not as paths)';
   if (Buffer.byteLength(prefix, "utf8") > MAX_PREFIX_BYTES)
     return `must be at most ${MAX_PREFIX_BYTES} bytes in UTF-8 (S3's key limit)`;
   return undefined;
