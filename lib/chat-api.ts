@@ -71,6 +71,13 @@ export interface ChatApiProps {
    */
   readonly throttle?: { readonly rateLimit?: number; readonly burstLimit?: number };
   /**
+   * Key prefix presigned uploads (`POST /uploads`, the web console) are confined to, e.g. "uploads/":
+   * the chat function gets s3:PutObject only there. Scoped API keys then upload under
+   * `<uploadPrefix><their prefix>` only if their prefix lies inside it.
+   * @default "" (the whole bucket)
+   */
+  readonly uploadPrefix?: string;
+  /**
    * Chat function timeout, also the integration timeout (streamed responses may run up to 15 min).
    * @default Duration.minutes(10)
    */
@@ -194,7 +201,8 @@ export class ChatApi extends Construct {
       afterBundling: webConsole ? copyWebConsole : undefined,
     })
       .bindTable(props.table, "read")
-      .bindBucket(props.bucket, { put: true, delete: true })
+      .bindBucket(props.bucket, { delete: true })
+      .bindUploads(props.bucket, props.uploadPrefix ?? "")
       .bindSecret(props.moonshotApiKey, ENV.MOONSHOT_API_KEY_SECRET)
       .bindSettings({
         [ENV.MOONSHOT_BASE_URL]: props.providerBaseUrl ?? DEFAULT_MOONSHOT_BASE_URL,

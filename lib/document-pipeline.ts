@@ -112,6 +112,12 @@ export interface DocumentPipelineProps {
    */
   readonly webConsole?: boolean;
   /**
+   * Key prefix presigned uploads (POST /uploads, the web console) are confined to, e.g. "uploads/";
+   * the chat function may write objects only there. Folders joined by "/", ending in "/".
+   * @default "" (the whole bucket)
+   */
+  readonly uploadPrefix?: string;
+  /**
    * Origins allowed to PUT presigned uploads from a browser into a bucket this construct creates (CORS).
    * @default - the region's API Gateway origins (https://*.execute-api.<region>.amazonaws.com)
    */
@@ -201,6 +207,18 @@ export function validateDocumentPipelineProps(props: DocumentPipelineProps): voi
       );
     }
   }
+  if (
+    props.uploadPrefix !== undefined &&
+    props.uploadPrefix !== "" &&
+    !/^([A-Za-z0-9!_.*'()-]+\/)+$/.test(props.uploadPrefix)
+  ) {
+    fail(
+      `uploadPrefix must be folders ending in "/" (letters, digits, !_.*'()-), such as "uploads/", got ${JSON.stringify(props.uploadPrefix)}`,
+    );
+  }
+  if (props.uploadPrefix?.split("/").some((s) => s === "." || s === "..")) {
+    fail(`uploadPrefix must not contain "." or ".." segments, got ${JSON.stringify(props.uploadPrefix)}`);
+  }
   if (props.deploymentId !== undefined && !DEPLOYMENT_ID_PATTERN.test(props.deploymentId)) {
     fail(
       `deploymentId must be 4-24 lower-case letters and digits, got ${JSON.stringify(props.deploymentId)}`,
@@ -269,6 +287,7 @@ export class DocumentPipeline extends Construct {
       throttle: props.throttle,
       cloudWatchRole: props.apiGatewayCloudWatchRole,
       webConsole: props.webConsole,
+      uploadPrefix: props.uploadPrefix,
       removalPolicy,
       logRetention,
       metricsNamespace,

@@ -265,6 +265,28 @@ export class PipelineFunction extends NodejsFunction {
   }
 
   /**
+   * The chat function's upload rights: s3:PutObject (presigned uploads are signed with these rights)
+   * and s3:GetObject (HEAD: the 409 for an existing key) only on keys under `prefix` ("" = the whole
+   * bucket), plus s3:ListBucket so a HEAD of a missing key answers 404 rather than 403. Sets
+   * UPLOAD_PREFIX, which the route confines every upload to.
+   */
+  bindUploads(bucket: IBucket, prefix: string): this {
+    const objects = bucket.arnForObjects(`${prefix}*`);
+    this.addToRolePolicy(
+      new PolicyStatement({ actions: ["s3:PutObject", "s3:GetObject"], resources: [objects] }),
+    );
+    this.addToRolePolicy(new PolicyStatement({ actions: ["s3:ListBucket"], resources: [bucket.bucketArn] }));
+    acknowledge(
+      this.executionRole,
+      wildcardFindingId(this, objects),
+      `Object-level s3:PutObject/s3:GetObject under the upload prefix "${prefix}": users name their files, so the object ARN must end in *; GetObject is for the HEAD that refuses overwriting an existing key.`,
+    );
+    if (bucket.encryptionKey) bucket.encryptionKey.grantEncryptDecrypt(this);
+    if (prefix) this.addEnvironment(ENV.UPLOAD_PREFIX, prefix);
+    return this;
+  }
+
+  /**
    * `envVar` = the secret's ARN (never its value) plus secretsmanager:GetSecretValue on that one secret
    * (and kms:Decrypt when it uses a customer-managed key).
    */

@@ -198,7 +198,8 @@ export class Ingestion extends Construct {
               {
                 allowedMethods: [HttpMethods.PUT],
                 allowedOrigins: uploadOrigins,
-                allowedHeaders: ["content-type", "x-amz-*"],
+                // if-none-match: presigned uploads are conditional (never overwrite silently).
+                allowedHeaders: ["content-type", "if-none-match", "x-amz-*"],
                 maxAge: 3000,
               },
             ]

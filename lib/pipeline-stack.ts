@@ -25,7 +25,8 @@ export interface PipelineStackProps extends StackProps {
  * Context keys read by pipelinePropsFromContext (all optional):
  * model, providerBaseUrl, retentionHours, highWaterMark, ingestConcurrency, janitorScheduleMinutes,
  * authMode (token|jwt), jwtIssuer, jwtAudience (comma-separated), logRetentionDays, removalPolicy
- * (retain|destroy), alarmEmail, bucketName (ingest an existing bucket), metricsNamespace, deploymentId.
+ * (retain|destroy), alarmEmail, bucketName (ingest an existing bucket), metricsNamespace, deploymentId,
+ * uploadPrefix.
  */
 export const CONTEXT_KEYS = [
   "model",
@@ -43,6 +44,7 @@ export const CONTEXT_KEYS = [
   "bucketName",
   "metricsNamespace",
   "deploymentId",
+  "uploadPrefix",
 ] as const;
 
 /** Builds DocumentPipeline props from CDK context (`-c key=value` or cdk.json "context"). */
@@ -112,6 +114,7 @@ export function pipelinePropsFromContext(scope: Construct): DocumentPipelineProp
     alarmEmail: str("alarmEmail"),
     metricsNamespace: str("metricsNamespace"),
     deploymentId: str("deploymentId"),
+    uploadPrefix: str("uploadPrefix"),
     bucket: bucketName ? Bucket.fromBucketName(scope, "ExistingDocumentsBucket", bucketName) : undefined,
   };
 }

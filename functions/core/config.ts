@@ -7,6 +7,8 @@ export const ENV = {
   TABLE_NAME: "TABLE_NAME",
   /** Documents bucket (the chat API's DELETE and presign routes use it). */
   BUCKET_NAME: "BUCKET_NAME",
+  /** Chat: the key prefix presigned uploads are confined to (unset: the whole bucket). */
+  UPLOAD_PREFIX: "UPLOAD_PREFIX",
   /** Moonshot API base URL, default https://api.moonshot.ai/v1. */
   MOONSHOT_BASE_URL: "MOONSHOT_BASE_URL",
   /** Local mode only: the key itself. In AWS the key is read from the secret named below. */

@@ -13,6 +13,7 @@ export type ApiErrorType =
   | "authentication_error"
   | "permission_error"
   | "not_found_error"
+  | "conflict_error"
   | "request_too_large"
   | "rate_limit_error"
   | "insufficient_quota"
