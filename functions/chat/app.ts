@@ -22,6 +22,7 @@ import { ApiError } from "../core/chat/errors";
 import { ModelCatalog } from "../core/chat/models";
 import { ChatService } from "../core/chat/service";
 import { noMetrics } from "../core/runtime/telemetry";
+import { SearchService } from "../core/search/service";
 import type { ChatAppContext, ChatDeps, ChatEnv } from "./context";
 import { type AppLogger, countError, errorResponse } from "./http";
 import { pathProblem, rawRequestPath } from "./request-path";
@@ -31,6 +32,7 @@ import { consoleRoutes } from "./routes/console";
 import { documentsRoutes } from "./routes/documents";
 import { healthRoutes } from "./routes/health";
 import { keysRoutes } from "./routes/keys";
+import { searchRoutes } from "./routes/search";
 import { uploadsRoutes } from "./routes/uploads";
 import { scopeFromAuthorizer } from "./scope";
 
@@ -65,10 +67,12 @@ export function createChatApp(deps: ChatDeps): Hono<ChatEnv> {
     models,
     defaultModel: deps.defaultModel,
     maxDocuments: deps.maxDocuments,
+    search: deps.search,
     metrics: deps.metrics,
   });
   const metrics = deps.metrics ?? noMetrics;
-  const ctx: ChatAppContext = { deps, service, models, log, metrics };
+  const search = new SearchService({ store: deps.store, index: deps.search });
+  const ctx: ChatAppContext = { deps, service, search, models, log, metrics };
   const maxBody = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
 
   const app = new Hono<ChatEnv>();
@@ -130,6 +134,7 @@ export function createChatApp(deps: ChatDeps): Hono<ChatEnv> {
 
   app.route("/", healthRoutes(ctx));
   app.route("/", chatRoutes(ctx));
+  app.route("/", searchRoutes(ctx));
   app.route("/", completionsRoutes(ctx));
   app.route("/", documentsRoutes(ctx));
   app.route("/", uploadsRoutes(ctx));

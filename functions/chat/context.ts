@@ -9,6 +9,8 @@ import type { ChatService } from "../core/chat/service";
 import type { DocumentReader } from "../core/documents/model";
 import type { MoonshotApi } from "../core/moonshot/types";
 import type { MetricsPort } from "../core/runtime/telemetry";
+import type { SearchIndex } from "../core/search/model";
+import type { SearchService } from "../core/search/service";
 import type { AppLogger } from "./http";
 
 /** Deletes objects from the documents bucket (an S3 adapter in AWS and local mode, a fake in tests). */
@@ -20,6 +22,8 @@ export interface ChatDeps {
   store: DocumentReader;
   moonshot: MoonshotApi;
   objects: ObjectDeleter;
+  /** The search index (POST /search; chat over scopes larger than the window). Absent: 503 / read all. */
+  search?: SearchIndex;
   /** Model used when a request names none. */
   defaultModel: string;
   /**
@@ -36,7 +40,7 @@ export interface ChatDeps {
   maxBodyBytes?: number;
   /** How long the provider's model list is cached. Default 10 minutes. */
   modelCacheTtlMs?: number;
-  /** Most documents one chat request may cover. Default 1,000. */
+  /** Scopes larger than this (default 1,000) come from the search index (see ChatServiceDeps). */
   maxDocuments?: number;
   logger?: AppLogger;
   /** Where request figures go (Powertools in Lambda; the handler flushes them). Default: nowhere. */
@@ -47,6 +51,7 @@ export interface ChatDeps {
 export interface ChatAppContext {
   deps: ChatDeps;
   service: ChatService;
+  search: SearchService;
   models: ModelCatalog;
   log: AppLogger;
   metrics: MetricsPort;

@@ -13,6 +13,8 @@ import { moonshotFromEnv } from "../core/moonshot/index";
 import { documents, s3 } from "../core/runtime/clients";
 import { logger, metrics } from "../core/runtime/observability";
 import { powertoolsLogger, powertoolsMetrics } from "../core/runtime/telemetry";
+import { IndexSearcher } from "../core/search/searcher";
+import { S3IndexObjects } from "../core/search/storage";
 import { createChatApp } from "./app";
 import { streamingHandler } from "./lambda-stream";
 import { s3ObjectDeleter } from "./objects";
@@ -31,6 +33,12 @@ const app = createChatApp({
   objects: s3ObjectDeleter(s3),
   // Token mode: the admin's key-management routes (the authorizer checks the keys themselves).
   keys: keysTable ? new DynamoApiKeyStore(documents, keysTable) : undefined,
+  // Without an index bucket (a stack from before the index): /search answers 503, chat reads scopes.
+  search: process.env[ENV.SEARCH_INDEX_BUCKET]
+    ? new IndexSearcher({
+        objects: new S3IndexObjects({ client: s3, bucket: process.env[ENV.SEARCH_INDEX_BUCKET] as string }),
+      })
+    : undefined,
   defaultModel: process.env[ENV.MODEL]?.trim() || DEFAULT_MODEL,
   logger: powertoolsLogger(logger),
   metrics: powertoolsMetrics(metrics),

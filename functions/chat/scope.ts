@@ -4,8 +4,9 @@
  * `readerFor(c, ctx)`. A route added later gets tenancy by using it (see functions/core/auth/scope.ts).
  */
 import type { Context } from "hono";
-import { ADMIN_SCOPE, type Scope, scopedReader } from "../core/auth/scope";
+import { ADMIN_SCOPE, narrowPrefix, type Scope, scopedReader } from "../core/auth/scope";
 import { ApiError } from "../core/chat/errors";
+import type { DocumentSelector } from "../core/chat/selection";
 import type { DocumentReader } from "../core/documents/model";
 import type { ChatAppContext, ChatEnv } from "./context";
 
@@ -44,4 +45,20 @@ export function scopeOf(c: Context<ChatEnv>): Scope {
 /** The documents the caller may see. */
 export function readerFor(c: Context<ChatEnv>, ctx: ChatAppContext): DocumentReader {
   return scopedReader(ctx.deps.store, scopeOf(c));
+}
+
+/**
+ * What a route hands to the chat or search service for a request's document selection: the caller's
+ * reader (ids outside the scope are unknown: 404) and the selector with its prefix narrowed to the
+ * scope (no prefix: the scope's; a prefix outside it: 403), so a search index queried by prefix stays
+ * inside the scope too. One call per route: `...selectionFor(c, ctx, { documentIds, prefix })`.
+ */
+export function selectionFor(
+  c: Context<ChatEnv>,
+  ctx: ChatAppContext,
+  asked: DocumentSelector,
+): { reader: DocumentReader; selector: DocumentSelector } {
+  const scope = scopeOf(c);
+  const selector = asked.documentIds ? asked : { ...asked, prefix: narrowPrefix(scope, asked.prefix) };
+  return { reader: scopedReader(ctx.deps.store, scope), selector };
 }

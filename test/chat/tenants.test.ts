@@ -8,7 +8,7 @@
  * mistake). Every attempt of A on B's documents must fail without telling A that they exist.
  */
 
-import { HeadObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { CreateBucketCommand, HeadObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -17,6 +17,9 @@ import { s3ObjectDeleter } from "../../functions/chat/objects";
 import { DynamoApiKeyStore, keyAuthenticator } from "../../functions/core/auth/api-keys";
 import { DynamoDocumentStore } from "../../functions/core/documents/dynamo-store";
 import { MoonshotClient } from "../../functions/core/moonshot/client";
+import { SearchIndexer } from "../../functions/core/search/indexer";
+import { IndexSearcher } from "../../functions/core/search/searcher";
+import { S3IndexObjects } from "../../functions/core/search/storage";
 import { ensureApiKeysTable } from "../../local/aws/dynamo";
 import { type RunningEmulator, startEmulator } from "../../local/emulator/server";
 import { type LocalStack, startLocalStack } from "../support/local-stack";
@@ -63,6 +66,9 @@ beforeAll(async () => {
     keysTable,
   );
   const store = new DynamoDocumentStore({ client: stack.documentClient, tableName: stack.tableName });
+  const indexBucket = `${stack.bucket}-index`;
+  await stack.s3Client.send(new CreateBucketCommand({ Bucket: indexBucket }));
+  const objects = new S3IndexObjects({ client: stack.s3Client, bucket: indexBucket });
   const app = createChatApp({
     store,
     moonshot: new MoonshotClient({
@@ -74,10 +80,15 @@ beforeAll(async () => {
     defaultModel: "kimi-k2.6",
     authenticate: keyAuthenticator({ getToken: async () => ADMIN, keys }),
     keys,
+    search: new IndexSearcher({ objects, refreshMs: 0 }),
+    // Every scope larger than 1 document is read from the index: the index path is attacked too.
+    maxDocuments: 1,
     logger: { info() {}, warn() {}, error() {} },
   });
   // Uploads against the test bucket (the app's own mount reads BUCKET_NAME from the environment).
   process.env.BUCKET_NAME = stack.bucket;
+  process.env.AWS_ENDPOINT_URL_S3 = stack.s3Endpoint;
+  process.env.S3_FORCE_PATH_STYLE = "true";
   process.env.AWS_REGION ??= "us-east-1";
   process.env.AWS_ACCESS_KEY_ID ??= "S3RVER";
   process.env.AWS_SECRET_ACCESS_KEY ??= "S3RVER";
@@ -89,6 +100,8 @@ beforeAll(async () => {
     );
     await stack.s3Client.send(new PutObjectCommand({ Bucket: stack.bucket, Key: d.key, Body: d.text }));
   }
+  const indexer = new SearchIndexer({ store, todos: store.searchTodos, objects, config: { segments: 2 } });
+  while ((await indexer.run()).todos > 0);
   const make = async (prefix: string, name: string) => {
     const res = await call(ADMIN, "POST", "/keys", { prefix, name });
     expect(res.status).toBe(201);
@@ -183,8 +196,10 @@ describe("tenant A against tenant B's documents: 0 leaks", () => {
     const byIds = await ask({ documentIds: [DOCS.b.documentId] });
     expect(byIds.status).toBe(404);
     expect(await byIds.text()).not.toContain("pelican");
+    // Two ids are over this app's 1-document listing limit: refused before any lookup.
     const mixed = await ask({ documentIds: [DOCS.a.documentId, DOCS.b.documentId] });
-    expect(mixed.status).toBe(404);
+    expect(mixed.status).toBe(400);
+    expect(await mixed.text()).not.toContain("pelican");
     for (const prefix of ["team2/", "te", "tеam/"]) {
       const res = await ask({ prefix });
       expect(res.status, prefix).toBe(403);
@@ -193,6 +208,8 @@ describe("tenant A against tenant B's documents: 0 leaks", () => {
     const own = await ask({});
     expect(own.status).toBe(200);
     const body = await own.json();
+    // A's two documents are over this app's listing limit (1), so the scope was listed from the search
+    // index (ChatService.select), queried with the prefix narrowed to team/.
     expect(body.sources.map((s: { key: string }) => s.key).sort()).toEqual([
       "team/plan.txt",
       "team/sub/deep.txt",
@@ -220,6 +237,24 @@ describe("tenant A against tenant B's documents: 0 leaks", () => {
     };
     expect(own.sources.map((s) => s.key).sort()).toEqual(["team/plan.txt", "team/sub/deep.txt"]);
     expect(own.choices[0]!.message.content).not.toContain("pelican");
+  });
+
+  it("search: B's ids are unknown, B's prefix is a 403, and no hit ever comes from outside A's prefix", async () => {
+    const search = (body: Record<string, unknown>) =>
+      call(keyA, "POST", "/search", { query: "vault code pelican heron ibis flamingo", ...body });
+    const all = await search({});
+    expect(all.status).toBe(200);
+    const hits = (await all.json()).results as { key: string; text: string }[];
+    expect(hits.length).toBeGreaterThan(0);
+    for (const h of hits) expect(h.key.startsWith("team/"), h.key).toBe(true);
+    expect(JSON.stringify(hits)).not.toContain("pelican");
+    expect((await search({ documentIds: [DOCS.b.documentId] })).status).toBe(404);
+    for (const prefix of ["team2/", "te", "tеam/"])
+      expect((await search({ prefix })).status, prefix).toBe(403);
+    expect((await search({ prefix: "team/../team2/" })).status).toBe(400);
+    // The admin's search does reach B's text: the index holds it.
+    const admin = await call(ADMIN, "POST", "/search", { query: "vault code pelican" });
+    expect(JSON.stringify(await admin.json())).toContain("pelican");
   });
 
   it("uploads land under the key's prefix; another prefix is a 403", async () => {

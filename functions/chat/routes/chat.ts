@@ -25,7 +25,7 @@ import type { PreparedChat } from "../../core/chat/service";
 import type { ChatMessage, ChatResult, ChatUsage } from "../../core/moonshot/types";
 import type { ChatAppContext, ChatEnv } from "../context";
 import { callOptions, countAnswer, countError, parseWith, readJson, sseFrame, streamResponse } from "../http";
-import { readerFor } from "../scope";
+import { selectionFor } from "../scope";
 import { documentIdsField, prefixField } from "./selection";
 
 /** Instruction that precedes the documents. */
@@ -101,8 +101,7 @@ export function chatRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
     const prepared = await service.prepare(
       {
         model: body.model,
-        selector: { documentIds: body.documentIds, prefix: body.prefix },
-        reader: readerFor(c, ctx),
+        ...selectionFor(c, ctx, { documentIds: body.documentIds, prefix: body.prefix }),
         messages,
         documentsAt: 1,
         query: body.question,

@@ -24,7 +24,7 @@ import { badRequest, toApiError } from "../../core/chat/errors";
 import type { ChatMessage, ChatUsage } from "../../core/moonshot/types";
 import type { ChatAppContext, ChatEnv } from "../context";
 import { callOptions, countAnswer, countError, parseWith, readJson, sseFrame, streamResponse } from "../http";
-import { readerFor } from "../scope";
+import { selectionFor } from "../scope";
 import { documentIdsField, prefixField } from "./selection";
 
 const textPart = z.looseObject({ type: z.string(), text: z.optional(z.string()) });
@@ -127,8 +127,7 @@ export function completionsRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
     const prepared = await service.prepare(
       {
         model: body.model,
-        selector: { documentIds: body.documents, prefix: body.prefix },
-        reader: readerFor(c, ctx),
+        ...selectionFor(c, ctx, { documentIds: body.documents, prefix: body.prefix }),
         messages,
         documentsAt,
         query,
