@@ -145,6 +145,7 @@ function functionEnvironments(): Record<FunctionName, Record<string, string>> {
   };
   const fake: Record<string, string> = {
     TABLE_NAME: "kdp-bench-documents",
+    DEPLOYMENT_ID: "benchdeploy",
     BUCKET_NAME: "kdp-bench-bucket",
     SEARCH_INDEX_BUCKET: "kdp-bench-search-index",
     MOONSHOT_API_KEY_SECRET: "arn:aws:secretsmanager:us-east-1:123456789012:secret:kdp-moonshot-AbCdEf",

@@ -20,7 +20,7 @@ import {
   TokenAuthorizer,
 } from "aws-cdk-lib/aws-apigateway";
 import { Alarm, ComparisonOperator, TreatMissingData } from "aws-cdk-lib/aws-cloudwatch";
-import type { ITable } from "aws-cdk-lib/aws-dynamodb";
+import { AttributeType, Billing, type ITable, TableV2 } from "aws-cdk-lib/aws-dynamodb";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { IBucket } from "aws-cdk-lib/aws-s3";
 import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
@@ -70,6 +70,13 @@ export interface ChatApiProps {
    * @default { rateLimit: 25, burstLimit: 50 }
    */
   readonly throttle?: { readonly rateLimit?: number; readonly burstLimit?: number };
+  /**
+   * Key prefix presigned uploads (`POST /uploads`, the web console) are confined to, e.g. "uploads/":
+   * the chat function gets s3:PutObject only there. Scoped API keys then upload under
+   * `<uploadPrefix><their prefix>` only if their prefix lies inside it.
+   * @default "" (the whole bucket)
+   */
+  readonly uploadPrefix?: string;
   /**
    * Chat function timeout, also the integration timeout (streamed responses may run up to 15 min).
    * @default Duration.minutes(10)
@@ -141,6 +148,11 @@ export class ChatApi extends Construct {
   public readonly authorizer: TokenAuthorizer;
   /** JSON access log of the stage. */
   public readonly accessLogs: LogGroup;
+  /**
+   * Scoped API keys (token mode): id, prefix, name, SHA-256 of the secret, dates. Managed through the
+   * API's admin routes (`kdp keys`); read by the authorizer.
+   */
+  public readonly keysTable?: TableV2;
   /** Methods deliberately served without the authorizer (web console page and assets). */
   public readonly publicMethods: Method[];
   /** Alarms: 5xx answers from the API. */
@@ -189,13 +201,24 @@ export class ChatApi extends Construct {
       afterBundling: webConsole ? copyWebConsole : undefined,
     })
       .bindTable(props.table, "read")
-      .bindBucket(props.bucket, { put: true, delete: true })
+      .bindBucket(props.bucket, { delete: true })
+      .bindUploads(props.bucket, props.uploadPrefix ?? "")
       .bindSecret(props.moonshotApiKey, ENV.MOONSHOT_API_KEY_SECRET)
       .bindSettings({
         [ENV.MOONSHOT_BASE_URL]: props.providerBaseUrl ?? DEFAULT_MOONSHOT_BASE_URL,
         [ENV.MODEL]: props.model ?? DEFAULT_MODEL,
       });
     if (apiToken) this.function.bindSecret(apiToken, ENV.API_TOKEN_SECRET);
+    if (auth.mode === "token") {
+      this.keysTable = new TableV2(this, "ApiKeys", {
+        partitionKey: { name: "id", type: AttributeType.STRING },
+        billing: Billing.onDemand(),
+        pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+        deletionProtection: removalPolicy === RemovalPolicy.RETAIN,
+        removalPolicy,
+      });
+      this.function.bindKeysTable(this.keysTable, "manage");
+    }
 
     this.authorizerFunction = new PipelineFunction(this, "AuthorizerFunction", {
       name: "authorizer",
@@ -209,6 +232,7 @@ export class ChatApi extends Construct {
     });
     if (auth.mode === "token" && apiToken) {
       this.authorizerFunction.bindSecret(apiToken, ENV.API_TOKEN_SECRET);
+      if (this.keysTable) this.authorizerFunction.bindKeysTable(this.keysTable, "check");
     } else if (auth.mode === "jwt") {
       this.authorizerFunction.bindSettings({
         [ENV.JWT_ISSUER]: auth.issuer,

@@ -365,6 +365,29 @@ describe("kdp CLI against the running stack", { timeout: 120_000 }, () => {
     expect(usage.stderr).toContain('unknown command "frobnicate"');
   });
 
+  it("keys: create prints the key once (JSON last line), the key sees only its prefix, revoke stops it at once", async () => {
+    const created = await kdp(["keys", "create", "--prefix", "reports", "--name", "bakery team", "--json"]);
+    expect(created.stderr).toBe("");
+    expect(created.code).toBe(0);
+    const last = created.stdout.trim().split("\n").pop()!;
+    const made = JSON.parse(last) as { id: string; key: string; prefix: string; name: string };
+    expect(made).toMatchObject({ prefix: "reports/", name: "bakery team" });
+    expect(made.key).toMatch(/^kdpk_[a-z0-9]{12}\./);
+    const asTenant = await kdp(["ls", "--json", "--token", made.key]);
+    expect(asTenant.code).toBe(0);
+    expect((JSON.parse(asTenant.stdout) as Doc[]).map((d) => d.key)).toEqual(["reports/bakery.docx"]);
+    const manage = await kdp(["keys", "ls", "--token", made.key]);
+    expect(manage.code).toBe(1);
+    expect(manage.stderr).toContain("403");
+    const listed = await kdp(["keys", "ls"]);
+    expect(listed.stdout).toMatch(new RegExp(`${made.id}\\s+reports/\\s+.*active\\s+bakery team`));
+    expect(listed.stdout).not.toContain(made.key);
+    const revoked = await kdp(["keys", "revoke", made.id]);
+    expect(revoked.code).toBe(0);
+    expect((await kdp(["ls", "--token", made.key])).stderr).toContain("rejected the token (401)");
+    expect((await kdp(["keys", "ls"])).stdout).toMatch(new RegExp(`${made.id}.*revoked`));
+  });
+
   it("rm deletes a document; ingestion then marks it deleted", async () => {
     const r = await kdp(["rm", txtId]);
     expect(r.code).toBe(0);

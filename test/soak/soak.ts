@@ -127,6 +127,8 @@ export interface SoakReport {
 
 const BUCKET = "kdp-soak";
 const TABLE = "kdp-soak-documents";
+/** The soak stack's deployment id (its uploads are named `kdp-soak1-...`). */
+const DEPLOYMENT_ID = "soak1";
 const REGION = "us-east-1";
 const API_KEY = "sk-soak";
 const API_TOKEN = "kdp_soak_token_0123456789";
@@ -206,6 +208,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     // The handlers read these at import (cold start), as in Lambda; see local/runtime/stack.ts.
     Object.assign(process.env, {
       TABLE_NAME: TABLE,
+      DEPLOYMENT_ID,
       BUCKET_NAME: BUCKET,
       SEARCH_INDEX_BUCKET,
       AWS_REGION: REGION,
@@ -563,7 +566,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     // Which key each upload tag belongs to, to explain any orphan.
     const tagKey = new Map<string, KeyState>();
     for (const k of keys.values())
-      for (const q of k.sequencers) tagKey.set(uploadTagFor(k.documentId, normaliseSequencer(q)), k);
+      for (const q of k.sequencers)
+        tagKey.set(uploadTagFor(k.documentId, normaliseSequencer(q), DEPLOYMENT_ID), k);
     const allRequests = emulator.requests();
     const orphans: string[] = [];
     for (const o of orphanFiles(files, records)) {
@@ -611,7 +615,9 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
         if (rec && rec.status !== "deleted") deleted.leftovers.push(`${s.key}: record is ${rec.status}`);
         const chunks = await countChunks(clients.documents, s.documentId);
         if (chunks > 0) deleted.leftovers.push(`${s.key}: ${chunks} chunk item(s) left`);
-        const tags = new Set(s.sequencers.map((q) => uploadTagFor(s.documentId, normaliseSequencer(q))));
+        const tags = new Set(
+          s.sequencers.map((q) => uploadTagFor(s.documentId, normaliseSequencer(q), DEPLOYMENT_ID)),
+        );
         const remote = files.filter((x) => tags.has(x.filename.split("__")[0]!));
         if (remote.length)
           deleted.leftovers.push(`${s.key}: remote file(s) ${remote.map((x) => x.id).join(", ")} left`);
