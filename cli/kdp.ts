@@ -4,7 +4,7 @@
  */
 import { parseArgs } from "node:util";
 import { ApiClient, CliError } from "./api";
-import { ask, ls, queue, rm, show } from "./commands";
+import { ask, ls, queue, rm, search, show } from "./commands";
 import { resolveTarget } from "./target";
 
 const HELP = `kdp — drop documents into kimi-doc-pipeline and ask questions about them
@@ -15,6 +15,7 @@ Usage:
   kdp show <id> [--json]
   kdp rm <id...>
   kdp ask "question" [--prefix p] [--doc id]... [--model m] [--max-tokens n] [--json] [--reasoning]
+  kdp search "words" [--prefix p] [--doc id]... [--limit n] [--json]   best-matching chunks
   kdp queue [redrive|purge]        local stack only: ingest queue and dead-letter list
 
 Target (default: the local stack started by \`npm start\`, found through DATA_DIR/runtime.json,
@@ -26,6 +27,7 @@ DATA_DIR defaulting to ./.data):
 Examples:
   npx kdp put report.pdf notes/          # upload, then wait until each document is ready
   npx kdp ask "What were the Q3 revenues?" --prefix notes/
+  npx kdp search "Q3 revenue" --limit 5
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -97,6 +99,14 @@ async function main(argv: string[]): Promise<number> {
         maxTokens: positiveInt(values["max-tokens"], "--max-tokens"),
         json: values.json,
         reasoning: values.reasoning,
+      });
+    case "search":
+      return search(api, {
+        query: positionals.join(" "),
+        prefix: values.prefix,
+        documentIds: values.doc,
+        limit: positiveInt(values.limit, "--limit"),
+        json: values.json,
       });
     case "queue":
       return queue(api, positionals[0]);

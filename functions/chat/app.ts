@@ -21,12 +21,15 @@ import { ChatService } from "../core/chat/service";
 import type { DocumentReader } from "../core/documents/model";
 import type { MoonshotApi } from "../core/moonshot/types";
 import { type MetricsPort, noMetrics } from "../core/runtime/telemetry";
+import type { SearchIndex } from "../core/search/model";
+import { SearchService } from "../core/search/service";
 import { type AppLogger, countError, errorResponse } from "./http";
 import { chatRoutes } from "./routes/chat";
 import { completionsRoutes } from "./routes/completions";
 import { consoleRoutes } from "./routes/console";
 import { documentsRoutes } from "./routes/documents";
 import { healthRoutes } from "./routes/health";
+import { searchRoutes } from "./routes/search";
 import { uploadsRoutes } from "./routes/uploads";
 
 /** Deletes objects from the documents bucket (an S3 adapter in AWS and local mode, a fake in tests). */
@@ -38,6 +41,8 @@ export interface ChatDeps {
   store: DocumentReader;
   moonshot: MoonshotApi;
   objects: ObjectDeleter;
+  /** The search index (POST /search; chat over scopes larger than the window). Absent: 503 / read all. */
+  search?: SearchIndex;
   /** Model used when a request names none. */
   defaultModel: string;
   /** Checks the Authorization header; when given, enforced on every route. */
@@ -59,6 +64,7 @@ export interface ChatDeps {
 export interface ChatAppContext {
   deps: ChatDeps;
   service: ChatService;
+  search: SearchService;
   models: ModelCatalog;
   log: AppLogger;
   metrics: MetricsPort;
@@ -102,7 +108,8 @@ export function createChatApp(deps: ChatDeps): Hono<ChatEnv> {
     metrics: deps.metrics,
   });
   const metrics = deps.metrics ?? noMetrics;
-  const ctx: ChatAppContext = { deps, service, models, log, metrics };
+  const search = new SearchService({ store: deps.store, index: deps.search });
+  const ctx: ChatAppContext = { deps, service, search, models, log, metrics };
   const maxBody = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
 
   const app = new Hono<ChatEnv>();
@@ -154,6 +161,7 @@ export function createChatApp(deps: ChatDeps): Hono<ChatEnv> {
 
   app.route("/", healthRoutes(ctx));
   app.route("/", chatRoutes(ctx));
+  app.route("/", searchRoutes(ctx));
   app.route("/", completionsRoutes(ctx));
   app.route("/", documentsRoutes(ctx));
   app.route("/", uploadsRoutes(ctx));

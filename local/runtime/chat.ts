@@ -6,6 +6,8 @@
  * has set the environment, like a cold start.
  */
 import { DEFAULT_MODEL, ENV } from "../../functions/core/config";
+import { IndexSearcher } from "../../functions/core/search/searcher";
+import { S3IndexObjects } from "../../functions/core/search/storage";
 
 /** A fetch handler serving the chat API. */
 export async function loadChatFetch(): Promise<(request: Request) => Response | Promise<Response>> {
@@ -36,6 +38,9 @@ export async function loadChatFetch(): Promise<(request: Request) => Response | 
     store: new DynamoDocumentStore({ client: clients.documents, tableName }),
     moonshot: moonshotFromEnv(),
     objects: s3ObjectDeleter(clients.s3),
+    search: new IndexSearcher({
+      objects: new S3IndexObjects({ client: clients.s3, bucket: process.env[ENV.SEARCH_INDEX_BUCKET] ?? "" }),
+    }),
     defaultModel: process.env[ENV.MODEL]?.trim() || DEFAULT_MODEL,
     logger: telemetry.powertoolsLogger(obs.logger),
     authenticate: auth.bearerAuthenticator(secrets.getApiToken),
