@@ -29,6 +29,7 @@ import { completionsRoutes } from "./routes/completions";
 import { consoleRoutes } from "./routes/console";
 import { documentsRoutes } from "./routes/documents";
 import { healthRoutes } from "./routes/health";
+import { mcpRoutes } from "./routes/mcp";
 import { searchRoutes } from "./routes/search";
 import { uploadsRoutes } from "./routes/uploads";
 
@@ -58,7 +59,16 @@ export interface ChatDeps {
   logger?: AppLogger;
   /** Where request figures go (Powertools in Lambda; the handler flushes them). Default: nowhere. */
   metrics?: MetricsPort;
+  /**
+   * Loads the MCP server module (functions/chat/mcp/server.ts) on the first `POST /mcp`: in Lambda a
+   * file bundled apart from the chat bundle, so the SDK costs the chat's cold start nothing. Absent:
+   * `/mcp` answers 503.
+   */
+  loadMcpServer?: () => Promise<McpServerModule>;
 }
+
+/** What `loadMcpServer` resolves to. */
+export type McpServerModule = Pick<typeof import("./mcp/server"), "handleMcpRequest">;
 
 /** What route modules receive. */
 export interface ChatAppContext {
@@ -165,5 +175,6 @@ export function createChatApp(deps: ChatDeps): Hono<ChatEnv> {
   app.route("/", completionsRoutes(ctx));
   app.route("/", documentsRoutes(ctx));
   app.route("/", uploadsRoutes(ctx));
+  app.route("/", mcpRoutes(ctx));
   return app;
 }

@@ -44,6 +44,8 @@ export async function loadChatFetch(): Promise<(request: Request) => Response | 
     defaultModel: process.env[ENV.MODEL]?.trim() || DEFAULT_MODEL,
     logger: telemetry.powertoolsLogger(obs.logger),
     authenticate: auth.bearerAuthenticator(secrets.getApiToken),
+    // From source here; the Lambda loads the same module as a file bundled on its own.
+    loadMcpServer: () => import("../../functions/chat/mcp/server"),
   });
   return (request) => app.fetch(request);
 }
