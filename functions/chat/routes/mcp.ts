@@ -6,21 +6,16 @@
  * - `GET /mcp` (a server-to-client SSE stream) and `DELETE /mcp` (ending a session): 405, as the spec
  *   says for a server that offers neither; there are no sessions to end or streams to resume.
  *
- * The SDK is loaded on the first POST through `deps.loadMcpServer` (see functions/chat/mcp/server.ts).
+ * The SDK is loaded on the first POST through `deps.loadMcpServer` (see functions/chat/mcp/server.ts);
+ * the tools module is imported then too, so a cold start that serves no MCP request builds none of
+ * their schemas.
  */
 import { Hono } from "hono";
 import { ApiError } from "../../core/chat/errors";
 import type { ChatAppContext, ChatEnv } from "../app";
 import { callOptions } from "../http";
 import type { McpEndpoint } from "../mcp/server";
-import {
-  callTool,
-  DOCUMENT_RESOURCE_TEMPLATE,
-  listDocumentResources,
-  type McpToolContext,
-  readDocumentResource,
-  toolDefinitions,
-} from "../mcp/tools";
+import type { McpToolContext } from "../mcp/tools";
 
 export const MCP_SERVER_INFO = {
   name: "kimi-doc-pipeline",
@@ -52,7 +47,7 @@ export function mcpRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
         "configuration_error",
         "The MCP endpoint is not configured on this deployment.",
       );
-    const { handleMcpRequest } = await load();
+    const [{ handleMcpRequest }, tool] = await Promise.all([load(), import("../mcp/tools")]);
     const tools: McpToolContext = {
       // The documents this caller may see: where a tenant scope applies, as on every HTTP route.
       reader: ctx.deps.store,
@@ -66,11 +61,11 @@ export function mcpRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
     const endpoint: McpEndpoint = {
       serverInfo: MCP_SERVER_INFO,
       instructions: MCP_INSTRUCTIONS,
-      tools: toolDefinitions,
-      callTool: (name, args, version) => callTool(name, args, tools, version),
-      resourceTemplates: () => [DOCUMENT_RESOURCE_TEMPLATE],
-      listResources: (cursor) => listDocumentResources(tools, cursor),
-      readResource: (uri) => readDocumentResource(tools, uri),
+      tools: tool.toolDefinitions,
+      callTool: (name, args, version) => tool.callTool(name, args, tools, version),
+      resourceTemplates: () => [tool.DOCUMENT_RESOURCE_TEMPLATE],
+      listResources: (cursor) => tool.listDocumentResources(tools, cursor),
+      readResource: (uri) => tool.readDocumentResource(tools, uri),
       onTransportError: (error) => ctx.log.warn("mcp request refused", { message: error.message }),
     };
     return handleMcpRequest(c.req.raw, endpoint);
