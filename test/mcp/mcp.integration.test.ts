@@ -384,6 +384,10 @@ describe("errors come back as MCP errors, never as a 5xx", () => {
       { accept: "application/json" },
     );
     expect(noAccept.status).toBe(406);
+    const notJson = await rawPost("{}", { "content-type": "text/plain" });
+    expect(notJson.status).toBe(415);
+    const notification = await rawPost({ jsonrpc: "2.0", method: "notifications/initialized" });
+    expect(notification.status).toBe(202);
     const unknownMethod = await rawPost({ jsonrpc: "2.0", id: 2, method: "prompts/list" });
     expect(unknownMethod.status).toBe(200);
     expect((await unknownMethod.json()).error.code).toBe(ErrorCode.MethodNotFound);
