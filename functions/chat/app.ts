@@ -54,7 +54,7 @@ export interface ChatDeps {
   maxBodyBytes?: number;
   /** How long the provider's model list is cached. Default 10 minutes. */
   modelCacheTtlMs?: number;
-  /** Most documents one chat request may cover. Default 1,000. */
+  /** Scopes larger than this (default 1,000) come from the search index (see ChatServiceDeps). */
   maxDocuments?: number;
   logger?: AppLogger;
   /** Where request figures go (Powertools in Lambda; the handler flushes them). Default: nowhere. */
@@ -115,6 +115,7 @@ export function createChatApp(deps: ChatDeps): Hono<ChatEnv> {
     models,
     defaultModel: deps.defaultModel,
     maxDocuments: deps.maxDocuments,
+    search: deps.search,
     metrics: deps.metrics,
   });
   const metrics = deps.metrics ?? noMetrics;

@@ -37,9 +37,12 @@ const app = createChatApp({
   // A person is waiting: retry a provider hiccup once, then answer (429 passes Retry-After through).
   moonshot: moonshotFromEnv({ retry: { maxAttempts: 2, maxElapsedMs: 20_000 } }),
   objects: s3ObjectDeleter(s3),
-  search: new IndexSearcher({
-    objects: new S3IndexObjects({ client: s3, bucket: requireEnv(ENV.SEARCH_INDEX_BUCKET) }),
-  }),
+  // Without an index bucket (a stack from before the index): /search answers 503, chat reads scopes.
+  search: process.env[ENV.SEARCH_INDEX_BUCKET]
+    ? new IndexSearcher({
+        objects: new S3IndexObjects({ client: s3, bucket: process.env[ENV.SEARCH_INDEX_BUCKET] as string }),
+      })
+    : undefined,
   defaultModel: process.env[ENV.MODEL]?.trim() || DEFAULT_MODEL,
   logger: powertoolsLogger(logger),
   metrics: powertoolsMetrics(metrics),

@@ -34,13 +34,15 @@ export async function loadChatFetch(): Promise<(request: Request) => Response | 
   ]);
   const tableName = process.env[ENV.TABLE_NAME];
   if (!tableName) throw new Error(`${ENV.TABLE_NAME} is not set`);
+  const indexBucket = process.env[ENV.SEARCH_INDEX_BUCKET];
   const app = createChatApp({
     store: new DynamoDocumentStore({ client: clients.documents, tableName }),
     moonshot: moonshotFromEnv(),
     objects: s3ObjectDeleter(clients.s3),
-    search: new IndexSearcher({
-      objects: new S3IndexObjects({ client: clients.s3, bucket: process.env[ENV.SEARCH_INDEX_BUCKET] ?? "" }),
-    }),
+    // As in the Lambda: without an index bucket /search answers 503 and chat reads the scope itself.
+    search: indexBucket
+      ? new IndexSearcher({ objects: new S3IndexObjects({ client: clients.s3, bucket: indexBucket }) })
+      : undefined,
     defaultModel: process.env[ENV.MODEL]?.trim() || DEFAULT_MODEL,
     logger: telemetry.powertoolsLogger(obs.logger),
     authenticate: auth.bearerAuthenticator(secrets.getApiToken),

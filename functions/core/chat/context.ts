@@ -33,6 +33,8 @@ export const documentLabel = (key: string): string => `Document: ${key}`;
 export interface ContextDocument {
   record: Pick<DocumentRecord, "documentId" | "key">;
   chunks: TextChunk[];
+  /** Chunks the whole text has, when `chunks` holds only some of them (read from the search index). */
+  chunkCount?: number;
 }
 
 export interface ContextSourceChunk {
@@ -156,6 +158,27 @@ export class ContextPlan {
     );
   }
 
+  /**
+   * Plans from chunks already ranked elsewhere (the search index): `order` (best first) is packed
+   * within `budgetTokens` as ranked mode does; `shrink` and `grow` follow the same order.
+   */
+  static planRanked(
+    documents: readonly ContextDocument[],
+    order: readonly ChunkRef[],
+    budgetTokens: number,
+    query = "",
+  ): ContextPlan {
+    return new ContextPlan(
+      documents,
+      new ChunkRanker(query),
+      "ranked",
+      pack(documents, order, budgetTokens),
+      true,
+      budgetTokens,
+      order,
+    );
+  }
+
   /** Local estimate of the document messages this plan renders to. */
   get estimatedTokens(): number {
     return estimateSelection(this.documents, this.selected);
@@ -229,7 +252,7 @@ export class ContextPlan {
       return {
         documentId: d.record.documentId,
         key: d.record.key,
-        complete: positions.length === d.chunks.length,
+        complete: positions.length === (d.chunkCount ?? d.chunks.length),
         chunks: positions.map((p) => {
           const c = d.chunks[p]!;
           return { index: c.index, tokens: c.tokens, text: c.text };
@@ -244,7 +267,7 @@ export class ContextPlan {
       mode: this.mode,
       documents: this.documents.length,
       documentsSent: grouped.length,
-      chunksTotal: this.documents.reduce((n, d) => n + d.chunks.length, 0),
+      chunksTotal: this.documents.reduce((n, d) => n + (d.chunkCount ?? d.chunks.length), 0),
       chunksSent: this.selected.length,
       estimatedTokens: this.estimatedTokens,
       budgetTokens: this.budgetTokens,
