@@ -348,6 +348,24 @@ export async function runBenchmarks(o: RunOptions): Promise<{
           note: `${(f.bundleBytes / 1024).toFixed(0)} KB bundle; median import ${f.function.importMs} ms vs ${f.baseline.importMs} ms; per-run pairs`,
         }),
       );
+      if (f.mcp) {
+        figures.push(
+          figure({
+            id: "cold-start.mcp-first-call",
+            figure: "Cold start: first POST /mcp in a warm chat container (import of the MCP file)",
+            unit: "ms",
+            samples: f.mcp.firstCallImportRunsMs,
+            note: `informational; ${(f.mcp.bundleBytes / 1024).toFixed(0)} KB file loaded on demand, not part of the chat bundle`,
+          }),
+          figure({
+            id: "cold-start.mcp-own-function",
+            figure: "Cold start: MCP as its own function (chat + SDK at import) / SDK-clients-only bundle",
+            unit: "x",
+            samples: [f.mcp.ownFunction.importRatio],
+            note: `informational, the alternative not chosen; ${(f.mcp.ownFunction.bundleBytes / 1024).toFixed(0)} KB bundle; median import ${f.mcp.ownFunction.importMs} ms`,
+          }),
+        );
+      }
     }
   });
 
