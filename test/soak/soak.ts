@@ -859,7 +859,12 @@ async function checkSearchIndex(
     import("../../functions/core/search/model"),
   ]);
   const objects = new S3IndexObjects({ client: s3, bucket: SEARCH_INDEX_BUCKET });
-  const indexer = new SearchIndexer({ store, todos: store.searchTodos, objects, config: { staleTodoMs: 0 } });
+  const indexer = new SearchIndexer({
+    store,
+    todos: store.searchTodos,
+    objects,
+    config: { staleTodoMs: 0, todoSettleMs: 0 },
+  });
   let caughtUp = false;
   for (let i = 0; i < 50 && !caughtUp; i++) caughtUp = (await indexer.run()).todos === 0;
   const want = new Set<string>();
