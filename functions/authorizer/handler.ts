@@ -14,6 +14,8 @@
  * only the one called, so API Gateway's authorizer cache can answer later calls to other routes with
  * the same token. A missing or wrong token throws "Unauthorized", which API Gateway turns into 401.
  */
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type {
   APIGatewayAuthorizerResult,
   APIGatewayRequestAuthorizerEvent,
@@ -24,7 +26,6 @@ import { JwtError, JwtVerifier } from "../core/auth/jwt";
 import { normaliseScopePrefix, type Scope } from "../core/auth/scope";
 import { bearerToken } from "../core/auth/token";
 import { ENV } from "../core/config";
-import { documents } from "../core/runtime/clients";
 import { logger } from "../core/runtime/observability";
 import { getApiToken } from "../core/runtime/secrets";
 
@@ -153,10 +154,15 @@ export function createAuthorizer(
   };
 }
 
-/** The keys table named by KEYS_TABLE_NAME (token mode), or none: only the API token then passes. */
+/**
+ * The keys table named by KEYS_TABLE_NAME (token mode), or none: only the API token then passes. Its
+ * own DynamoDB client (not the shared clients module, which would also build an S3 client at cold start).
+ */
 function keysFromEnv(): ApiKeyStore | undefined {
   const table = process.env[ENV.KEYS_TABLE_NAME]?.trim();
-  return table ? new DynamoApiKeyStore(documents, table) : undefined;
+  return table
+    ? new DynamoApiKeyStore(DynamoDBDocumentClient.from(new DynamoDBClient({})), table)
+    : undefined;
 }
 
 const issuer = process.env[JWT_ENV.issuer]?.trim();
