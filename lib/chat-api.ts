@@ -25,9 +25,10 @@ import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { IBucket } from "aws-cdk-lib/aws-s3";
 import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
 import { Construct } from "constructs";
+import { MCP_SERVER_BUNDLE } from "../functions/chat/mcp/bundle";
 import { DEFAULT_MODEL, DEFAULT_MOONSHOT_BASE_URL, ENV } from "../functions/core/config";
 import { DEFAULT_CHAT_TIMEOUT, DEFAULT_METRICS_NAMESPACE, SERVICE_NAMES } from "./defaults";
-import { PipelineFunction, PROJECT_ROOT } from "./function";
+import { houseBundleCommand, PipelineFunction, PROJECT_ROOT } from "./function";
 import { acknowledge } from "./nag";
 
 /**
@@ -150,6 +151,21 @@ const copyWebConsole = (inputDir: string, outputDir: string): string[] => [
   `if [ -f "${inputDir}/web/dist/index.html" ]; then cp -R "${inputDir}/web/dist" "${outputDir}/console"; fi`,
 ];
 
+/** Source of the MCP server module, bundled on its own next to the chat bundle. */
+export const MCP_SERVER_ENTRY = path.join("functions", "chat", "mcp", "server.ts");
+
+/**
+ * The MCP server and its SDK as a second file of the chat function (functions/chat/mcp/bundle.ts):
+ * imported on the first POST /mcp, so the chat function's cold start does not parse the SDK.
+ */
+export const bundleMcpServer = (inputDir: string, outputDir: string): string[] => [
+  houseBundleCommand(
+    inputDir,
+    path.join(inputDir, MCP_SERVER_ENTRY),
+    path.join(outputDir, MCP_SERVER_BUNDLE),
+  ),
+];
+
 /** The REST API, its chat and authorizer functions, and the API's access log group. */
 export class ChatApi extends Construct {
   /** The REST API (regional endpoint; idle timeout of a stream is 5 minutes there, 30 s on edge). */
@@ -205,14 +221,17 @@ export class ChatApi extends Construct {
     this.function = new PipelineFunction(this, "Function", {
       name: "chat",
       description:
-        "Chat API: questions over stored documents, OpenAI-compatible completions, document routes",
+        "Chat API: questions over stored documents, OpenAI-compatible completions, document routes, MCP server",
       serviceName: SERVICE_NAMES.chat,
       metricsNamespace,
       timeout,
       memorySize: props.memorySize ?? 1024,
       logRetention: props.logRetention,
       logRemovalPolicy: removalPolicy,
-      afterBundling: webConsole ? copyWebConsole : undefined,
+      afterBundling: (inputDir, outputDir) => [
+        ...bundleMcpServer(inputDir, outputDir),
+        ...(webConsole ? copyWebConsole(inputDir, outputDir) : []),
+      ],
     })
       .bindTable(props.table, "read")
       .bindBucket(props.bucket, { delete: true })

@@ -32,11 +32,19 @@ import { consoleRoutes } from "./routes/console";
 import { documentsRoutes } from "./routes/documents";
 import { healthRoutes } from "./routes/health";
 import { keysRoutes } from "./routes/keys";
+import { mcpRoutes } from "./routes/mcp";
 import { searchRoutes } from "./routes/search";
 import { uploadsRoutes } from "./routes/uploads";
 import { scopeFromAuthorizer } from "./scope";
 
-export type { ChatAppContext, ChatBindings, ChatDeps, ChatEnv, ObjectDeleter } from "./context";
+export type {
+  ChatAppContext,
+  ChatBindings,
+  ChatDeps,
+  ChatEnv,
+  McpServerModule,
+  ObjectDeleter,
+} from "./context";
 
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 
@@ -139,5 +147,6 @@ export function createChatApp(deps: ChatDeps): Hono<ChatEnv> {
   app.route("/", documentsRoutes(ctx));
   app.route("/", uploadsRoutes(ctx));
   app.route("/", keysRoutes(ctx));
+  app.route("/", mcpRoutes(ctx));
   return app;
 }

@@ -45,7 +45,16 @@ export interface ChatDeps {
   logger?: AppLogger;
   /** Where request figures go (Powertools in Lambda; the handler flushes them). Default: nowhere. */
   metrics?: MetricsPort;
+  /**
+   * Loads the MCP server module (functions/chat/mcp/server.ts) on the first `POST /mcp`: in Lambda a
+   * file bundled apart from the chat bundle, so the SDK costs the chat's cold start nothing. Absent:
+   * `/mcp` answers 503.
+   */
+  loadMcpServer?: () => Promise<McpServerModule>;
 }
+
+/** What `loadMcpServer` resolves to. */
+export type McpServerModule = Pick<typeof import("./mcp/server"), "handleMcpRequest">;
 
 /** What route modules receive. */
 export interface ChatAppContext {

@@ -17,7 +17,15 @@ import { IndexSearcher } from "../core/search/searcher";
 import { S3IndexObjects } from "../core/search/storage";
 import { createChatApp } from "./app";
 import { streamingHandler } from "./lambda-stream";
+import { MCP_SERVER_BUNDLE } from "./mcp/bundle";
 import { s3ObjectDeleter } from "./objects";
+
+/**
+ * The MCP server (functions/chat/mcp/server.ts and the SDK), bundled apart next to this bundle and
+ * imported on the first `POST /mcp` only. A computed specifier, so esbuild leaves the import to run
+ * time instead of inlining the SDK into this bundle.
+ */
+const mcpServerUrl = () => new URL(`./${MCP_SERVER_BUNDLE}`, import.meta.url).href;
 
 function requireEnv(name: string): string {
   const value = process.env[name]?.trim();
@@ -42,6 +50,7 @@ const app = createChatApp({
   defaultModel: process.env[ENV.MODEL]?.trim() || DEFAULT_MODEL,
   logger: powertoolsLogger(logger),
   metrics: powertoolsMetrics(metrics),
+  loadMcpServer: () => import(mcpServerUrl()),
 });
 
 export const handler = streamingHandler(

@@ -52,6 +52,8 @@ export async function loadChatFetch(): Promise<
     // The API token or a live scoped key, checked on every request: a revoked key stops at once.
     authenticate: keys.keyAuthenticator({ getToken: secrets.getApiToken, keys: keyStore }),
     keys: keyStore,
+    // From source here; the Lambda loads the same module as a file bundled on its own.
+    loadMcpServer: () => import("../../functions/chat/mcp/server"),
   });
   // The server's bindings (the raw request line) go along: the app checks the path as sent.
   return (request, env) => app.fetch(request, env as Parameters<typeof app.fetch>[1]);

@@ -182,7 +182,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   });
 
   try {
-    const s3server = await startLocalS3({ dataDir: join(dir, "s3"), buckets: [BUCKET] });
+    const s3server = await startLocalS3({ dataDir: join(dir, "s3"), buckets: [BUCKET, SEARCH_INDEX_BUCKET] });
     closers.push(() => s3server.close());
     // DynamoDB in its own process (a real DynamoDB is another machine): this process already runs S3,
     // the emulator (with real PDF/DOCX extraction), the chat app and the janitor on one event loop.
@@ -220,6 +220,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       DEPLOYMENT_ID,
       KEYS_TABLE_NAME: KEYS_TABLE,
       BUCKET_NAME: BUCKET,
+      SEARCH_INDEX_BUCKET,
       AWS_REGION: REGION,
       AWS_DEFAULT_REGION: REGION,
       AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
@@ -632,6 +633,11 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     await sweep();
     log(`drained: ${drained}; final janitor sweep done; checking invariants`);
 
+    // The search index, once its lag has passed (the indexer run to an empty to-do list; nothing is in
+    // flight any more, so a to-do whose write never landed is dropped at once): it must hold every
+    // searchable document's latest text, and nothing else.
+    const searchIndex = await checkSearchIndex(store, clients.s3);
+
     // ---- Checks ----
     const files = emulator.files();
     const records = await store.listWithRemoteFiles();
@@ -764,6 +770,11 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
         detail: `${documents.mismatches.length} mismatch(es), ${documents.processing} still processing`,
       },
       { name: "orphan remote files: 0", ok: orphans.length === 0, detail: `${orphans.length} orphan(s)` },
+      {
+        name: "search index: every ready document's latest text, and nothing else",
+        ok: searchIndex.missing.length === 0 && searchIndex.extra.length === 0 && searchIndex.caughtUp,
+        detail: `${searchIndex.indexed} indexed, ${searchIndex.missing.length} missing, ${searchIndex.extra.length} extra${searchIndex.caughtUp ? "" : ", to-dos left"}`,
+      },
       {
         name: "duplicate uploads per object version: 0",
         ok: duplicateUploads.length === 0,
@@ -918,4 +929,41 @@ export function formatReport(r: SoakReport): string {
     r.ok ? "SOAK PASSED" : "SOAK FAILED",
   ];
   return lines.join("\n");
+}
+
+const SEARCH_INDEX_BUCKET = "kdp-soak-search-index";
+
+/** Runs the indexer until its to-do list is empty, then compares the index with the records. */
+async function checkSearchIndex(
+  store: import("../../functions/core/documents/dynamo-store").DynamoDocumentStore,
+  s3: import("@aws-sdk/client-s3").S3Client,
+): Promise<{ indexed: number; missing: string[]; extra: string[]; caughtUp: boolean }> {
+  const [{ SearchIndexer }, { IndexSearcher }, { S3IndexObjects }, { isSearchable }] = await Promise.all([
+    import("../../functions/core/search/indexer"),
+    import("../../functions/core/search/searcher"),
+    import("../../functions/core/search/storage"),
+    import("../../functions/core/search/model"),
+  ]);
+  const objects = new S3IndexObjects({ client: s3, bucket: SEARCH_INDEX_BUCKET });
+  const indexer = new SearchIndexer({ store, todos: store.searchTodos, objects, config: { staleTodoMs: 0 } });
+  let caughtUp = false;
+  for (let i = 0; i < 50 && !caughtUp; i++) caughtUp = (await indexer.run()).todos === 0;
+  const want = new Set<string>();
+  let cursor: string | undefined;
+  do {
+    const page = await store.list({ limit: 1000, cursor });
+    for (const r of page.items) if (isSearchable(r)) want.add(`${r.documentId}@${r.textGeneration}`);
+    cursor = page.cursor;
+  } while (cursor);
+  const have = new Set(
+    (await new IndexSearcher({ objects, refreshMs: 0 }).documents()).map(
+      (d) => `${d.documentId}@${d.generation}`,
+    ),
+  );
+  return {
+    indexed: have.size,
+    missing: [...want].filter((k) => !have.has(k)),
+    extra: [...have].filter((k) => !want.has(k)),
+    caughtUp,
+  };
 }

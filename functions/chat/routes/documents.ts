@@ -112,7 +112,8 @@ export function documentsRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
   return routes;
 }
 
-function isBadCursor(err: unknown): boolean {
+/** Whether a store error means the caller passed a cursor it cannot decode (a 400, not an outage). */
+export function isBadCursor(err: unknown): boolean {
   const e = err as { name?: string; message?: string };
   return (
     e?.name === "InvalidCursorError" ||

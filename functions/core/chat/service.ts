@@ -243,9 +243,11 @@ export class ChatService {
       try {
         return await selectDocuments(store, selector, { maxDocuments: limit });
       } catch (err) {
-        // More records than the listing limit (many not indexed yet, or failed): use the index.
-        if (!(err instanceof ApiError && err.status === 400 && /documents are in scope/.test(err.message)))
-          throw err;
+        // More records than the listing limit (many not indexed yet, or failed): use the index, unless
+        // it holds nothing yet (a new deployment still indexing): then the 400 stands.
+        const tooMany =
+          err instanceof ApiError && err.status === 400 && /documents are in scope/.test(err.message);
+        if (!tooMany || indexed.length === 0) throw err;
       }
     }
     return { documents: indexed.map(recordOf), skipped: [], skippedNotListed: 0, fromIndex: true };
@@ -277,7 +279,7 @@ export class ChatService {
     const chunksInScope = docs.reduce((n, d) => n + (d.chunkCount ?? 0), 0);
     const tokensInScope = docs.reduce((n, d) => n + (d.tokenEstimate ?? 0), 0);
     const perChunk = Math.max(1, tokensInScope / Math.max(1, chunksInScope));
-    const want = Math.min(MAX_INDEX_HITS, Math.ceil((budget / perChunk) * 1.5) + 8);
+    const want = Math.min(MAX_INDEX_HITS, Math.ceil((budget / perChunk) * 1.3) + 8);
     const scope = selection.fromIndex
       ? { prefix: input.selector.prefix }
       : { documentIds: docs.map((d) => d.documentId) };
