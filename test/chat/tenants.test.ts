@@ -361,3 +361,21 @@ describe("tenant A against tenant B's documents: 0 leaks", () => {
     }
   });
 });
+
+describe("every route goes through the scope", () => {
+  it("no route module reads the store, the index or the services without the caller's scope", async () => {
+    const { readdir, readFile } = await import("node:fs/promises");
+    const dir = new URL("../../functions/chat/routes/", import.meta.url);
+    const offenders: string[] = [];
+    for (const name of await readdir(dir)) {
+      const text = await readFile(new URL(name, dir), "utf8");
+      // Straight to the unscoped store or index: a route added later must use readerFor/selectionFor.
+      if (/deps\.(store|search)\b|\{\s*store\b[^}]*\}\s*=\s*ctx\.deps/.test(text))
+        offenders.push(`${name}: reads deps.store/search`);
+      // A chat or search service call must carry the scoped selection.
+      if (/service\.prepare\(|search\.search\(/.test(text) && !/selectionFor\(/.test(text))
+        offenders.push(`${name}: calls a service without selectionFor`);
+    }
+    expect(offenders).toEqual([]);
+  });
+});
