@@ -308,13 +308,14 @@ export async function runBenchmarks(o: RunOptions): Promise<{
         note: `${(r.coldBytesRead / 1024).toFixed(0)} KB of index read`,
       }),
       figure({
-        id: "search.rss",
+        id: "search.memory",
         figure:
-          "Search: peak RSS of the bench process (chat app + index + seeding), chat function has 1,024 MB",
+          "Search: chat side's heap after the warm questions (index cache + document table), chat function has 1,024 MB",
         unit: "MB",
-        samples: [r.peakRssMB],
+        samples: [r.chatHeapMB],
         comparator: "<=",
-        target: 1024,
+        target: 512,
+        note: `${r.chatCachedJsonMB} MB of segment JSON cached (cap 96 MB); whole bench process peak RSS ${r.peakRssMB} MB (seeding and the reference ranking included)`,
       }),
       figure({
         id: "search.upkeep",
@@ -367,6 +368,24 @@ export async function runBenchmarks(o: RunOptions): Promise<{
           note: `${(f.bundleBytes / 1024).toFixed(0)} KB bundle; median import ${f.function.importMs} ms vs ${f.baseline.importMs} ms; per-run pairs`,
         }),
       );
+      if (f.mcp) {
+        figures.push(
+          figure({
+            id: "cold-start.mcp-first-call",
+            figure: "Cold start: first POST /mcp in a warm chat container (import of the MCP file)",
+            unit: "ms",
+            samples: f.mcp.firstCallImportRunsMs,
+            note: `informational; ${(f.mcp.bundleBytes / 1024).toFixed(0)} KB file loaded on demand, not part of the chat bundle`,
+          }),
+          figure({
+            id: "cold-start.mcp-own-function",
+            figure: "Cold start: MCP as its own function (chat + SDK at import) / SDK-clients-only bundle",
+            unit: "x",
+            samples: [f.mcp.ownFunction.importRatio],
+            note: `informational, the alternative not chosen; ${(f.mcp.ownFunction.bundleBytes / 1024).toFixed(0)} KB bundle; median import ${f.mcp.ownFunction.importMs} ms`,
+          }),
+        );
+      }
     }
   });
 

@@ -8,6 +8,7 @@ import { RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { IBucket } from "aws-cdk-lib/aws-s3";
 import { Construct } from "constructs";
 import { DEFAULT_MODEL, DEFAULT_MOONSHOT_BASE_URL } from "../functions/core/config";
+import { DEPLOYMENT_ID_PATTERN } from "../functions/core/janitor/ownership";
 import { type AuthMode, ChatApi } from "./chat-api";
 import {
   DEFAULT_HIGH_WATER_MARK,
@@ -16,6 +17,7 @@ import {
   DEFAULT_METRICS_NAMESPACE,
   DEFAULT_RETENTION_HOURS,
 } from "./defaults";
+import { defaultDeploymentId } from "./deployment-id";
 import { DocumentTable, type IndexUpgradeStep } from "./document-table";
 import { Ingestion } from "./ingestion";
 import { Janitor } from "./janitor";
@@ -82,6 +84,14 @@ export interface DocumentPipelineProps {
    */
   readonly throttle?: { readonly rateLimit?: number; readonly burstLimit?: number };
   /**
+   * Names this deployment's remote files at the provider (`kdp-<deploymentId>-...`): the janitor and
+   * the quota room maker delete only files so named (or known to the table), so other applications or
+   * stacks sharing the Moonshot API key keep theirs. 4-24 lower-case letters and digits; set it only
+   * to keep a fixed id (e.g. when replacing a stack that keeps its table), and never share it.
+   * @default - derived from the stack's id and this construct's path (lib/deployment-id.ts)
+   */
+  readonly deploymentId?: string;
+  /**
    * Retention of every log group (functions and API access log).
    * @default RetentionDays.ONE_MONTH
    */
@@ -108,6 +118,12 @@ export interface DocumentPipelineProps {
    * @default true
    */
   readonly webConsole?: boolean;
+  /**
+   * Key prefix presigned uploads (POST /uploads, the web console) are confined to, e.g. "uploads/";
+   * the chat function may write objects only there. Folders joined by "/", ending in "/".
+   * @default "" (the whole bucket)
+   */
+  readonly uploadPrefix?: string;
   /**
    * Origins allowed to PUT presigned uploads from a browser into a bucket this construct creates (CORS).
    * @default - the region's API Gateway origins (https://*.execute-api.<region>.amazonaws.com)
@@ -184,8 +200,21 @@ export function validateDocumentPipelineProps(props: DocumentPipelineProps): voi
       if (!isHttpsUrl(auth.issuer)) {
         fail(`auth.issuer must be the https URL of an OIDC issuer, got ${JSON.stringify(auth.issuer)}`);
       }
+      if (!auth.audience?.length) {
+        fail(
+          "auth.audience is required in JWT mode (the app client id, or the API's audience): without it any token the issuer minted for any application would pass",
+        );
+      }
       if (auth.audience?.some((a) => a.trim() === "" || a.includes(","))) {
         fail("auth.audience entries must be non-empty and contain no commas");
+      }
+      if (auth.tenantClaim !== undefined && !/^[A-Za-z0-9_:.-]{1,128}$/.test(auth.tenantClaim)) {
+        fail(
+          `auth.tenantClaim must be a claim name such as "custom:tenant", got ${JSON.stringify(auth.tenantClaim)}`,
+        );
+      }
+      if (auth.tokenUse?.some((u) => u !== "id" && u !== "access") || auth.tokenUse?.length === 0) {
+        fail(`auth.tokenUse must list "id" and/or "access", got ${JSON.stringify(auth.tokenUse)}`);
       }
     } else if (auth.mode !== "token") {
       fail(`auth.mode must be "token" or "jwt", got ${JSON.stringify((auth as { mode: unknown }).mode)}`);
@@ -197,6 +226,23 @@ export function validateDocumentPipelineProps(props: DocumentPipelineProps): voi
         `browserUploadOrigins entries must be origins like "https://docs.example.com" (at most one *), got ${JSON.stringify(origin)}`,
       );
     }
+  }
+  if (
+    props.uploadPrefix !== undefined &&
+    props.uploadPrefix !== "" &&
+    !/^([A-Za-z0-9!_.*'()-]+\/)+$/.test(props.uploadPrefix)
+  ) {
+    fail(
+      `uploadPrefix must be folders ending in "/" (letters, digits, !_.*'()-), such as "uploads/", got ${JSON.stringify(props.uploadPrefix)}`,
+    );
+  }
+  if (props.uploadPrefix?.split("/").some((s) => s === "." || s === "..")) {
+    fail(`uploadPrefix must not contain "." or ".." segments, got ${JSON.stringify(props.uploadPrefix)}`);
+  }
+  if (props.deploymentId !== undefined && !DEPLOYMENT_ID_PATTERN.test(props.deploymentId)) {
+    fail(
+      `deploymentId must be 4-24 lower-case letters and digits, got ${JSON.stringify(props.deploymentId)}`,
+    );
   }
   if (props.alarmEmail !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(props.alarmEmail)) {
     fail(`alarmEmail must be an e-mail address, got ${JSON.stringify(props.alarmEmail)}`);
@@ -219,6 +265,8 @@ export class DocumentPipeline extends Construct {
   public readonly searchIndex: SearchIndex;
   /** Alarm topic and dashboard. */
   public readonly observability: Observability;
+  /** Names this deployment's remote files (`kdp-<id>-...`); a token resolved at deploy by default. */
+  public readonly deploymentId: string;
 
   constructor(scope: Construct, id: string, props: DocumentPipelineProps = {}) {
     super(scope, id);
@@ -238,8 +286,11 @@ export class DocumentPipeline extends Construct {
       props.table ??
       new DocumentTable(this, "Documents", { removalPolicy, indexUpgradeStep: props.tableIndexUpgradeStep })
         .table;
+    const deploymentId = props.deploymentId ?? defaultDeploymentId(this);
+    this.deploymentId = deploymentId;
     this.ingestion = new Ingestion(this, "Ingestion", {
       table: this.table,
+      deploymentId,
       bucket: props.bucket,
       moonshotApiKey: this.secrets.moonshotApiKey,
       providerBaseUrl,
@@ -261,12 +312,14 @@ export class DocumentPipeline extends Construct {
       throttle: props.throttle,
       cloudWatchRole: props.apiGatewayCloudWatchRole,
       webConsole: props.webConsole,
+      uploadPrefix: props.uploadPrefix,
       removalPolicy,
       logRetention,
       metricsNamespace,
     });
     this.janitor = new Janitor(this, "Janitor", {
       table: this.table,
+      deploymentId,
       moonshotApiKey: this.secrets.moonshotApiKey,
       providerBaseUrl,
       schedule: props.janitorSchedule ?? DEFAULT_JANITOR_SCHEDULE,

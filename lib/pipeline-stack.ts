@@ -25,9 +25,10 @@ export interface PipelineStackProps extends StackProps {
 /**
  * Context keys read by pipelinePropsFromContext (all optional):
  * model, providerBaseUrl, retentionHours, highWaterMark, ingestConcurrency, janitorScheduleMinutes,
- * authMode (token|jwt), jwtIssuer, jwtAudience (comma-separated), logRetentionDays, removalPolicy
- * (retain|destroy), alarmEmail, bucketName (ingest an existing bucket), metricsNamespace,
- * tableIndexUpgradeStep (1|2|3, see DocumentTableProps.indexUpgradeStep).
+ * authMode (token|jwt), jwtIssuer, jwtAudience (comma-separated, required with jwt), jwtTenantClaim,
+ * jwtTokenUse (id,access), logRetentionDays, removalPolicy
+ * (retain|destroy), alarmEmail, bucketName (ingest an existing bucket), metricsNamespace, deploymentId,
+ * uploadPrefix, tableIndexUpgradeStep (1|2|3, see DocumentTableProps.indexUpgradeStep).
  */
 export const CONTEXT_KEYS = [
   "model",
@@ -39,11 +40,15 @@ export const CONTEXT_KEYS = [
   "authMode",
   "jwtIssuer",
   "jwtAudience",
+  "jwtTenantClaim",
+  "jwtTokenUse",
   "logRetentionDays",
   "removalPolicy",
   "alarmEmail",
   "bucketName",
   "metricsNamespace",
+  "deploymentId",
+  "uploadPrefix",
   "tableIndexUpgradeStep",
 ] as const;
 
@@ -74,7 +79,15 @@ export function pipelinePropsFromContext(scope: Construct): DocumentPipelineProp
       ?.split(",")
       .map((a) => a.trim())
       .filter(Boolean);
-    auth = { mode: "jwt", issuer, audience };
+    if (!audience?.length)
+      throw new DocumentPipelinePropsError(
+        "context authMode=jwt needs jwtAudience (the app client id): without it any token the issuer minted for any application would pass",
+      );
+    const tokenUse = str("jwtTokenUse")
+      ?.split(",")
+      .map((a) => a.trim())
+      .filter(Boolean) as ("id" | "access")[] | undefined;
+    auth = { mode: "jwt", issuer, audience, tenantClaim: str("jwtTenantClaim"), tokenUse };
   } else if (authMode === "token" || authMode === undefined) {
     auth = authMode ? { mode: "token" } : undefined;
   } else {
@@ -119,6 +132,8 @@ export function pipelinePropsFromContext(scope: Construct): DocumentPipelineProp
           : RemovalPolicy.RETAIN,
     alarmEmail: str("alarmEmail"),
     metricsNamespace: str("metricsNamespace"),
+    deploymentId: str("deploymentId"),
+    uploadPrefix: str("uploadPrefix"),
     tableIndexUpgradeStep: upgradeStep as IndexUpgradeStep | undefined,
     bucket: bucketName ? Bucket.fromBucketName(scope, "ExistingDocumentsBucket", bucketName) : undefined,
   };
@@ -140,6 +155,11 @@ export class PipelineStack extends Stack {
     new CfnOutput(this, "ApiUrl", {
       description: "Chat API base URL (openai client: baseURL = this + 'v1')",
       value: chatApi.url,
+    });
+    new CfnOutput(this, "DeploymentId", {
+      description:
+        "Names this stack's remote files at the provider (kdp-<id>-...); its janitor deletes only those",
+      value: this.pipeline.deploymentId,
     });
     new CfnOutput(this, "BucketName", {
       description: "Drop documents here",

@@ -43,8 +43,9 @@ export class MemoryStore implements DocumentReader {
       sequencer: "0",
       createdAt: now,
       updatedAt: now,
-      // A record without text (e.g. a first version still processing) has no generation.
-      ...(text ? { textGeneration: "g1" } : {}),
+      // A record that is not ready and was given no text (a first version still processing, a
+      // failure) has no generation: chat must not answer from it.
+      ...(text || (record.status ?? "ready") === "ready" ? { textGeneration: "g1" } : {}),
       chunkCount: pieces.length,
       tokenEstimate: pieces.reduce((n, c) => n + c.tokens, 0),
       ...record,

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { documentIdFor } from "../../functions/core/ingest/events";
 import { DEFAULT_POLICY } from "../../functions/core/janitor/policy";
 import { runSweep } from "../../functions/core/janitor/sweep";
-import { type IngestHarness, messagesFor, startIngestHarness } from "./harness";
+import { INGEST_DEPLOYMENT, type IngestHarness, messagesFor, startIngestHarness } from "./harness";
 
 let h: IngestHarness;
 beforeAll(async () => {
@@ -84,7 +84,7 @@ describe("chunks of an abandoned attempt are deleted", () => {
     const later = () => Date.now() + 4 * 3_600_000;
     const result = await runSweep(
       { api: h.client, store: h.store, now: later },
-      { policy: { ...DEFAULT_POLICY }, stuckProcessingMinutes: 150 },
+      { policy: { ...DEFAULT_POLICY, deploymentId: INGEST_DEPLOYMENT }, stuckProcessingMinutes: 150 },
     );
     expect(result.summary.stuckFailed).toBe(1);
     expect((await h.store.get(docId(key)))?.status).toBe("failed");

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { documentIdFor } from "../../functions/core/ingest/events";
 import { DEFAULT_POLICY } from "../../functions/core/janitor/policy";
 import { runSweep } from "../../functions/core/janitor/sweep";
-import { type IngestHarness, messagesFor, startIngestHarness } from "./harness";
+import { INGEST_DEPLOYMENT, type IngestHarness, messagesFor, startIngestHarness } from "./harness";
 
 let h: IngestHarness;
 beforeAll(async () => {
@@ -24,7 +24,7 @@ const docId = (key: string) => documentIdFor(h.stack.bucket, key);
 const sweepLater = () =>
   runSweep(
     { api: h.client, store: h.store, now: () => Date.now() + 4 * 3_600_000 },
-    { policy: { ...DEFAULT_POLICY }, stuckProcessingMinutes: 150 },
+    { policy: { ...DEFAULT_POLICY, deploymentId: INGEST_DEPLOYMENT }, stuckProcessingMinutes: 150 },
   );
 
 describe("a late redelivery after the stuck sweep", () => {

@@ -27,7 +27,7 @@ import type { IngestHooks } from "../../functions/core/ingest/service";
 import { DEFAULT_POLICY } from "../../functions/core/janitor/policy";
 import { runSweep } from "../../functions/core/janitor/sweep";
 import { sqsMessageFor } from "../../local/aws/sqs";
-import { type IngestHarness, startIngestHarness } from "../ingest/harness";
+import { INGEST_DEPLOYMENT, type IngestHarness, startIngestHarness } from "../ingest/harness";
 
 const MAX_RECEIVES = 5;
 const KEYS = 2;
@@ -169,7 +169,7 @@ class SweepCmd implements Cmd {
     const now = this.later ? () => Date.now() + 4 * HOUR : undefined;
     const result = await runSweep(
       { api: r.h.client, store: r.h.store, ...(now ? { now } : {}) },
-      { policy: { ...DEFAULT_POLICY }, stuckProcessingMinutes: 150 },
+      { policy: { ...DEFAULT_POLICY, deploymentId: INGEST_DEPLOYMENT }, stuckProcessingMinutes: 150 },
     );
     must(result.failures.length === 0, `sweep failures: ${JSON.stringify(result.failures)}`);
     await check(m, r, this.toString());
@@ -274,7 +274,7 @@ async function settle(m: Model, r: Real): Promise<void> {
   must(m.pending.length === 0, "events still pending after settling");
   const sweep = await runSweep(
     { api: h.client, store: h.store },
-    { policy: { ...DEFAULT_POLICY }, stuckProcessingMinutes: 150 },
+    { policy: { ...DEFAULT_POLICY, deploymentId: INGEST_DEPLOYMENT }, stuckProcessingMinutes: 150 },
   );
   must(sweep.failures.length === 0, `final sweep failures: ${JSON.stringify(sweep.failures)}`);
   await check(m, r, "settling");

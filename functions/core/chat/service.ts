@@ -63,6 +63,11 @@ export interface ChatPlanInput {
   /** Requested model; the configured default when absent. */
   model?: string;
   selector: DocumentSelector;
+  /**
+   * The documents this request may see: the caller's scoped view (functions/core/auth/scope.ts,
+   * `readerFor` in the app). Default: the service's whole store.
+   */
+  reader?: DocumentReader;
   /** The conversation without documents: system prompts, previous turns, the question last. */
   messages: ChatMessage[];
   /** Index in `messages` where the document messages are inserted (after the leading system prompts). */
@@ -100,11 +105,12 @@ export class ChatService {
 
   async prepare(input: ChatPlanInput, opts: CallOptions = {}): Promise<PreparedChat> {
     const t0 = performance.now();
+    const reader = input.reader ?? this.deps.store;
     const modelId = input.model ?? this.deps.defaultModel;
     // Both in parallel, but a bad model is reported before a bad selection, whichever fails first.
     const [modelResult, selectionResult] = await Promise.allSettled([
       this.deps.models.resolve(modelId, input.model === undefined),
-      this.select(input.selector),
+      this.select(input.selector, reader),
     ]);
     if (modelResult.status === "rejected") throw modelResult.reason;
     if (selectionResult.status === "rejected") throw selectionResult.reason;
@@ -141,7 +147,7 @@ export class ChatService {
         selection.documents,
         this.deps.readConcurrency ?? 16,
         async (record, i) => {
-          const read = await this.deps.store.readText(record);
+          const read = await reader.readText(record);
           if (!read.ok) {
             unreadable.push({
               documentId: record.documentId,
@@ -243,8 +249,11 @@ export class ChatService {
   }
 
   /** The documents in scope: listed from the store while few, else the index's table (see maxDocuments). */
-  private async select(selector: DocumentSelector): Promise<Selection & { fromIndex?: boolean }> {
-    const { store, search } = this.deps;
+  private async select(
+    selector: DocumentSelector,
+    store: DocumentReader,
+  ): Promise<Selection & { fromIndex?: boolean }> {
+    const { search } = this.deps;
     if (!search || selector.documentIds) {
       return selectDocuments(store, selector, { maxDocuments: this.deps.maxDocuments });
     }

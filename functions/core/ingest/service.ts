@@ -37,6 +37,7 @@ import type { SQSBatchResponse, SQSRecord } from "aws-lambda";
 import { type DynamoDocumentStore, normaliseSequencer } from "../documents/dynamo-store";
 import type { DocumentFailure } from "../documents/model";
 import { attemptGeneration } from "../documents/transitions";
+import { checkDeploymentId } from "../janitor/ownership";
 import { ProviderError } from "../moonshot/errors";
 import type { CallOptions, MoonshotApi, RemoteFile } from "../moonshot/types";
 import type { RoomMaker } from "../quota/types";
@@ -107,6 +108,11 @@ export interface IngestHooks {
 }
 
 export interface IngestDeps {
+  /**
+   * This deployment's id: every upload is named `kdp-<deploymentId>-<hash>__<basename>`, so the
+   * janitor can tell this deployment's remote files from others' (janitor/ownership.ts).
+   */
+  deploymentId: string;
   store: DynamoDocumentStore;
   moonshot: MoonshotApi;
   objects: ObjectSource;
@@ -160,9 +166,11 @@ export class IngestService {
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly uploads: RemoteUploads;
   private readonly cleaner: StaleWorkCleaner;
+  private readonly deploymentId: string;
   readonly config: IngestConfig;
 
   constructor(deps: IngestDeps) {
+    this.deploymentId = checkDeploymentId(deps.deploymentId);
     this.store = deps.store;
     this.api = deps.moonshot;
     this.objects = deps.objects;
@@ -245,7 +253,7 @@ export class IngestService {
   async processChange(change: ObjectChange, delivery: Delivery): Promise<Outcome> {
     const documentId = documentIdFor(change.bucket, change.key);
     const sequencer = normaliseSequencer(change.sequencer);
-    const tag = uploadTagFor(documentId, sequencer);
+    const tag = uploadTagFor(documentId, sequencer, this.deploymentId);
     const started = performance.now();
     const attrs = { correlationId: tag, documentId, key: change.key, event: change.eventName };
     try {
@@ -366,7 +374,9 @@ export class IngestService {
       if (claim.outcome !== "busy") await this.cleaner.drain(documentId, claim.current);
       return claim.outcome;
     }
-    // The version's tag, or its own one when the claim revived a version the stuck sweep failed.
+    // The tag the claim recorded: the version's own; on a takeover the first attempt's (a claim made
+    // before an upgrade changed the tag's form keeps its own), so the janitor protects it and its
+    // twins are found; on a revival after the stuck sweep, the revival's own.
     const tag = claim.record.uploadTag ?? versionTag;
     if (claim.revived) {
       this.metrics.count("VersionsRevived");
