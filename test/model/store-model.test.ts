@@ -1,6 +1,6 @@
 /**
  * The store and ingestion invariants, model-based (test/model/store-model.ts), bounded for npm test:
- * a dozen random sequences of up to 24 events on the real local servers, invariants after each step.
+ * a dozen random sequences of up to 30 events on the real local servers, invariants after each step.
  * `npm run soak` runs a longer one. MODEL_RUNS / MODEL_SEED override the count and the seed.
  */
 import { describe, expect, it } from "vitest";
@@ -12,7 +12,7 @@ describe("store and ingestion invariants (model-based)", () => {
   }, async () => {
     const report = await runStoreModel({
       runs: Number(process.env.MODEL_RUNS) || 12,
-      maxCommands: 24,
+      maxCommands: 30,
       seed: process.env.MODEL_SEED ? Number(process.env.MODEL_SEED) : undefined,
       timeLimitMs: 120_000,
     });
