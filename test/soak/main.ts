@@ -6,9 +6,12 @@
  * Parameters (environment or flags; flags win): SOAK_DOCS / --docs, SOAK_SECONDS / --seconds,
  * SOAK_MAX_MB / --max-mb (largest ordinary document), SOAK_BIG_MB / --big-mb, SOAK_BIG_COUNT / --big,
  * SOAK_FAULT_RATE / --faults (0..1), SOAK_KILL_RATE / --kills (0..1), SOAK_OVERWRITE_RATE,
- * SOAK_DELETE_RATE, SOAK_CHAT_PER_MIN / --chat, SOAK_JANITOR_SECONDS / --janitor, SOAK_MAX_FILES /
+ * SOAK_DELETE_RATE, SOAK_CHAT_PER_MIN / --chat, SOAK_READER_DOCS / --reader-docs,
+ * SOAK_READER_CHAT_PER_MIN / --reader-chat, SOAK_JANITOR_SECONDS / --janitor, SOAK_MAX_FILES /
  * --max-files, SOAK_WORKERS / --workers, SOAK_SEED / --seed; `--short` starts from the short
- * profile `npm test` runs; `--json FILE` also writes the full report as JSON.
+ * profile `npm test` runs; `--json FILE` also writes the full report as JSON. Before the soak, a longer
+ * model-based run of the store and ingestion invariants (test/model/store-model.ts): SOAK_MODEL_RUNS /
+ * --model-runs (default 100, 0 with --short) and SOAK_MODEL_SECONDS / --model-seconds (default 240).
  */
 import { writeFile } from "node:fs/promises";
 import type { SoakOptions } from "./soak";
@@ -30,6 +33,8 @@ const PARAMS: [Numeric, string, string, number?][] = [
   ["overwriteRate", "SOAK_OVERWRITE_RATE", "--overwrites"],
   ["deleteRate", "SOAK_DELETE_RATE", "--deletes"],
   ["chatPerMinute", "SOAK_CHAT_PER_MIN", "--chat"],
+  ["readerDocs", "SOAK_READER_DOCS", "--reader-docs"],
+  ["readerChatPerMinute", "SOAK_READER_CHAT_PER_MIN", "--reader-chat"],
   ["janitorSeconds", "SOAK_JANITOR_SECONDS", "--janitor"],
   ["maxFiles", "SOAK_MAX_FILES", "--max-files"],
   ["workers", "SOAK_WORKERS", "--workers"],
@@ -69,6 +74,41 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   const log = (line: string) =>
     console.log(`[soak +${String(Math.round((Date.now() - t0) / 1000)).padStart(3)}s] ${line}`);
+
+  // First the longer model-based run of the store and ingestion invariants (npm test runs a short one).
+  const flag = (name: string, envName: string, fallback: number) => {
+    const i = argv.indexOf(name);
+    const raw = i >= 0 ? argv[i + 1] : process.env[envName];
+    const value = raw === undefined || raw === "" ? fallback : Number(raw);
+    if (!Number.isInteger(value) || value < 0) {
+      console.error(`${name} / ${envName}: expected a whole number, got "${raw}"`);
+      process.exit(2);
+    }
+    return value;
+  };
+  const modelRuns = flag("--model-runs", "SOAK_MODEL_RUNS", argv.includes("--short") ? 0 : 100);
+  const modelSeconds = Math.min(flag("--model-seconds", "SOAK_MODEL_SECONDS", 240), 600);
+  let modelOk = true;
+  let modelLine = "";
+  if (modelRuns > 0) {
+    const { runStoreModel } = await import("../model/store-model");
+    log(`model-based run: up to ${modelRuns} sequences of up to 30 events, ${modelSeconds} s at most`);
+    try {
+      const m = await runStoreModel({
+        runs: modelRuns,
+        maxCommands: 30,
+        seed: options.seed,
+        timeLimitMs: modelSeconds * 1000,
+        log,
+      });
+      modelLine = `  PASS model-based: store and ingestion invariants after every step (${m.runs} sequences, ${m.steps} steps, ${m.seconds} s, seed ${m.seed})`;
+    } catch (err) {
+      modelOk = false;
+      modelLine = `  FAIL model-based: store and ingestion invariants (${err instanceof Error ? err.message : String(err)})`;
+    }
+    log(modelLine.trim());
+  }
+
   log(`starting: ${JSON.stringify(options)}`);
   // The soak bounds itself; this is the last line of defence for "stops by itself".
   setTimeout(
@@ -80,9 +120,10 @@ async function main(): Promise<void> {
   ).unref();
   const report = await runSoak({ ...options, log });
   console.log(formatReport(report));
+  if (modelLine) console.log(`model:\n${modelLine}`);
   const j = argv.indexOf("--json");
   if (j >= 0 && argv[j + 1]) await writeFile(argv[j + 1]!, `${JSON.stringify(report, null, 2)}\n`);
-  process.exit(report.ok ? 0 : 1);
+  process.exit(report.ok && modelOk ? 0 : 1);
 }
 
 main().catch((err) => {
