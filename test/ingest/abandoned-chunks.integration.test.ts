@@ -89,6 +89,11 @@ describe("chunks of an abandoned attempt are deleted", () => {
     expect(result.summary.stuckFailed).toBe(1);
     expect((await h.store.get(docId(key)))?.status).toBe("failed");
     expect(await chunkState(key)).toEqual({ generations: [], live: undefined });
+    // Nothing is left queued on the record: its upload tag is forgotten once no file carries it.
+    const state = await h.store.getState(docId(key));
+    expect(state?.staleGenerations ?? []).toEqual([]);
+    expect(state?.staleUploadTags ?? []).toEqual([]);
+    expect(result.summary.uploadTagsForgotten).toBe(1);
   });
 
   it("when a takeover redoes the version (the crashed attempt's partial chunks go)", async () => {

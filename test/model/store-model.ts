@@ -305,6 +305,8 @@ async function settle(m: Model, r: Real): Promise<void> {
       `${where}: stray chunk generations ${generations.join(",")} (live ${state?.textGeneration})`,
     );
     must((state?.staleGenerations ?? []).length === 0, `${where}: chunk generations still queued`);
+    must((state?.staleFileIds ?? []).length === 0, `${where}: remote files still queued`);
+    must((state?.staleUploadTags ?? []).length === 0, `${where}: upload tags still queued`);
     if (state?.remoteFileId) live.add(state.remoteFileId);
   }
   const left = h.emulator.files().filter((f) => f.filename.includes(runMarker(m.run)) && !live.has(f.id));

@@ -353,6 +353,11 @@ export class DynamoDocumentStore implements DocumentReader {
     return generations.length;
   }
 
+  /** For the janitor: queued upload tags no file carries any more; forget them. */
+  async forgetUploadTags(documentId: string, tags: string[]): Promise<void> {
+    await this.removeFromSets(documentId, { fileIds: [], generations: [], uploadTags: tags });
+  }
+
   /** For the janitor: a queued file (`staleFileIds`) is gone from the provider; forget it. */
   async forgetDeletedFile(documentId: string, fileId: string): Promise<void> {
     await this.removeFromSets(documentId, { fileIds: [fileId], generations: [], uploadTags: [] });

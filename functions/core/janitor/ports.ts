@@ -33,6 +33,8 @@ export interface JanitorStore {
    * them off it; resolves how many. Optional: stores without chunks (fakes) leave it out.
    */
   deleteStaleGenerations?(documentId: string): Promise<number>;
+  /** Takes upload tags off the record's `staleUploadTags` (no file carries them any more). Optional. */
+  forgetUploadTags?(documentId: string, tags: string[]): Promise<void>;
   failStuckProcessing?(input: {
     documentId: string;
     sequencer: string;

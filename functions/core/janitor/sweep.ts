@@ -14,6 +14,7 @@
  *   of leaving an unreferenced file behind.
  */
 import type { DocumentRecord } from "../documents/model";
+import { hasTag } from "../ingest/events";
 import {
   AuthenticationError,
   NotConfiguredError,
@@ -112,6 +113,8 @@ export interface SweepSummary {
    * abandoned attempts); dry run: the records that have some queued.
    */
   generationsDeleted: number;
+  /** Queued upload tags taken off their records because no file carries them any more. */
+  uploadTagsForgotten: number;
   errors: number;
   dryRun: boolean;
   /** The deadline (or a persistent rate limit) stopped the sweep before the plan was done. */
@@ -124,7 +127,7 @@ export interface SweepSummary {
 export interface SweepFailure {
   fileId: string;
   documentId?: string;
-  /** The file concerned; for "stuck", the document's remote file or "" ("" for "chunks" too). */
+  /** The file concerned; for "stuck", the document's remote file or "" ("" for "chunks", queued chunks or tags). */
   reason: DeletionReason | "dangling" | "stuck" | "chunks";
   error: string;
 }
@@ -216,6 +219,7 @@ export async function runSweep(deps: SweepDeps, opts: SweepOptions): Promise<Swe
   const deleted: PlannedDeletion[] = [];
   let releasedDangling = 0;
   let generationsDeleted = 0;
+  let uploadTagsForgotten = 0;
   let skippedChanged = 0;
   let stoppedEarly = false;
 
@@ -240,6 +244,7 @@ export async function runSweep(deps: SweepDeps, opts: SweepOptions): Promise<Swe
       stuckFound: stuck.length,
       stuckFailed: stuck.filter((s) => s.failed).length,
       generationsDeleted,
+      uploadTagsForgotten,
       errors: failures.length,
       dryRun,
       stoppedEarly,
@@ -306,6 +311,31 @@ export async function runSweep(deps: SweepDeps, opts: SweepOptions): Promise<Swe
       generationsDeleted += await drain!(record.documentId);
     } catch (err) {
       failures.push({ fileId: "", documentId: record.documentId, reason: "chunks", error: message(err) });
+    }
+  }
+
+  // Queued upload tags with nothing left under them (no listed file carries the tag, or this sweep
+  // deleted every one): they come off the record, so it can leave the janitor's index. A file of
+  // such a tag that lands even later is this deployment's by its name: an orphan, deleted after the
+  // grace period.
+  const forget = deps.store.forgetUploadTags?.bind(deps.store);
+  if (forget && fatal === undefined && !stoppedEarly) {
+    const gone = new Set(deleted.map((d) => d.fileId));
+    for (const record of records) {
+      const tags = (record.staleUploadTags ?? []).filter(
+        (t) => t !== record.uploadTag && !remote.some((f) => hasTag(f.filename, t) && !gone.has(f.id)),
+      );
+      if (tags.length === 0) continue;
+      if (timeLeft() < reserve) {
+        stoppedEarly = true;
+        break;
+      }
+      try {
+        await forget(record.documentId, tags);
+        uploadTagsForgotten += tags.length;
+      } catch (err) {
+        failures.push({ fileId: "", documentId: record.documentId, reason: "chunks", error: message(err) });
+      }
     }
   }
 
