@@ -403,23 +403,30 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       readyDocs = docs;
     };
     /**
-     * A tenant asks about 1-3 ready documents (any tenant's, or none: its whole scope). Naming another
-     * tenant's document must never be answered; every answer's sources must lie in the tenant's prefix.
+     * A tenant asks about its whole scope, 1-3 of its own ready documents, or names another tenant's.
+     * Naming another tenant's document must never be answered; every answer's sources must lie in the
+     * tenant's prefix.
      */
     const tenantChatOnce = async () => {
       if (readyDocs.length === 0) return;
       const tenant = tenantKeys[Math.floor(rand() * tenantKeys.length)]!;
-      const wholeScope = rand() < 0.1;
+      const own = readyDocs.filter((d) => d.key.startsWith(tenant.prefix));
+      const others = readyDocs.filter((d) => !d.key.startsWith(tenant.prefix));
+      const some = (from: typeof readyDocs, n: number) =>
+        from.length === 0 ? [] : Array.from({ length: n }, () => from[Math.floor(rand() * from.length)]!);
+      // 10% its whole scope, 60% its own documents (answered), 30% naming another tenant's (refused).
+      const roll = rand();
+      const wholeScope = roll < 0.1 || (roll < 0.7 && own.length === 0);
       const picked = wholeScope
         ? []
         : [
             ...new Set(
-              Array.from(
-                { length: 1 + Math.floor(rand() * 3) },
-                () => readyDocs[Math.floor(rand() * readyDocs.length)]!,
-              ),
+              roll < 0.7
+                ? some(own, 1 + Math.floor(rand() * 3))
+                : [...some(own, Math.floor(rand() * 2)), ...some(others, 1)],
             ),
           ];
+      if (!wholeScope && picked.length === 0) return;
       const foreign = picked.filter((d) => !d.key.startsWith(tenant.prefix));
       tenants.requests++;
       try {
