@@ -403,7 +403,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       readyDocs = docs;
     };
     /**
-     * A tenant asks about its whole scope, 1-3 of its own ready documents, or names another tenant's.
+     * A tenant asks about a narrower prefix, 1-3 of its own ready documents, or names another tenant's.
      * Naming another tenant's document must never be answered; every answer's sources must lie in the
      * tenant's prefix.
      */
@@ -414,10 +414,13 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       const others = readyDocs.filter((d) => !d.key.startsWith(tenant.prefix));
       const some = (from: typeof readyDocs, n: number) =>
         from.length === 0 ? [] : Array.from({ length: n }, () => from[Math.floor(rand() * from.length)]!);
-      // 10% its whole scope, 60% its own documents (answered), 30% naming another tenant's (refused).
+      // 10% a narrower prefix (one of its own keys), 60% its own documents (answered), 30% naming
+      // another tenant's (refused). Never its whole scope: with the full soak's 3 MB documents that
+      // reads hundreds of MB per question (test/chat/tenants.test.ts covers the whole-scope case).
       const roll = rand();
-      const wholeScope = roll < 0.1 || (roll < 0.7 && own.length === 0);
-      const picked = wholeScope
+      if (own.length === 0 && roll < 0.7) return;
+      const narrower = roll < 0.1 ? own[Math.floor(rand() * own.length)]!.key : undefined;
+      const picked = narrower
         ? []
         : [
             ...new Set(
@@ -426,7 +429,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
                 : [...some(own, Math.floor(rand() * 2)), ...some(others, 1)],
             ),
           ];
-      if (!wholeScope && picked.length === 0) return;
+      if (!narrower && picked.length === 0) return;
       const foreign = picked.filter((d) => !d.key.startsWith(tenant.prefix));
       tenants.requests++;
       try {
@@ -435,7 +438,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
           headers: { authorization: `Bearer ${tenant.key}`, "content-type": "application/json" },
           body: JSON.stringify({
             question: "What does this document begin with?",
-            ...(wholeScope ? {} : { documentIds: picked.map((d) => d.documentId) }),
+            ...(narrower ? { prefix: narrower } : { documentIds: picked.map((d) => d.documentId) }),
             maxTokens: 256,
           }),
           signal: AbortSignal.timeout(60_000),
