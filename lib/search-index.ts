@@ -9,6 +9,7 @@
  * a wake-up lost to a crash between the record write and the send; the to-do itself is never lost.
  */
 import { Duration, RemovalPolicy } from "aws-cdk-lib";
+import { Alarm, ComparisonOperator, Metric, TreatMissingData } from "aws-cdk-lib/aws-cloudwatch";
 import type { ITable } from "aws-cdk-lib/aws-dynamodb";
 import { Rule, RuleTargetInput, Schedule } from "aws-cdk-lib/aws-events";
 import { SqsQueue } from "aws-cdk-lib/aws-events-targets";
@@ -58,6 +59,10 @@ export class SearchIndex extends Construct {
   public readonly function: PipelineFunction;
   /** The one-minute schedule that catches lost wake-ups. */
   public readonly rule: Rule;
+  /** Milliseconds from a document's text change to the index holding it (maximum per run). */
+  public readonly lagMetric: Metric;
+  /** Alarms: wake-ups in the dead-letter queue, indexer function errors. */
+  public readonly alarms: Alarm[];
 
   constructor(scope: Construct, id: string, props: SearchIndexProps) {
     super(scope, id);
@@ -107,6 +112,37 @@ export class SearchIndex extends Construct {
       .bindTable(props.table, "readWrite")
       .bindSearchIndex(this.bucket, "readWrite");
     this.function.addEventSource(new SqsEventSource(this.queue, { batchSize: 10 }));
+
+    this.lagMetric = new Metric({
+      namespace: props.metricsNamespace ?? DEFAULT_METRICS_NAMESPACE,
+      metricName: "SearchIndexLag",
+      dimensionsMap: { service: SERVICE_NAMES.indexer },
+      statistic: "Maximum",
+      period: Duration.minutes(5),
+    });
+    this.alarms = [
+      new Alarm(this, "DeadLetterQueueNotEmpty", {
+        alarmDescription:
+          "The search indexer failed 5 times in a row (its wake-ups are in the dead-letter queue); documents stay on its to-do list until it runs again. See the indexer's log group.",
+        metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+          period: Duration.minutes(5),
+          statistic: "Maximum",
+        }),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+      new Alarm(this, "FunctionErrors", {
+        alarmDescription:
+          "Search indexer runs failed for 15 minutes (new or deleted text is not reaching search); see its log group.",
+        metric: this.function.metricErrors({ period: Duration.minutes(5), statistic: "Sum" }),
+        threshold: 1,
+        evaluationPeriods: 3,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+    ];
 
     this.rule = new Rule(this, "Schedule", {
       description: "Wakes the search indexer (catches wake-ups lost to a crashed ingestion)",

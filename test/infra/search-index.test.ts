@@ -45,6 +45,18 @@ describe("search index", () => {
     });
   });
 
+  it("alarms on dead-lettered wake-ups and failing runs, through the pipeline's topic", () => {
+    const si = stack.pipeline.searchIndex;
+    expect(si.alarms).toHaveLength(2);
+    for (const alarm of si.alarms) expect(stack.pipeline.observability.alarms).toContain(alarm);
+    template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+      Dimensions: [
+        { Name: "QueueName", Value: { "Fn::GetAtt": [logicalId(si.deadLetterQueue), "QueueName"] } },
+      ],
+      AlarmActions: [{ Ref: logicalId(stack.pipeline.observability.alarmTopic) }],
+    });
+  });
+
   it("lets ingestion wake it and the chat read it, and nothing more", () => {
     const p = stack.pipeline;
     const ingestEnv =
