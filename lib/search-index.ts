@@ -11,7 +11,7 @@
 import { Duration, RemovalPolicy } from "aws-cdk-lib";
 import { Alarm, ComparisonOperator, Metric, TreatMissingData } from "aws-cdk-lib/aws-cloudwatch";
 import type { ITable } from "aws-cdk-lib/aws-dynamodb";
-import { Rule, RuleTargetInput, Schedule } from "aws-cdk-lib/aws-events";
+import { Rule, Schedule } from "aws-cdk-lib/aws-events";
 import { SqsQueue } from "aws-cdk-lib/aws-events-targets";
 import type { IGrantable } from "aws-cdk-lib/aws-iam";
 import { SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
@@ -92,6 +92,9 @@ export class SearchIndex extends Construct {
     });
     this.queue = new Queue(this, "Queue", {
       fifo: true,
+      // EventBridge cannot give a deduplication id; its events differ (id, time), so content-based
+      // deduplication never drops a scheduled wake-up. Ingestion sends its own ids.
+      contentBasedDeduplication: true,
       encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       visibilityTimeout: Duration.seconds(timeout.toSeconds() * 6),
@@ -147,12 +150,8 @@ export class SearchIndex extends Construct {
     this.rule = new Rule(this, "Schedule", {
       description: "Wakes the search indexer (catches wake-ups lost to a crashed ingestion)",
       schedule: Schedule.rate(Duration.minutes(1)),
-      targets: [
-        new SqsQueue(this.queue, {
-          messageGroupId: INDEX_MESSAGE_GROUP,
-          message: RuleTargetInput.fromObject({ source: "schedule" }),
-        }),
-      ],
+      // The whole event is the message (a constant body would be deduplicated for 5 minutes).
+      targets: [new SqsQueue(this.queue, { messageGroupId: INDEX_MESSAGE_GROUP })],
     });
   }
 
