@@ -9,7 +9,13 @@
  * a wake-up lost to a crash between the record write and the send; the to-do itself is never lost.
  */
 import { Duration, RemovalPolicy } from "aws-cdk-lib";
-import { Alarm, ComparisonOperator, Metric, TreatMissingData } from "aws-cdk-lib/aws-cloudwatch";
+import {
+  Alarm,
+  ComparisonOperator,
+  MathExpression,
+  Metric,
+  TreatMissingData,
+} from "aws-cdk-lib/aws-cloudwatch";
 import type { ITable } from "aws-cdk-lib/aws-dynamodb";
 import { Rule, Schedule } from "aws-cdk-lib/aws-events";
 import { SqsQueue } from "aws-cdk-lib/aws-events-targets";
@@ -97,7 +103,9 @@ export class SearchIndex extends Construct {
       contentBasedDeduplication: true,
       encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
-      visibilityTimeout: Duration.seconds(timeout.toSeconds() * 6),
+      // Only a timed-out run leaves messages in flight (failed runs are handled in the function): keep
+      // the one message group blocked no longer than one more run.
+      visibilityTimeout: Duration.seconds(timeout.toSeconds() + 60),
       retentionPeriod: Duration.days(1),
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: 5 },
     });
@@ -136,10 +144,23 @@ export class SearchIndex extends Construct {
         comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         treatMissingData: TreatMissingData.NOT_BREACHING,
       }),
-      new Alarm(this, "FunctionErrors", {
+      new Alarm(this, "RunFailures", {
         alarmDescription:
-          "Search indexer runs failed for 15 minutes (new or deleted text is not reaching search); see its log group.",
-        metric: this.function.metricErrors({ period: Duration.minutes(5), statistic: "Sum" }),
+          "Search indexer runs kept failing for 15 minutes (new or deleted text is not reaching search; the to-dos wait); see its log group.",
+        metric: new MathExpression({
+          expression: "failures + errors",
+          usingMetrics: {
+            failures: new Metric({
+              namespace: props.metricsNamespace ?? DEFAULT_METRICS_NAMESPACE,
+              metricName: "SearchIndexFailures",
+              dimensionsMap: { service: SERVICE_NAMES.indexer },
+              statistic: "Sum",
+              period: Duration.minutes(5),
+            }),
+            errors: this.function.metricErrors({ period: Duration.minutes(5), statistic: "Sum" }),
+          },
+          period: Duration.minutes(5),
+        }),
         threshold: 1,
         evaluationPeriods: 3,
         comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
