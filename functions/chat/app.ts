@@ -27,6 +27,7 @@ import { completionsRoutes } from "./routes/completions";
 import { consoleRoutes } from "./routes/console";
 import { documentsRoutes } from "./routes/documents";
 import { healthRoutes } from "./routes/health";
+import { modelsRoutes } from "./routes/models";
 import { uploadsRoutes } from "./routes/uploads";
 
 /** Deletes objects from the documents bucket (an S3 adapter in AWS and local mode, a fake in tests). */
@@ -155,6 +156,7 @@ export function createChatApp(deps: ChatDeps): Hono<ChatEnv> {
   app.route("/", healthRoutes(ctx));
   app.route("/", chatRoutes(ctx));
   app.route("/", completionsRoutes(ctx));
+  app.route("/", modelsRoutes(ctx));
   app.route("/", documentsRoutes(ctx));
   app.route("/", uploadsRoutes(ctx));
   return app;

@@ -21,6 +21,7 @@
 import { Hono } from "hono";
 import * as z from "zod/mini";
 import { toApiError } from "../../core/chat/errors";
+import { checkGenerationOptions } from "../../core/chat/parameters";
 import type { PreparedChat } from "../../core/chat/service";
 import type { ChatMessage, ChatResult, ChatUsage } from "../../core/moonshot/types";
 import type { ChatAppContext, ChatEnv } from "../app";
@@ -105,7 +106,10 @@ export function chatRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
         documentsAt: 1,
         query: body.question,
         maxTokens: body.maxTokens,
-        temperature: body.temperature,
+        options: checkGenerationOptions(
+          body.model ?? deps.defaultModel,
+          body.temperature === undefined ? {} : { temperature: body.temperature },
+        ),
       },
       call,
     );

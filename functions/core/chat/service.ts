@@ -5,7 +5,13 @@
  * `chatStream`; both routes (`/chat` and `/v1/chat/completions`) share this.
  */
 import type { DocumentReader } from "../documents/model";
-import type { CallOptions, ChatMessage, ChatRequest, MoonshotApi } from "../moonshot/types";
+import type {
+  CallOptions,
+  ChatMessage,
+  ChatRequest,
+  GenerationOptions,
+  MoonshotApi,
+} from "../moonshot/types";
 import { type MetricsPort, noMetrics } from "../runtime/telemetry";
 import {
   ChunkRanker,
@@ -55,8 +61,8 @@ export interface ChatPlanInput {
   /** Text chunks are ranked against (normally the latest user message). */
   query: string;
   maxTokens?: number;
-  temperature?: number;
-  topP?: number;
+  /** Sampling and output parameters, already checked against the model (core/chat/parameters.ts). */
+  options?: GenerationOptions;
 }
 
 export interface PreparedChat {
@@ -177,9 +183,7 @@ export class ChatService {
     metrics.count(CHAT_METRICS.tokenChecks, checks);
     metrics.timing(CHAT_METRICS.prepareTime, t4 - t0);
 
-    const request: ChatRequest = { model: model.id, messages, max_tokens: maxTokens };
-    if (input.temperature !== undefined) request.temperature = input.temperature;
-    if (input.topP !== undefined) request.top_p = input.topP;
+    const request: ChatRequest = { ...input.options, model: model.id, messages, max_tokens: maxTokens };
     return {
       request,
       model,
