@@ -1,6 +1,6 @@
 /** `kdp ls`, `kdp show`, `kdp rm`, `kdp ask`, `kdp queue`. Each returns the process exit code. */
 import { type ApiClient, type ApiDocument, type ChatAnswer, CliError, readSse } from "./api";
-import { formatBytes, formatTime, table } from "./format";
+import { formatBytes, formatTime, formatUsd, table } from "./format";
 
 type Out = NodeJS.WritableStream;
 
@@ -183,10 +183,14 @@ export function formatSources(answer: ChatAnswer): string {
   for (const s of answer.skipped ?? [])
     lines.push(`  skipped ${s.key}: ${s.status}${s.reason ? ` (${s.reason})` : ""}`);
   const u = answer.usage;
-  if (u?.totalTokens)
+  if (u?.totalTokens) {
+    const cached = u.cachedTokens ? ` (${u.cachedTokens} cached)` : "";
+    const cost =
+      typeof u.costUsd === "number" ? formatUsd(u.costUsd) : `cost unknown (no price for ${answer.model})`;
     lines.push(
-      `\n${answer.model}, ${u.promptTokens ?? "?"} prompt + ${u.completionTokens ?? "?"} completion tokens`,
+      `\n${answer.model}, ${u.promptTokens ?? "?"} prompt${cached} + ${u.completionTokens ?? "?"} completion tokens, ${cost}`,
     );
+  }
   return lines.join("\n");
 }
 

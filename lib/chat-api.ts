@@ -25,6 +25,7 @@ import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { IBucket } from "aws-cdk-lib/aws-s3";
 import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
 import { Construct } from "constructs";
+import type { ModelPrice } from "../functions/core/chat/prices";
 import { DEFAULT_MODEL, DEFAULT_MOONSHOT_BASE_URL, ENV } from "../functions/core/config";
 import { DEFAULT_CHAT_TIMEOUT, DEFAULT_METRICS_NAMESPACE, SERVICE_NAMES } from "./defaults";
 import { PipelineFunction, PROJECT_ROOT } from "./function";
@@ -60,6 +61,12 @@ export interface ChatApiProps {
    * @default "kimi-k2.6"
    */
   readonly model?: string;
+  /**
+   * Prices per model id (USD per million tokens) for the cost of each answer (`usage.costUsd`, the
+   * ChatCostUsd metric), over the published defaults; a model without a price reports cost null.
+   * @default - the published prices of kimi-k2.5 and kimi-k2.6
+   */
+  readonly modelPrices?: Record<string, ModelPrice>;
   /**
    * Moonshot API base URL.
    * @default https://api.moonshot.ai/v1
@@ -194,6 +201,7 @@ export class ChatApi extends Construct {
       .bindSettings({
         [ENV.MOONSHOT_BASE_URL]: props.providerBaseUrl ?? DEFAULT_MOONSHOT_BASE_URL,
         [ENV.MODEL]: props.model ?? DEFAULT_MODEL,
+        ...(props.modelPrices ? { [ENV.MODEL_PRICES]: JSON.stringify(props.modelPrices) } : {}),
       });
     if (apiToken) this.function.bindSecret(apiToken, ENV.API_TOKEN_SECRET);
 

@@ -7,6 +7,7 @@ import type { ITable } from "aws-cdk-lib/aws-dynamodb";
 import { RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { IBucket } from "aws-cdk-lib/aws-s3";
 import { Construct } from "constructs";
+import { type ModelPrice, parsePriceTable } from "../functions/core/chat/prices";
 import { DEFAULT_MODEL, DEFAULT_MOONSHOT_BASE_URL } from "../functions/core/config";
 import { type AuthMode, ChatApi } from "./chat-api";
 import {
@@ -28,6 +29,12 @@ export interface DocumentPipelineProps {
    * @default "kimi-k2.6"
    */
   readonly model?: string;
+  /**
+   * Prices per model id, USD per million tokens `{ input, cachedInput, output }`, over the published
+   * defaults (kimi-k2.5, kimi-k2.6): the cost of each answer and the ChatCostUsd metric use them.
+   * @default - the published prices
+   */
+  readonly modelPrices?: Record<string, ModelPrice>;
   /**
    * Moonshot API base URL (https). Use https://api.moonshot.cn/v1 for the China platform.
    * @default "https://api.moonshot.ai/v1"
@@ -137,6 +144,13 @@ export function validateDocumentPipelineProps(props: DocumentPipelineProps): voi
   if (model !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/.test(model)) {
     fail(`model must be a model id such as "kimi-k2.6", got ${JSON.stringify(model)}`);
   }
+  if (props.modelPrices !== undefined) {
+    try {
+      parsePriceTable(props.modelPrices, "modelPrices");
+    } catch (err) {
+      fail((err as Error).message);
+    }
+  }
   if (providerBaseUrl !== undefined && !isHttpsUrl(providerBaseUrl)) {
     fail(
       `providerBaseUrl must be an https URL such as "${DEFAULT_MOONSHOT_BASE_URL}", got ${JSON.stringify(providerBaseUrl)}`,
@@ -245,6 +259,7 @@ export class DocumentPipeline extends Construct {
       apiToken: this.secrets.apiToken,
       auth,
       model: props.model ?? DEFAULT_MODEL,
+      modelPrices: props.modelPrices,
       providerBaseUrl,
       throttle: props.throttle,
       cloudWatchRole: props.apiGatewayCloudWatchRole,

@@ -17,6 +17,7 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { ApiError } from "../core/chat/errors";
 import { ModelCatalog } from "../core/chat/models";
+import { DEFAULT_PRICES, type PriceTable } from "../core/chat/prices";
 import { ChatService } from "../core/chat/service";
 import type { DocumentReader } from "../core/documents/model";
 import type { MoonshotApi } from "../core/moonshot/types";
@@ -54,6 +55,8 @@ export interface ChatDeps {
   logger?: AppLogger;
   /** Where request figures go (Powertools in Lambda; the handler flushes them). Default: nowhere. */
   metrics?: MetricsPort;
+  /** Prices per model for `usage.costUsd`. Default: the published prices (core/chat/prices.ts). */
+  prices?: PriceTable;
 }
 
 /** What route modules receive. */
@@ -63,6 +66,7 @@ export interface ChatAppContext {
   models: ModelCatalog;
   log: AppLogger;
   metrics: MetricsPort;
+  prices: PriceTable;
 }
 
 /** Bindings the Lambda adapter passes (the API Gateway event); absent under @hono/node-server. */
@@ -103,7 +107,7 @@ export function createChatApp(deps: ChatDeps): Hono<ChatEnv> {
     metrics: deps.metrics,
   });
   const metrics = deps.metrics ?? noMetrics;
-  const ctx: ChatAppContext = { deps, service, models, log, metrics };
+  const ctx: ChatAppContext = { deps, service, models, log, metrics, prices: deps.prices ?? DEFAULT_PRICES };
   const maxBody = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
 
   const app = new Hono<ChatEnv>();

@@ -6,6 +6,7 @@
  * Authentication happens in the API Gateway Lambda authorizer (functions/authorizer/handler.ts);
  * the app refuses requests that arrive without the authorizer's context (see app.ts).
  */
+import { priceTableFromJson } from "../core/chat/prices";
 import { DEFAULT_MODEL, ENV } from "../core/config";
 import { DynamoDocumentStore } from "../core/documents/dynamo-store";
 import { moonshotFromEnv } from "../core/moonshot/index";
@@ -28,6 +29,7 @@ const app = createChatApp({
   moonshot: moonshotFromEnv({ retry: { maxAttempts: 2, maxElapsedMs: 20_000 } }),
   objects: s3ObjectDeleter(s3),
   defaultModel: process.env[ENV.MODEL]?.trim() || DEFAULT_MODEL,
+  prices: priceTableFromJson(process.env[ENV.MODEL_PRICES]),
   logger: powertoolsLogger(logger),
   metrics: powertoolsMetrics(metrics),
 });

@@ -19,6 +19,8 @@ export const ENV = {
   API_TOKEN: "API_TOKEN",
   /** Default chat model. */
   MODEL: "MODEL",
+  /** Chat: price overrides per model, JSON `{ "<model>": { input, cachedInput, output } }` (USD per million tokens). */
+  MODEL_PRICES: "MODEL_PRICES",
   /** Janitor: hours a ready document's remote file is kept. */
   RETENTION_HOURS: "RETENTION_HOURS",
   /** Janitor/ingest: high-water mark as a fraction of the provider's file-count and byte quotas. */

@@ -11,6 +11,7 @@ import { DEFAULT_MODEL, ENV } from "../../functions/core/config";
 export async function loadChatFetch(): Promise<(request: Request) => Response | Promise<Response>> {
   const [
     { createChatApp },
+    { priceTableFromJson },
     { s3ObjectDeleter },
     { DynamoDocumentStore },
     { moonshotFromEnv },
@@ -21,6 +22,7 @@ export async function loadChatFetch(): Promise<(request: Request) => Response | 
     telemetry,
   ] = await Promise.all([
     import("../../functions/chat/app"),
+    import("../../functions/core/chat/prices"),
     import("../../functions/chat/objects"),
     import("../../functions/core/documents/dynamo-store"),
     import("../../functions/core/moonshot/index"),
@@ -37,6 +39,7 @@ export async function loadChatFetch(): Promise<(request: Request) => Response | 
     moonshot: moonshotFromEnv(),
     objects: s3ObjectDeleter(clients.s3),
     defaultModel: process.env[ENV.MODEL]?.trim() || DEFAULT_MODEL,
+    prices: priceTableFromJson(process.env[ENV.MODEL_PRICES]),
     logger: telemetry.powertoolsLogger(obs.logger),
     authenticate: auth.bearerAuthenticator(secrets.getApiToken),
   });

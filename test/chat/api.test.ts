@@ -88,7 +88,13 @@ describe("POST /chat", () => {
       }),
       expect.objectContaining({ documentId: "doc-p", status: "processing" }),
     ]);
-    expect(body.usage).toEqual({ promptTokens: 10, completionTokens: 5, totalTokens: 15 });
+    expect(body.usage).toEqual({
+      promptTokens: 10,
+      completionTokens: 5,
+      totalTokens: 15,
+      cachedTokens: 0,
+      costUsd: (10 * 0.6 + 5 * 3) / 1e6,
+    });
     expect(body.model).toBe("kimi-k2.6");
     // Our instruction, then one system message per document, then the question.
     const sent = moonshot.chatRequests[0]!;

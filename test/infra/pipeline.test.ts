@@ -218,6 +218,11 @@ describe("invalid props fail at synth with a clear message", () => {
     ["providerBaseUrl junk", { providerBaseUrl: "moonshot" }, /providerBaseUrl must be an https URL/],
     ["model with spaces", { model: "kimi k2" }, /model must be a model id/],
     [
+      "modelPrices with a negative price",
+      { modelPrices: { "kimi-k2.6": { input: -1, cachedInput: 0.1, output: 3 } } },
+      /modelPrices\.kimi-k2\.6\.input must be a number >= 0/,
+    ],
+    [
       "jwt issuer not a URL",
       { auth: { mode: "jwt", issuer: "cognito" } },
       /auth.issuer must be the https URL/,
@@ -257,8 +262,12 @@ describe("CDK context", () => {
       jwtIssuer: "https://issuer.example.com",
       jwtAudience: "api, web",
       bucketName: "team-documents",
+      modelPrices: '{"glm-4.6":{"input":0.5,"cachedInput":0.1,"output":2}}',
     });
     const r = t.toJSON().Resources as Resources;
+    expect(
+      JSON.parse(r[logicalId(s.pipeline.chatApi.function)].Properties.Environment.Variables.MODEL_PRICES),
+    ).toEqual({ "glm-4.6": { input: 0.5, cachedInput: 0.1, output: 2 } });
     expect(r[logicalId(s.pipeline.chatApi.function)].Properties.Environment.Variables.MODEL).toBe(
       "kimi-k2.5",
     );
@@ -289,6 +298,11 @@ describe("CDK context", () => {
     [{ removalPolicy: "snapshot" }, /context removalPolicy must be "retain" or "destroy"/],
     [{ logRetentionDays: "8" }, /context logRetentionDays must be a CloudWatch retention/],
     [{ highWaterMark: "2" }, /highWaterMark must be a fraction/],
+    [{ modelPrices: "{not json" }, /context modelPrices is not valid JSON/],
+    [
+      { modelPrices: '{"kimi-k2.6":{"input":1}}' },
+      /context modelPrices\.kimi-k2\.6\.cachedInput must be a number/,
+    ],
   ])("rejects bad context %o", (context, message) => {
     expect(() => synthPipeline(undefined, context)).toThrow(message);
   });

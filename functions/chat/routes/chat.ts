@@ -9,7 +9,7 @@
  * ones are used and the others are listed in `skipped`.
  *
  * Response: { answer, reasoning?, model, finishReason, usage: { promptTokens, completionTokens,
- *   totalTokens }, sources: [{ documentId, key, complete, chunks: [{ index, tokens, text }] }],
+ *   totalTokens, cachedTokens, costUsd }, sources: [{ documentId, key, complete, chunks: [{ index, tokens, text }] }],
  *   skipped: [{ documentId, key, status, reason }], context: { mode, ... } }
  *
  * With `stream: true`: Server-Sent Events, each `data:` a JSON object whose `type` equals the event name:
@@ -74,9 +74,16 @@ const chatRequest = z.strictObject({
 
 export type ChatRequestBody = z.infer<typeof chatRequest>;
 
-const camelUsage = (u: ChatUsage | undefined) =>
+/** Usage as /chat reports it: the provider's counts, cached prompt tokens and the cost (USD or null). */
+const camelUsage = (u: ChatUsage | undefined, costUsd: number | null) =>
   u
-    ? { promptTokens: u.prompt_tokens, completionTokens: u.completion_tokens, totalTokens: u.total_tokens }
+    ? {
+        promptTokens: u.prompt_tokens,
+        completionTokens: u.completion_tokens,
+        totalTokens: u.total_tokens,
+        cachedTokens: u.cached_tokens ?? 0,
+        costUsd,
+      }
     : undefined;
 
 const answerMeta = (p: PreparedChat) => ({
@@ -121,13 +128,13 @@ export function chatRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
 
     if (!body.stream) {
       const result: ChatResult = await deps.moonshot.chat(prepared.request, call);
-      countAnswer(ctx.metrics, result.usage);
+      const cost = countAnswer(ctx.metrics, ctx.prices, prepared.model.id, result.usage);
       return c.json({
         answer: result.content,
         ...(result.reasoningContent ? { reasoning: result.reasoningContent } : {}),
         model: result.model || prepared.model.id,
         finishReason: result.finishReason,
-        usage: camelUsage(result.usage),
+        usage: camelUsage(result.usage, cost),
         ...answerMeta(prepared),
       });
     }
@@ -157,7 +164,7 @@ export function chatRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
         return out;
       },
       end: () => {
-        countAnswer(ctx.metrics, usage);
+        const cost = countAnswer(ctx.metrics, ctx.prices, prepared.model.id, usage);
         return sseFrame(
           {
             type: "done",
@@ -165,7 +172,7 @@ export function chatRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
             ...(reasoning ? { reasoning } : {}),
             model: prepared.model.id,
             finishReason,
-            usage: camelUsage(usage),
+            usage: camelUsage(usage, cost),
             ...answerMeta(prepared),
           },
           "done",

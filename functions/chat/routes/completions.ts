@@ -315,7 +315,7 @@ export function completionsRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
 
     if (!body.stream) {
       const result = await deps.moonshot.chat(prepared.request, call);
-      countAnswer(ctx.metrics, result.usage);
+      countAnswer(ctx.metrics, ctx.prices, prepared.model.id, result.usage);
       return c.json({
         id: result.id || `chatcmpl-${randomUUID()}`,
         object: "chat.completion",
@@ -370,7 +370,7 @@ export function completionsRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
         return Object.keys(out).length > 0 ? frame([delta(index, out)]) : undefined;
       },
       end: () => {
-        countAnswer(ctx.metrics, usage);
+        countAnswer(ctx.metrics, ctx.prices, prepared.model.id, usage);
         const finished = Array.from({ length: choiceCount }, (_, index) => ({
           index,
           delta: {},
