@@ -107,6 +107,8 @@ export interface AskOptions {
   documentIds?: string[];
   model?: string;
   maxTokens?: number;
+  /** Most tokens of document text to send (the deployment's default when absent). */
+  maxContextTokens?: number;
   /** Print the whole JSON answer instead of streaming text. */
   json?: boolean;
   /** Also stream a thinking model's reasoning (to stderr). */
@@ -127,6 +129,7 @@ export async function ask(
     ...(opts.prefix ? { prefix: opts.prefix } : {}),
     ...(opts.model ? { model: opts.model } : {}),
     ...(opts.maxTokens ? { maxTokens: opts.maxTokens } : {}),
+    ...(opts.maxContextTokens ? { maxContextTokens: opts.maxContextTokens } : {}),
     stream: !opts.json,
   };
   const notFound = "one of the documents given with --doc does not exist (see `kdp ls` for ids)";

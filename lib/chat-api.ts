@@ -25,6 +25,7 @@ import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { IBucket } from "aws-cdk-lib/aws-s3";
 import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
 import { Construct } from "constructs";
+import { DEFAULT_MAX_CONTEXT_TOKENS } from "../functions/core/chat/budget";
 import type { ModelPrice } from "../functions/core/chat/prices";
 import { DEFAULT_MODEL, DEFAULT_MOONSHOT_BASE_URL, ENV } from "../functions/core/config";
 import { DEFAULT_CHAT_TIMEOUT, DEFAULT_METRICS_NAMESPACE, SERVICE_NAMES } from "./defaults";
@@ -67,6 +68,12 @@ export interface ChatApiProps {
    * @default - the published prices of kimi-k2.5 and kimi-k2.6
    */
   readonly modelPrices?: Record<string, ModelPrice>;
+  /**
+   * Most tokens of document text per answer when a request sets none; requests may ask for more
+   * (`maxContextTokens`), and the model's window caps both.
+   * @default 32768
+   */
+  readonly maxContextTokens?: number;
   /**
    * Moonshot API base URL.
    * @default https://api.moonshot.ai/v1
@@ -201,6 +208,7 @@ export class ChatApi extends Construct {
       .bindSettings({
         [ENV.MOONSHOT_BASE_URL]: props.providerBaseUrl ?? DEFAULT_MOONSHOT_BASE_URL,
         [ENV.MODEL]: props.model ?? DEFAULT_MODEL,
+        [ENV.MAX_CONTEXT_TOKENS]: String(props.maxContextTokens ?? DEFAULT_MAX_CONTEXT_TOKENS),
         ...(props.modelPrices ? { [ENV.MODEL_PRICES]: JSON.stringify(props.modelPrices) } : {}),
       });
     if (apiToken) this.function.bindSecret(apiToken, ENV.API_TOKEN_SECRET);

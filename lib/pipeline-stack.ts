@@ -31,6 +31,7 @@ export interface PipelineStackProps extends StackProps {
 export const CONTEXT_KEYS = [
   "model",
   "modelPrices",
+  "maxContextTokens",
   "providerBaseUrl",
   "retentionHours",
   "highWaterMark",
@@ -107,6 +108,7 @@ export function pipelinePropsFromContext(scope: Construct): DocumentPipelineProp
   return {
     model: str("model"),
     modelPrices,
+    maxContextTokens: num("maxContextTokens"),
     providerBaseUrl: str("providerBaseUrl"),
     retentionHours: num("retentionHours"),
     highWaterMark: num("highWaterMark"),

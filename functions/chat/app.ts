@@ -52,6 +52,11 @@ export interface ChatDeps {
   modelCacheTtlMs?: number;
   /** Most documents one chat request may cover. Default 1,000. */
   maxDocuments?: number;
+  /**
+   * Most tokens of document text per answer when a request sets none (`maxContextTokens` /
+   * `max_context_tokens`); always capped by the model's window. Default 32,768.
+   */
+  maxContextTokens?: number;
   logger?: AppLogger;
   /** Where request figures go (Powertools in Lambda; the handler flushes them). Default: nowhere. */
   metrics?: MetricsPort;
@@ -104,6 +109,7 @@ export function createChatApp(deps: ChatDeps): Hono<ChatEnv> {
     models,
     defaultModel: deps.defaultModel,
     maxDocuments: deps.maxDocuments,
+    maxContextTokens: deps.maxContextTokens,
     metrics: deps.metrics,
   });
   const metrics = deps.metrics ?? noMetrics;

@@ -6,6 +6,8 @@
  * Authentication happens in the API Gateway Lambda authorizer (functions/authorizer/handler.ts);
  * the app refuses requests that arrive without the authorizer's context (see app.ts).
  */
+
+import { parseMaxContextTokens } from "../core/chat/budget";
 import { priceTableFromJson } from "../core/chat/prices";
 import { DEFAULT_MODEL, ENV } from "../core/config";
 import { DynamoDocumentStore } from "../core/documents/dynamo-store";
@@ -30,6 +32,7 @@ const app = createChatApp({
   objects: s3ObjectDeleter(s3),
   defaultModel: process.env[ENV.MODEL]?.trim() || DEFAULT_MODEL,
   prices: priceTableFromJson(process.env[ENV.MODEL_PRICES]),
+  maxContextTokens: parseMaxContextTokens(process.env[ENV.MAX_CONTEXT_TOKENS]),
   logger: powertoolsLogger(logger),
   metrics: powertoolsMetrics(metrics),
 });

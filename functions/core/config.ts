@@ -19,6 +19,8 @@ export const ENV = {
   API_TOKEN: "API_TOKEN",
   /** Default chat model. */
   MODEL: "MODEL",
+  /** Chat: most tokens of document text per answer when a request sets none (capped by the window). */
+  MAX_CONTEXT_TOKENS: "MAX_CONTEXT_TOKENS",
   /** Chat: price overrides per model, JSON `{ "<model>": { input, cachedInput, output } }` (USD per million tokens). */
   MODEL_PRICES: "MODEL_PRICES",
   /** Janitor: hours a ready document's remote file is kept. */

@@ -12,6 +12,7 @@ export async function loadChatFetch(): Promise<(request: Request) => Response | 
   const [
     { createChatApp },
     { priceTableFromJson },
+    { parseMaxContextTokens },
     { s3ObjectDeleter },
     { DynamoDocumentStore },
     { moonshotFromEnv },
@@ -23,6 +24,7 @@ export async function loadChatFetch(): Promise<(request: Request) => Response | 
   ] = await Promise.all([
     import("../../functions/chat/app"),
     import("../../functions/core/chat/prices"),
+    import("../../functions/core/chat/budget"),
     import("../../functions/chat/objects"),
     import("../../functions/core/documents/dynamo-store"),
     import("../../functions/core/moonshot/index"),
@@ -40,6 +42,7 @@ export async function loadChatFetch(): Promise<(request: Request) => Response | 
     objects: s3ObjectDeleter(clients.s3),
     defaultModel: process.env[ENV.MODEL]?.trim() || DEFAULT_MODEL,
     prices: priceTableFromJson(process.env[ENV.MODEL_PRICES]),
+    maxContextTokens: parseMaxContextTokens(process.env[ENV.MAX_CONTEXT_TOKENS]),
     logger: telemetry.powertoolsLogger(obs.logger),
     authenticate: auth.bearerAuthenticator(secrets.getApiToken),
   });

@@ -116,6 +116,7 @@ describe("environment", () => {
         ENV.API_TOKEN_SECRET,
         ENV.MOONSHOT_BASE_URL,
         ENV.MODEL,
+        ENV.MAX_CONTEXT_TOKENS,
       ].sort(),
     );
     expect(keys(functions.authorizer)).toEqual([...common2, ENV.API_TOKEN_SECRET].sort());

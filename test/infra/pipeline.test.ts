@@ -223,6 +223,11 @@ describe("invalid props fail at synth with a clear message", () => {
       /modelPrices\.kimi-k2\.6\.input must be a number >= 0/,
     ],
     [
+      "maxContextTokens 500",
+      { maxContextTokens: 500 },
+      /maxContextTokens must be a whole number of tokens >= 1000/,
+    ],
+    [
       "jwt issuer not a URL",
       { auth: { mode: "jwt", issuer: "cognito" } },
       /auth.issuer must be the https URL/,
@@ -263,11 +268,15 @@ describe("CDK context", () => {
       jwtAudience: "api, web",
       bucketName: "team-documents",
       modelPrices: '{"glm-4.6":{"input":0.5,"cachedInput":0.1,"output":2}}',
+      maxContextTokens: "65536",
     });
     const r = t.toJSON().Resources as Resources;
     expect(
       JSON.parse(r[logicalId(s.pipeline.chatApi.function)].Properties.Environment.Variables.MODEL_PRICES),
     ).toEqual({ "glm-4.6": { input: 0.5, cachedInput: 0.1, output: 2 } });
+    expect(
+      r[logicalId(s.pipeline.chatApi.function)].Properties.Environment.Variables.MAX_CONTEXT_TOKENS,
+    ).toBe("65536");
     expect(r[logicalId(s.pipeline.chatApi.function)].Properties.Environment.Variables.MODEL).toBe(
       "kimi-k2.5",
     );
@@ -299,6 +308,7 @@ describe("CDK context", () => {
     [{ logRetentionDays: "8" }, /context logRetentionDays must be a CloudWatch retention/],
     [{ highWaterMark: "2" }, /highWaterMark must be a fraction/],
     [{ modelPrices: "{not json" }, /context modelPrices is not valid JSON/],
+    [{ maxContextTokens: "lots" }, /context maxContextTokens must be a number/],
     [
       { modelPrices: '{"kimi-k2.6":{"input":1}}' },
       /context modelPrices\.kimi-k2\.6\.cachedInput must be a number/,

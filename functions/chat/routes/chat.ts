@@ -4,7 +4,8 @@
  * Request (JSON, unknown fields rejected so typos are caught):
  *   { "question": string, "documentIds"?: string[], "prefix"?: string,
  *     "messages"?: [{ "role": "user" | "assistant" | "system", "content": string }],  // earlier turns
- *     "model"?: string, "stream"?: boolean, "maxTokens"?: number, "temperature"?: number }
+ *     "model"?: string, "stream"?: boolean, "maxTokens"?: number, "maxContextTokens"?: number,
+ *     "temperature"?: number }
  * Documents: `documentIds`, else every document under `prefix`, else every document; only ready
  * ones are used and the others are listed in `skipped`.
  *
@@ -26,7 +27,7 @@ import type { PreparedChat } from "../../core/chat/service";
 import type { ChatMessage, ChatResult, ChatUsage } from "../../core/moonshot/types";
 import type { ChatAppContext, ChatEnv } from "../app";
 import { callOptions, countAnswer, countError, parseWith, readJson, sseFrame, streamResponse } from "../http";
-import { documentIdsField, prefixField } from "./selection";
+import { documentIdsField, maxContextTokensField, prefixField } from "./selection";
 
 /** Instruction that precedes the documents. */
 export const CHAT_SYSTEM_PROMPT =
@@ -43,6 +44,7 @@ const chatRequest = z.strictObject({
     ),
   documentIds: documentIdsField(),
   prefix: prefixField(),
+  maxContextTokens: maxContextTokensField(),
   messages: z.optional(
     z
       .array(
@@ -113,6 +115,7 @@ export function chatRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
         documentsAt: 1,
         query: body.question,
         maxTokens: body.maxTokens,
+        maxContextTokens: body.maxContextTokens,
         options: checkGenerationOptions(
           body.model ?? deps.defaultModel,
           body.temperature === undefined ? {} : { temperature: body.temperature },

@@ -16,6 +16,8 @@
  *   "documents": string[]   document ids to use (404 for an unknown id)
  *   "prefix": string        every document whose key starts with it
  *   neither                 every ready document
+ *   "max_context_tokens": n most tokens of document text to send (default: the deployment's, 32,768;
+ *                           always capped by the model's window)
  *   "source_text": boolean  include each sent chunk's text in `sources` (default: true for a plain
  *                           response, false when streaming, where `sources` lists chunk refs only)
  * The caller's system messages are kept, in place; the documents go in as system messages right
@@ -35,7 +37,7 @@ import { checkGenerationOptions } from "../../core/chat/parameters";
 import type { ChatMessage, ChatUsage, GenerationOptions } from "../../core/moonshot/types";
 import type { ChatAppContext, ChatEnv } from "../app";
 import { callOptions, countAnswer, countError, parseWith, readJson, sseFrame, streamResponse } from "../http";
-import { documentIdsField, prefixField } from "./selection";
+import { documentIdsField, maxContextTokensField, prefixField } from "./selection";
 
 const textPart = z.looseObject({ type: z.string(), text: z.optional(z.string()) });
 
@@ -197,6 +199,7 @@ const completionRequest = z.strictObject({
   user: z.nullish(z.string().check(z.maxLength(1024, "must be at most 1024 characters"))),
   documents: documentIdsField(),
   prefix: prefixField(),
+  max_context_tokens: maxContextTokensField(),
   source_text: z.optional(z.boolean({ error: "must be true or false" })),
   ...Object.fromEntries(Object.keys(REFUSED).map((k) => [k, z.optional(z.unknown())])),
 });
@@ -296,6 +299,7 @@ export function completionsRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
         documentsAt,
         query,
         maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
+        maxContextTokens: body.max_context_tokens,
         options,
       },
       call,

@@ -13,6 +13,7 @@ import type {
   MoonshotApi,
 } from "../moonshot/types";
 import { type MetricsPort, noMetrics } from "../runtime/telemetry";
+import { DEFAULT_MAX_CONTEXT_TOKENS } from "./budget";
 import {
   ChunkRanker,
   type ContextDocument,
@@ -46,6 +47,11 @@ export interface ChatServiceDeps {
   readConcurrency?: number;
   /** Most documents one request may cover. Default 1,000. */
   maxDocuments?: number;
+  /**
+   * Most tokens of document text per request when the request sets none (still capped by the model's
+   * window). Default DEFAULT_MAX_CONTEXT_TOKENS.
+   */
+  maxContextTokens?: number;
   /** Where context figures go (Powertools in Lambda). Default: nowhere. */
   metrics?: MetricsPort;
 }
@@ -61,6 +67,8 @@ export interface ChatPlanInput {
   /** Text chunks are ranked against (normally the latest user message). */
   query: string;
   maxTokens?: number;
+  /** Most tokens of document text to send (the deployment's default when absent; capped by the window). */
+  maxContextTokens?: number;
   /** Sampling and output parameters, already checked against the model (core/chat/parameters.ts). */
   options?: GenerationOptions;
 }
@@ -79,6 +87,8 @@ export interface PreparedChat {
     checks: number;
     /** Chunks were added after the provider counted fewer tokens than the local estimate. */
     toppedUp: boolean;
+    /** The context budget asked for (request or deployment); `budgetTokens` is it capped by the window. */
+    maxContextTokens: number;
   };
   timings: { selectMs: number; readMs: number; planMs: number; checkMs: number };
 }
@@ -103,8 +113,17 @@ export class ChatService {
 
     const maxTokens = input.maxTokens ?? Math.min(DEFAULT_MAX_TOKENS, Math.floor(model.contextLength / 4));
     const conversationTokens = estimateMessagesTokens(input.messages);
-    const budget = documentBudget({ contextLength: model.contextLength, maxTokens, conversationTokens });
-    if (budget <= 0) throw tooLong(model, maxTokens, conversationTokens, "estimated");
+    const windowBudget = documentBudget({
+      contextLength: model.contextLength,
+      maxTokens,
+      conversationTokens,
+    });
+    if (windowBudget <= 0) throw tooLong(model, maxTokens, conversationTokens, "estimated");
+    // The caller's (or the deployment's) context budget, when it is tighter than the window.
+    const maxContextTokens =
+      input.maxContextTokens ?? this.deps.maxContextTokens ?? DEFAULT_MAX_CONTEXT_TOKENS;
+    const cap = maxContextTokens < windowBudget ? maxContextTokens : undefined;
+    const budget = cap ?? windowBudget;
 
     // When the stored estimates already say the text will not all fit, rank while reading: each
     // document is indexed as soon as its chunks arrive, overlapping the reads still in flight.
@@ -140,15 +159,22 @@ export class ChatService {
     for (;;) {
       checks++;
       promptTokens = await this.deps.moonshot.estimateTokenCount({ model: model.id, messages }, opts);
-      const over = promptTokens + maxTokens - model.contextLength;
+      const local = plan.estimatedTokens + conversationTokens;
+      const windowOver = promptTokens + maxTokens - model.contextLength;
+      // The context budget counts document text only: the provider's count, scaled to the documents'
+      // share of the local estimate.
+      const capOver =
+        cap === undefined
+          ? Number.NEGATIVE_INFINITY
+          : Math.ceil((plan.estimatedTokens * promptTokens) / Math.max(1, local)) - cap;
+      const over = Math.max(windowOver, capOver);
       if (over <= 0) {
         // The local estimate errs high, so ranking may have left out chunks that fit. When the
         // provider's count leaves a real share of the budget unused, add the next-best chunks once
         // (scaled by how far the estimate ran over) and count again; an overshoot then shrinks.
-        const room = -over - defaultSafetyMargin(model.contextLength);
+        const room = Math.min(-windowOver - defaultSafetyMargin(model.contextLength), -capOver);
         if (toppedUp || checks >= MAX_CHECKS - 1 || room < budget * TOP_UP_MIN_SHARE) break;
         toppedUp = true;
-        const local = plan.estimatedTokens + conversationTokens;
         const ratio = Math.max(0.5, promptTokens / Math.max(1, local));
         if (plan.grow(Math.floor((room / ratio) * TOP_UP_FILL)) === 0) break;
         messages = build();
@@ -166,12 +192,9 @@ export class ChatService {
       }
       // Convert the provider's overshoot into local-estimate units, then drop a little extra (more each
       // round) so one or two rounds suffice.
-      const local = plan.estimatedTokens + conversationTokens;
       const ratio = Math.max(1, promptTokens / Math.max(1, local));
-      const toDrop = Math.ceil(
-        (over / ratio) * (1 + 0.25 * checks) + defaultSafetyMargin(model.contextLength) / 4,
-      );
-      plan.shrink(toDrop);
+      const slack = windowOver >= capOver ? defaultSafetyMargin(model.contextLength) / 4 : budget * 0.01;
+      plan.shrink(Math.ceil((over / ratio) * (1 + 0.25 * checks) + slack));
       messages = build();
     }
     const t4 = performance.now();
@@ -190,7 +213,7 @@ export class ChatService {
       sources: plan.sources(),
       skipped: selection.skipped,
       skippedNotListed: selection.skippedNotListed,
-      context: { ...plan.summary(), promptTokens, checks, toppedUp },
+      context: { ...plan.summary(), promptTokens, checks, toppedUp, maxContextTokens },
       timings: { selectMs: t1 - t0, readMs: t2 - t1, planMs: t3 - t2, checkMs: t4 - t3 },
     };
   }
