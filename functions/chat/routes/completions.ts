@@ -21,7 +21,9 @@
  *   "source_text": boolean  include each sent chunk's text in `sources` (default: true for a plain
  *                           response, false when streaming, where `sources` lists chunk refs only)
  * The caller's system messages are kept, in place; the documents go in as system messages right
- * after the leading system messages. Chunks are ranked against the last user message.
+ * after the leading system messages (when every chunk fits), or right before the last user message
+ * when chunks are ranked against it per question (core/chat/prompt-layout.ts: the stable part first,
+ * for the provider's prefix cache).
  *
  * The response is a standard `chat.completion` (or `chat.completion.chunk` stream ending in
  * `data: [DONE]`) plus extra top-level fields `sources`, `skipped` and `context` (on the chunk carrying

@@ -27,6 +27,7 @@ import {
 import { ApiError, badRequest } from "./errors";
 import { CHAT_METRICS } from "./metrics";
 import type { ModelCatalog, ResolvedModel } from "./models";
+import { layoutPrompt } from "./prompt-layout";
 import { type DocumentSelector, mapLimit, type SkippedDocument, selectDocuments } from "./selection";
 
 /** Answer budget when the request sets none: enough for a thinking model's reasoning plus answer. */
@@ -62,7 +63,10 @@ export interface ChatPlanInput {
   selector: DocumentSelector;
   /** The conversation without documents: system prompts, previous turns, the question last. */
   messages: ChatMessage[];
-  /** Index in `messages` where the document messages are inserted (after the leading system prompts). */
+  /**
+   * Where the leading system prompts end in `messages`: documents go there, or right before the
+   * question when they are ranked per question (prompt-layout.ts, for the provider's prefix cache).
+   */
   documentsAt: number;
   /** Text chunks are ranked against (normally the latest user message). */
   query: string;
@@ -147,11 +151,13 @@ export class ChatService {
     const plan = ContextPlan.plan(documents, input.query, budget, ranker);
     const t3 = performance.now();
 
-    const build = (): ChatMessage[] => [
-      ...input.messages.slice(0, input.documentsAt),
-      ...plan.messages(),
-      ...input.messages.slice(input.documentsAt),
-    ];
+    const build = (): ChatMessage[] =>
+      layoutPrompt({
+        messages: input.messages,
+        documentsAt: input.documentsAt,
+        documents: plan.messages(),
+        mode: plan.mode,
+      });
     let messages = build();
     let promptTokens = 0;
     let checks = 0;
