@@ -155,7 +155,7 @@ export class ChatApi extends Construct {
   public readonly authorizer: TokenAuthorizer;
   /** JSON access log of the stage. */
   public readonly accessLogs: LogGroup;
-  /** Methods deliberately served without the authorizer (web console page and assets). */
+  /** Methods deliberately served without the authorizer (GET /openapi.json, web console page and assets). */
   public readonly publicMethods: Method[];
   /** Alarms: 5xx answers from the API. */
   public readonly alarms: Alarm[];
@@ -298,15 +298,31 @@ export class ChatApi extends Construct {
     this.api.root.addMethod("ANY");
     this.api.root.addProxy({ anyMethod: true });
     this.publicMethods = [];
+    const open = { authorizationType: AuthorizationType.NONE, authorizer: undefined };
+    // The API's OpenAPI document (GET /openapi.json) is public, like the console page: it describes the
+    // routes and holds no data. An explicit GET takes precedence over {proxy+}.
+    const openapiMethod = this.api.root.addResource("openapi.json").addMethod("GET", undefined, open);
+    this.publicMethods.push(openapiMethod);
+    acknowledge(
+      openapiMethod,
+      "AwsSolutions-APIG4",
+      "Public on purpose: the OpenAPI document of the API (route and schema descriptions, no data); every data route stays behind the Lambda authorizer.",
+    );
+    acknowledge(
+      openapiMethod,
+      "AwsSolutions-COG4",
+      "Public on purpose: the OpenAPI document is served without any authorizer so tools can read it before they hold a token.",
+    );
     if (webConsole) {
       // Explicit GET methods take precedence over ANY / {proxy+}; only the page and its hashed assets
       // are reachable without a token (a browser cannot send the bearer for a page load).
-      const open = { authorizationType: AuthorizationType.NONE, authorizer: undefined };
-      this.publicMethods.push(this.api.root.addMethod("GET", undefined, open));
-      this.publicMethods.push(
+      const consoleMethods: Method[] = [];
+      consoleMethods.push(this.api.root.addMethod("GET", undefined, open));
+      consoleMethods.push(
         this.api.root.addResource("assets").addResource("{proxy+}").addMethod("GET", undefined, open),
       );
-      for (const method of this.publicMethods) {
+      this.publicMethods.push(...consoleMethods);
+      for (const method of consoleMethods) {
         acknowledge(
           method,
           "AwsSolutions-APIG4",

@@ -23,6 +23,7 @@ import type { DocumentReader } from "../core/documents/model";
 import type { MoonshotApi } from "../core/moonshot/types";
 import { type MetricsPort, noMetrics } from "../core/runtime/telemetry";
 import { type AppLogger, countError, errorResponse } from "./http";
+import { describeRoute, openapiDocument } from "./openapi";
 import { chatRoutes } from "./routes/chat";
 import { completionsRoutes } from "./routes/completions";
 import { consoleRoutes } from "./routes/console";
@@ -132,8 +133,28 @@ export function createChatApp(deps: ChatDeps): Hono<ChatEnv> {
     ),
   );
 
-  // Public, and so before the auth middleware: the web console's sign-in page and its assets (no data).
+  // Public, and so before the auth middleware: the web console's sign-in page and its assets (no data),
+  // and the OpenAPI document of the API (generated once from the routes below, on first request).
   app.route("/", consoleRoutes(ctx));
+  let spec: Promise<Record<string, unknown>> | undefined;
+  app.get(
+    "/openapi.json",
+    describeRoute({
+      summary: "This document (OpenAPI 3.1), public",
+      tags: ["health"],
+      security: [],
+      responses: {
+        200: {
+          description: "The OpenAPI document of this API",
+          content: { "application/json": { schema: { type: "object" } } },
+        },
+      },
+    }),
+    async (c) => {
+      spec ??= openapiDocument(app as unknown as Hono);
+      return c.json(await spec, 200, { "Cache-Control": "public, max-age=300" });
+    },
+  );
 
   app.use("*", async (c, next) => {
     if (deps.authenticate) {

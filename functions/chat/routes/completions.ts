@@ -39,6 +39,15 @@ import { checkGenerationOptions } from "../../core/chat/parameters";
 import type { ChatMessage, ChatUsage, GenerationOptions } from "../../core/moonshot/types";
 import type { ChatAppContext, ChatEnv } from "../app";
 import { callOptions, countAnswer, countError, parseWith, readJson, sseFrame, streamResponse } from "../http";
+import {
+  completionResponseSchema,
+  describeRoute,
+  errorResponses,
+  jsonBody,
+  PROVIDER_ERRORS,
+  resolver,
+  sseResponse,
+} from "../openapi";
 import { documentIdsField, maxContextTokensField, prefixField } from "./selection";
 
 const textPart = z.looseObject({ type: z.string(), text: z.optional(z.string()) });
@@ -57,11 +66,7 @@ const message = z.looseObject({
 
 /** A count of tokens: a whole number >= 1. */
 const tokenCount = () =>
-  z.nullish(
-    z
-      .number({ error: "must be a number" })
-      .check(z.refine(Number.isSafeInteger, "must be a whole number"), z.minimum(1, "must be at least 1")),
-  );
+  z.nullish(z.int({ error: "must be a whole number" }).check(z.minimum(1, "must be at least 1")));
 
 /** A sampling parameter in [0, 1] (the provider's range). */
 const unitInterval = () =>
@@ -157,7 +162,7 @@ const REFUSED: Record<string, { noop: (v: unknown) => boolean; why: string }> = 
   },
 };
 
-const completionRequest = z.strictObject({
+export const completionRequest = z.strictObject({
   model: z.optional(z.string({ error: "must be a string" }).check(z.minLength(1, "must not be empty"))),
   messages: z
     .array(message, { error: "must be an array of messages" })
@@ -178,12 +183,8 @@ const completionRequest = z.strictObject({
   top_p: unitInterval(),
   n: z.nullish(
     z
-      .number({ error: "must be a number" })
-      .check(
-        z.refine(Number.isSafeInteger, "must be a whole number"),
-        z.minimum(1, "must be at least 1"),
-        z.maximum(5, "must be at most 5 (the provider's limit)"),
-      ),
+      .int({ error: "must be a whole number" })
+      .check(z.minimum(1, "must be at least 1"), z.maximum(5, "must be at most 5 (the provider's limit)")),
   ),
   stop: z.nullish(
     z.union([stopSequence, z.array(stopSequence).check(z.maxLength(5, "must list at most 5 sequences"))], {
@@ -191,9 +192,7 @@ const completionRequest = z.strictObject({
     }),
   ),
   response_format: z.nullish(responseFormat),
-  seed: z.nullish(
-    z.number({ error: "must be a number" }).check(z.refine(Number.isSafeInteger, "must be a whole number")),
-  ),
+  seed: z.nullish(z.int({ error: "must be a whole number" })),
   presence_penalty: penalty(),
   frequency_penalty: penalty(),
   prompt_cache_key: z.nullish(z.string().check(z.maxLength(1024, "must be at most 1024 characters"))),
@@ -270,133 +269,154 @@ export function completionsRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
   const routes = new Hono<ChatEnv>();
   const { service, deps } = ctx;
 
-  routes.post("/v1/chat/completions", async (c) => {
-    const raw = await readJson(c);
-    refuseUnsupported(raw);
-    const body = parseWith(completionRequest, raw);
-    const messages: ChatMessage[] = body.messages.map((m, i) => {
-      if (m.role === "tool")
-        throw badRequest(`messages.${i}: tool messages are not supported.`, `messages.${i}.role`);
-      return { role: m.role === "developer" ? "system" : m.role, content: contentText(m.content, i) };
-    });
-    let lastUser = -1;
-    messages.forEach((m, i) => {
-      if (m.role === "user") lastUser = i;
-    });
-    if (lastUser < 0) throw badRequest("messages must include a user message (the question).", "messages");
-    const query = messages[lastUser]!.content;
-    if (query.trim() === "")
-      throw badRequest(`messages.${lastUser}.content: the question must not be empty.`, "messages");
-    let documentsAt = 0;
-    while (documentsAt < messages.length && messages[documentsAt]!.role === "system") documentsAt++;
-    const options = checkGenerationOptions(body.model ?? deps.defaultModel, generationOptions(body));
-    const choiceCount = options.n ?? 1;
-
-    const call = callOptions(c);
-    const prepared = await service.prepare(
-      {
-        model: body.model,
-        selector: { documentIds: body.documents, prefix: body.prefix },
-        messages,
-        documentsAt,
-        query,
-        maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
-        maxContextTokens: body.max_context_tokens,
-        options,
-      },
-      call,
-    );
-    ctx.log.info("completion prepared", {
-      model: prepared.model.id,
-      context: prepared.context,
-      timings: prepared.timings,
-    });
-    const extras = (withText: boolean) => ({
-      sources: withText ? prepared.sources : sourceRefs(prepared.sources),
-      skipped: prepared.skipped,
-      ...(prepared.skippedNotListed > 0 ? { skippedNotListed: prepared.skippedNotListed } : {}),
-      context: prepared.context,
-    });
-    const created = Math.floor(Date.now() / 1000);
-
-    if (!body.stream) {
-      const result = await deps.moonshot.chat(prepared.request, call);
-      countAnswer(ctx.metrics, ctx.prices, prepared.model.id, result.usage);
-      return c.json({
-        id: result.id || `chatcmpl-${randomUUID()}`,
-        object: "chat.completion",
-        created,
-        model: result.model || prepared.model.id,
-        choices: result.choices.map((choice) => ({
-          index: choice.index,
-          message: {
-            role: "assistant",
-            content: choice.content,
-            ...(choice.reasoningContent ? { reasoning_content: choice.reasoningContent } : {}),
+  routes.post(
+    "/v1/chat/completions",
+    describeRoute({
+      summary: "OpenAI-compatible chat completion over stored documents",
+      description:
+        "The OpenAI request body plus `documents`, `prefix`, `max_context_tokens`, `source_text`. Parameters this API does not offer are refused with a 400 naming them; unknown ones too. See API.md.",
+      tags: ["openai"],
+      requestBody: jsonBody(completionRequest),
+      responses: {
+        200: {
+          description:
+            "A chat.completion, or chat.completion.chunk SSE ending in data: [DONE] with `stream: true`",
+          content: {
+            "application/json": { schema: resolver(completionResponseSchema) },
+            ...sseResponse("").content,
           },
-          finish_reason: choice.finishReason ?? "stop",
-          logprobs: null,
-        })),
-        usage: openaiUsage(result.usage),
-        ...extras(body.source_text ?? true),
+        },
+        ...errorResponses(400, 404, 413, ...PROVIDER_ERRORS),
+      },
+    }),
+    async (c) => {
+      const raw = await readJson(c);
+      refuseUnsupported(raw);
+      const body = parseWith(completionRequest, raw);
+      const messages: ChatMessage[] = body.messages.map((m, i) => {
+        if (m.role === "tool")
+          throw badRequest(`messages.${i}: tool messages are not supported.`, `messages.${i}.role`);
+        return { role: m.role === "developer" ? "system" : m.role, content: contentText(m.content, i) };
       });
-    }
+      let lastUser = -1;
+      messages.forEach((m, i) => {
+        if (m.role === "user") lastUser = i;
+      });
+      if (lastUser < 0) throw badRequest("messages must include a user message (the question).", "messages");
+      const query = messages[lastUser]!.content;
+      if (query.trim() === "")
+        throw badRequest(`messages.${lastUser}.content: the question must not be empty.`, "messages");
+      let documentsAt = 0;
+      while (documentsAt < messages.length && messages[documentsAt]!.role === "system") documentsAt++;
+      const options = checkGenerationOptions(body.model ?? deps.defaultModel, generationOptions(body));
+      const choiceCount = options.n ?? 1;
 
-    const id = `chatcmpl-${randomUUID()}`;
-    const model = prepared.model.id;
-    const includeUsage = body.stream_options?.include_usage === true;
-    const frame = (choices: unknown[], more: Record<string, unknown> = {}) =>
-      sseFrame({
-        id,
-        object: "chat.completion.chunk",
-        created,
-        model,
-        choices,
-        ...(includeUsage ? { usage: null } : {}),
-        ...more,
+      const call = callOptions(c);
+      const prepared = await service.prepare(
+        {
+          model: body.model,
+          selector: { documentIds: body.documents, prefix: body.prefix },
+          messages,
+          documentsAt,
+          query,
+          maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
+          maxContextTokens: body.max_context_tokens,
+          options,
+        },
+        call,
+      );
+      ctx.log.info("completion prepared", {
+        model: prepared.model.id,
+        context: prepared.context,
+        timings: prepared.timings,
       });
-    const delta = (index: number, d: Record<string, unknown>) => ({
-      index,
-      delta: d,
-      finish_reason: null,
-      logprobs: null,
-    });
-    let usage: ChatUsage | undefined;
-    const finishReasons = new Map<number, string>();
-    return streamResponse(deps.moonshot.chatStream(prepared.request, call), {
-      start: () =>
-        frame(Array.from({ length: choiceCount }, (_, i) => delta(i, { role: "assistant", content: "" }))),
-      frame: (d) => {
-        if (d.usage) usage = d.usage;
-        const index = d.index ?? 0;
-        if (d.finishReason) finishReasons.set(index, d.finishReason);
-        const out: Record<string, unknown> = {};
-        if (d.reasoningContent) out.reasoning_content = d.reasoningContent;
-        if (d.content) out.content = d.content;
-        return Object.keys(out).length > 0 ? frame([delta(index, out)]) : undefined;
-      },
-      end: () => {
-        countAnswer(ctx.metrics, ctx.prices, prepared.model.id, usage);
-        const finished = Array.from({ length: choiceCount }, (_, index) => ({
-          index,
-          delta: {},
-          finish_reason: finishReasons.get(index) ?? "stop",
-          logprobs: null,
-        }));
-        let out = frame(finished, extras(body.source_text ?? false));
-        // OpenAI's shape: usage in a last chunk of its own, with no choices.
-        if (includeUsage) out += frame([], { usage: openaiUsage(usage) ?? null });
-        return `${out}${sseFrame("[DONE]")}`;
-      },
-      onError: (err) => {
-        countError(ctx.metrics, err);
-        const e = toApiError(err);
-        ctx.log.warn("completion stream failed mid-answer", { type: e.type, message: e.message });
-        // The openai client raises an APIError for a data frame carrying `error`.
-        return sseFrame({ error: e.toBody().error });
-      },
-    });
-  });
+      const extras = (withText: boolean) => ({
+        sources: withText ? prepared.sources : sourceRefs(prepared.sources),
+        skipped: prepared.skipped,
+        ...(prepared.skippedNotListed > 0 ? { skippedNotListed: prepared.skippedNotListed } : {}),
+        context: prepared.context,
+      });
+      const created = Math.floor(Date.now() / 1000);
+
+      if (!body.stream) {
+        const result = await deps.moonshot.chat(prepared.request, call);
+        countAnswer(ctx.metrics, ctx.prices, prepared.model.id, result.usage);
+        return c.json({
+          id: result.id || `chatcmpl-${randomUUID()}`,
+          object: "chat.completion",
+          created,
+          model: result.model || prepared.model.id,
+          choices: result.choices.map((choice) => ({
+            index: choice.index,
+            message: {
+              role: "assistant",
+              content: choice.content,
+              ...(choice.reasoningContent ? { reasoning_content: choice.reasoningContent } : {}),
+            },
+            finish_reason: choice.finishReason ?? "stop",
+            logprobs: null,
+          })),
+          usage: openaiUsage(result.usage),
+          ...extras(body.source_text ?? true),
+        });
+      }
+
+      const id = `chatcmpl-${randomUUID()}`;
+      const model = prepared.model.id;
+      const includeUsage = body.stream_options?.include_usage === true;
+      const frame = (choices: unknown[], more: Record<string, unknown> = {}) =>
+        sseFrame({
+          id,
+          object: "chat.completion.chunk",
+          created,
+          model,
+          choices,
+          ...(includeUsage ? { usage: null } : {}),
+          ...more,
+        });
+      const delta = (index: number, d: Record<string, unknown>) => ({
+        index,
+        delta: d,
+        finish_reason: null,
+        logprobs: null,
+      });
+      let usage: ChatUsage | undefined;
+      const finishReasons = new Map<number, string>();
+      return streamResponse(deps.moonshot.chatStream(prepared.request, call), {
+        start: () =>
+          frame(Array.from({ length: choiceCount }, (_, i) => delta(i, { role: "assistant", content: "" }))),
+        frame: (d) => {
+          if (d.usage) usage = d.usage;
+          const index = d.index ?? 0;
+          if (d.finishReason) finishReasons.set(index, d.finishReason);
+          const out: Record<string, unknown> = {};
+          if (d.reasoningContent) out.reasoning_content = d.reasoningContent;
+          if (d.content) out.content = d.content;
+          return Object.keys(out).length > 0 ? frame([delta(index, out)]) : undefined;
+        },
+        end: () => {
+          countAnswer(ctx.metrics, ctx.prices, prepared.model.id, usage);
+          const finished = Array.from({ length: choiceCount }, (_, index) => ({
+            index,
+            delta: {},
+            finish_reason: finishReasons.get(index) ?? "stop",
+            logprobs: null,
+          }));
+          let out = frame(finished, extras(body.source_text ?? false));
+          // OpenAI's shape: usage in a last chunk of its own, with no choices.
+          if (includeUsage) out += frame([], { usage: openaiUsage(usage) ?? null });
+          return `${out}${sseFrame("[DONE]")}`;
+        },
+        onError: (err) => {
+          countError(ctx.metrics, err);
+          const e = toApiError(err);
+          ctx.log.warn("completion stream failed mid-answer", { type: e.type, message: e.message });
+          // The openai client raises an APIError for a data frame carrying `error`.
+          return sseFrame({ error: e.toBody().error });
+        },
+      });
+    },
+  );
 
   return routes;
 }

@@ -12,6 +12,7 @@ import { badRequest, notFound } from "../../core/chat/errors";
 import type { DocumentRecord } from "../../core/documents/model";
 import type { ChatAppContext, ChatEnv } from "../app";
 import { parseWith } from "../http";
+import { describeRoute, documentSchema, errorResponses, jsonResponse, queryParameters } from "../openapi";
 
 const STATUSES = ["processing", "ready", "failed", "deleted"] as const;
 
@@ -56,6 +57,19 @@ export function publicDocument(r: DocumentRecord) {
 }
 
 const ID = /^[A-Za-z0-9_.:-]{1,200}$/;
+const idParameter = {
+  name: "id",
+  in: "path" as const,
+  required: true,
+  schema: { type: "string" as const, pattern: ID.source },
+};
+const listSchema = z.object({ items: z.array(documentSchema), cursor: z.nullable(z.string()) });
+const deletingSchema = z.object({
+  documentId: z.string(),
+  key: z.string(),
+  status: z.literal("deleting"),
+  message: z.string(),
+});
 
 function checkId(id: string): string {
   if (!ID.test(id))
@@ -67,44 +81,71 @@ export function documentsRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
   const routes = new Hono<ChatEnv>();
   const { store, objects } = ctx.deps;
 
-  routes.get("/documents", async (c) => {
-    const q = parseWith(listQuery, c.req.query(), "query string");
-    let page: Awaited<ReturnType<typeof store.list>>;
-    try {
-      page = await store.list(q);
-    } catch (err) {
-      // A cursor the store cannot decode is the caller's mistake, not an outage.
-      if (q.cursor && isBadCursor(err))
-        throw badRequest("Invalid cursor: pass the cursor of the previous page unchanged.", "cursor");
-      throw err;
-    }
-    return c.json({ items: page.items.map(publicDocument), cursor: page.cursor ?? null });
-  });
+  routes.get(
+    "/documents",
+    describeRoute({
+      summary: "List documents (key order, paginated)",
+      tags: ["documents"],
+      parameters: queryParameters(listQuery),
+      responses: { 200: jsonResponse("One page of documents", listSchema), ...errorResponses(400) },
+    }),
+    async (c) => {
+      const q = parseWith(listQuery, c.req.query(), "query string");
+      let page: Awaited<ReturnType<typeof store.list>>;
+      try {
+        page = await store.list(q);
+      } catch (err) {
+        // A cursor the store cannot decode is the caller's mistake, not an outage.
+        if (q.cursor && isBadCursor(err))
+          throw badRequest("Invalid cursor: pass the cursor of the previous page unchanged.", "cursor");
+        throw err;
+      }
+      return c.json({ items: page.items.map(publicDocument), cursor: page.cursor ?? null });
+    },
+  );
 
-  routes.get("/documents/:id", async (c) => {
-    const id = checkId(c.req.param("id"));
-    const record = await store.get(id);
-    if (!record) throw notFound(`Unknown document id: ${id}.`, "id");
-    return c.json(publicDocument(record));
-  });
+  routes.get(
+    "/documents/:id",
+    describeRoute({
+      summary: "One document: status, failure reason, text size",
+      tags: ["documents"],
+      parameters: [idParameter],
+      responses: { 200: jsonResponse("The document", documentSchema), ...errorResponses(400, 404) },
+    }),
+    async (c) => {
+      const id = checkId(c.req.param("id"));
+      const record = await store.get(id);
+      if (!record) throw notFound(`Unknown document id: ${id}.`, "id");
+      return c.json(publicDocument(record));
+    },
+  );
 
-  routes.delete("/documents/:id", async (c) => {
-    const id = checkId(c.req.param("id"));
-    const record = await store.get(id);
-    // A deleted document is a tombstone that the store hides, so a second DELETE is a 404.
-    if (!record) throw notFound(`Unknown document id: ${id}.`, "id");
-    await objects.deleteObject(record.bucket, record.key);
-    ctx.log.info("deleted document object", { documentId: id, bucket: record.bucket, key: record.key });
-    return c.json(
-      {
-        documentId: id,
-        key: record.key,
-        status: "deleting",
-        message: `Deleted s3://${record.bucket}/${record.key}; ingestion removes its stored text and remote file shortly (GET /documents/${id} then shows status "deleted").`,
-      },
-      202,
-    );
-  });
+  routes.delete(
+    "/documents/:id",
+    describeRoute({
+      summary: "Delete a document (its S3 object; ingestion removes the rest)",
+      tags: ["documents"],
+      parameters: [idParameter],
+      responses: { 202: jsonResponse("Deletion started", deletingSchema), ...errorResponses(400, 404) },
+    }),
+    async (c) => {
+      const id = checkId(c.req.param("id"));
+      const record = await store.get(id);
+      // A deleted document is a tombstone that the store hides, so a second DELETE is a 404.
+      if (!record) throw notFound(`Unknown document id: ${id}.`, "id");
+      await objects.deleteObject(record.bucket, record.key);
+      ctx.log.info("deleted document object", { documentId: id, bucket: record.bucket, key: record.key });
+      return c.json(
+        {
+          documentId: id,
+          key: record.key,
+          status: "deleting",
+          message: `Deleted s3://${record.bucket}/${record.key}; ingestion removes its stored text and remote file shortly (GET /documents/${id} then shows status "deleted").`,
+        },
+        202,
+      );
+    },
+  );
 
   return routes;
 }

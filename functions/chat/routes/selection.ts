@@ -20,9 +20,8 @@ export const documentIdsField = () =>
 export const maxContextTokensField = () =>
   z.optional(
     z
-      .number({ error: "must be a number" })
+      .int({ error: "must be a whole number" })
       .check(
-        z.refine(Number.isSafeInteger, "must be a whole number"),
         z.minimum(1000, "must be at least 1,000 (documents are cut into chunks of about 2,000 tokens)"),
         z.maximum(10_000_000, "must be at most 10,000,000 (it is capped by the model's window anyway)"),
       ),

@@ -21,6 +21,7 @@ import { ApiError, badRequest } from "../../core/chat/errors";
 import { ENV } from "../../core/config";
 import type { ChatAppContext, ChatEnv } from "../app";
 import { parseWith, readJson } from "../http";
+import { describeRoute, errorResponses, jsonBody, jsonResponse } from "../openapi";
 
 /** The provider's per-file limit (100 MB): larger files would only fail at ingestion. */
 export const DEFAULT_MAX_UPLOAD_BYTES = 100 * 1024 * 1024;
@@ -200,7 +201,21 @@ export function planUpload(input: UploadRequest, policy: UploadPolicy): UploadPl
   return { key, contentType: stored, size: input.size };
 }
 
-const uploadRequest = z.strictObject({
+const policySchema = z.object({
+  maxBytes: z.number(),
+  extensions: z.array(z.string()),
+  basePrefix: z.string(),
+  expiresInSeconds: z.number(),
+});
+const presignedSchema = z.object({
+  key: z.string(),
+  url: z.string(),
+  method: z.literal("PUT"),
+  headers: z.record(z.string(), z.string()),
+  expiresAt: z.string(),
+});
+
+export const uploadRequest = z.strictObject({
   filename: z
     .string({ error: "must be a string" })
     .check(z.minLength(1, "must not be empty"), z.maxLength(255, "must be at most 255 characters")),
@@ -265,35 +280,55 @@ export function uploadsRoutes(ctx: ChatAppContext, config?: UploadConfig): Hono<
   const routes = new Hono<ChatEnv>();
   const resolve = uploadConfigResolver(config);
 
-  routes.get("/uploads", (c) => c.json(policyOf(resolve()), 200, { "Cache-Control": "no-store" }));
+  routes.get(
+    "/uploads",
+    describeRoute({
+      summary: "What an upload may be (size, types, key prefix)",
+      tags: ["documents"],
+      responses: { 200: jsonResponse("The upload policy", policySchema), ...errorResponses(503) },
+    }),
+    (c) => c.json(policyOf(resolve()), 200, { "Cache-Control": "no-store" }),
+  );
 
-  routes.post("/uploads", async (c) => {
-    const cfg = resolve();
-    const body = parseWith(uploadRequest, await readJson(c));
-    const plan = planUpload(body, policyOf(cfg));
-    const url = await getSignedUrl(
-      cfg.s3,
-      new PutObjectCommand({
-        Bucket: cfg.bucket,
-        Key: plan.key,
-        ContentType: plan.contentType,
-        ContentLength: plan.size,
-      }),
-      { expiresIn: cfg.expiresInSeconds, signableHeaders: new Set(["content-type", "content-length"]) },
-    );
-    ctx.log.info("presigned upload", { key: plan.key, size: plan.size, contentType: plan.contentType });
-    return c.json(
-      {
-        key: plan.key,
-        url,
-        method: "PUT",
-        headers: { "Content-Type": plan.contentType },
-        expiresAt: new Date(Date.now() + cfg.expiresInSeconds * 1000).toISOString(),
+  routes.post(
+    "/uploads",
+    describeRoute({
+      summary: "A presigned S3 PUT URL for one file",
+      tags: ["documents"],
+      requestBody: jsonBody(uploadRequest),
+      responses: {
+        201: jsonResponse("PUT the file's bytes to `url` with `headers`", presignedSchema),
+        ...errorResponses(400, 413, 415, 503),
       },
-      201,
-      { "Cache-Control": "no-store" },
-    );
-  });
+    }),
+    async (c) => {
+      const cfg = resolve();
+      const body = parseWith(uploadRequest, await readJson(c));
+      const plan = planUpload(body, policyOf(cfg));
+      const url = await getSignedUrl(
+        cfg.s3,
+        new PutObjectCommand({
+          Bucket: cfg.bucket,
+          Key: plan.key,
+          ContentType: plan.contentType,
+          ContentLength: plan.size,
+        }),
+        { expiresIn: cfg.expiresInSeconds, signableHeaders: new Set(["content-type", "content-length"]) },
+      );
+      ctx.log.info("presigned upload", { key: plan.key, size: plan.size, contentType: plan.contentType });
+      return c.json(
+        {
+          key: plan.key,
+          url,
+          method: "PUT",
+          headers: { "Content-Type": plan.contentType },
+          expiresAt: new Date(Date.now() + cfg.expiresInSeconds * 1000).toISOString(),
+        },
+        201,
+        { "Cache-Control": "no-store" },
+      );
+    },
+  );
 
   return routes;
 }
