@@ -141,10 +141,12 @@ function functionEnvironments(): Record<FunctionName, Record<string, string>> {
     chat: p.chatApi.function,
     authorizer: p.chatApi.authorizerFunction,
     janitor: p.janitor.function,
+    indexer: p.searchIndex.function,
   };
   const fake: Record<string, string> = {
     TABLE_NAME: "kdp-bench-documents",
     BUCKET_NAME: "kdp-bench-bucket",
+    SEARCH_INDEX_BUCKET: "kdp-bench-search-index",
     MOONSHOT_API_KEY_SECRET: "arn:aws:secretsmanager:us-east-1:123456789012:secret:kdp-moonshot-AbCdEf",
     API_TOKEN_SECRET: "arn:aws:secretsmanager:us-east-1:123456789012:secret:kdp-api-token-AbCdEf",
   };

@@ -4,7 +4,7 @@
  */
 import { parseArgs } from "node:util";
 import { ApiClient, CliError } from "./api";
-import { ask, ls, queue, rm, show } from "./commands";
+import { ask, ls, queue, rm, search, show } from "./commands";
 import { resolveTarget } from "./target";
 
 const HELP = `kdp — drop documents into kimi-doc-pipeline and ask questions about them
@@ -16,6 +16,7 @@ Usage:
   kdp rm <id...>
   kdp ask "question" [--prefix p] [--doc id]... [--model m] [--max-tokens n]
             [--max-context-tokens n] [--json] [--reasoning]
+  kdp search "words" [--prefix p] [--doc id]... [--limit n] [--json]   best-matching chunks
   kdp queue [redrive|purge]        local stack only: ingest queue and dead-letter list
 
 Target (default: the local stack started by \`npm start\`, found through DATA_DIR/runtime.json,
@@ -27,6 +28,7 @@ DATA_DIR defaulting to ./.data):
 Examples:
   npx kdp put report.pdf notes/          # upload, then wait until each document is ready
   npx kdp ask "What were the Q3 revenues?" --prefix notes/
+  npx kdp search "Q3 revenue" --limit 5
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -100,6 +102,14 @@ async function main(argv: string[]): Promise<number> {
         maxContextTokens: positiveInt(values["max-context-tokens"], "--max-context-tokens"),
         json: values.json,
         reasoning: values.reasoning,
+      });
+    case "search":
+      return search(api, {
+        query: positionals.join(" "),
+        prefix: values.prefix,
+        documentIds: values.doc,
+        limit: positiveInt(values.limit, "--limit"),
+        json: values.json,
       });
     case "queue":
       return queue(api, positionals[0]);

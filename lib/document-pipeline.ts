@@ -22,6 +22,7 @@ import { DocumentTable } from "./document-table";
 import { Ingestion } from "./ingestion";
 import { Janitor } from "./janitor";
 import { Observability } from "./observability";
+import { SearchIndex } from "./search-index";
 import { PipelineSecrets } from "./secrets";
 
 export interface DocumentPipelineProps {
@@ -236,6 +237,8 @@ export class DocumentPipeline extends Construct {
   public readonly chatApi: ChatApi;
   /** Scheduled janitor. */
   public readonly janitor: Janitor;
+  /** The search index: its bucket, wake-up queue, indexer function and schedule. */
+  public readonly searchIndex: SearchIndex;
   /** Alarm topic and dashboard. */
   public readonly observability: Observability;
 
@@ -295,6 +298,14 @@ export class DocumentPipeline extends Construct {
       logRetention,
       metricsNamespace,
     });
+    this.searchIndex = new SearchIndex(this, "SearchIndex", {
+      table: this.table,
+      removalPolicy,
+      logRetention,
+      metricsNamespace,
+    });
+    this.searchIndex.grantWake(this.ingestion.function);
+    this.searchIndex.grantRead(this.chatApi.function);
     this.observability = new Observability(this, "Observability", {
       ingestion: this.ingestion,
       chatApi: this.chatApi,

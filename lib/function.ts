@@ -30,7 +30,7 @@ import { acknowledge, wildcardFindingId } from "./nag";
 export const PROJECT_ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 /** The four Lambda entry points; each lives at functions/<name>/handler.ts and exports `handler`. */
-export type FunctionName = "ingest" | "chat" | "authorizer" | "janitor";
+export type FunctionName = "ingest" | "chat" | "authorizer" | "janitor" | "indexer";
 
 /** Absolute path of a function's entry file. */
 export const entryOf = (name: FunctionName): string =>
@@ -259,6 +259,24 @@ export class PipelineFunction extends NodejsFunction {
     );
     secret.encryptionKey?.grantDecrypt(this);
     this.addEnvironment(envVar, secret.secretArn);
+    return this;
+  }
+
+  /**
+   * SEARCH_INDEX_BUCKET plus object access on the search index bucket: "read" (GetObject) for readers,
+   * "readWrite" (Get/Put/DeleteObject) for the indexer. No bucket-level or List rights.
+   */
+  bindSearchIndex(bucket: IBucket, access: "read" | "readWrite"): this {
+    const actions =
+      access === "read" ? ["s3:GetObject"] : ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"];
+    const objects = bucket.arnForObjects("*");
+    this.addToRolePolicy(new PolicyStatement({ actions, resources: [objects] }));
+    acknowledge(
+      this.executionRole,
+      wildcardFindingId(this, objects),
+      `Object-level ${actions.join("/")} on the search index bucket's objects (segment keys are generated per run); no bucket-level or List rights.`,
+    );
+    this.addEnvironment(ENV.SEARCH_INDEX_BUCKET, bucket.bucketName);
     return this;
   }
 

@@ -21,4 +21,5 @@ export { Ingestion, type IngestionProps } from "./ingestion";
 export { Janitor, type JanitorProps } from "./janitor";
 export { Observability, type ObservabilityProps } from "./observability";
 export { PipelineStack, type PipelineStackProps, pipelinePropsFromContext } from "./pipeline-stack";
+export { SearchIndex, type SearchIndexProps } from "./search-index";
 export { PipelineSecrets, type PipelineSecretsProps } from "./secrets";

@@ -22,6 +22,8 @@ import { ChatService } from "../core/chat/service";
 import type { DocumentReader } from "../core/documents/model";
 import type { MoonshotApi } from "../core/moonshot/types";
 import { type MetricsPort, noMetrics } from "../core/runtime/telemetry";
+import type { SearchIndex } from "../core/search/model";
+import { SearchService } from "../core/search/service";
 import { type AppLogger, countError, errorResponse } from "./http";
 import { describeRoute, openapiDocument } from "./openapi";
 import { chatRoutes } from "./routes/chat";
@@ -30,6 +32,7 @@ import { consoleRoutes } from "./routes/console";
 import { documentsRoutes } from "./routes/documents";
 import { healthRoutes } from "./routes/health";
 import { modelsRoutes } from "./routes/models";
+import { searchRoutes } from "./routes/search";
 import { uploadsRoutes } from "./routes/uploads";
 
 /** Deletes objects from the documents bucket (an S3 adapter in AWS and local mode, a fake in tests). */
@@ -41,6 +44,8 @@ export interface ChatDeps {
   store: DocumentReader;
   moonshot: MoonshotApi;
   objects: ObjectDeleter;
+  /** The search index (POST /search; chat over scopes larger than the window). Absent: 503 / read all. */
+  search?: SearchIndex;
   /** Model used when a request names none. */
   defaultModel: string;
   /** Checks the Authorization header; when given, enforced on every route. */
@@ -51,7 +56,7 @@ export interface ChatDeps {
   maxBodyBytes?: number;
   /** How long the provider's model list is cached. Default 10 minutes. */
   modelCacheTtlMs?: number;
-  /** Most documents one chat request may cover. Default 1,000. */
+  /** Scopes larger than this (default 1,000) come from the search index (see ChatServiceDeps). */
   maxDocuments?: number;
   /**
    * Most tokens of document text per answer when a request sets none (`maxContextTokens` /
@@ -69,6 +74,7 @@ export interface ChatDeps {
 export interface ChatAppContext {
   deps: ChatDeps;
   service: ChatService;
+  search: SearchService;
   models: ModelCatalog;
   log: AppLogger;
   metrics: MetricsPort;
@@ -111,10 +117,20 @@ export function createChatApp(deps: ChatDeps): Hono<ChatEnv> {
     defaultModel: deps.defaultModel,
     maxDocuments: deps.maxDocuments,
     maxContextTokens: deps.maxContextTokens,
+    search: deps.search,
     metrics: deps.metrics,
   });
   const metrics = deps.metrics ?? noMetrics;
-  const ctx: ChatAppContext = { deps, service, models, log, metrics, prices: deps.prices ?? DEFAULT_PRICES };
+  const search = new SearchService({ store: deps.store, index: deps.search });
+  const ctx: ChatAppContext = {
+    deps,
+    service,
+    search,
+    models,
+    log,
+    metrics,
+    prices: deps.prices ?? DEFAULT_PRICES,
+  };
   const maxBody = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
 
   const app = new Hono<ChatEnv>();
@@ -186,6 +202,7 @@ export function createChatApp(deps: ChatDeps): Hono<ChatEnv> {
 
   app.route("/", healthRoutes(ctx));
   app.route("/", chatRoutes(ctx));
+  app.route("/", searchRoutes(ctx));
   app.route("/", completionsRoutes(ctx));
   app.route("/", modelsRoutes(ctx));
   app.route("/", documentsRoutes(ctx));

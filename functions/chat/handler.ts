@@ -15,6 +15,8 @@ import { moonshotFromEnv } from "../core/moonshot/index";
 import { documents, s3 } from "../core/runtime/clients";
 import { logger, metrics } from "../core/runtime/observability";
 import { powertoolsLogger, powertoolsMetrics } from "../core/runtime/telemetry";
+import { IndexSearcher } from "../core/search/searcher";
+import { S3IndexObjects } from "../core/search/storage";
 import { createChatApp } from "./app";
 import { streamingHandler } from "./lambda-stream";
 import { s3ObjectDeleter } from "./objects";
@@ -30,6 +32,12 @@ const app = createChatApp({
   // A person is waiting: retry a provider hiccup once, then answer (429 passes Retry-After through).
   moonshot: moonshotFromEnv({ retry: { maxAttempts: 2, maxElapsedMs: 20_000 } }),
   objects: s3ObjectDeleter(s3),
+  // Without an index bucket (a stack from before the index): /search answers 503, chat reads scopes.
+  search: process.env[ENV.SEARCH_INDEX_BUCKET]
+    ? new IndexSearcher({
+        objects: new S3IndexObjects({ client: s3, bucket: process.env[ENV.SEARCH_INDEX_BUCKET] as string }),
+      })
+    : undefined,
   defaultModel: process.env[ENV.MODEL]?.trim() || DEFAULT_MODEL,
   prices: priceTableFromJson(process.env[ENV.MODEL_PRICES]),
   maxContextTokens: parseMaxContextTokens(process.env[ENV.MAX_CONTEXT_TOKENS]),

@@ -147,6 +147,7 @@ const contextSchema = z.looseObject({
   budgetTokens: z.number(),
   promptTokens: z.number(),
   maxContextTokens: z.number(),
+  retrieval: z.enum(["index", "read"]),
 });
 
 /** What was sent with an answer: `sources`, `skipped`, `context`. */

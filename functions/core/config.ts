@@ -42,6 +42,10 @@ export const ENV = {
   JWT_ISSUER: "JWT_ISSUER",
   /** Authorizer, JWT mode: accepted audiences (`aud` or `client_id`), comma-separated; unset: any. */
   JWT_AUDIENCE: "JWT_AUDIENCE",
+  /** Bucket holding the search index objects (chat reads, the indexer writes). */
+  SEARCH_INDEX_BUCKET: "SEARCH_INDEX_BUCKET",
+  /** Ingest: the indexer's FIFO queue, woken after a document's text changed (unset: no wake-up). */
+  SEARCH_INDEX_QUEUE_URL: "SEARCH_INDEX_QUEUE_URL",
   /** Powertools. */
   POWERTOOLS_SERVICE_NAME: "POWERTOOLS_SERVICE_NAME",
   POWERTOOLS_METRICS_NAMESPACE: "POWERTOOLS_METRICS_NAMESPACE",

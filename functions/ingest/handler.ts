@@ -6,7 +6,9 @@
  * (MOONSHOT_API_KEY_SECRET in AWS, MOONSHOT_API_KEY locally); MAX_RECEIVE_COUNT (the queue's redrive
  * limit, default 5); optional INGEST_CONCURRENCY, INGEST_MAX_FILE_BYTES, HIGH_WATER_MARK.
  */
+import { SQSClient } from "@aws-sdk/client-sqs";
 import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
+import { ENV } from "../core/config";
 import { DynamoDocumentStore } from "../core/documents/dynamo-store";
 import { loadIngestEnvironment, safetyMarginMs } from "../core/ingest/config";
 import { S3ObjectSource } from "../core/ingest/objects";
@@ -16,6 +18,7 @@ import { moonshotFromEnv } from "../core/moonshot";
 import { documents, s3 } from "../core/runtime/clients";
 import { logger, metrics } from "../core/runtime/observability";
 import { powertoolsLogger, powertoolsMetrics } from "../core/runtime/telemetry";
+import { SqsIndexWaker } from "../core/search/wake";
 
 // Cold start: configuration and clients once per process, reused by warm invocations.
 const env = loadIngestEnvironment();
@@ -36,6 +39,10 @@ const service = new IngestService({
   logger: powertoolsLogger(logger),
   metrics: ingestMetrics,
   config: env.config,
+  // Unset locally (the runtime polls the to-do list instead).
+  indexWaker: process.env[ENV.SEARCH_INDEX_QUEUE_URL]
+    ? new SqsIndexWaker(new SQSClient({}), process.env[ENV.SEARCH_INDEX_QUEUE_URL] as string)
+    : undefined,
 });
 
 export const handler = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {

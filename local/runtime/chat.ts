@@ -6,6 +6,8 @@
  * has set the environment, like a cold start.
  */
 import { DEFAULT_MODEL, ENV } from "../../functions/core/config";
+import { IndexSearcher } from "../../functions/core/search/searcher";
+import { S3IndexObjects } from "../../functions/core/search/storage";
 
 /** A fetch handler serving the chat API. */
 export async function loadChatFetch(): Promise<(request: Request) => Response | Promise<Response>> {
@@ -36,10 +38,15 @@ export async function loadChatFetch(): Promise<(request: Request) => Response | 
   ]);
   const tableName = process.env[ENV.TABLE_NAME];
   if (!tableName) throw new Error(`${ENV.TABLE_NAME} is not set`);
+  const indexBucket = process.env[ENV.SEARCH_INDEX_BUCKET];
   const app = createChatApp({
     store: new DynamoDocumentStore({ client: clients.documents, tableName }),
     moonshot: moonshotFromEnv(),
     objects: s3ObjectDeleter(clients.s3),
+    // As in the Lambda: without an index bucket /search answers 503 and chat reads the scope itself.
+    search: indexBucket
+      ? new IndexSearcher({ objects: new S3IndexObjects({ client: clients.s3, bucket: indexBucket }) })
+      : undefined,
     defaultModel: process.env[ENV.MODEL]?.trim() || DEFAULT_MODEL,
     prices: priceTableFromJson(process.env[ENV.MODEL_PRICES]),
     maxContextTokens: parseMaxContextTokens(process.env[ENV.MAX_CONTEXT_TOKENS]),

@@ -35,6 +35,11 @@ import { LocalQueue, type QueueEvent, type QueueSnapshot } from "./queue";
 import { decodeS3EventKey, s3NotificationBody } from "./s3-events";
 import { uploadFile } from "./upload";
 
+/** The local bucket holding the search index (AWS: the SearchIndex construct's own bucket). */
+export const LOCAL_SEARCH_INDEX_BUCKET = "kdp-search-index";
+/** How often the local runtime runs the indexer (AWS: woken by ingestion, plus a 1-minute schedule). */
+const INDEX_POLL_MS = 1000;
+
 /** The emulator's key in local mode (it is only ever reachable on 127.0.0.1). */
 const EMULATOR_API_KEY = "sk-local-emulator";
 
@@ -70,7 +75,11 @@ export async function startStack(config: LocalConfig, out: Printer): Promise<Run
       : await persistentSecret(paths.token, "kdp_");
 
     const s3 = await withPortHint("The local S3 server", "S3_PORT", config.s3Port, () =>
-      startLocalS3({ port: config.s3Port, dataDir: paths.s3, buckets: [config.bucket] }),
+      startLocalS3({
+        port: config.s3Port,
+        dataDir: paths.s3,
+        buckets: [config.bucket, LOCAL_SEARCH_INDEX_BUCKET],
+      }),
     );
     closers.push(() => s3.close());
     await allowBrowserUploads(s3.endpoint, config.bucket, config.region);
@@ -106,6 +115,7 @@ export async function startStack(config: LocalConfig, out: Printer): Promise<Run
     Object.assign(process.env, {
       TABLE_NAME: config.tableName,
       BUCKET_NAME: config.bucket,
+      SEARCH_INDEX_BUCKET: LOCAL_SEARCH_INDEX_BUCKET,
       AWS_REGION: config.region,
       AWS_DEFAULT_REGION: config.region,
       AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
@@ -211,6 +221,35 @@ export async function startStack(config: LocalConfig, out: Printer): Promise<Run
         await sweeping;
       });
     }
+
+    // Search indexer: the Lambda handler, one run at a time, polling the to-do list every second.
+    const indexerModule = (await import("../../functions/indexer/handler")) as unknown as {
+      handler: (event: unknown, context: unknown) => Promise<{ added: number; removed: number }>;
+    };
+    let indexing: Promise<void> | undefined;
+    const indexTimer = setInterval(() => {
+      if (indexing) return;
+      const context = createLambdaContext({
+        functionName: "kdp-local-indexer",
+        timeoutMs: 300_000,
+        region: config.region,
+      });
+      indexing = indexerModule
+        .handler({}, context)
+        .then((r) => {
+          if (r.added || r.removed)
+            out.info(dim(`search: indexed ${r.added}, removed ${r.removed} document(s)`));
+        })
+        .catch((err) => out.warn(`search indexer: ${err instanceof Error ? err.message : String(err)}`))
+        .finally(() => {
+          indexing = undefined;
+        });
+    }, INDEX_POLL_MS);
+    indexTimer.unref();
+    closers.push(async () => {
+      clearInterval(indexTimer);
+      await indexing;
+    });
 
     // Chat API (same app as the Lambda, same bearer auth) plus the local admin routes.
     const chatFetch = await loadChatFetch();

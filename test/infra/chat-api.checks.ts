@@ -230,12 +230,16 @@ describe("chat API stage", () => {
 });
 
 describe("chat function grants", () => {
-  it("reads the table, puts and deletes objects, and nothing more", () => {
+  it("reads the table and the search index, puts and deletes documents, and nothing more", () => {
     const stmts = statementsOfFunction(template, logicalId(stack.pipeline.chatApi.function));
     const actions = stmts
       .flatMap((s) => [s.Action].flat())
       .filter((a) => !a.startsWith("xray:") && !a.startsWith("logs:"));
-    expect(actions.filter((a) => a.startsWith("s3:")).sort()).toEqual(["s3:DeleteObject", "s3:PutObject"]);
+    expect(actions.filter((a) => a.startsWith("s3:")).sort()).toEqual([
+      "s3:DeleteObject",
+      "s3:GetObject",
+      "s3:PutObject",
+    ]);
     expect(actions.filter((a) => a.startsWith("dynamodb:"))).not.toEqual(
       expect.arrayContaining(["dynamodb:PutItem"]),
     );

@@ -19,6 +19,7 @@ beforeAll(() => {
     chat: p.chatApi.function,
     authorizer: p.chatApi.authorizerFunction,
     janitor: p.janitor.function,
+    indexer: p.searchIndex.function,
   };
 });
 
@@ -26,7 +27,7 @@ const envOf = (fn: PipelineFunction): Record<string, unknown> =>
   resources[logicalId(fn)].Properties.Environment.Variables;
 
 describe("every function", () => {
-  it("runs Node.js 24 on ARM64 (the pipeline's four and no other Node.js function)", () => {
+  it("runs Node.js 24 on ARM64 (the pipeline's five and no other Node.js function)", () => {
     const ours = Object.values(functions).map(logicalId);
     const nodeFunctions = Object.entries(resources).filter(
       ([, r]) => r.Type === "AWS::Lambda::Function" && String(r.Properties.Runtime).startsWith("nodejs"),
@@ -105,6 +106,7 @@ describe("environment", () => {
         ENV.HIGH_WATER_MARK,
         "MAX_RECEIVE_COUNT",
         "INGEST_CONCURRENCY",
+        ENV.SEARCH_INDEX_QUEUE_URL,
       ].sort(),
     );
     expect(keys(functions.chat)).toEqual(
@@ -117,8 +119,10 @@ describe("environment", () => {
         ENV.MOONSHOT_BASE_URL,
         ENV.MODEL,
         ENV.MAX_CONTEXT_TOKENS,
+        ENV.SEARCH_INDEX_BUCKET,
       ].sort(),
     );
+    expect(keys(functions.indexer)).toEqual([...common2, ENV.TABLE_NAME, ENV.SEARCH_INDEX_BUCKET].sort());
     expect(keys(functions.authorizer)).toEqual([...common2, ENV.API_TOKEN_SECRET].sort());
     expect(keys(functions.janitor)).toEqual(
       [
@@ -168,6 +172,7 @@ describe("secrets wiring", () => {
       chat: [moonshot, token],
       authorizer: [token],
       janitor: [moonshot],
+      indexer: [],
     };
     for (const [name, fn] of Object.entries(functions)) {
       const stmts = statementsOfFunction(template, logicalId(fn));

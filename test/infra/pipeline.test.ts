@@ -63,7 +63,8 @@ describe("removal policies", () => {
     for (const c of [p.ingestion.bucket, p.table, p.secrets.moonshotApiKey, p.janitor.function.logs]) {
       expect(policyOf(r, logicalId(c)).deletion, c.node.path).toBe("Delete");
     }
-    destroyed.template.resourceCountIs("Custom::S3AutoDeleteObjects", 2);
+    expect(policyOf(r, logicalId(p.searchIndex.bucket)).deletion).toBe("Delete");
+    destroyed.template.resourceCountIs("Custom::S3AutoDeleteObjects", 3);
     destroyed.template.hasResourceProperties("AWS::DynamoDB::GlobalTable", {
       Replicas: [Match.objectLike({ DeletionProtectionEnabled: false })],
     });
@@ -110,7 +111,8 @@ describe("used from another app's stack with an existing bucket", () => {
   });
 
   it("creates no bucket of its own and wires the existing one", () => {
-    consumer.resourceCountIs("AWS::S3::Bucket", 1);
+    // The team's bucket and the search index's own.
+    consumer.resourceCountIs("AWS::S3::Bucket", 2);
     expect(team.docs.ingestion.bucket).toBe(team.bucket);
     expect(team.docs.ingestion.accessLogsBucket).toBeUndefined();
     consumer.hasResourceProperties("Custom::S3BucketNotifications", {
@@ -139,9 +141,9 @@ describe("used from another app's stack with an existing bucket", () => {
   });
 
   it("still builds the whole pipeline around it", () => {
-    consumer.resourceCountIs("AWS::SQS::Queue", 2);
+    consumer.resourceCountIs("AWS::SQS::Queue", 4);
     consumer.resourceCountIs("AWS::ApiGateway::RestApi", 1);
-    consumer.resourceCountIs("AWS::Events::Rule", 1);
+    consumer.resourceCountIs("AWS::Events::Rule", 2);
     consumer.resourceCountIs("AWS::CloudWatch::Dashboard", 1);
     consumer.resourceCountIs("AWS::DynamoDB::GlobalTable", 1);
   });
@@ -178,7 +180,7 @@ describe("used from another app's stack with an existing bucket", () => {
       bucket: Bucket.fromBucketName(s, "Ext", "shared-documents"),
     });
     const t = Template.fromStack(s);
-    t.resourceCountIs("AWS::S3::Bucket", 0);
+    t.resourceCountIs("AWS::S3::Bucket", 1); // the search index's own
     t.hasResourceProperties("Custom::S3BucketNotifications", {
       BucketName: "shared-documents",
       Managed: false,
@@ -296,7 +298,7 @@ describe("CDK context", () => {
     expect(r[logicalId(s.pipeline.chatApi.function)].Properties.Environment.Variables.BUCKET_NAME).toBe(
       "team-documents",
     );
-    t.resourceCountIs("AWS::S3::Bucket", 0);
+    t.resourceCountIs("AWS::S3::Bucket", 1); // the search index's own
     expect(policyOf(r, logicalId(s.pipeline.table)).deletion).toBe("Delete");
   });
 

@@ -327,6 +327,19 @@ describe("kdp CLI against the running stack", { timeout: 120_000 }, () => {
     expect(r.stdout).toMatch(/status\s+ready/);
   });
 
+  it("search finds the document's text once the local indexer has caught up (npm start serves POST /search)", async () => {
+    let r = await kdp(["search", "observatory telescope Pyrex"]);
+    for (let i = 0; i < 60 && !r.stdout.includes("observatory notes.txt"); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      r = await kdp(["search", "observatory telescope Pyrex"]);
+    }
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^1\. cli\/observatory notes\.txt\s+chunk 0\s+score/m);
+    const none = await kdp(["search", "the of and"]);
+    expect(none.stdout).toContain("No matching text");
+  });
+
   it("ask streams the answer, then the sources", async () => {
     const r = await kdp(["ask", "What was the observatory telescope ground from?", "--doc", txtId]);
     expect(r.stderr).toBe("");

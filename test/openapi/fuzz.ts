@@ -2,7 +2,7 @@
  * A fuzz run of the chat API, generated from its own OpenAPI document (GET /openapi.json): requests for
  * every documented operation with fast-check (valid bodies, bodies gone wrong in one way, any JSON,
  * broken JSON, odd path and query values, missing or wrong tokens), sent to the app wired to the
- * Moonshot emulator over HTTP. Every response must be documented: no 5xx, a status the operation
+ * Moonshot emulator over HTTP, local DynamoDB and the real search index. Every response must be documented: no 5xx, a status the operation
  * lists, a JSON body that validates against the documented schema (every 4xx in the error shape), and
  * no error frame inside a 200 stream.
  *
@@ -13,10 +13,15 @@ import addFormats from "ajv-formats";
 import fc from "fast-check";
 import { createChatApp } from "../../functions/chat/app";
 import { bearerAuthenticator } from "../../functions/core/auth/token";
+import { DynamoDocumentStore } from "../../functions/core/documents/dynamo-store";
 import { MoonshotClient } from "../../functions/core/moonshot/client";
+import { SearchIndexer } from "../../functions/core/search/indexer";
+import { IndexSearcher } from "../../functions/core/search/searcher";
+import { MemoryIndexObjects } from "../../functions/core/search/storage";
 import { startEmulator } from "../../local/emulator/server";
-import { MemoryStore, TOKEN } from "../chat/support";
+import { TOKEN } from "../chat/support";
 import { arbitraryOf, type Hints, invalidOf, type JsonSchema } from "../support/json-schema-arbitrary";
+import { type LocalStack, startLocalStack } from "../support/local-stack";
 
 export interface FuzzOptions {
   /** Requests to send. */
@@ -114,23 +119,29 @@ export async function runApiFuzz(opts: FuzzOptions): Promise<FuzzReport> {
   const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
   Object.assign(process.env, env);
   const emulator = await startEmulator({ models: MODELS });
+  let stack: LocalStack | undefined;
   try {
-    const store = new MemoryStore();
+    // The documents in local DynamoDB, indexed by the real search indexer (objects in memory).
+    stack = await startLocalStack({ prefix: "fuzz" });
+    const store = new DynamoDocumentStore({ client: stack.documentClient, tableName: stack.tableName });
     const filler = (t: string, n: number) => `${t} handbook paragraph with ordinary words.\n\n`.repeat(n);
-    store.add(
+    await store.putDocumentText(
       { documentId: "zoo", key: "city/zoo.txt" },
       `${filler("zoo", 30)}The tortoise Methuselah turned 152.\n\n`,
     );
-    store.add(
+    await store.putDocumentText(
       { documentId: "library", key: "city/library.txt" },
       `The Nuremberg Chronicle is kept in vault seven.\n\n${filler("library", 30)}`,
     );
-    store.add({ documentId: "port-1", key: "port/1.txt" }, filler("port", 400));
-    store.add({ documentId: "failed-1", key: "city/bad.exe", status: "failed" });
+    await store.putDocumentText({ documentId: "port-1", key: "port/1.txt" }, filler("port", 400));
+    const objects = new MemoryIndexObjects();
+    const indexer = new SearchIndexer({ store, todos: store.searchTodos, objects, config: { segments: 2 } });
+    while ((await indexer.run()).todos > 0);
     // The provider client as the chat Lambda configures it (functions/chat/handler.ts): a hiccup is
     // retried once. (Once, under heavy machine load, a single attempt met a dropped connection.)
     const app = createChatApp({
       store,
+      search: new IndexSearcher({ objects, refreshMs: 0 }),
       moonshot: new MoonshotClient({
         baseURL: emulator.baseURL,
         apiKey: async () => "sk-fuzz",
@@ -298,6 +309,7 @@ export async function runApiFuzz(opts: FuzzOptions): Promise<FuzzReport> {
     return report;
   } finally {
     await emulator.close();
+    await stack?.close();
     for (const [k, v] of Object.entries(saved)) {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;

@@ -53,6 +53,7 @@ import {
 import type { CallOptions, MoonshotApi, RemoteFile } from "../moonshot/types";
 import type { RoomMaker } from "../quota/types";
 import { type LoggerPort, type MetricsPort, noMetrics, silentLogger } from "../runtime/telemetry";
+import type { IndexWaker } from "../search/wake";
 import { chunkText } from "../text/chunking";
 import {
   contentTypeFor,
@@ -122,6 +123,8 @@ export interface IngestDeps {
   metrics?: MetricsPort;
   config?: Partial<IngestConfig>;
   hooks?: IngestHooks;
+  /** Wakes the search indexer after a document's text changed (its to-do is already written). */
+  indexWaker?: IndexWaker;
   now?: () => Date;
   sleep?: (ms: number) => Promise<void>;
 }
@@ -219,6 +222,7 @@ export class IngestService {
   private readonly log: LoggerPort;
   private readonly metrics: MetricsPort;
   private readonly hooks: IngestHooks;
+  private readonly indexWaker?: IndexWaker;
   private readonly now: () => Date;
   private readonly sleep: (ms: number) => Promise<void>;
   readonly config: IngestConfig;
@@ -231,6 +235,7 @@ export class IngestService {
     this.log = deps.logger ?? silentLogger;
     this.metrics = deps.metrics ?? noMetrics;
     this.hooks = deps.hooks ?? {};
+    this.indexWaker = deps.indexWaker;
     this.now = deps.now ?? (() => new Date());
     this.sleep = deps.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.config = { ...DEFAULT_INGEST_CONFIG, ...deps.config };
@@ -298,6 +303,8 @@ export class IngestService {
           ? await this.remove(change, documentId, sequencer, tag, delivery)
           : await this.create(change, documentId, sequencer, tag, delivery);
       this.metrics.count("Events", 1, { name: "outcome", value: outcome });
+      if (outcome === "ready" || outcome === "failed" || outcome === "deleted")
+        await this.wakeIndexer(documentId);
       this.log.info("ingest outcome", { ...attrs, outcome, ms: Math.round(performance.now() - started) });
       return outcome;
     } catch (err) {
@@ -740,6 +747,15 @@ export class IngestService {
     } catch (err) {
       // Left queued on the record; the next event for it, or the janitor, finishes the job.
       this.log.warn("cleanup incomplete", { documentId, error: errorText(err) });
+    }
+  }
+
+  /** Best effort: a lost wake-up only delays the index until its next scheduled run. */
+  private async wakeIndexer(documentId: string): Promise<void> {
+    try {
+      await this.indexWaker?.wake(documentId);
+    } catch (err) {
+      this.log.warn("could not wake the search indexer", { documentId, error: errorText(err) });
     }
   }
 
