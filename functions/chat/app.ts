@@ -152,7 +152,7 @@ export function createChatApp(deps: ChatDeps): Hono<ChatEnv> {
   // Public, and so before the auth middleware: the web console's sign-in page and its assets (no data),
   // and the OpenAPI document of the API (generated once from the routes below, on first request).
   app.route("/", consoleRoutes(ctx));
-  let spec: Promise<Record<string, unknown>> | undefined;
+  let spec: Record<string, unknown> | undefined;
   app.get(
     "/openapi.json",
     describeRoute({
@@ -166,9 +166,9 @@ export function createChatApp(deps: ChatDeps): Hono<ChatEnv> {
         },
       },
     }),
-    async (c) => {
+    (c) => {
       spec ??= openapiDocument(app as unknown as Hono);
-      return c.json(await spec, 200, { "Cache-Control": "public, max-age=300" });
+      return c.json(spec, 200, { "Cache-Control": "public, max-age=300" });
     },
   );
 

@@ -32,9 +32,8 @@ import {
   describeRoute,
   errorResponses,
   jsonBody,
+  jsonOrSseResponse,
   PROVIDER_ERRORS,
-  resolver,
-  sseResponse,
 } from "../openapi";
 import { documentIdsField, maxContextTokensField, prefixField } from "./selection";
 
@@ -113,13 +112,10 @@ export function chatRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
       tags: ["chat"],
       requestBody: jsonBody(chatRequest),
       responses: {
-        200: {
-          description: "The answer with its usage (cached tokens, cost), sources and context",
-          content: {
-            "application/json": { schema: resolver(chatResponseSchema) },
-            ...sseResponse("").content,
-          },
-        },
+        200: jsonOrSseResponse(
+          "The answer with its usage (cached tokens, cost), sources and context",
+          chatResponseSchema,
+        ),
         ...errorResponses(400, 404, 413, ...PROVIDER_ERRORS),
       },
     }),

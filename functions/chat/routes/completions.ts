@@ -44,9 +44,8 @@ import {
   describeRoute,
   errorResponses,
   jsonBody,
+  jsonOrSseResponse,
   PROVIDER_ERRORS,
-  resolver,
-  sseResponse,
 } from "../openapi";
 import { documentIdsField, maxContextTokensField, prefixField } from "./selection";
 
@@ -278,14 +277,10 @@ export function completionsRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
       tags: ["openai"],
       requestBody: jsonBody(completionRequest),
       responses: {
-        200: {
-          description:
-            "A chat.completion, or chat.completion.chunk SSE ending in data: [DONE] with `stream: true`",
-          content: {
-            "application/json": { schema: resolver(completionResponseSchema) },
-            ...sseResponse("").content,
-          },
-        },
+        200: jsonOrSseResponse(
+          "A chat.completion, or chat.completion.chunk SSE ending in data: [DONE] with `stream: true`",
+          completionResponseSchema,
+        ),
         ...errorResponses(400, 404, 413, ...PROVIDER_ERRORS),
       },
     }),
