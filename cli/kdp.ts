@@ -18,6 +18,11 @@ Usage:
             [--max-context-tokens n] [--json] [--reasoning]
   kdp search "words" [--prefix p] [--doc id]... [--limit n] [--json]   best-matching chunks
   kdp queue [redrive|purge]        local stack only: ingest queue and dead-letter list
+  kdp keys create --prefix p [--name n] [--expires-in-days d] [--json]
+                                   a key that sees only documents under p (printed once)
+  kdp keys ls [--json]             scoped API keys (never the keys themselves)
+  kdp keys revoke <id>             the key stops working (in AWS within the authorizer's 5-minute cache)
+  Keys are managed with the stack's API token.
 
 Target (default: the local stack started by \`npm start\`, found through DATA_DIR/runtime.json,
 DATA_DIR defaulting to ./.data):
@@ -58,6 +63,8 @@ async function main(argv: string[]): Promise<number> {
       timeout: { type: "string" },
       json: { type: "boolean" },
       reasoning: { type: "boolean" },
+      name: { type: "string" },
+      "expires-in-days": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -113,6 +120,15 @@ async function main(argv: string[]): Promise<number> {
       });
     case "queue":
       return queue(api, positionals[0]);
+    case "keys": {
+      const { keys } = await import("./keys");
+      return keys(api, positionals[0], positionals.slice(1), {
+        prefix: values.prefix,
+        name: values.name,
+        expiresInDays: positiveInt(values["expires-in-days"], "--expires-in-days"),
+        json: values.json,
+      });
+    }
     default:
       throw new CliError(`unknown command "${command}" — run \`kdp --help\``, 2);
   }

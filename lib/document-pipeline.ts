@@ -10,6 +10,7 @@ import { Construct } from "constructs";
 import { parseMaxContextTokens } from "../functions/core/chat/budget";
 import { type ModelPrice, parsePriceTable } from "../functions/core/chat/prices";
 import { DEFAULT_MODEL, DEFAULT_MOONSHOT_BASE_URL } from "../functions/core/config";
+import { DEPLOYMENT_ID_PATTERN } from "../functions/core/janitor/ownership";
 import { type AuthMode, ChatApi } from "./chat-api";
 import {
   DEFAULT_HIGH_WATER_MARK,
@@ -18,6 +19,7 @@ import {
   DEFAULT_METRICS_NAMESPACE,
   DEFAULT_RETENTION_HOURS,
 } from "./defaults";
+import { defaultDeploymentId } from "./deployment-id";
 import { DocumentTable } from "./document-table";
 import { Ingestion } from "./ingestion";
 import { Janitor } from "./janitor";
@@ -90,6 +92,14 @@ export interface DocumentPipelineProps {
    */
   readonly throttle?: { readonly rateLimit?: number; readonly burstLimit?: number };
   /**
+   * Names this deployment's remote files at the provider (`kdp-<deploymentId>-...`): the janitor and
+   * the quota room maker delete only files so named (or known to the table), so other applications or
+   * stacks sharing the Moonshot API key keep theirs. 4-24 lower-case letters and digits; set it only
+   * to keep a fixed id (e.g. when replacing a stack that keeps its table), and never share it.
+   * @default - derived from the stack's id and this construct's path (lib/deployment-id.ts)
+   */
+  readonly deploymentId?: string;
+  /**
    * Retention of every log group (functions and API access log).
    * @default RetentionDays.ONE_MONTH
    */
@@ -116,6 +126,12 @@ export interface DocumentPipelineProps {
    * @default true
    */
   readonly webConsole?: boolean;
+  /**
+   * Key prefix presigned uploads (POST /uploads, the web console) are confined to, e.g. "uploads/";
+   * the chat function may write objects only there. Folders joined by "/", ending in "/".
+   * @default "" (the whole bucket)
+   */
+  readonly uploadPrefix?: string;
   /**
    * Origins allowed to PUT presigned uploads from a browser into a bucket this construct creates (CORS).
    * @default - the region's API Gateway origins (https://*.execute-api.<region>.amazonaws.com)
@@ -220,6 +236,23 @@ export function validateDocumentPipelineProps(props: DocumentPipelineProps): voi
       );
     }
   }
+  if (
+    props.uploadPrefix !== undefined &&
+    props.uploadPrefix !== "" &&
+    !/^([A-Za-z0-9!_.*'()-]+\/)+$/.test(props.uploadPrefix)
+  ) {
+    fail(
+      `uploadPrefix must be folders ending in "/" (letters, digits, !_.*'()-), such as "uploads/", got ${JSON.stringify(props.uploadPrefix)}`,
+    );
+  }
+  if (props.uploadPrefix?.split("/").some((s) => s === "." || s === "..")) {
+    fail(`uploadPrefix must not contain "." or ".." segments, got ${JSON.stringify(props.uploadPrefix)}`);
+  }
+  if (props.deploymentId !== undefined && !DEPLOYMENT_ID_PATTERN.test(props.deploymentId)) {
+    fail(
+      `deploymentId must be 4-24 lower-case letters and digits, got ${JSON.stringify(props.deploymentId)}`,
+    );
+  }
   if (props.alarmEmail !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(props.alarmEmail)) {
     fail(`alarmEmail must be an e-mail address, got ${JSON.stringify(props.alarmEmail)}`);
   }
@@ -241,6 +274,8 @@ export class DocumentPipeline extends Construct {
   public readonly searchIndex: SearchIndex;
   /** Alarm topic and dashboard. */
   public readonly observability: Observability;
+  /** Names this deployment's remote files (`kdp-<id>-...`); a token resolved at deploy by default. */
+  public readonly deploymentId: string;
 
   constructor(scope: Construct, id: string, props: DocumentPipelineProps = {}) {
     super(scope, id);
@@ -257,8 +292,11 @@ export class DocumentPipeline extends Construct {
       removalPolicy,
     });
     this.table = props.table ?? new DocumentTable(this, "Documents", { removalPolicy }).table;
+    const deploymentId = props.deploymentId ?? defaultDeploymentId(this);
+    this.deploymentId = deploymentId;
     this.ingestion = new Ingestion(this, "Ingestion", {
       table: this.table,
+      deploymentId,
       bucket: props.bucket,
       moonshotApiKey: this.secrets.moonshotApiKey,
       providerBaseUrl,
@@ -282,12 +320,14 @@ export class DocumentPipeline extends Construct {
       throttle: props.throttle,
       cloudWatchRole: props.apiGatewayCloudWatchRole,
       webConsole: props.webConsole,
+      uploadPrefix: props.uploadPrefix,
       removalPolicy,
       logRetention,
       metricsNamespace,
     });
     this.janitor = new Janitor(this, "Janitor", {
       table: this.table,
+      deploymentId,
       moonshotApiKey: this.secrets.moonshotApiKey,
       providerBaseUrl,
       schedule: props.janitorSchedule ?? DEFAULT_JANITOR_SCHEDULE,

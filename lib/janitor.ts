@@ -27,6 +27,11 @@ import { PipelineFunction } from "./function";
 export interface JanitorProps {
   /** The documents table (the janitor reads records and marks released files). */
   readonly table: ITable;
+  /**
+   * The deployment id Ingestion names its uploads with: the janitor deletes only files of this
+   * deployment (others sharing the Moonshot key are counted and reported, never deleted).
+   */
+  readonly deploymentId: string;
   /** Secret holding the Moonshot API key. */
   readonly moonshotApiKey: ISecret;
   /**
@@ -94,6 +99,8 @@ export class Janitor extends Construct {
   public readonly remoteFilesMetric: Metric;
   /** Remote bytes held after the last sweep (published by the janitor). */
   public readonly remoteBytesMetric: Metric;
+  /** Of those files, the ones that are not this deployment's (never deleted; ForeignRemoteFiles). */
+  public readonly foreignFilesMetric: Metric;
   /** Failed deletions or releases counted by the janitor (JanitorErrors). */
   public readonly deletionErrorsMetric: Metric;
   /** Alarms: failed sweeps, deletions failing sweep after sweep, quota still above the high-water mark. */
@@ -144,6 +151,7 @@ export class Janitor extends Construct {
       .bindSecret(props.moonshotApiKey, ENV.MOONSHOT_API_KEY_SECRET)
       .bindSettings({
         [ENV.MOONSHOT_BASE_URL]: props.providerBaseUrl ?? DEFAULT_MOONSHOT_BASE_URL,
+        [ENV.DEPLOYMENT_ID]: props.deploymentId,
         [ENV.RETENTION_HOURS]: String(retentionHours),
         [ENV.HIGH_WATER_MARK]: String(highWaterMark),
         [ENV.DRY_RUN]: String(props.dryRun ?? false),
@@ -162,6 +170,13 @@ export class Janitor extends Construct {
     this.remoteFilesMetric = new Metric({
       namespace: metricsNamespace,
       metricName: JANITOR_METRICS.remoteFiles,
+      dimensionsMap,
+      statistic: "Maximum",
+      period,
+    });
+    this.foreignFilesMetric = new Metric({
+      namespace: metricsNamespace,
+      metricName: JANITOR_METRICS.foreignFiles,
       dimensionsMap,
       statistic: "Maximum",
       period,

@@ -26,7 +26,8 @@ export interface PipelineStackProps extends StackProps {
  * Context keys read by pipelinePropsFromContext (all optional):
  * model, modelPrices (JSON), maxContextTokens, providerBaseUrl, retentionHours, highWaterMark, ingestConcurrency, janitorScheduleMinutes,
  * authMode (token|jwt), jwtIssuer, jwtAudience (comma-separated), logRetentionDays, removalPolicy
- * (retain|destroy), alarmEmail, bucketName (ingest an existing bucket), metricsNamespace.
+ * (retain|destroy), alarmEmail, bucketName (ingest an existing bucket), metricsNamespace, deploymentId,
+ * uploadPrefix.
  */
 export const CONTEXT_KEYS = [
   "model",
@@ -45,6 +46,8 @@ export const CONTEXT_KEYS = [
   "alarmEmail",
   "bucketName",
   "metricsNamespace",
+  "deploymentId",
+  "uploadPrefix",
 ] as const;
 
 /** Builds DocumentPipeline props from CDK context (`-c key=value` or cdk.json "context"). */
@@ -124,6 +127,8 @@ export function pipelinePropsFromContext(scope: Construct): DocumentPipelineProp
           : RemovalPolicy.RETAIN,
     alarmEmail: str("alarmEmail"),
     metricsNamespace: str("metricsNamespace"),
+    deploymentId: str("deploymentId"),
+    uploadPrefix: str("uploadPrefix"),
     bucket: bucketName ? Bucket.fromBucketName(scope, "ExistingDocumentsBucket", bucketName) : undefined,
   };
 }
@@ -144,6 +149,11 @@ export class PipelineStack extends Stack {
     new CfnOutput(this, "ApiUrl", {
       description: "Chat API base URL (openai client: baseURL = this + 'v1')",
       value: chatApi.url,
+    });
+    new CfnOutput(this, "DeploymentId", {
+      description:
+        "Names this stack's remote files at the provider (kdp-<id>-...); its janitor deletes only those",
+      value: this.pipeline.deploymentId,
     });
     new CfnOutput(this, "BucketName", {
       description: "Drop documents here",

@@ -1,7 +1,9 @@
 /**
  * API Gateway Lambda authorizer for the chat API. Two modes, chosen by the environment:
  * - token (default): `Authorization: Bearer <token>` must equal the API token kept in Secrets Manager
- *   (API_TOKEN_SECRET, read with caching), compared in constant time;
+ *   (API_TOKEN_SECRET, read with caching), compared in constant time (the admin: every document), or
+ *   be a live scoped API key from the KEYS_TABLE_NAME table (functions/core/auth/api-keys.ts). The
+ *   context says which (`auth`: bearer | key) and, for a key, its `scopePrefix`; the app reads it;
  * - jwt (JWT_ISSUER set, JWT_AUDIENCE optional, comma-separated): the bearer must be a JWT signed by
  *   that OIDC issuer (Cognito or any other), see functions/core/auth/jwt.ts.
  *
@@ -15,9 +17,12 @@ import type {
   APIGatewayRequestAuthorizerEvent,
   APIGatewayTokenAuthorizerEvent,
 } from "aws-lambda";
+import { type ApiKeyStore, DynamoApiKeyStore, keyIdOf, scopeOfBearer } from "../core/auth/api-keys";
 import { JwtVerifier } from "../core/auth/jwt";
-import { bearerToken, isAuthorized } from "../core/auth/token";
+import type { Scope } from "../core/auth/scope";
+import { bearerToken } from "../core/auth/token";
 import { ENV } from "../core/config";
+import { documents } from "../core/runtime/clients";
 import { logger } from "../core/runtime/observability";
 import { getApiToken } from "../core/runtime/secrets";
 
@@ -83,10 +88,11 @@ export function createJwtAuthorizer(
   };
 }
 
-/** Builds the token-mode handler; `getToken` and `log` are injectable for tests. */
+/** Builds the token-mode handler; `getToken`, `log` and `keys` are injectable for tests. */
 export function createAuthorizer(
   getToken: () => Promise<string | undefined> = getApiToken,
   log: Pick<typeof logger, "warn" | "error"> = logger,
+  keys: ApiKeyStore | undefined = keysFromEnv(),
 ): (event: AuthorizerEvent) => Promise<APIGatewayAuthorizerResult> {
   return async (event) => {
     let expected: string | undefined;
@@ -100,13 +106,32 @@ export function createAuthorizer(
       log.error("no API token is configured; denying every request");
       throw new Error("Unauthorized");
     }
-    if (!isAuthorized(authorizationHeader(event), expected)) {
-      // Never log the presented credential.
-      log.warn("rejected a request with a missing or wrong bearer token", { methodArn: event.methodArn });
+    const token = bearerToken(authorizationHeader(event));
+    let scope: Scope | undefined;
+    try {
+      scope = await scopeOfBearer(token, { adminToken: expected, keys });
+    } catch (err) {
+      log.error("could not read the API keys table; denying", { error: (err as Error).name });
       throw new Error("Unauthorized");
     }
-    return allowAll(event.methodArn, API_TOKEN_PRINCIPAL, { auth: "bearer" });
+    if (!scope) {
+      // Never log the presented credential (a key id is not secret, and says which key failed).
+      log.warn("rejected a request with a missing, wrong, revoked or expired bearer token", {
+        methodArn: event.methodArn,
+        keyId: token ? keyIdOf(token) : undefined,
+      });
+      throw new Error("Unauthorized");
+    }
+    if (scope.admin) return allowAll(event.methodArn, API_TOKEN_PRINCIPAL, { auth: "bearer" });
+    const keyId = scope.principal.replace(/^key:/, "");
+    return allowAll(event.methodArn, keyId, { auth: "key", scopePrefix: scope.prefix });
   };
+}
+
+/** The keys table named by KEYS_TABLE_NAME (token mode), or none: only the API token then passes. */
+function keysFromEnv(): ApiKeyStore | undefined {
+  const table = process.env[ENV.KEYS_TABLE_NAME]?.trim();
+  return table ? new DynamoApiKeyStore(documents, table) : undefined;
 }
 
 const issuer = process.env[JWT_ENV.issuer]?.trim();

@@ -6,7 +6,7 @@
  * Authentication happens in the API Gateway Lambda authorizer (functions/authorizer/handler.ts);
  * the app refuses requests that arrive without the authorizer's context (see app.ts).
  */
-
+import { DynamoApiKeyStore } from "../core/auth/api-keys";
 import { parseMaxContextTokens } from "../core/chat/budget";
 import { priceTableFromJson } from "../core/chat/prices";
 import { DEFAULT_MODEL, ENV } from "../core/config";
@@ -19,7 +19,15 @@ import { IndexSearcher } from "../core/search/searcher";
 import { S3IndexObjects } from "../core/search/storage";
 import { createChatApp } from "./app";
 import { streamingHandler } from "./lambda-stream";
+import { MCP_SERVER_BUNDLE } from "./mcp/bundle";
 import { s3ObjectDeleter } from "./objects";
+
+/**
+ * The MCP server (functions/chat/mcp/server.ts and the SDK), bundled apart next to this bundle and
+ * imported on the first `POST /mcp` only. A computed specifier, so esbuild leaves the import to run
+ * time instead of inlining the SDK into this bundle.
+ */
+const mcpServerUrl = () => new URL(`./${MCP_SERVER_BUNDLE}`, import.meta.url).href;
 
 function requireEnv(name: string): string {
   const value = process.env[name]?.trim();
@@ -27,11 +35,14 @@ function requireEnv(name: string): string {
   return value;
 }
 
+const keysTable = process.env[ENV.KEYS_TABLE_NAME]?.trim();
 const app = createChatApp({
   store: new DynamoDocumentStore({ client: documents, tableName: requireEnv(ENV.TABLE_NAME) }),
   // A person is waiting: retry a provider hiccup once, then answer (429 passes Retry-After through).
   moonshot: moonshotFromEnv({ retry: { maxAttempts: 2, maxElapsedMs: 20_000 } }),
   objects: s3ObjectDeleter(s3),
+  // Token mode: the admin's key-management routes (the authorizer checks the keys themselves).
+  keys: keysTable ? new DynamoApiKeyStore(documents, keysTable) : undefined,
   // Without an index bucket (a stack from before the index): /search answers 503, chat reads scopes.
   search: process.env[ENV.SEARCH_INDEX_BUCKET]
     ? new IndexSearcher({
@@ -43,6 +54,7 @@ const app = createChatApp({
   maxContextTokens: parseMaxContextTokens(process.env[ENV.MAX_CONTEXT_TOKENS]),
   logger: powertoolsLogger(logger),
   metrics: powertoolsMetrics(metrics),
+  loadMcpServer: () => import(mcpServerUrl()),
 });
 
 export const handler = streamingHandler(

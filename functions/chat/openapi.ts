@@ -14,6 +14,7 @@
  */
 import type { Hono, MiddlewareHandler } from "hono";
 import * as z from "zod/mini";
+import type { ApiErrorType } from "../core/chat/errors";
 
 type JsonSchema = Record<string, unknown>;
 /** A media type's schema: a zod schema (converted when the document is built) or plain JSON Schema. */
@@ -58,23 +59,31 @@ export function describeRoute(doc: RouteDoc): MiddlewareHandler {
   return Object.assign(middleware, { [ROUTE_DOC]: doc });
 }
 
+/** Every `error.type` (checked against ApiErrorType both ways at compile time). */
+const API_ERROR_TYPES = [
+  "invalid_request_error",
+  "authentication_error",
+  "permission_error",
+  "not_found_error",
+  "conflict_error",
+  "request_too_large",
+  "rate_limit_error",
+  "insufficient_quota",
+  "provider_error",
+  "provider_unavailable",
+  "provider_timeout",
+  "provider_not_configured",
+  "configuration_error",
+  "internal_error",
+] as const satisfies readonly ApiErrorType[];
+/** Fails to compile when ApiErrorType gains a type this list lacks. */
+const _everyErrorType: Exclude<ApiErrorType, (typeof API_ERROR_TYPES)[number]> extends never ? true : never =
+  true;
+
 /** Every error body: `{ error: { type, message, param?, code? } }`. */
 export const errorSchema = z.object({
   error: z.object({
-    type: z.enum([
-      "invalid_request_error",
-      "authentication_error",
-      "not_found_error",
-      "request_too_large",
-      "rate_limit_error",
-      "insufficient_quota",
-      "provider_error",
-      "provider_unavailable",
-      "provider_timeout",
-      "provider_not_configured",
-      "configuration_error",
-      "internal_error",
-    ]),
+    type: z.enum(API_ERROR_TYPES),
     message: z.string(),
     param: z.optional(z.string()),
     code: z.optional(z.string()),
@@ -86,7 +95,9 @@ const ERROR_REF = { $ref: "#/components/schemas/Error" };
 const ERROR_DESCRIPTIONS: Record<number, string> = {
   400: "Invalid request: the message says what to fix, `param` names the field",
   401: "Missing or wrong bearer token",
+  403: "Outside the caller's scope (a scoped API key), or an admin route",
   404: "Unknown document, model or route",
+  409: "Conflict: the object exists (send overwrite: true)",
   413: "Request body over the size limit",
   415: "File type not accepted",
   429: "Provider rate limit (Retry-After passed through) or account out of credit",

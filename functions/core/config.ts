@@ -7,6 +7,8 @@ export const ENV = {
   TABLE_NAME: "TABLE_NAME",
   /** Documents bucket (the chat API's DELETE and presign routes use it). */
   BUCKET_NAME: "BUCKET_NAME",
+  /** Chat: the key prefix presigned uploads are confined to (unset: the whole bucket). */
+  UPLOAD_PREFIX: "UPLOAD_PREFIX",
   /** Moonshot API base URL, default https://api.moonshot.ai/v1. */
   MOONSHOT_BASE_URL: "MOONSHOT_BASE_URL",
   /** Local mode only: the key itself. In AWS the key is read from the secret named below. */
@@ -17,6 +19,8 @@ export const ENV = {
   API_TOKEN_SECRET: "API_TOKEN_SECRET",
   /** Local mode only: the API bearer token itself. */
   API_TOKEN: "API_TOKEN",
+  /** Table of scoped API keys (token mode): the authorizer reads it, the chat function manages it. */
+  KEYS_TABLE_NAME: "KEYS_TABLE_NAME",
   /** Default chat model. */
   MODEL: "MODEL",
   /** Chat: most tokens of document text per answer when a request sets none (capped by the window). */
@@ -34,6 +38,11 @@ export const ENV = {
    * its ingestion cannot finish any more (the queue's visibility timeout x maxReceiveCount).
    */
   STUCK_PROCESSING_MINUTES: "STUCK_PROCESSING_MINUTES",
+  /**
+   * Ingest/janitor: this deployment's id (4-24 of a-z 0-9). Every remote file ingestion uploads is
+   * named `kdp-<id>-...`, and the janitor deletes only this deployment's files (janitor/ownership.ts).
+   */
+  DEPLOYMENT_ID: "DEPLOYMENT_ID",
   /** Ingest: the queue's redrive maxReceiveCount; the delivery that reaches it marks the document failed. */
   MAX_RECEIVE_COUNT: "MAX_RECEIVE_COUNT",
   /** Ingest: S3 records of one batch processed at once. */

@@ -2,7 +2,7 @@
  * Ingest Lambda: an SQS batch of S3 notifications in, `{ batchItemFailures }` out. Everything else
  * lives in IngestService (functions/core/ingest/service.ts), which local mode drives the same way.
  *
- * Environment (checked once at cold start): TABLE_NAME; MOONSHOT_BASE_URL and the key
+ * Environment (checked once at cold start): TABLE_NAME; DEPLOYMENT_ID; MOONSHOT_BASE_URL and the key
  * (MOONSHOT_API_KEY_SECRET in AWS, MOONSHOT_API_KEY locally); MAX_RECEIVE_COUNT (the queue's redrive
  * limit, default 5); optional INGEST_CONCURRENCY, INGEST_MAX_FILE_BYTES, HIGH_WATER_MARK.
  */
@@ -30,10 +30,12 @@ const moonshot = moonshotFromEnv({
   },
 });
 const service = new IngestService({
+  deploymentId: env.deploymentId,
   store,
   moonshot,
   objects: new S3ObjectSource(s3),
   roomMaker: new QuotaRoomMaker(moonshot, store, {
+    deploymentId: env.deploymentId,
     policy: env.highWaterMark === undefined ? {} : { highWaterMark: env.highWaterMark },
   }),
   logger: powertoolsLogger(logger),

@@ -13,7 +13,7 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { PutBucketCorsCommand, S3Client } from "@aws-sdk/client-s3";
 import type { S3EventRecord, SQSBatchResponse, SQSEvent } from "aws-lambda";
 import type { DocumentRecord } from "../../functions/core/documents/model";
-import { ensureDocumentsTable, startLocalDynamo } from "../aws/dynamo";
+import { ensureApiKeysTable, ensureDocumentsTable, startLocalDynamo } from "../aws/dynamo";
 import { startLocalS3 } from "../aws/s3";
 import { createAdminApp } from "./admin";
 import { loadChatFetch } from "./chat";
@@ -23,6 +23,7 @@ import {
   ensureDirs,
   LOCAL_CREDENTIALS,
   type LocalConfig,
+  persistentDeploymentId,
   persistentSecret,
   type RuntimeInfo,
   writeFileAtomic,
@@ -73,6 +74,7 @@ export async function startStack(config: LocalConfig, out: Printer): Promise<Run
     const token = config.apiToken
       ? { value: config.apiToken, source: "API_TOKEN" as const }
       : await persistentSecret(paths.token, "kdp_");
+    const deploymentId = config.deploymentId ?? (await persistentDeploymentId(paths.deploymentId));
 
     const s3 = await withPortHint("The local S3 server", "S3_PORT", config.s3Port, () =>
       startLocalS3({
@@ -94,6 +96,8 @@ export async function startStack(config: LocalConfig, out: Printer): Promise<Run
     });
     closers.push(async () => admin.destroy());
     const { migrated } = await ensureDocumentsTable(admin, config.tableName);
+    const keysTableName = `${config.tableName}-keys`;
+    await ensureApiKeysTable(admin, keysTableName);
     if (migrated) out.info("dynamodb: the documents table gained its holdsFiles index (data migrated)");
 
     let moonshotBaseUrl: string;
@@ -114,6 +118,8 @@ export async function startStack(config: LocalConfig, out: Printer): Promise<Run
     // The handlers read these at import time (cold start), exactly as in Lambda.
     Object.assign(process.env, {
       TABLE_NAME: config.tableName,
+      DEPLOYMENT_ID: deploymentId,
+      KEYS_TABLE_NAME: keysTableName,
       BUCKET_NAME: config.bucket,
       SEARCH_INDEX_BUCKET: LOCAL_SEARCH_INDEX_BUCKET,
       AWS_REGION: config.region,
@@ -256,8 +262,10 @@ export async function startStack(config: LocalConfig, out: Printer): Promise<Run
     const adminApp = createAdminApp({ token: token.value, queue, bucket: config.bucket });
     const { serve } = await import("@hono/node-server");
     const server = await withPortHint("The chat API", "PORT", config.port, () =>
-      listen(serve, config.port, (request: Request) =>
-        new URL(request.url).pathname.startsWith("/_local/") ? adminApp.fetch(request) : chatFetch(request),
+      listen(serve, config.port, (request: Request, env?: unknown) =>
+        new URL(request.url).pathname.startsWith("/_local/")
+          ? adminApp.fetch(request)
+          : chatFetch(request, env),
       ),
     );
     closers.push(
@@ -335,7 +343,7 @@ type ServeFn = typeof import("@hono/node-server").serve;
 function listen(
   serve: ServeFn,
   port: number,
-  fetch: (request: Request) => Response | Promise<Response>,
+  fetch: (request: Request, env?: unknown) => Response | Promise<Response>,
 ): Promise<Server> {
   return new Promise((resolve, reject) => {
     const server = serve({ fetch, port, hostname: "127.0.0.1" }, () => {

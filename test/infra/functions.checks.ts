@@ -106,6 +106,7 @@ describe("environment", () => {
         ENV.HIGH_WATER_MARK,
         "MAX_RECEIVE_COUNT",
         "INGEST_CONCURRENCY",
+        ENV.DEPLOYMENT_ID,
         ENV.SEARCH_INDEX_QUEUE_URL,
       ].sort(),
     );
@@ -119,11 +120,14 @@ describe("environment", () => {
         ENV.MOONSHOT_BASE_URL,
         ENV.MODEL,
         ENV.MAX_CONTEXT_TOKENS,
+        ENV.KEYS_TABLE_NAME,
         ENV.SEARCH_INDEX_BUCKET,
       ].sort(),
     );
     expect(keys(functions.indexer)).toEqual([...common2, ENV.TABLE_NAME, ENV.SEARCH_INDEX_BUCKET].sort());
-    expect(keys(functions.authorizer)).toEqual([...common2, ENV.API_TOKEN_SECRET].sort());
+    expect(keys(functions.authorizer)).toEqual(
+      [...common2, ENV.API_TOKEN_SECRET, ENV.KEYS_TABLE_NAME].sort(),
+    );
     expect(keys(functions.janitor)).toEqual(
       [
         ...common2,
@@ -134,8 +138,18 @@ describe("environment", () => {
         ENV.HIGH_WATER_MARK,
         ENV.DRY_RUN,
         ENV.STUCK_PROCESSING_MINUTES,
+        ENV.DEPLOYMENT_ID,
       ].sort(),
     );
+  });
+
+  it("names ingestion's uploads and scopes the janitor with one deployment id, from the stack's own id", () => {
+    const id = envOf(functions.ingest)[ENV.DEPLOYMENT_ID];
+    expect(envOf(functions.janitor)[ENV.DEPLOYMENT_ID]).toEqual(id);
+    // First group of the stack id's UUID + a hash of the construct path: unique per stack and construct.
+    const text = JSON.stringify(id);
+    expect(text).toContain("AWS::StackId");
+    expect(text).toMatch(/"[0-9a-f]{6}"/);
   });
 
   it("passes the configured model and provider URL, and the table and bucket names as references", () => {

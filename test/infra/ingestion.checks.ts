@@ -130,7 +130,7 @@ describe("documents bucket", () => {
         AllowedOrigins: [
           { "Fn::Join": ["", ["https://*.execute-api.", { Ref: "AWS::Region" }, ".amazonaws.com"]] },
         ],
-        AllowedHeaders: ["content-type", "x-amz-*"],
+        AllowedHeaders: ["content-type", "if-none-match", "x-amz-*"],
         MaxAge: 3000,
       },
     ]);

@@ -84,8 +84,10 @@ describe("outputs", () => {
         "GetApiTokenCommand",
         "AlarmTopicArn",
         "DashboardName",
+        "DeploymentId",
       ]),
     );
+    expect(JSON.stringify(outputs.DeploymentId.Value)).toContain("AWS::StackId");
     expect(outputs.BucketName.Value).toEqual({ Ref: logicalId(stack.pipeline.ingestion.bucket) });
     expect(JSON.stringify(outputs.FillMoonshotApiKeyCommand.Value)).toContain("put-secret-value");
   });
@@ -145,7 +147,8 @@ describe("used from another app's stack with an existing bucket", () => {
     consumer.resourceCountIs("AWS::ApiGateway::RestApi", 1);
     consumer.resourceCountIs("AWS::Events::Rule", 2);
     consumer.resourceCountIs("AWS::CloudWatch::Dashboard", 1);
-    consumer.resourceCountIs("AWS::DynamoDB::GlobalTable", 1);
+    // The documents table and the API keys table.
+    consumer.resourceCountIs("AWS::DynamoDB::GlobalTable", 2);
   });
 
   it("passes webConsole and browserUploadOrigins through", () => {
@@ -166,7 +169,8 @@ describe("used from another app's stack with an existing bucket", () => {
     const table = new DocumentTable(s, "Existing").table;
     const docs = new DocumentPipeline(s, "Docs", { table });
     const t = Template.fromStack(s);
-    t.resourceCountIs("AWS::DynamoDB::GlobalTable", 1);
+    // The existing documents table, and the API keys table of the chat API.
+    t.resourceCountIs("AWS::DynamoDB::GlobalTable", 2);
     expect(docs.table).toBe(table);
     const r = t.toJSON().Resources as Resources;
     expect(r[logicalId(docs.janitor.function)].Properties.Environment.Variables.TABLE_NAME).toEqual({
@@ -235,6 +239,7 @@ describe("invalid props fail at synth with a clear message", () => {
       /auth.issuer must be the https URL/,
     ],
     ["alarmEmail", { alarmEmail: "ops" }, /alarmEmail must be an e-mail address/],
+    ["deploymentId", { deploymentId: "Prod-1" }, /deploymentId must be 4-24 lower-case letters and digits/],
     [
       "upload origin with a path",
       { browserUploadOrigins: ["https://x.example.com/app"] },

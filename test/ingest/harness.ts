@@ -41,6 +41,9 @@ export interface IngestHarness {
 }
 
 /** A test-speed retry policy (the client still honours Retry-After). */
+/** The deployment id every harness ingest service uploads under. */
+export const INGEST_DEPLOYMENT = "ingesttest";
+
 export const FAST_RETRY: MoonshotClientOptions["retry"] = {
   maxAttempts: 4,
   baseDelayMs: 20,
@@ -66,7 +69,14 @@ export async function startIngestHarness(opts: { emulator?: EmulatorOptions } = 
   const metrics = new RecordingMetrics();
   const objects = new S3ObjectSource(stack.s3Client);
   const service = (overrides: Partial<IngestDeps> = {}) =>
-    new IngestService({ store, moonshot: client, objects, metrics, ...overrides });
+    new IngestService({
+      deploymentId: INGEST_DEPLOYMENT,
+      store,
+      moonshot: client,
+      objects,
+      metrics,
+      ...overrides,
+    });
   const lastEventFor = (key: string): S3EventRecord => {
     for (let i = events.length - 1; i >= 0; i--) {
       const r = events[i]!;

@@ -12,12 +12,14 @@ import Ajv2020, { type ValidateFunction } from "ajv/dist/2020";
 import addFormats from "ajv-formats";
 import fc from "fast-check";
 import { createChatApp } from "../../functions/chat/app";
+import { DynamoApiKeyStore } from "../../functions/core/auth/api-keys";
 import { bearerAuthenticator } from "../../functions/core/auth/token";
 import { DynamoDocumentStore } from "../../functions/core/documents/dynamo-store";
 import { MoonshotClient } from "../../functions/core/moonshot/client";
 import { SearchIndexer } from "../../functions/core/search/indexer";
 import { IndexSearcher } from "../../functions/core/search/searcher";
 import { MemoryIndexObjects } from "../../functions/core/search/storage";
+import { ensureApiKeysTable } from "../../local/aws/dynamo";
 import { startEmulator } from "../../local/emulator/server";
 import { TOKEN } from "../chat/support";
 import { arbitraryOf, type Hints, invalidOf, type JsonSchema } from "../support/json-schema-arbitrary";
@@ -106,23 +108,54 @@ const hints: Hints = {
   size: fc.oneof(fc.integer({ min: 0, max: 200 * 1024 * 1024 }), fc.double()),
 };
 
+/** JSON-RPC messages an MCP client sends (the transport refuses the rest with a JSON-RPC error). */
+const MCP_MESSAGES = [
+  {
+    jsonrpc: "2.0",
+    id: 1,
+    method: "initialize",
+    params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "fuzz", version: "1" } },
+  },
+  { jsonrpc: "2.0", id: 2, method: "tools/list" },
+  {
+    jsonrpc: "2.0",
+    id: 3,
+    method: "tools/call",
+    params: { name: "search_documents", arguments: { query: "tortoise" } },
+  },
+  {
+    jsonrpc: "2.0",
+    id: 4,
+    method: "tools/call",
+    params: { name: "ask", arguments: { question: QUESTIONS[0], prefix: "city/" } },
+  },
+  { jsonrpc: "2.0", method: "notifications/initialized" },
+].map((m) => JSON.stringify(m));
+
 /** Runs the fuzz; resolves with what it saw (`ok` false when any response broke the contract). */
 export async function runApiFuzz(opts: FuzzOptions): Promise<FuzzReport> {
   const seed = opts.seed ?? 1;
   const deadline = Date.now() + (opts.maxSeconds ?? 120) * 1000;
-  const env = {
-    BUCKET_NAME: "fuzz-bucket",
-    AWS_REGION: "us-east-1",
-    AWS_ACCESS_KEY_ID: "x",
-    AWS_SECRET_ACCESS_KEY: "y",
-  };
-  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, env);
   const emulator = await startEmulator({ models: MODELS });
   let stack: LocalStack | undefined;
+  const saved: Record<string, string | undefined> = {};
   try {
     // The documents in local DynamoDB, indexed by the real search indexer (objects in memory).
     stack = await startLocalStack({ prefix: "fuzz" });
+    // Uploads presign against (and look for existing objects in) the local S3 server.
+    const env = {
+      BUCKET_NAME: stack.bucket,
+      AWS_ENDPOINT_URL_S3: stack.s3Endpoint,
+      S3_FORCE_PATH_STYLE: "true",
+      AWS_REGION: "us-east-1",
+      AWS_ACCESS_KEY_ID: "S3RVER",
+      AWS_SECRET_ACCESS_KEY: "S3RVER",
+    };
+    for (const k of Object.keys(env)) saved[k] = process.env[k];
+    Object.assign(process.env, env);
+    const keysTable = `${stack.tableName}-keys`;
+    await ensureApiKeysTable(stack.dynamoClient, keysTable);
+    const keys = new DynamoApiKeyStore(stack.documentClient, keysTable);
     const store = new DynamoDocumentStore({ client: stack.documentClient, tableName: stack.tableName });
     const filler = (t: string, n: number) => `${t} handbook paragraph with ordinary words.\n\n`.repeat(n);
     await store.putDocumentText(
@@ -142,6 +175,8 @@ export async function runApiFuzz(opts: FuzzOptions): Promise<FuzzReport> {
     const app = createChatApp({
       store,
       search: new IndexSearcher({ objects, refreshMs: 0 }),
+      keys,
+      loadMcpServer: () => import("../../functions/chat/mcp/server"),
       moonshot: new MoonshotClient({
         baseURL: emulator.baseURL,
         apiKey: async () => "sk-fuzz",
@@ -207,6 +242,7 @@ export async function runApiFuzz(opts: FuzzOptions): Promise<FuzzReport> {
       const schema = o.op.requestBody?.content["application/json"]?.schema;
       const bodyArb: fc.Arbitrary<string | undefined> = schema
         ? fc.oneof(
+            ...(o.path === "/mcp" ? [{ weight: 4, arbitrary: fc.constantFrom(...MCP_MESSAGES) }] : []),
             {
               weight: 6,
               arbitrary: arbitraryOf(schema, doc as unknown as JsonSchema, hints).map((v) =>
@@ -236,6 +272,7 @@ export async function runApiFuzz(opts: FuzzOptions): Promise<FuzzReport> {
         const headers: Record<string, string> = {};
         if (authorization) headers.authorization = authorization;
         if (body !== undefined) headers["content-type"] = "application/json";
+        if (o.path === "/mcp") headers.accept = "application/json, text/event-stream";
         return {
           op: o.key,
           method: o.method.toUpperCase(),
@@ -285,6 +322,7 @@ export async function runApiFuzz(opts: FuzzOptions): Promise<FuzzReport> {
         continue;
       }
       const type = (res.headers.get("content-type") ?? "").split(";")[0]!.trim();
+      if (!documented.content && text === "") continue; // e.g. 202 without a body
       if (!documented.content?.[type]) {
         fail(r, `undocumented content type "${type}" for ${res.status}`);
         continue;

@@ -2,10 +2,12 @@
  * POST /search over real local servers (dynalite, s3rver) and the real index: results best first with
  * their text, filters, and every bad input with its 4xx.
  */
+
 import { CreateBucketCommand } from "@aws-sdk/client-s3";
 import type { Hono } from "hono";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createChatApp } from "../../functions/chat/app";
+import { ADMIN_SCOPE } from "../../functions/core/auth/scope";
 import { DynamoDocumentStore } from "../../functions/core/documents/dynamo-store";
 import type { MoonshotApi } from "../../functions/core/moonshot/types";
 import { SearchIndexer } from "../../functions/core/search/indexer";
@@ -41,7 +43,7 @@ beforeAll(async () => {
     objects: { deleteObject: async () => {} },
     search: new IndexSearcher({ objects, refreshMs: 0 }),
     defaultModel: "kimi-k2.6",
-    authenticate: async (h) => h === `Bearer ${TOKEN}`,
+    authenticate: async (h) => (h === `Bearer ${TOKEN}` ? ADMIN_SCOPE : undefined),
   }) as unknown as Hono;
 });
 afterAll(async () => {

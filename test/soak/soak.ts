@@ -127,6 +127,8 @@ export interface SoakReport {
 
 const BUCKET = "kdp-soak";
 const TABLE = "kdp-soak-documents";
+/** The soak stack's deployment id (its uploads are named `kdp-soak1-...`). */
+const DEPLOYMENT_ID = "soak1";
 const REGION = "us-east-1";
 const API_KEY = "sk-soak";
 const API_TOKEN = "kdp_soak_token_0123456789";
@@ -172,7 +174,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   });
 
   try {
-    const s3server = await startLocalS3({ dataDir: join(dir, "s3"), buckets: [BUCKET] });
+    const s3server = await startLocalS3({ dataDir: join(dir, "s3"), buckets: [BUCKET, SEARCH_INDEX_BUCKET] });
     closers.push(() => s3server.close());
     // DynamoDB in its own process (a real DynamoDB is another machine): this process already runs S3,
     // the emulator (with real PDF/DOCX extraction), the chat app and the janitor on one event loop.
@@ -206,7 +208,9 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     // The handlers read these at import (cold start), as in Lambda; see local/runtime/stack.ts.
     Object.assign(process.env, {
       TABLE_NAME: TABLE,
+      DEPLOYMENT_ID,
       BUCKET_NAME: BUCKET,
+      SEARCH_INDEX_BUCKET,
       AWS_REGION: REGION,
       AWS_DEFAULT_REGION: REGION,
       AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
@@ -551,13 +555,19 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     await sweep();
     log(`drained: ${drained}; final janitor sweep done; checking invariants`);
 
+    // The search index, once its lag has passed (the indexer run to an empty to-do list; nothing is in
+    // flight any more, so a to-do whose write never landed is dropped at once): it must hold every
+    // searchable document's latest text, and nothing else.
+    const searchIndex = await checkSearchIndex(store, clients.s3);
+
     // ---- Checks ----
     const files = emulator.files();
     const records = await store.listWithRemoteFiles();
     // Which key each upload tag belongs to, to explain any orphan.
     const tagKey = new Map<string, KeyState>();
     for (const k of keys.values())
-      for (const q of k.sequencers) tagKey.set(uploadTagFor(k.documentId, normaliseSequencer(q)), k);
+      for (const q of k.sequencers)
+        tagKey.set(uploadTagFor(k.documentId, normaliseSequencer(q), DEPLOYMENT_ID), k);
     const allRequests = emulator.requests();
     const orphans: string[] = [];
     for (const o of orphanFiles(files, records)) {
@@ -605,7 +615,9 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
         if (rec && rec.status !== "deleted") deleted.leftovers.push(`${s.key}: record is ${rec.status}`);
         const chunks = await countChunks(clients.documents, s.documentId);
         if (chunks > 0) deleted.leftovers.push(`${s.key}: ${chunks} chunk item(s) left`);
-        const tags = new Set(s.sequencers.map((q) => uploadTagFor(s.documentId, normaliseSequencer(q))));
+        const tags = new Set(
+          s.sequencers.map((q) => uploadTagFor(s.documentId, normaliseSequencer(q), DEPLOYMENT_ID)),
+        );
         const remote = files.filter((x) => tags.has(x.filename.split("__")[0]!));
         if (remote.length)
           deleted.leftovers.push(`${s.key}: remote file(s) ${remote.map((x) => x.id).join(", ")} left`);
@@ -680,6 +692,11 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
         detail: `${documents.mismatches.length} mismatch(es), ${documents.processing} still processing`,
       },
       { name: "orphan remote files: 0", ok: orphans.length === 0, detail: `${orphans.length} orphan(s)` },
+      {
+        name: "search index: every ready document's latest text, and nothing else",
+        ok: searchIndex.missing.length === 0 && searchIndex.extra.length === 0 && searchIndex.caughtUp,
+        detail: `${searchIndex.indexed} indexed, ${searchIndex.missing.length} missing, ${searchIndex.extra.length} extra${searchIndex.caughtUp ? "" : ", to-dos left"}`,
+      },
       {
         name: "duplicate uploads per object version: 0",
         ok: duplicateUploads.length === 0,
@@ -826,4 +843,41 @@ export function formatReport(r: SoakReport): string {
     r.ok ? "SOAK PASSED" : "SOAK FAILED",
   ];
   return lines.join("\n");
+}
+
+const SEARCH_INDEX_BUCKET = "kdp-soak-search-index";
+
+/** Runs the indexer until its to-do list is empty, then compares the index with the records. */
+async function checkSearchIndex(
+  store: import("../../functions/core/documents/dynamo-store").DynamoDocumentStore,
+  s3: import("@aws-sdk/client-s3").S3Client,
+): Promise<{ indexed: number; missing: string[]; extra: string[]; caughtUp: boolean }> {
+  const [{ SearchIndexer }, { IndexSearcher }, { S3IndexObjects }, { isSearchable }] = await Promise.all([
+    import("../../functions/core/search/indexer"),
+    import("../../functions/core/search/searcher"),
+    import("../../functions/core/search/storage"),
+    import("../../functions/core/search/model"),
+  ]);
+  const objects = new S3IndexObjects({ client: s3, bucket: SEARCH_INDEX_BUCKET });
+  const indexer = new SearchIndexer({ store, todos: store.searchTodos, objects, config: { staleTodoMs: 0 } });
+  let caughtUp = false;
+  for (let i = 0; i < 50 && !caughtUp; i++) caughtUp = (await indexer.run()).todos === 0;
+  const want = new Set<string>();
+  let cursor: string | undefined;
+  do {
+    const page = await store.list({ limit: 1000, cursor });
+    for (const r of page.items) if (isSearchable(r)) want.add(`${r.documentId}@${r.textGeneration}`);
+    cursor = page.cursor;
+  } while (cursor);
+  const have = new Set(
+    (await new IndexSearcher({ objects, refreshMs: 0 }).documents()).map(
+      (d) => `${d.documentId}@${d.generation}`,
+    ),
+  );
+  return {
+    indexed: have.size,
+    missing: [...want].filter((k) => !have.has(k)),
+    extra: [...have].filter((k) => !want.has(k)),
+    caughtUp,
+  };
 }

@@ -25,7 +25,7 @@ import { toApiError } from "../../core/chat/errors";
 import { checkGenerationOptions } from "../../core/chat/parameters";
 import type { PreparedChat } from "../../core/chat/service";
 import type { ChatMessage, ChatResult, ChatUsage } from "../../core/moonshot/types";
-import type { ChatAppContext, ChatEnv } from "../app";
+import type { ChatAppContext, ChatEnv } from "../context";
 import { callOptions, countAnswer, countError, parseWith, readJson, sseFrame, streamResponse } from "../http";
 import {
   chatResponseSchema,
@@ -35,6 +35,7 @@ import {
   jsonOrSseResponse,
   PROVIDER_ERRORS,
 } from "../openapi";
+import { selectionFor } from "../scope";
 import { documentIdsField, maxContextTokensField, prefixField } from "./selection";
 
 /** Instruction that precedes the documents. */
@@ -130,7 +131,7 @@ export function chatRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
       const prepared = await service.prepare(
         {
           model: body.model,
-          selector: { documentIds: body.documentIds, prefix: body.prefix },
+          ...selectionFor(c, ctx, { documentIds: body.documentIds, prefix: body.prefix }),
           messages,
           documentsAt: 1,
           query: body.question,

@@ -37,7 +37,7 @@ import type { ContextSource } from "../../core/chat/context";
 import { badRequest, toApiError } from "../../core/chat/errors";
 import { checkGenerationOptions } from "../../core/chat/parameters";
 import type { ChatMessage, ChatUsage, GenerationOptions } from "../../core/moonshot/types";
-import type { ChatAppContext, ChatEnv } from "../app";
+import type { ChatAppContext, ChatEnv } from "../context";
 import { callOptions, countAnswer, countError, parseWith, readJson, sseFrame, streamResponse } from "../http";
 import {
   completionResponseSchema,
@@ -47,6 +47,7 @@ import {
   jsonOrSseResponse,
   PROVIDER_ERRORS,
 } from "../openapi";
+import { selectionFor } from "../scope";
 import { documentIdsField, maxContextTokensField, prefixField } from "./selection";
 
 const textPart = z.looseObject({ type: z.string(), text: z.optional(z.string()) });
@@ -310,7 +311,7 @@ export function completionsRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
       const prepared = await service.prepare(
         {
           model: body.model,
-          selector: { documentIds: body.documents, prefix: body.prefix },
+          ...selectionFor(c, ctx, { documentIds: body.documents, prefix: body.prefix }),
           messages,
           documentsAt,
           query,

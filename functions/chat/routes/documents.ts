@@ -9,15 +9,18 @@
 import { Hono } from "hono";
 import * as z from "zod/mini";
 import { badRequest, notFound } from "../../core/chat/errors";
+import { documentIdProblem } from "../../core/documents/ids";
 import type { DocumentRecord } from "../../core/documents/model";
-import type { ChatAppContext, ChatEnv } from "../app";
+import type { ChatAppContext, ChatEnv } from "../context";
 import { parseWith } from "../http";
 import { describeRoute, documentSchema, errorResponses, jsonResponse, queryParameters } from "../openapi";
+import { readerFor } from "../scope";
+import { prefixField } from "./selection";
 
 const STATUSES = ["processing", "ready", "failed", "deleted"] as const;
 
 const listQuery = z.strictObject({
-  prefix: z.optional(z.string().check(z.maxLength(1024, "must be at most 1024 characters"))),
+  prefix: prefixField(),
   status: z.optional(z.enum(STATUSES, { error: `must be one of ${STATUSES.join(", ")}` })),
   limit: z.optional(
     z.coerce
@@ -56,12 +59,17 @@ export function publicDocument(r: DocumentRecord) {
   };
 }
 
-const ID = /^[A-Za-z0-9_.:-]{1,200}$/;
+function checkId(id: string): string {
+  if (documentIdProblem(id))
+    throw badRequest(`"${id.slice(0, 80)}" is not a document id; ids come from GET /documents.`, "id");
+  return id;
+}
+
 const idParameter = {
   name: "id",
   in: "path" as const,
   required: true,
-  schema: { type: "string" as const, pattern: ID.source },
+  schema: { type: "string", minLength: 1, maxLength: 200 },
 };
 const listSchema = z.object({ items: z.array(documentSchema), cursor: z.nullable(z.string()) });
 const deletingSchema = z.object({
@@ -71,26 +79,21 @@ const deletingSchema = z.object({
   message: z.string(),
 });
 
-function checkId(id: string): string {
-  if (!ID.test(id))
-    throw badRequest(`"${id.slice(0, 80)}" is not a document id; ids come from GET /documents.`, "id");
-  return id;
-}
-
 export function documentsRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
   const routes = new Hono<ChatEnv>();
-  const { store, objects } = ctx.deps;
+  const { objects } = ctx.deps;
 
   routes.get(
     "/documents",
     describeRoute({
-      summary: "List documents (key order, paginated)",
+      summary: "List documents in the caller's scope (key order, paginated)",
       tags: ["documents"],
       parameters: queryParameters(listQuery),
-      responses: { 200: jsonResponse("One page of documents", listSchema), ...errorResponses(400) },
+      responses: { 200: jsonResponse("One page of documents", listSchema), ...errorResponses(400, 403) },
     }),
     async (c) => {
       const q = parseWith(listQuery, c.req.query(), "query string");
+      const store = readerFor(c, ctx);
       let page: Awaited<ReturnType<typeof store.list>>;
       try {
         page = await store.list(q);
@@ -114,7 +117,8 @@ export function documentsRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
     }),
     async (c) => {
       const id = checkId(c.req.param("id"));
-      const record = await store.get(id);
+      // Another tenant's document is unknown to this caller: 404, as for an id that does not exist.
+      const record = await readerFor(c, ctx).get(id);
       if (!record) throw notFound(`Unknown document id: ${id}.`, "id");
       return c.json(publicDocument(record));
     },
@@ -130,7 +134,7 @@ export function documentsRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
     }),
     async (c) => {
       const id = checkId(c.req.param("id"));
-      const record = await store.get(id);
+      const record = await readerFor(c, ctx).get(id);
       // A deleted document is a tombstone that the store hides, so a second DELETE is a 404.
       if (!record) throw notFound(`Unknown document id: ${id}.`, "id");
       await objects.deleteObject(record.bucket, record.key);
@@ -150,7 +154,8 @@ export function documentsRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
   return routes;
 }
 
-function isBadCursor(err: unknown): boolean {
+/** Whether a store error means the caller passed a cursor it cannot decode (a 400, not an outage). */
+export function isBadCursor(err: unknown): boolean {
   const e = err as { name?: string; message?: string };
   return (
     e?.name === "InvalidCursorError" ||

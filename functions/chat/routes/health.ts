@@ -1,7 +1,7 @@
 /** GET /health: liveness of the API itself (no provider or database call, so it is cheap and safe to poll). */
 import { Hono } from "hono";
 import * as z from "zod/mini";
-import type { ChatAppContext, ChatEnv } from "../app";
+import type { ChatAppContext, ChatEnv } from "../context";
 import { describeRoute, errorResponses, jsonResponse } from "../openapi";
 
 const healthSchema = z.object({

@@ -50,7 +50,10 @@ export function modelsRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
       summary: "One model",
       tags: ["openai"],
       parameters: [{ name: "id", in: "path", required: true, schema: { type: "string", minLength: 1 } }],
-      responses: { 200: jsonResponse("The model", modelSchema), ...errorResponses(404, ...PROVIDER_ERRORS) },
+      responses: {
+        200: jsonResponse("The model", modelSchema),
+        ...errorResponses(400, 404, ...PROVIDER_ERRORS),
+      },
     }),
     async (c) => {
       const id = c.req.param("id");

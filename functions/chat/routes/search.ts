@@ -8,9 +8,10 @@
  */
 import { Hono } from "hono";
 import * as z from "zod/mini";
-import type { ChatAppContext, ChatEnv } from "../app";
+import type { ChatAppContext, ChatEnv } from "../context";
 import { parseWith, readJson } from "../http";
 import { describeRoute, errorResponses, jsonBody, jsonResponse } from "../openapi";
+import { selectionFor } from "../scope";
 import { documentIdsField, prefixField } from "./selection";
 
 export const MAX_QUERY_BYTES = 4096;
@@ -65,12 +66,14 @@ export function searchRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
     async (c) => {
       const body = parseWith(searchRequest, await readJson(c));
       const started = performance.now();
-      const out = await ctx.search.search({
-        query: body.query,
-        prefix: body.prefix,
+      const { reader, selector } = selectionFor(c, ctx, {
         documentIds: body.documentIds,
-        limit: body.limit ?? 10,
+        prefix: body.prefix,
       });
+      const out = await ctx.search.search(
+        { query: body.query, ...selector, limit: body.limit ?? 10 },
+        reader,
+      );
       ctx.log.info("search", { results: out.results.length, ms: Math.round(performance.now() - started) });
       return c.json(out);
     },

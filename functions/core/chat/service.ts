@@ -75,6 +75,11 @@ export interface ChatPlanInput {
   /** Requested model; the configured default when absent. */
   model?: string;
   selector: DocumentSelector;
+  /**
+   * The documents this request may see: the caller's scoped view (functions/core/auth/scope.ts,
+   * `readerFor` in the app). Default: the service's whole store.
+   */
+  reader?: DocumentReader;
   /** The conversation without documents: system prompts, previous turns, the question last. */
   messages: ChatMessage[];
   /**
@@ -119,11 +124,12 @@ export class ChatService {
 
   async prepare(input: ChatPlanInput, opts: CallOptions = {}): Promise<PreparedChat> {
     const t0 = performance.now();
+    const reader = input.reader ?? this.deps.store;
     const modelId = input.model ?? this.deps.defaultModel;
     // Both in parallel, but a bad model is reported before a bad selection, whichever fails first.
     const [modelResult, selectionResult] = await Promise.allSettled([
       this.deps.models.resolve(modelId, input.model === undefined),
-      this.select(input.selector),
+      this.select(input.selector, reader),
     ]);
     if (modelResult.status === "rejected") throw modelResult.reason;
     if (selectionResult.status === "rejected") throw selectionResult.reason;
@@ -165,7 +171,7 @@ export class ChatService {
         selection.documents,
         this.deps.readConcurrency ?? 16,
         async (record, i) => {
-          const chunks = await this.deps.store.getChunks(record);
+          const chunks = await reader.getChunks(record);
           if (rankWhileReading) ranker.add(i, chunks);
           return { record, chunks };
         },
@@ -257,8 +263,11 @@ export class ChatService {
   }
 
   /** The documents in scope: listed from the store while few, else the index's table (see maxDocuments). */
-  private async select(selector: DocumentSelector): Promise<Selection & { fromIndex?: boolean }> {
-    const { store, search } = this.deps;
+  private async select(
+    selector: DocumentSelector,
+    store: DocumentReader,
+  ): Promise<Selection & { fromIndex?: boolean }> {
+    const { search } = this.deps;
     if (!search || selector.documentIds) {
       return selectDocuments(store, selector, { maxDocuments: this.deps.maxDocuments });
     }
@@ -268,9 +277,11 @@ export class ChatService {
       try {
         return await selectDocuments(store, selector, { maxDocuments: limit });
       } catch (err) {
-        // More records than the listing limit (many not indexed yet, or failed): use the index.
-        if (!(err instanceof ApiError && err.status === 400 && /documents are in scope/.test(err.message)))
-          throw err;
+        // More records than the listing limit (many not indexed yet, or failed): use the index, unless
+        // it holds nothing yet (a new deployment still indexing): then the 400 stands.
+        const tooMany =
+          err instanceof ApiError && err.status === 400 && /documents are in scope/.test(err.message);
+        if (!tooMany || indexed.length === 0) throw err;
       }
     }
     return { documents: indexed.map(recordOf), skipped: [], skippedNotListed: 0, fromIndex: true };
@@ -302,7 +313,7 @@ export class ChatService {
     const chunksInScope = docs.reduce((n, d) => n + (d.chunkCount ?? 0), 0);
     const tokensInScope = docs.reduce((n, d) => n + (d.tokenEstimate ?? 0), 0);
     const perChunk = Math.max(1, tokensInScope / Math.max(1, chunksInScope));
-    const want = Math.min(MAX_INDEX_HITS, Math.ceil((budget / perChunk) * 1.5) + 8);
+    const want = Math.min(MAX_INDEX_HITS, Math.ceil((budget / perChunk) * 1.3) + 8);
     const scope = selection.fromIndex
       ? { prefix: input.selector.prefix }
       : { documentIds: docs.map((d) => d.documentId) };

@@ -36,6 +36,7 @@ import { randomUUID } from "node:crypto";
 import type { SQSBatchResponse, SQSRecord } from "aws-lambda";
 import { type DynamoDocumentStore, normaliseSequencer, type StoredDocument } from "../documents/dynamo-store";
 import type { DocumentFailure } from "../documents/model";
+import { checkDeploymentId } from "../janitor/ownership";
 import {
   AuthenticationError,
   ContentFilterError,
@@ -114,6 +115,11 @@ export interface IngestHooks {
 }
 
 export interface IngestDeps {
+  /**
+   * This deployment's id: every upload is named `kdp-<deploymentId>-<hash>__<basename>`, so the
+   * janitor can tell this deployment's remote files from others' (janitor/ownership.ts).
+   */
+  deploymentId: string;
   store: DynamoDocumentStore;
   moonshot: MoonshotApi;
   objects: ObjectSource;
@@ -225,9 +231,11 @@ export class IngestService {
   private readonly indexWaker?: IndexWaker;
   private readonly now: () => Date;
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly deploymentId: string;
   readonly config: IngestConfig;
 
   constructor(deps: IngestDeps) {
+    this.deploymentId = checkDeploymentId(deps.deploymentId);
     this.store = deps.store;
     this.api = deps.moonshot;
     this.objects = deps.objects;
@@ -294,7 +302,7 @@ export class IngestService {
   async processChange(change: ObjectChange, delivery: Delivery): Promise<Outcome> {
     const documentId = documentIdFor(change.bucket, change.key);
     const sequencer = normaliseSequencer(change.sequencer);
-    const tag = uploadTagFor(documentId, sequencer);
+    const tag = uploadTagFor(documentId, sequencer, this.deploymentId);
     const started = performance.now();
     const attrs = { correlationId: tag, documentId, key: change.key, event: change.eventName };
     try {
@@ -377,7 +385,7 @@ export class IngestService {
     change: ObjectChange,
     documentId: string,
     sequencer: string,
-    tag: string,
+    versionTag: string,
     delivery: Delivery,
   ): Promise<Outcome> {
     const pin = { versionId: change.versionId, eTag: change.eTag };
@@ -402,7 +410,7 @@ export class IngestService {
       contentType: info.contentType,
       eTag: info.eTag ?? change.eTag,
       versionId: info.versionId ?? change.versionId,
-      uploadTag: tag,
+      uploadTag: versionTag,
       owner,
       messageId: delivery.messageId,
       attempts: delivery.receiveCount,
@@ -415,6 +423,9 @@ export class IngestService {
       if (claim.outcome !== "busy") await this.cleanup(documentId, claim.current);
       return claim.outcome;
     }
+    // A takeover uploads under the tag the first attempt announced (a claim made before an upgrade
+    // changed the tag's form keeps its own), so the janitor protects it and its twins are found.
+    const tag = claim.takeover && claim.record.uploadTag ? claim.record.uploadTag : versionTag;
     const ctx = {
       documentId,
       sequencer,

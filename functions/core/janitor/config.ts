@@ -3,6 +3,7 @@
  */
 import { ENV } from "../config";
 import { EnvReader, parseFlag } from "../runtime/env";
+import { checkDeploymentId } from "./ownership";
 import { DEFAULT_POLICY, type JanitorPolicyConfig, validatePolicyConfig } from "./policy";
 import { DEFAULT_STUCK_PROCESSING_MINUTES } from "./stuck";
 
@@ -18,6 +19,7 @@ export interface JanitorConfig {
 export function loadJanitorConfig(env: NodeJS.ProcessEnv = process.env): JanitorConfig {
   const r = new EnvReader(env);
   const tableName = r.requiredString(ENV.TABLE_NAME);
+  const deploymentId = r.requiredString(ENV.DEPLOYMENT_ID);
   const retentionHours = r.number(ENV.RETENTION_HOURS, DEFAULT_POLICY.retentionHours);
   const highWaterMark = r.number(ENV.HIGH_WATER_MARK, DEFAULT_POLICY.highWaterMark);
   const dryRun = r.flag(ENV.DRY_RUN);
@@ -28,7 +30,12 @@ export function loadJanitorConfig(env: NodeJS.ProcessEnv = process.env): Janitor
   });
   r.done("janitor");
   // Ranges (and their messages) are the policy's own checks, shared with the room maker.
-  const policy = validatePolicyConfig({ ...DEFAULT_POLICY, retentionHours, highWaterMark });
+  const policy = validatePolicyConfig({
+    ...DEFAULT_POLICY,
+    retentionHours,
+    highWaterMark,
+    deploymentId: checkDeploymentId(deploymentId, ENV.DEPLOYMENT_ID),
+  });
   return { tableName, dryRun: dryRun ?? false, policy, stuckProcessingMinutes };
 }
 

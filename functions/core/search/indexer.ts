@@ -263,6 +263,7 @@ export class SearchIndexer {
     for (const { entry, chunks } of additions) {
       for (const c of chunks) docs.push({ id: chunkId(entry.number, c.index), tokens: tokenize(c.text) });
     }
+    router.setDocuments(docs);
     const segmentKeys: string[] = [];
     let chunks = 0;
     for (let s = 0; s < manifest.segments; s++) {

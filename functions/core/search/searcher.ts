@@ -29,7 +29,10 @@ export interface IndexSearcherOptions {
   objects: IndexObjects;
   /** Longest a manifest is used without asking whether it changed. @default 1000 ms */
   refreshMs?: number;
-  /** Decompressed JSON bytes of segments kept in memory (an estimate of their heap). @default 384 MiB */
+  /**
+   * Decompressed JSON bytes of segments kept in memory. Their heap is about 2-3x this, so the default
+   * keeps the cache within a few hundred MB of a 1 GB function. @default 96 MiB
+   */
   maxCachedBytes?: number;
   now?: () => number;
 }
@@ -40,6 +43,8 @@ export interface SearcherStats {
   objectsLoaded: number;
   bytesLoaded: number;
   segmentsCached: number;
+  /** Decompressed JSON bytes of the cached segments (see maxCachedBytes). */
+  cachedJsonBytes: number;
 }
 
 interface State {
@@ -69,14 +74,20 @@ export class IndexSearcher implements SearchIndex {
   private refreshing?: Promise<State>;
   private readonly segments = new Map<string, { segment: Promise<Segment>; bytes: number }>();
   private cachedBytes = 0;
-  readonly stats: SearcherStats = { manifestChecks: 0, objectsLoaded: 0, bytesLoaded: 0, segmentsCached: 0 };
+  readonly stats: SearcherStats = {
+    manifestChecks: 0,
+    objectsLoaded: 0,
+    bytesLoaded: 0,
+    segmentsCached: 0,
+    cachedJsonBytes: 0,
+  };
   private readonly refreshMs: number;
   private readonly maxCachedBytes: number;
   private readonly now: () => number;
 
   constructor(private readonly opts: IndexSearcherOptions) {
     this.refreshMs = opts.refreshMs ?? 1000;
-    this.maxCachedBytes = opts.maxCachedBytes ?? 384 * 1024 * 1024;
+    this.maxCachedBytes = opts.maxCachedBytes ?? 96 * 1024 * 1024;
     this.now = opts.now ?? Date.now;
   }
 
@@ -233,6 +244,7 @@ export class IndexSearcher implements SearchIndex {
     }
     this.evict(key);
     this.stats.segmentsCached = this.segments.size;
+    this.stats.cachedJsonBytes = this.cachedBytes;
     return segment;
   }
 

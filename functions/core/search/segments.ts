@@ -45,6 +45,7 @@ type Segment = MiniSearch<SegmentDocument>;
 /** Maps raw tokens to (normalised term, segment) once per run; every segment pass reuses it. */
 export class TermRouter {
   private readonly cache = new Map<string, number>();
+  private readonly tokens = new Map<string, string[]>();
   private readonly normal = new Map<string, string>();
   constructor(readonly segments: number) {}
 
@@ -59,34 +60,55 @@ export class TermRouter {
     }
     return s === segment ? (this.normal.get(raw) as string) : null;
   }
+
+  /** The chunks about to be added: each segment pass takes their token arrays from here. */
+  setDocuments(docs: readonly SegmentDocument[]): void {
+    this.tokens.clear();
+    for (const d of docs) this.tokens.set(fieldKey(d.id), d.tokens);
+  }
+
+  tokensOf(key: string): string[] {
+    return this.tokens.get(key) ?? [];
+  }
 }
+
+/**
+ * MiniSearch passes a field through `String(...)` before tokenising it; the field value is therefore
+ * a short key, and `tokenize` returns the chunk's token array (tokenised once per run, not per segment).
+ */
+const fieldKey = (id: number): string => `#${id}`;
 
 const BASE_OPTIONS = {
   fields: ["tokens"],
   idField: "id",
   storeFields: [] as string[],
-  // The field value is already the token array; MiniSearch stringifies it (comma-joined, and tokens
-  // never hold a comma), so splitting restores it.
-  extractField: (doc: SegmentDocument, field: string) => (doc as unknown as Record<string, string>)[field],
-  tokenize: (value: string) => (value === "" ? [] : value.split(",")),
+  extractField: (doc: SegmentDocument, field: string) =>
+    field === "tokens" ? fieldKey(doc.id) : (doc as unknown as Record<string, unknown>)[field],
   autoVacuum: false as const,
   searchOptions: { combineWith: "OR" as const, prefix: false, fuzzy: false as const },
 };
 
-function optionsFor(processTerm: (raw: string) => string | null): Options<SegmentDocument> {
-  return { ...BASE_OPTIONS, processTerm } as unknown as Options<SegmentDocument>;
+function optionsFor(
+  processTerm: (raw: string) => string | null,
+  router?: TermRouter,
+): Options<SegmentDocument> {
+  return {
+    ...BASE_OPTIONS,
+    tokenize: (key: string) => router?.tokensOf(key) ?? [],
+    processTerm,
+  } as unknown as Options<SegmentDocument>;
 }
 
 /** An empty segment that will index the terms `router` assigns to `segment`. */
 export function createSegment(router: TermRouter, segment: number): Segment {
-  return new MiniSearch<SegmentDocument>(optionsFor((raw) => router.termIn(raw, segment)));
+  return new MiniSearch<SegmentDocument>(optionsFor((raw) => router.termIn(raw, segment), router));
 }
 
 /** A stored segment; `router` is needed only to add chunks to it. */
 export function loadSegment(json: string, router?: TermRouter, segment = 0): Segment {
   return MiniSearch.loadJSON<SegmentDocument>(
     json,
-    optionsFor(router ? (raw) => router.termIn(raw, segment) : (t) => t),
+    optionsFor(router ? (raw) => router.termIn(raw, segment) : (t) => t, router),
   );
 }
 

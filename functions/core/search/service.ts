@@ -29,7 +29,8 @@ const SLACK = 10;
 export class SearchService {
   constructor(private readonly deps: { store: DocumentReader; index?: SearchIndex }) {}
 
-  async search(req: SearchRequest): Promise<{ results: SearchResultItem[] }> {
+  /** `reader`: the documents the caller may see (a tenant's scoped view); default the whole store. */
+  async search(req: SearchRequest, reader?: DocumentReader): Promise<{ results: SearchResultItem[] }> {
     const { store, index } = this.deps;
     if (!index || !store.getChunksAt) {
       throw new ApiError(
@@ -38,7 +39,7 @@ export class SearchService {
         "Search is not configured on this deployment (no index).",
       );
     }
-    await this.checkScope(req);
+    await this.checkScope(req, reader ?? store);
     const hits = await index.search({ ...req, limit: req.limit + SLACK });
     const chunks = await store.getChunksAt(hits.map((h) => ({ ...h, index: h.chunkIndex })));
     const results: SearchResultItem[] = [];
@@ -57,8 +58,7 @@ export class SearchService {
   }
 
   /** 400/404 for a scope that cannot match, in the words /chat uses. */
-  private async checkScope(scope: SearchScope): Promise<void> {
-    const { store } = this.deps;
+  private async checkScope(scope: SearchScope, store: DocumentReader): Promise<void> {
     if (scope.documentIds && scope.prefix !== undefined) {
       throw badRequest('Give either "documentIds" or "prefix", not both.', "prefix");
     }
