@@ -342,13 +342,14 @@ export async function runBenchmarks(o: RunOptions): Promise<{
         note: `${(r.coldBytesRead / 1024).toFixed(0)} KB of index read`,
       }),
       figure({
-        id: "search.rss",
+        id: "search.memory",
         figure:
-          "Search: peak RSS of the bench process (chat app + index + seeding), chat function has 1,024 MB",
+          "Search: chat side's heap after the warm questions (index cache + document table), chat function has 1,024 MB",
         unit: "MB",
-        samples: [r.peakRssMB],
+        samples: [r.chatHeapMB],
         comparator: "<=",
-        target: 1024,
+        target: 512,
+        note: `${r.chatCachedJsonMB} MB of segment JSON cached (cap 96 MB); whole bench process peak RSS ${r.peakRssMB} MB (seeding and the reference ranking included)`,
       }),
       figure({
         id: "search.upkeep",

@@ -42,7 +42,21 @@ import { acknowledge } from "./nag";
  *   JWKS), with `aud` in `audience` when given. Works with Cognito and any OIDC provider; a Cognito
  *   user-pool authorizer would tie the API to Cognito only.
  */
-export type AuthMode = { mode: "token" } | { mode: "jwt"; issuer: string; audience?: string[] };
+export type AuthMode =
+  | { mode: "token" }
+  | {
+      mode: "jwt";
+      issuer: string;
+      /** Required: the app client id(s) or API audience(s) tokens must be minted for. */
+      audience: string[];
+      /**
+       * A claim whose value is the caller's key prefix (e.g. "custom:tenant"): each user then sees only
+       * that tenant's documents; a token without it is refused. Unset: every valid token sees all.
+       */
+      tenantClaim?: string;
+      /** Accepted Cognito `token_use` values. @default ["id", "access"] */
+      tokenUse?: ("id" | "access")[];
+    };
 
 export interface ChatApiProps {
   /** The documents table (read only). */
@@ -269,9 +283,16 @@ export class ChatApi extends Construct {
       this.authorizerFunction.bindSecret(apiToken, ENV.API_TOKEN_SECRET);
       if (this.keysTable) this.authorizerFunction.bindKeysTable(this.keysTable, "check");
     } else if (auth.mode === "jwt") {
+      if (!auth.audience?.length) {
+        throw new Error(
+          "ChatApi: auth mode 'jwt' needs an audience (the app client id): without one, any token the issuer minted for any application would pass",
+        );
+      }
       this.authorizerFunction.bindSettings({
         [ENV.JWT_ISSUER]: auth.issuer,
-        ...(auth.audience?.length ? { [ENV.JWT_AUDIENCE]: auth.audience.join(",") } : {}),
+        [ENV.JWT_AUDIENCE]: auth.audience.join(","),
+        ...(auth.tenantClaim ? { [ENV.JWT_TENANT_CLAIM]: auth.tenantClaim } : {}),
+        ...(auth.tokenUse?.length ? { [ENV.JWT_TOKEN_USE]: auth.tokenUse.join(",") } : {}),
       });
     }
     this.authorizer = new TokenAuthorizer(this, "Authorizer", {

@@ -222,8 +222,21 @@ export function validateDocumentPipelineProps(props: DocumentPipelineProps): voi
       if (!isHttpsUrl(auth.issuer)) {
         fail(`auth.issuer must be the https URL of an OIDC issuer, got ${JSON.stringify(auth.issuer)}`);
       }
+      if (!auth.audience?.length) {
+        fail(
+          "auth.audience is required in JWT mode (the app client id, or the API's audience): without it any token the issuer minted for any application would pass",
+        );
+      }
       if (auth.audience?.some((a) => a.trim() === "" || a.includes(","))) {
         fail("auth.audience entries must be non-empty and contain no commas");
+      }
+      if (auth.tenantClaim !== undefined && !/^[A-Za-z0-9_:.-]{1,128}$/.test(auth.tenantClaim)) {
+        fail(
+          `auth.tenantClaim must be a claim name such as "custom:tenant", got ${JSON.stringify(auth.tenantClaim)}`,
+        );
+      }
+      if (auth.tokenUse?.some((u) => u !== "id" && u !== "access") || auth.tokenUse?.length === 0) {
+        fail(`auth.tokenUse must list "id" and/or "access", got ${JSON.stringify(auth.tokenUse)}`);
       }
     } else if (auth.mode !== "token") {
       fail(`auth.mode must be "token" or "jwt", got ${JSON.stringify((auth as { mode: unknown }).mode)}`);

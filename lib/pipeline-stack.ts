@@ -24,8 +24,9 @@ export interface PipelineStackProps extends StackProps {
 
 /**
  * Context keys read by pipelinePropsFromContext (all optional):
- * model, modelPrices (JSON), maxContextTokens, providerBaseUrl, retentionHours, highWaterMark, ingestConcurrency, janitorScheduleMinutes,
- * authMode (token|jwt), jwtIssuer, jwtAudience (comma-separated), logRetentionDays, removalPolicy
+ * model, modelPrices (JSON), maxContextTokens, providerBaseUrl, retentionHours, highWaterMark,
+ * ingestConcurrency, janitorScheduleMinutes, authMode (token|jwt), jwtIssuer, jwtAudience
+ * (comma-separated, required with jwt), jwtTenantClaim, jwtTokenUse (id,access), logRetentionDays, removalPolicy
  * (retain|destroy), alarmEmail, bucketName (ingest an existing bucket), metricsNamespace, deploymentId,
  * uploadPrefix.
  */
@@ -41,6 +42,8 @@ export const CONTEXT_KEYS = [
   "authMode",
   "jwtIssuer",
   "jwtAudience",
+  "jwtTenantClaim",
+  "jwtTokenUse",
   "logRetentionDays",
   "removalPolicy",
   "alarmEmail",
@@ -77,7 +80,15 @@ export function pipelinePropsFromContext(scope: Construct): DocumentPipelineProp
       ?.split(",")
       .map((a) => a.trim())
       .filter(Boolean);
-    auth = { mode: "jwt", issuer, audience };
+    if (!audience?.length)
+      throw new DocumentPipelinePropsError(
+        "context authMode=jwt needs jwtAudience (the app client id): without it any token the issuer minted for any application would pass",
+      );
+    const tokenUse = str("jwtTokenUse")
+      ?.split(",")
+      .map((a) => a.trim())
+      .filter(Boolean) as ("id" | "access")[] | undefined;
+    auth = { mode: "jwt", issuer, audience, tenantClaim: str("jwtTenantClaim"), tokenUse };
   } else if (authMode === "token" || authMode === undefined) {
     auth = authMode ? { mode: "token" } : undefined;
   } else {

@@ -49,8 +49,12 @@ export const ENV = {
   INGEST_CONCURRENCY: "INGEST_CONCURRENCY",
   /** Authorizer, JWT mode: the OIDC issuer URL (exactly as in the tokens' `iss`). Unset: token mode. */
   JWT_ISSUER: "JWT_ISSUER",
-  /** Authorizer, JWT mode: accepted audiences (`aud` or `client_id`), comma-separated; unset: any. */
+  /** Authorizer, JWT mode: accepted audiences (`aud` or `client_id`), comma-separated; required. */
   JWT_AUDIENCE: "JWT_AUDIENCE",
+  /** Authorizer, JWT mode: the claim whose value is the caller's key prefix (e.g. `custom:tenant`). */
+  JWT_TENANT_CLAIM: "JWT_TENANT_CLAIM",
+  /** Authorizer, JWT mode: accepted Cognito `token_use` values, comma-separated (default id,access). */
+  JWT_TOKEN_USE: "JWT_TOKEN_USE",
   /** Bucket holding the search index objects (chat reads, the indexer writes). */
   SEARCH_INDEX_BUCKET: "SEARCH_INDEX_BUCKET",
   /** Ingest: the indexer's FIFO queue, woken after a document's text changed (unset: no wake-up). */

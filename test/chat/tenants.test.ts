@@ -101,7 +101,12 @@ beforeAll(async () => {
     );
     await stack.s3Client.send(new PutObjectCommand({ Bucket: stack.bucket, Key: d.key, Body: d.text }));
   }
-  const indexer = new SearchIndexer({ store, todos: store.searchTodos, objects, config: { segments: 2 } });
+  const indexer = new SearchIndexer({
+    store,
+    todos: store.searchTodos,
+    objects,
+    config: { segments: 2, todoSettleMs: 0 },
+  });
   while ((await indexer.run()).todos > 0);
   const make = async (prefix: string, name: string) => {
     const res = await call(ADMIN, "POST", "/keys", { prefix, name });
@@ -354,5 +359,23 @@ describe("tenant A against tenant B's documents: 0 leaks", () => {
     ]) {
       expect((await call(bad, "GET", "/documents")).status).toBe(401);
     }
+  });
+});
+
+describe("every route goes through the scope", () => {
+  it("no route module reads the store, the index or the services without the caller's scope", async () => {
+    const { readdir, readFile } = await import("node:fs/promises");
+    const dir = new URL("../../functions/chat/routes/", import.meta.url);
+    const offenders: string[] = [];
+    for (const name of await readdir(dir)) {
+      const text = await readFile(new URL(name, dir), "utf8");
+      // Straight to the unscoped store or index: a route added later must use readerFor/selectionFor.
+      if (/deps\.(store|search)\b|\{\s*store\b[^}]*\}\s*=\s*ctx\.deps/.test(text))
+        offenders.push(`${name}: reads deps.store/search`);
+      // A chat or search service call must carry the scoped selection.
+      if (/service\.prepare\(|search\.search\(/.test(text) && !/selectionFor\(/.test(text))
+        offenders.push(`${name}: calls a service without selectionFor`);
+    }
+    expect(offenders).toEqual([]);
   });
 });

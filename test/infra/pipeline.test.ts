@@ -235,8 +235,18 @@ describe("invalid props fail at synth with a clear message", () => {
     ],
     [
       "jwt issuer not a URL",
-      { auth: { mode: "jwt", issuer: "cognito" } },
+      { auth: { mode: "jwt", issuer: "cognito", audience: ["app"] } },
       /auth.issuer must be the https URL/,
+    ],
+    [
+      "jwt without an audience",
+      { auth: { mode: "jwt", issuer: "https://issuer.example.com", audience: [] } },
+      /auth.audience is required in JWT mode/,
+    ],
+    [
+      "jwt tenant claim not a claim name",
+      { auth: { mode: "jwt", issuer: "https://issuer.example.com", audience: ["app"], tenantClaim: "a b" } },
+      /auth.tenantClaim must be a claim name/,
     ],
     ["alarmEmail", { alarmEmail: "ops" }, /alarmEmail must be an e-mail address/],
     ["deploymentId", { deploymentId: "Prod-1" }, /deploymentId must be 4-24 lower-case letters and digits/],
