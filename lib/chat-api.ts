@@ -25,9 +25,12 @@ import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { IBucket } from "aws-cdk-lib/aws-s3";
 import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
 import { Construct } from "constructs";
+import { MCP_SERVER_BUNDLE } from "../functions/chat/mcp/bundle";
+import { DEFAULT_MAX_CONTEXT_TOKENS } from "../functions/core/chat/budget";
+import type { ModelPrice } from "../functions/core/chat/prices";
 import { DEFAULT_MODEL, DEFAULT_MOONSHOT_BASE_URL, ENV } from "../functions/core/config";
 import { DEFAULT_CHAT_TIMEOUT, DEFAULT_METRICS_NAMESPACE, SERVICE_NAMES } from "./defaults";
-import { PipelineFunction, PROJECT_ROOT } from "./function";
+import { houseBundleCommand, PipelineFunction, PROJECT_ROOT } from "./function";
 import { acknowledge } from "./nag";
 
 /**
@@ -39,7 +42,21 @@ import { acknowledge } from "./nag";
  *   JWKS), with `aud` in `audience` when given. Works with Cognito and any OIDC provider; a Cognito
  *   user-pool authorizer would tie the API to Cognito only.
  */
-export type AuthMode = { mode: "token" } | { mode: "jwt"; issuer: string; audience?: string[] };
+export type AuthMode =
+  | { mode: "token" }
+  | {
+      mode: "jwt";
+      issuer: string;
+      /** Required: the app client id(s) or API audience(s) tokens must be minted for. */
+      audience: string[];
+      /**
+       * A claim whose value is the caller's key prefix (e.g. "custom:tenant"): each user then sees only
+       * that tenant's documents; a token without it is refused. Unset: every valid token sees all.
+       */
+      tenantClaim?: string;
+      /** Accepted Cognito `token_use` values. @default ["id", "access"] */
+      tokenUse?: ("id" | "access")[];
+    };
 
 export interface ChatApiProps {
   /** The documents table (read only). */
@@ -60,6 +77,18 @@ export interface ChatApiProps {
    * @default "kimi-k2.6"
    */
   readonly model?: string;
+  /**
+   * Prices per model id (USD per million tokens) for the cost of each answer (`usage.costUsd`, the
+   * ChatCostUsd metric), over the published defaults; a model without a price reports cost null.
+   * @default - the published prices of kimi-k2.5 and kimi-k2.6
+   */
+  readonly modelPrices?: Record<string, ModelPrice>;
+  /**
+   * Most tokens of document text per answer when a request sets none; requests may ask for more
+   * (`maxContextTokens`), and the model's window caps both.
+   * @default 32768
+   */
+  readonly maxContextTokens?: number;
   /**
    * Moonshot API base URL.
    * @default https://api.moonshot.ai/v1
@@ -136,6 +165,21 @@ const copyWebConsole = (inputDir: string, outputDir: string): string[] => [
   `if [ -f "${inputDir}/web/dist/index.html" ]; then cp -R "${inputDir}/web/dist" "${outputDir}/console"; fi`,
 ];
 
+/** Source of the MCP server module, bundled on its own next to the chat bundle. */
+export const MCP_SERVER_ENTRY = path.join("functions", "chat", "mcp", "server.ts");
+
+/**
+ * The MCP server and its SDK as a second file of the chat function (functions/chat/mcp/bundle.ts):
+ * imported on the first POST /mcp, so the chat function's cold start does not parse the SDK.
+ */
+export const bundleMcpServer = (inputDir: string, outputDir: string): string[] => [
+  houseBundleCommand(
+    inputDir,
+    path.join(inputDir, MCP_SERVER_ENTRY),
+    path.join(outputDir, MCP_SERVER_BUNDLE),
+  ),
+];
+
 /** The REST API, its chat and authorizer functions, and the API's access log group. */
 export class ChatApi extends Construct {
   /** The REST API (regional endpoint; idle timeout of a stream is 5 minutes there, 30 s on edge). */
@@ -153,7 +197,7 @@ export class ChatApi extends Construct {
    * API's admin routes (`kdp keys`); read by the authorizer.
    */
   public readonly keysTable?: TableV2;
-  /** Methods deliberately served without the authorizer (web console page and assets). */
+  /** Methods deliberately served without the authorizer (GET /openapi.json, web console page and assets). */
   public readonly publicMethods: Method[];
   /** Alarms: 5xx answers from the API. */
   public readonly alarms: Alarm[];
@@ -191,14 +235,17 @@ export class ChatApi extends Construct {
     this.function = new PipelineFunction(this, "Function", {
       name: "chat",
       description:
-        "Chat API: questions over stored documents, OpenAI-compatible completions, document routes",
+        "Chat API: questions over stored documents, OpenAI-compatible completions, document routes, MCP server",
       serviceName: SERVICE_NAMES.chat,
       metricsNamespace,
       timeout,
       memorySize: props.memorySize ?? 1024,
       logRetention: props.logRetention,
       logRemovalPolicy: removalPolicy,
-      afterBundling: webConsole ? copyWebConsole : undefined,
+      afterBundling: (inputDir, outputDir) => [
+        ...bundleMcpServer(inputDir, outputDir),
+        ...(webConsole ? copyWebConsole(inputDir, outputDir) : []),
+      ],
     })
       .bindTable(props.table, "read")
       .bindBucket(props.bucket, { delete: true })
@@ -207,6 +254,8 @@ export class ChatApi extends Construct {
       .bindSettings({
         [ENV.MOONSHOT_BASE_URL]: props.providerBaseUrl ?? DEFAULT_MOONSHOT_BASE_URL,
         [ENV.MODEL]: props.model ?? DEFAULT_MODEL,
+        [ENV.MAX_CONTEXT_TOKENS]: String(props.maxContextTokens ?? DEFAULT_MAX_CONTEXT_TOKENS),
+        ...(props.modelPrices ? { [ENV.MODEL_PRICES]: JSON.stringify(props.modelPrices) } : {}),
       });
     if (apiToken) this.function.bindSecret(apiToken, ENV.API_TOKEN_SECRET);
     if (auth.mode === "token") {
@@ -234,9 +283,16 @@ export class ChatApi extends Construct {
       this.authorizerFunction.bindSecret(apiToken, ENV.API_TOKEN_SECRET);
       if (this.keysTable) this.authorizerFunction.bindKeysTable(this.keysTable, "check");
     } else if (auth.mode === "jwt") {
+      if (!auth.audience?.length) {
+        throw new Error(
+          "ChatApi: auth mode 'jwt' needs an audience (the app client id): without one, any token the issuer minted for any application would pass",
+        );
+      }
       this.authorizerFunction.bindSettings({
         [ENV.JWT_ISSUER]: auth.issuer,
-        ...(auth.audience?.length ? { [ENV.JWT_AUDIENCE]: auth.audience.join(",") } : {}),
+        [ENV.JWT_AUDIENCE]: auth.audience.join(","),
+        ...(auth.tenantClaim ? { [ENV.JWT_TENANT_CLAIM]: auth.tenantClaim } : {}),
+        ...(auth.tokenUse?.length ? { [ENV.JWT_TOKEN_USE]: auth.tokenUse.join(",") } : {}),
       });
     }
     this.authorizer = new TokenAuthorizer(this, "Authorizer", {
@@ -306,15 +362,31 @@ export class ChatApi extends Construct {
     this.api.root.addMethod("ANY");
     this.api.root.addProxy({ anyMethod: true });
     this.publicMethods = [];
+    const open = { authorizationType: AuthorizationType.NONE, authorizer: undefined };
+    // The API's OpenAPI document (GET /openapi.json) is public, like the console page: it describes the
+    // routes and holds no data. An explicit GET takes precedence over {proxy+}.
+    const openapiMethod = this.api.root.addResource("openapi.json").addMethod("GET", undefined, open);
+    this.publicMethods.push(openapiMethod);
+    acknowledge(
+      openapiMethod,
+      "AwsSolutions-APIG4",
+      "Public on purpose: the OpenAPI document of the API (route and schema descriptions, no data); every data route stays behind the Lambda authorizer.",
+    );
+    acknowledge(
+      openapiMethod,
+      "AwsSolutions-COG4",
+      "Public on purpose: the OpenAPI document is served without any authorizer so tools can read it before they hold a token.",
+    );
     if (webConsole) {
       // Explicit GET methods take precedence over ANY / {proxy+}; only the page and its hashed assets
       // are reachable without a token (a browser cannot send the bearer for a page load).
-      const open = { authorizationType: AuthorizationType.NONE, authorizer: undefined };
-      this.publicMethods.push(this.api.root.addMethod("GET", undefined, open));
-      this.publicMethods.push(
+      const consoleMethods: Method[] = [];
+      consoleMethods.push(this.api.root.addMethod("GET", undefined, open));
+      consoleMethods.push(
         this.api.root.addResource("assets").addResource("{proxy+}").addMethod("GET", undefined, open),
       );
-      for (const method of this.publicMethods) {
+      this.publicMethods.push(...consoleMethods);
+      for (const method of consoleMethods) {
         acknowledge(
           method,
           "AwsSolutions-APIG4",

@@ -69,6 +69,32 @@ export const HOUSE_BUNDLING = {
   forceDockerBundling: false,
 } satisfies BundlingOptions;
 
+/**
+ * Shell command (for an `afterBundling` hook) that bundles one more entry exactly as HOUSE_BUNDLING
+ * bundles a handler, with the project's own esbuild, into `outfile`: a module the function imports
+ * on demand instead of carrying it in its main bundle (see the chat function's MCP server).
+ */
+export function houseBundleCommand(inputDir: string, entry: string, outfile: string): string {
+  const b = HOUSE_BUNDLING;
+  const q = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
+  return [
+    q(path.join(inputDir, "node_modules", ".bin", "esbuild")),
+    q(entry),
+    "--bundle",
+    "--platform=node",
+    "--format=esm",
+    `--target=${b.target}`,
+    ...(b.minify ? ["--minify"] : []),
+    ...(b.sourceMap ? ["--sourcemap"] : []),
+    `--sources-content=${b.sourcesContent}`,
+    `--main-fields=${b.mainFields.join(",")}`,
+    q(`--banner:js=${b.banner}`),
+    ...b.externalModules.map((m) => q(`--external:${m}`)),
+    q(`--outfile=${outfile}`),
+    "--log-level=warning",
+  ].join(" ");
+}
+
 /** Environment every function gets, whatever it does. */
 const BASE_ENVIRONMENT: Record<string, string> = {
   // Stack traces point at the TypeScript sources (the bundle ships its .map file).

@@ -7,6 +7,8 @@
  * the app refuses requests that arrive without the authorizer's context (see app.ts).
  */
 import { DynamoApiKeyStore } from "../core/auth/api-keys";
+import { parseMaxContextTokens } from "../core/chat/budget";
+import { priceTableFromJson } from "../core/chat/prices";
 import { DEFAULT_MODEL, ENV } from "../core/config";
 import { DynamoDocumentStore } from "../core/documents/dynamo-store";
 import { moonshotFromEnv } from "../core/moonshot/index";
@@ -17,7 +19,15 @@ import { IndexSearcher } from "../core/search/searcher";
 import { S3IndexObjects } from "../core/search/storage";
 import { createChatApp } from "./app";
 import { streamingHandler } from "./lambda-stream";
+import { MCP_SERVER_BUNDLE } from "./mcp/bundle";
 import { s3ObjectDeleter } from "./objects";
+
+/**
+ * The MCP server (functions/chat/mcp/server.ts and the SDK), bundled apart next to this bundle and
+ * imported on the first `POST /mcp` only. A computed specifier, so esbuild leaves the import to run
+ * time instead of inlining the SDK into this bundle.
+ */
+const mcpServerUrl = () => new URL(`./${MCP_SERVER_BUNDLE}`, import.meta.url).href;
 
 function requireEnv(name: string): string {
   const value = process.env[name]?.trim();
@@ -40,8 +50,11 @@ const app = createChatApp({
       })
     : undefined,
   defaultModel: process.env[ENV.MODEL]?.trim() || DEFAULT_MODEL,
+  prices: priceTableFromJson(process.env[ENV.MODEL_PRICES]),
+  maxContextTokens: parseMaxContextTokens(process.env[ENV.MAX_CONTEXT_TOKENS]),
   logger: powertoolsLogger(logger),
   metrics: powertoolsMetrics(metrics),
+  loadMcpServer: () => import(mcpServerUrl()),
 });
 
 export const handler = streamingHandler(

@@ -23,6 +23,10 @@ export const ENV = {
   KEYS_TABLE_NAME: "KEYS_TABLE_NAME",
   /** Default chat model. */
   MODEL: "MODEL",
+  /** Chat: most tokens of document text per answer when a request sets none (capped by the window). */
+  MAX_CONTEXT_TOKENS: "MAX_CONTEXT_TOKENS",
+  /** Chat: price overrides per model, JSON `{ "<model>": { input, cachedInput, output } }` (USD per million tokens). */
+  MODEL_PRICES: "MODEL_PRICES",
   /** Janitor: hours a ready document's remote file is kept. */
   RETENTION_HOURS: "RETENTION_HOURS",
   /** Janitor/ingest: high-water mark as a fraction of the provider's file-count and byte quotas. */
@@ -45,8 +49,12 @@ export const ENV = {
   INGEST_CONCURRENCY: "INGEST_CONCURRENCY",
   /** Authorizer, JWT mode: the OIDC issuer URL (exactly as in the tokens' `iss`). Unset: token mode. */
   JWT_ISSUER: "JWT_ISSUER",
-  /** Authorizer, JWT mode: accepted audiences (`aud` or `client_id`), comma-separated; unset: any. */
+  /** Authorizer, JWT mode: accepted audiences (`aud` or `client_id`), comma-separated; required. */
   JWT_AUDIENCE: "JWT_AUDIENCE",
+  /** Authorizer, JWT mode: the claim whose value is the caller's key prefix (e.g. `custom:tenant`). */
+  JWT_TENANT_CLAIM: "JWT_TENANT_CLAIM",
+  /** Authorizer, JWT mode: accepted Cognito `token_use` values, comma-separated (default id,access). */
+  JWT_TOKEN_USE: "JWT_TOKEN_USE",
   /** Bucket holding the search index objects (chat reads, the indexer writes). */
   SEARCH_INDEX_BUCKET: "SEARCH_INDEX_BUCKET",
   /** Ingest: the indexer's FIFO queue, woken after a document's text changed (unset: no wake-up). */

@@ -15,6 +15,8 @@ export async function loadChatFetch(): Promise<
 > {
   const [
     { createChatApp },
+    { priceTableFromJson },
+    { parseMaxContextTokens },
     { s3ObjectDeleter },
     { DynamoDocumentStore },
     { moonshotFromEnv },
@@ -25,6 +27,8 @@ export async function loadChatFetch(): Promise<
     telemetry,
   ] = await Promise.all([
     import("../../functions/chat/app"),
+    import("../../functions/core/chat/prices"),
+    import("../../functions/core/chat/budget"),
     import("../../functions/chat/objects"),
     import("../../functions/core/documents/dynamo-store"),
     import("../../functions/core/moonshot/index"),
@@ -48,10 +52,14 @@ export async function loadChatFetch(): Promise<
       ? new IndexSearcher({ objects: new S3IndexObjects({ client: clients.s3, bucket: indexBucket }) })
       : undefined,
     defaultModel: process.env[ENV.MODEL]?.trim() || DEFAULT_MODEL,
+    prices: priceTableFromJson(process.env[ENV.MODEL_PRICES]),
+    maxContextTokens: parseMaxContextTokens(process.env[ENV.MAX_CONTEXT_TOKENS]),
     logger: telemetry.powertoolsLogger(obs.logger),
     // The API token or a live scoped key, checked on every request: a revoked key stops at once.
     authenticate: keys.keyAuthenticator({ getToken: secrets.getApiToken, keys: keyStore }),
     keys: keyStore,
+    // From source here; the Lambda loads the same module as a file bundled on its own.
+    loadMcpServer: () => import("../../functions/chat/mcp/server"),
   });
   // The server's bindings (the raw request line) go along: the app checks the path as sent.
   return (request, env) => app.fetch(request, env as Parameters<typeof app.fetch>[1]);

@@ -84,6 +84,7 @@ beforeAll(async () => {
     // Every scope larger than 1 document is read from the index: the index path is attacked too.
     maxDocuments: 1,
     logger: { info() {}, warn() {}, error() {} },
+    loadMcpServer: () => import("../../functions/chat/mcp/server"),
   });
   // Uploads against the test bucket (the app's own mount reads BUCKET_NAME from the environment).
   process.env.BUCKET_NAME = stack.bucket;
@@ -262,6 +263,66 @@ describe("tenant A against tenant B's documents: 0 leaks", () => {
     expect(JSON.stringify(await admin.json())).toContain("pelican");
   });
 
+  it("MCP: every tool and resource keeps A inside its prefix", async () => {
+    let id = 0;
+    const rpc = async (method: string, params: Record<string, unknown>) => {
+      const res = await fetch(`${served.url}/mcp`, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${keyA}`,
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+          "mcp-protocol-version": "2025-11-25",
+        },
+        body: JSON.stringify({ jsonrpc: "2.0", id: ++id, method, params }),
+      });
+      expect(res.status).toBe(200);
+      return (await res.json()) as {
+        result?: { isError?: boolean; structuredContent?: unknown; contents?: unknown; resources?: unknown };
+        error?: { message: string };
+      };
+    };
+    const tool = (name: string, args: Record<string, unknown>) =>
+      rpc("tools/call", { name, arguments: args });
+
+    const found = await tool("search_documents", { query: "vault code pelican heron ibis flamingo" });
+    expect(found.result?.isError).toBeFalsy();
+    const hits =
+      (found.result?.structuredContent as { results: { key: string }[] } | undefined)?.results ?? [];
+    expect(hits.length).toBeGreaterThan(0);
+    for (const h of hits) expect(h.key.startsWith("team/"), h.key).toBe(true);
+    for (const args of [{ documentIds: [DOCS.b.documentId] }, { prefix: "team2/" }, { prefix: "tеam/" }])
+      expect(
+        (await tool("search_documents", { query: "pelican", ...args })).result?.isError,
+        JSON.stringify(args),
+      ).toBe(true);
+
+    const asked = await tool("ask", { question: "What is the vault code?" });
+    expect(asked.result?.isError).toBeFalsy();
+    expect(JSON.stringify(asked.result)).not.toContain("pelican");
+    expect(
+      (await tool("ask", { question: "vault?", documentIds: [DOCS.b.documentId] })).result?.isError,
+    ).toBe(true);
+    expect((await tool("ask", { question: "vault?", prefix: "team2/" })).result?.isError).toBe(true);
+
+    const listed = await tool("list_documents", {});
+    const docs =
+      (listed.result?.structuredContent as { documents: { key: string }[] } | undefined)?.documents ?? [];
+    expect(docs.map((d) => d.key).sort()).toEqual([DOCS.a.key, DOCS.d.key].sort());
+    expect((await tool("list_documents", { prefix: "team2/" })).result?.isError).toBe(true);
+
+    const got = await tool("get_document", { documentId: DOCS.b.documentId });
+    expect(got.result?.isError).toBe(true);
+    expect(JSON.stringify(got)).not.toContain("pelican");
+    expect(JSON.stringify(got)).toContain("Unknown document id");
+
+    const resources = await rpc("resources/list", {});
+    expect(JSON.stringify(resources)).not.toContain(DOCS.b.documentId);
+    const read = await rpc("resources/read", { uri: `kdp://documents/${DOCS.b.documentId}` });
+    expect(JSON.stringify(read)).not.toContain("pelican");
+    expect(read.error ?? read.result?.isError).toBeTruthy();
+  });
+
   it("uploads land under the key's prefix; another prefix is a 403", async () => {
     const up = (body: object) => call(keyA, "POST", "/uploads", { filename: "x.pdf", size: 10, ...body });
     const own = await up({});
@@ -298,5 +359,23 @@ describe("tenant A against tenant B's documents: 0 leaks", () => {
     ]) {
       expect((await call(bad, "GET", "/documents")).status).toBe(401);
     }
+  });
+});
+
+describe("every route goes through the scope", () => {
+  it("no route module reads the store, the index or the services without the caller's scope", async () => {
+    const { readdir, readFile } = await import("node:fs/promises");
+    const dir = new URL("../../functions/chat/routes/", import.meta.url);
+    const offenders: string[] = [];
+    for (const name of await readdir(dir)) {
+      const text = await readFile(new URL(name, dir), "utf8");
+      // Straight to the unscoped store or index: a route added later must use readerFor/selectionFor.
+      if (/deps\.(store|search)\b|\{\s*store\b[^}]*\}\s*=\s*ctx\.deps/.test(text))
+        offenders.push(`${name}: reads deps.store/search`);
+      // A chat or search service call must carry the scoped selection.
+      if (/service\.prepare\(|search\.search\(/.test(text) && !/selectionFor\(/.test(text))
+        offenders.push(`${name}: calls a service without selectionFor`);
+    }
+    expect(offenders).toEqual([]);
   });
 });

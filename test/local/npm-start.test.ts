@@ -9,6 +9,9 @@ import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RuntimeInfo } from "../../local/runtime/config";
 import { makeDocx, makePdf } from "../support/pdf-docx";
@@ -202,6 +205,7 @@ describe("npm start", { timeout: 120_000 }, () => {
   it("prints the API URL, the token, the S3 endpoint and a ready-to-paste example", () => {
     const out = stack!.output();
     expect(out).toContain(`Chat API      ${stack!.info.apiUrl}`);
+    expect(out).toContain(`MCP server    ${stack!.info.apiUrl}/mcp`);
     expect(out).toContain(stack!.info.token);
     expect(out).toContain(`S3 endpoint   ${stack!.info.s3Endpoint}`);
     expect(out).toContain("npx kdp put");
@@ -268,6 +272,144 @@ describe("npm start", { timeout: 120_000 }, () => {
     );
     expect(queue.status).toBe(200);
     expect(queue.body.stats).toMatchObject({ deadLetters: 0 });
+  });
+});
+
+describe("MCP server of npm start, through the SDK's own client", { timeout: 120_000 }, () => {
+  const mcpClient = async (token: string) => {
+    const client = new Client({ name: "npm-start-test", version: "1.0.0" });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(`${stack!.info.apiUrl}/mcp`), {
+        requestInit: { headers: { Authorization: `Bearer ${token}` } },
+      }),
+    );
+    return client;
+  };
+  type Result = { isError?: boolean; structuredContent?: Record<string, unknown>; content: unknown };
+  const ok = (result: unknown) => {
+    const r = result as Result;
+    expect(r.isError, JSON.stringify(r.content)).toBeFalsy();
+    return r.structuredContent as Record<string, unknown> & Record<string, never>;
+  };
+
+  it("lists the tools and calls each one", async () => {
+    const client = await mcpClient(stack!.info.token);
+    try {
+      const { tools } = await client.listTools();
+      expect(tools.map((t) => t.name).sort()).toEqual([
+        "ask",
+        "get_document",
+        "list_documents",
+        "search_documents",
+      ]);
+
+      const listed = ok(await client.callTool({ name: "list_documents", arguments: { status: "ready" } }));
+      const keys = (listed.documents as { key: string }[]).map((d) => d.key);
+      expect(keys).toEqual(expect.arrayContaining(["lighthouse.pdf", "reports/bakery.docx"]));
+      const pdf = (listed.documents as { key: string; documentId: string }[]).find(
+        (d) => d.key === "lighthouse.pdf",
+      )!;
+
+      // The local indexer runs every second: poll until it has the PDF's text.
+      const hits = await until(
+        "the search index to hold the PDF",
+        async () => {
+          const r = ok(
+            await client.callTool({
+              name: "search_documents",
+              arguments: { query: "lighthouse keeper Skerry" },
+            }),
+          );
+          const results = r.results as {
+            documentId: string;
+            key: string;
+            chunkIndex: number;
+            text: string;
+          }[];
+          return results.some((h) => h.documentId === pdf.documentId) ? results : undefined;
+        },
+        30_000,
+        stack!.output,
+      );
+      expect(hits[0]).toMatchObject({ documentId: pdf.documentId, key: "lighthouse.pdf", chunkIndex: 0 });
+      expect(hits[0]!.text).toContain("Ottoline Marsh");
+
+      const doc = ok(
+        await client.callTool({ name: "get_document", arguments: { documentId: pdf.documentId } }),
+      );
+      expect(doc.document).toMatchObject({ key: "lighthouse.pdf", status: "ready" });
+      expect((doc.chunks as { text: string }[])[0]!.text).toContain(PDF_FACT);
+
+      const answer = ok(
+        await client.callTool({
+          name: "ask",
+          arguments: {
+            question: "Who is the lighthouse keeper on Skerry Island?",
+            documentIds: [pdf.documentId],
+          },
+        }),
+      );
+      expect(answer.answer).toContain("Ottoline Marsh");
+      expect((answer.sources as { documentId: string }[]).map((s) => s.documentId)).toEqual([pdf.documentId]);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("refuses a client without the token with 401", async () => {
+    const err = await mcpClient("wrong-token").catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 401 });
+    const res = await fetch(`${stack!.info.apiUrl}/mcp`, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }),
+    });
+    expect(res.status).toBe(401);
+  });
+
+  it("answers an unknown tool and bad arguments as MCP errors, never a 5xx", async () => {
+    const client = await mcpClient(stack!.info.token);
+    try {
+      const unknown = await client.callTool({ name: "drop_tables", arguments: {} }).catch((e: unknown) => e);
+      expect(unknown).toBeInstanceOf(McpError);
+      expect((unknown as McpError).code).toBe(ErrorCode.InvalidParams);
+      const bad = await client.callTool({
+        name: "get_document",
+        arguments: { documentId: "x", maxChunks: 0 },
+      });
+      expect(bad.isError).toBe(true);
+      expect((bad.content as { text: string }[])[0]!.text).toContain("maxChunks: must be from 1 to 20");
+      const missing = await client.callTool({
+        name: "get_document",
+        arguments: { documentId: "no-such-doc" },
+      });
+      expect(missing.isError).toBe(true);
+      expect((missing.content as { text: string }[])[0]!.text).toContain("Unknown document id: no-such-doc");
+    } finally {
+      await client.close();
+    }
+    // What the SDK client does not show: every one of those was an HTTP 200, and GET is a 405.
+    const raw = await fetch(`${stack!.info.apiUrl}/mcp`, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${stack!.info.token}`,
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        "mcp-protocol-version": "2025-11-25",
+      },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 3,
+        method: "tools/call",
+        params: { name: "nope", arguments: {} },
+      }),
+    });
+    expect(raw.status).toBe(200);
+    expect(await raw.json()).toMatchObject({ id: 3, error: { code: -32602 } });
+    const get = await fetch(`${stack!.info.apiUrl}/mcp`, {
+      headers: { authorization: `Bearer ${stack!.info.token}`, accept: "text/event-stream" },
+    });
+    expect(get.status).toBe(405);
   });
 });
 
@@ -346,6 +488,8 @@ describe("kdp CLI against the running stack", { timeout: 120_000 }, () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("Pyrex");
     expect(r.stdout).toMatch(/Sources:\n\s+1\. cli\/observatory notes\.txt\s+\(id=/);
+    // What the answer cost, from the published price of the default model.
+    expect(r.stdout).toMatch(/kimi-k2\.6, \d+ prompt( \(\d+ cached\))? \+ \d+ completion tokens, \$\d/);
   });
 
   it("says so for an unknown document, a wrong token, and an unknown command", async () => {

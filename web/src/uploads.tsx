@@ -37,7 +37,8 @@ export function UploadPanel(props: {
   onError: (e: unknown) => void;
 }) {
   const [rows, setRows] = useState<UploadRow[]>([]);
-  const [folder, setFolder] = useState("");
+  // A scoped key uploads only under its prefix: start there (the server refuses anything else).
+  const [folder, setFolder] = useState(props.policy.scopePrefix ?? "");
   const [dragging, setDragging] = useState(false);
   const input = useRef<HTMLInputElement>(null);
 
@@ -143,7 +144,13 @@ export function UploadPanel(props: {
         onInput={(e) => setFolder(e.currentTarget.value)}
         autocomplete="off"
         spellcheck={false}
+        aria-describedby={props.policy.scopePrefix ? "folder-scope" : undefined}
       />
+      {props.policy.scopePrefix && (
+        <p id="folder-scope" class="hint">
+          This key sees and uploads only under {props.policy.scopePrefix}
+        </p>
+      )}
       <fieldset
         class={`dropzone${dragging ? " dragging" : ""}`}
         onDragOver={(e) => {
