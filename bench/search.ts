@@ -95,7 +95,12 @@ export async function main(opts: SearchBenchOptions = {}) {
     );
     const seedMs = performance.now() - t0;
     process.stderr.write(`search bench: seeded ${docs} documents in ${Math.round(seedMs)} ms\n`);
-    const indexer = new SearchIndexer({ store, todos: store.searchTodos, objects });
+    const indexer = new SearchIndexer({
+      store,
+      todos: store.searchTodos,
+      objects,
+      config: { todoSettleMs: 0 },
+    });
     const t1 = performance.now();
     let indexRuns = 0;
     while ((await indexer.run()).todos > 0) indexRuns++;

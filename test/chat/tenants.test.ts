@@ -101,7 +101,12 @@ beforeAll(async () => {
     );
     await stack.s3Client.send(new PutObjectCommand({ Bucket: stack.bucket, Key: d.key, Body: d.text }));
   }
-  const indexer = new SearchIndexer({ store, todos: store.searchTodos, objects, config: { segments: 2 } });
+  const indexer = new SearchIndexer({
+    store,
+    todos: store.searchTodos,
+    objects,
+    config: { segments: 2, todoSettleMs: 0 },
+  });
   while ((await indexer.run()).todos > 0);
   const make = async (prefix: string, name: string) => {
     const res = await call(ADMIN, "POST", "/keys", { prefix, name });

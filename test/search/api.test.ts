@@ -33,7 +33,12 @@ beforeAll(async () => {
     "The valve seals under pressure.",
   );
   await store.putDocumentText({ documentId: "d3", key: "notes/pump-log.txt" }, "Pump failed twice in March.");
-  const indexer = new SearchIndexer({ store, todos: store.searchTodos, objects, config: { segments: 4 } });
+  const indexer = new SearchIndexer({
+    store,
+    todos: store.searchTodos,
+    objects,
+    config: { segments: 4, todoSettleMs: 0 },
+  });
   while ((await indexer.run()).todos > 0);
   // Ready but not indexed yet: scoped search finds no hit, but the id is known (no 404).
   await store.putDocumentText({ documentId: "d4", key: "notes/late.txt" }, "Late pump note.");

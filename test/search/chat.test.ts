@@ -37,7 +37,12 @@ beforeAll(async () => {
   store = new DynamoDocumentStore({ client: stack.documentClient, tableName: stack.tableName });
   await stack.s3Client.send(new CreateBucketCommand({ Bucket: "index" }));
   const objects = new S3IndexObjects({ client: stack.s3Client, bucket: "index" });
-  indexer = new SearchIndexer({ store, todos: store.searchTodos, objects, config: { segments: 4 } });
+  indexer = new SearchIndexer({
+    store,
+    todos: store.searchTodos,
+    objects,
+    config: { segments: 4, todoSettleMs: 0 },
+  });
   for (let i = 0; i < 24; i++) {
     const fact = i === 17 ? "\n\nThe launch harbour of Project Wexmir is Tarqua Bay.\n\n" : "";
     await store.putDocumentText(

@@ -45,7 +45,12 @@ function prose(seed: number, words: number): string {
 }
 
 const indexer = (config = {}) =>
-  new SearchIndexer({ store, todos: store.searchTodos, objects, config: { segments: 8, ...config } });
+  new SearchIndexer({
+    store,
+    todos: store.searchTodos,
+    objects,
+    config: { segments: 8, todoSettleMs: 0, ...config },
+  });
 const searcher = () => new IndexSearcher({ objects, refreshMs: 0 });
 
 async function drain(ix = indexer()): Promise<void> {
@@ -159,7 +164,12 @@ describe("search index", () => {
     };
     const before = await indexer().readState();
     await expect(
-      new SearchIndexer({ store, todos: store.searchTodos, objects: failing, config: { segments: 8 } }).run(),
+      new SearchIndexer({
+        store,
+        todos: store.searchTodos,
+        objects: failing,
+        config: { segments: 8, todoSettleMs: 0 },
+      }).run(),
     ).rejects.toThrow(/simulated crash/);
     expect((await indexer().readState()).manifest.version).toBe(before.manifest.version);
     expect((await store.searchTodos.list(10)).map((t) => t.documentId)).toContain("doc-crash");
@@ -179,6 +189,18 @@ describe("search index", () => {
     expect(await store.searchTodos.done(first!)).toBe(false);
     expect((await store.searchTodos.list(100)).some((t) => t.documentId === "doc-race")).toBe(true);
     await drain(indexer({ staleTodoMs: 0 }));
+  });
+
+  it("indexes at once but keeps a fresh to-do for re-checks until it settles (clock skew between writers)", async () => {
+    await store.putDocumentText({ documentId: "doc-settle", key: "odd/settle.txt" }, "Quokkas on the jetty.");
+    const settling = indexer({ todoSettleMs: 60_000 });
+    const report = await settling.run();
+    expect(report.added).toBeGreaterThanOrEqual(1);
+    expect((await searcher().search({ query: "quokkas", limit: 3 }))[0]?.documentId).toBe("doc-settle");
+    expect((await store.searchTodos.list(100)).some((t) => t.documentId === "doc-settle")).toBe(true);
+    const again = await settling.run();
+    expect(again.added + again.removed).toBe(0);
+    await drain();
   });
 
   it("a warm searcher reloads only the manifest until a run changes the index", async () => {

@@ -26,7 +26,7 @@ beforeAll(async () => {
     store: h.store,
     todos: h.store.searchTodos,
     objects,
-    config: { segments: 4 },
+    config: { segments: 4, todoSettleMs: 0 },
   });
   searcher = new IndexSearcher({ objects, refreshMs: 0 });
 });

@@ -365,6 +365,11 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     const janitorTimer = setInterval(() => void sweep(), opts.janitorSeconds * 1000);
     closers.push(async () => clearInterval(janitorTimer));
 
+    // The search indexer keeps up as in `npm start` (one run at a time, every 2 s), so chat answers
+    // from the index while documents change under it.
+    const indexing = await startIndexing(store, clients.s3);
+    closers.push(() => indexing.stop());
+
     // Quota usage sampled every second (the emulator refuses uploads past the cap; this shows the peak).
     let peakFiles = 0;
     const sampler = setInterval(() => {
@@ -646,6 +651,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     // The search index, once its lag has passed (the indexer run to an empty to-do list; nothing is in
     // flight any more, so a to-do whose write never landed is dropped at once): it must hold every
     // searchable document's latest text, and nothing else.
+    await indexing.stop();
     const searchIndex = await checkSearchIndex(store, clients.s3);
 
     // ---- Checks ----
@@ -783,7 +789,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       {
         name: "search index: every ready document's latest text, and nothing else",
         ok: searchIndex.missing.length === 0 && searchIndex.extra.length === 0 && searchIndex.caughtUp,
-        detail: `${searchIndex.indexed} indexed, ${searchIndex.missing.length} missing, ${searchIndex.extra.length} extra${searchIndex.caughtUp ? "" : ", to-dos left"}`,
+        detail: `${searchIndex.indexed} indexed, ${searchIndex.missing.length} missing, ${searchIndex.extra.length} extra${searchIndex.caughtUp ? "" : ", to-dos left"}; ${indexing.runs} runs during the soak, ${indexing.errors.length} failed`,
       },
       {
         name: "duplicate uploads per object version: 0",
@@ -955,7 +961,12 @@ async function checkSearchIndex(
     import("../../functions/core/search/model"),
   ]);
   const objects = new S3IndexObjects({ client: s3, bucket: SEARCH_INDEX_BUCKET });
-  const indexer = new SearchIndexer({ store, todos: store.searchTodos, objects, config: { staleTodoMs: 0 } });
+  const indexer = new SearchIndexer({
+    store,
+    todos: store.searchTodos,
+    objects,
+    config: { staleTodoMs: 0, todoSettleMs: 0 },
+  });
   let caughtUp = false;
   for (let i = 0; i < 50 && !caughtUp; i++) caughtUp = (await indexer.run()).todos === 0;
   const want = new Set<string>();
@@ -975,5 +986,47 @@ async function checkSearchIndex(
     missing: [...want].filter((k) => !have.has(k)),
     extra: [...have].filter((k) => !want.has(k)),
     caughtUp,
+  };
+}
+
+/** Runs the indexer every 2 s, one run at a time, until stopped. */
+async function startIndexing(
+  store: import("../../functions/core/documents/dynamo-store").DynamoDocumentStore,
+  s3: import("@aws-sdk/client-s3").S3Client,
+): Promise<{ stop(): Promise<void>; runs: number; errors: string[] }> {
+  const [{ SearchIndexer }, { S3IndexObjects }] = await Promise.all([
+    import("../../functions/core/search/indexer"),
+    import("../../functions/core/search/storage"),
+  ]);
+  const indexer = new SearchIndexer({
+    store,
+    todos: store.searchTodos,
+    objects: new S3IndexObjects({ client: s3, bucket: SEARCH_INDEX_BUCKET }),
+  });
+  const state = { runs: 0, errors: [] as string[] };
+  let running: Promise<void> | undefined;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = indexer
+      .run()
+      .then(() => void state.runs++)
+      .catch((err) => void state.errors.push(err instanceof Error ? err.message : String(err)))
+      .finally(() => {
+        running = undefined;
+      });
+  }, 2000);
+  let stopped: Promise<void> | undefined;
+  return {
+    get runs() {
+      return state.runs;
+    },
+    errors: state.errors,
+    stop() {
+      stopped ??= (async () => {
+        clearInterval(timer);
+        await running;
+      })();
+      return stopped;
+    },
   };
 }

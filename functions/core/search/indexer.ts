@@ -51,6 +51,13 @@ export interface IndexerConfig {
    * dropped after this long. @default 15 minutes
    */
   staleTodoMs: number;
+  /**
+   * A to-do is kept at least this long even when its write has landed, and re-checked by later runs
+   * (cheap: an unchanged document is only read). It guards against clock skew between writers: a
+   * record stamped by a faster clock could look "at least as new" as a to-do whose write is still on
+   * its way. The index itself is updated at once. @default 30 s
+   */
+  todoSettleMs: number;
   /** Parallel record and chunk reads. @default 8 */
   readConcurrency: number;
 }
@@ -61,6 +68,7 @@ export const DEFAULT_INDEXER_CONFIG: IndexerConfig = {
   maxTextBytes: 64 * 1024 * 1024,
   retireGraceMs: 10 * 60_000,
   staleTodoMs: 15 * 60_000,
+  todoSettleMs: 30_000,
   readConcurrency: 8,
 };
 
@@ -184,8 +192,10 @@ export class SearchIndexer {
         continue; // next run
       }
       // The write this to-do announced has landed once the record is at least as new as the to-do.
+      const age = nowMs - Date.parse(todo.at);
       const landed =
-        record && record.updatedAt >= todo.at ? true : nowMs - Date.parse(todo.at) >= this.config.staleTodoMs;
+        (!!record && record.updatedAt >= todo.at && age >= this.config.todoSettleMs) ||
+        age >= this.config.staleTodoMs;
       const have = documents.get(todo.documentId);
       if (isSearchable(record) && !this.differs(have, record)) {
         report.unchanged++;
