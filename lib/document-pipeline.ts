@@ -7,6 +7,8 @@ import type { ITable } from "aws-cdk-lib/aws-dynamodb";
 import { RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { IBucket } from "aws-cdk-lib/aws-s3";
 import { Construct } from "constructs";
+import { parseMaxContextTokens } from "../functions/core/chat/budget";
+import { type ModelPrice, parsePriceTable } from "../functions/core/chat/prices";
 import { DEFAULT_MODEL, DEFAULT_MOONSHOT_BASE_URL } from "../functions/core/config";
 import { DEPLOYMENT_ID_PATTERN } from "../functions/core/janitor/ownership";
 import { type AuthMode, ChatApi } from "./chat-api";
@@ -31,6 +33,18 @@ export interface DocumentPipelineProps {
    * @default "kimi-k2.6"
    */
   readonly model?: string;
+  /**
+   * Prices per model id, USD per million tokens `{ input, cachedInput, output }`, over the published
+   * defaults (kimi-k2.5, kimi-k2.6): the cost of each answer and the ChatCostUsd metric use them.
+   * @default - the published prices
+   */
+  readonly modelPrices?: Record<string, ModelPrice>;
+  /**
+   * Most tokens of document text per answer when a request sets none (whole number >= 1000; the
+   * model's window caps it). The README's "What an answer costs" explains the default.
+   * @default 32768
+   */
+  readonly maxContextTokens?: number;
   /**
    * Moonshot API base URL (https). Use https://api.moonshot.cn/v1 for the China platform.
    * @default "https://api.moonshot.ai/v1"
@@ -159,6 +173,20 @@ export function validateDocumentPipelineProps(props: DocumentPipelineProps): voi
     props;
   if (model !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/.test(model)) {
     fail(`model must be a model id such as "kimi-k2.6", got ${JSON.stringify(model)}`);
+  }
+  if (props.maxContextTokens !== undefined) {
+    try {
+      parseMaxContextTokens(props.maxContextTokens, "maxContextTokens");
+    } catch (err) {
+      fail((err as Error).message);
+    }
+  }
+  if (props.modelPrices !== undefined) {
+    try {
+      parsePriceTable(props.modelPrices, "modelPrices");
+    } catch (err) {
+      fail((err as Error).message);
+    }
   }
   if (providerBaseUrl !== undefined && !isHttpsUrl(providerBaseUrl)) {
     fail(
@@ -308,6 +336,8 @@ export class DocumentPipeline extends Construct {
       apiToken: this.secrets.apiToken,
       auth,
       model: props.model ?? DEFAULT_MODEL,
+      modelPrices: props.modelPrices,
+      maxContextTokens: props.maxContextTokens,
       providerBaseUrl,
       throttle: props.throttle,
       cloudWatchRole: props.apiGatewayCloudWatchRole,
@@ -340,6 +370,7 @@ export class DocumentPipeline extends Construct {
     this.searchIndex.grantRead(this.chatApi.function);
     this.observability = new Observability(this, "Observability", {
       ingestion: this.ingestion,
+      searchIndex: this.searchIndex,
       chatApi: this.chatApi,
       janitor: this.janitor,
       highWaterMark,

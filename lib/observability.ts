@@ -21,11 +21,17 @@ import type { ChatApi } from "./chat-api";
 import { CHAT_METRICS, INGEST_METRICS, JANITOR_METRICS, PROVIDER_QUOTA, SERVICE_NAMES } from "./defaults";
 import type { Ingestion } from "./ingestion";
 import type { Janitor } from "./janitor";
+import type { SearchIndex } from "./search-index";
 
 export interface ObservabilityProps {
   readonly ingestion: Ingestion;
   readonly chatApi: ChatApi;
   readonly janitor: Janitor;
+  /**
+   * The search index: its alarms join the topic and its lag gets a graph.
+   * @default - none
+   */
+  readonly searchIndex?: SearchIndex;
   /** Namespace of the functions' custom metrics. */
   readonly metricsNamespace: string;
   /** High-water mark drawn on the quota graphs. */
@@ -61,7 +67,12 @@ export class Observability extends Construct {
     // AWS-managed aws/sns key, and notifications carry only alarm names and thresholds.
     if (props.alarmEmail) this.alarmTopic.addSubscription(new EmailSubscription(props.alarmEmail));
 
-    this.alarms = [...ingestion.alarms, ...chatApi.alarms, ...janitor.alarms];
+    this.alarms = [
+      ...ingestion.alarms,
+      ...chatApi.alarms,
+      ...janitor.alarms,
+      ...(props.searchIndex?.alarms ?? []),
+    ];
     const action = new SnsAction(this.alarmTopic);
     for (const alarm of this.alarms) {
       alarm.addAlarmAction(action);
@@ -255,6 +266,7 @@ export class Observability extends Construct {
         title: "Chat tokens (provider's counts)",
         left: [
           chatMetric(CHAT_METRICS.promptTokens, "prompt"),
+          chatMetric(CHAT_METRICS.cachedPromptTokens, "prompt, cached"),
           chatMetric(CHAT_METRICS.completionTokens, "completion"),
         ],
         width: 8,
@@ -269,6 +281,70 @@ export class Observability extends Construct {
         width: 8,
       }),
     );
+    this.dashboard.addWidgets(
+      new GraphWidget({
+        title: "Chat cost, USD (price table x provider's counts)",
+        left: [chatMetric(CHAT_METRICS.costUsd, "USD per 5 minutes")],
+        width: 8,
+      }),
+      new GraphWidget({
+        title: "Chat prompt tokens served from the provider's cache (share)",
+        left: [
+          new MathExpression({
+            expression: "IF(prompt > 0, cached / prompt, 0)",
+            usingMetrics: {
+              prompt: chatMetric(CHAT_METRICS.promptTokens, "prompt"),
+              cached: chatMetric(CHAT_METRICS.cachedPromptTokens, "cached"),
+            },
+            label: "cached share",
+            period: fiveMinutes,
+          }),
+        ],
+        leftYAxis: { min: 0, max: 1 },
+        width: 8,
+      }),
+      new SingleValueWidget({
+        title: "Chat cost",
+        metrics: [
+          new Metric({
+            namespace: ns,
+            metricName: CHAT_METRICS.costUsd,
+            dimensionsMap: { service: SERVICE_NAMES.chat },
+            statistic: "Sum",
+            period: Duration.days(1),
+            label: "USD (1 day)",
+          }),
+          new Metric({
+            namespace: ns,
+            metricName: CHAT_METRICS.answers,
+            dimensionsMap: { service: SERVICE_NAMES.chat },
+            statistic: "Sum",
+            period: Duration.days(1),
+            label: "answers (1 day)",
+          }),
+        ],
+        width: 8,
+      }),
+    );
+    const index = props.searchIndex;
+    if (index) {
+      this.dashboard.addWidgets(
+        new GraphWidget({
+          title: "Search index lag (ms, text change -> searchable, max per 5 min)",
+          left: [index.lagMetric],
+          width: 12,
+        }),
+        new GraphWidget({
+          title: "Search indexer runs and errors; wake-ups waiting",
+          left: [
+            index.function.metricInvocations({ period: fiveMinutes, statistic: "Sum" }),
+            index.function.metricErrors({ period: fiveMinutes, statistic: "Sum" }),
+          ],
+          right: [index.queue.metricApproximateNumberOfMessagesVisible({ period: fiveMinutes })],
+          width: 12,
+        }),
+      );
+    }
   }
 }
 

@@ -6,6 +6,7 @@ import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from "aws-
 import { RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Bucket } from "aws-cdk-lib/aws-s3";
 import type { Construct, Node } from "constructs";
+import { type ModelPrice, parsePriceTable } from "../functions/core/chat/prices";
 import type { AuthMode } from "./chat-api";
 import {
   DocumentPipeline,
@@ -24,14 +25,16 @@ export interface PipelineStackProps extends StackProps {
 
 /**
  * Context keys read by pipelinePropsFromContext (all optional):
- * model, providerBaseUrl, retentionHours, highWaterMark, ingestConcurrency, janitorScheduleMinutes,
- * authMode (token|jwt), jwtIssuer, jwtAudience (comma-separated, required with jwt), jwtTenantClaim,
- * jwtTokenUse (id,access), logRetentionDays, removalPolicy
+ * model, modelPrices (JSON), maxContextTokens, providerBaseUrl, retentionHours, highWaterMark,
+ * ingestConcurrency, janitorScheduleMinutes, authMode (token|jwt), jwtIssuer, jwtAudience
+ * (comma-separated, required with jwt), jwtTenantClaim, jwtTokenUse (id,access), logRetentionDays, removalPolicy
  * (retain|destroy), alarmEmail, bucketName (ingest an existing bucket), metricsNamespace, deploymentId,
  * uploadPrefix, tableIndexUpgradeStep (1|2|3, see DocumentTableProps.indexUpgradeStep).
  */
 export const CONTEXT_KEYS = [
   "model",
+  "modelPrices",
+  "maxContextTokens",
   "providerBaseUrl",
   "retentionHours",
   "highWaterMark",
@@ -113,10 +116,21 @@ export function pipelinePropsFromContext(scope: Construct): DocumentPipelineProp
     );
   }
   const scheduleMinutes = num("janitorScheduleMinutes");
+  const pricesJson = str("modelPrices");
+  let modelPrices: Record<string, ModelPrice> | undefined;
+  if (pricesJson !== undefined) {
+    try {
+      modelPrices = parsePriceTable(node.tryGetContext("modelPrices"), "context modelPrices");
+    } catch (err) {
+      throw new DocumentPipelinePropsError((err as Error).message);
+    }
+  }
   const bucketName = str("bucketName");
 
   return {
     model: str("model"),
+    modelPrices,
+    maxContextTokens: num("maxContextTokens"),
     providerBaseUrl: str("providerBaseUrl"),
     retentionHours: num("retentionHours"),
     highWaterMark: num("highWaterMark"),

@@ -16,12 +16,24 @@ import type { AddressInfo, Socket } from "node:net";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import busboy from "busboy";
-import { answer } from "./chat";
+import {
+  type ChatMessageIn,
+  type CompletionParams,
+  checkParams,
+  complete,
+  DEFAULT_PROMPT_CACHE,
+  isThinkingCapable,
+  type ModelSpec,
+  PromptCache,
+  type PromptCacheOptions,
+  promptTokensOf,
+  streamFrames,
+} from "./completions";
 import { ApiError, errors } from "./errors";
 import { classifyFile, extractFile } from "./extract";
 import { prng } from "./prng";
 import { FileStore, newFileId, type StoredFile } from "./store";
-import { countChatTokens, countTokens } from "./tokens";
+import { countChatTokens } from "./tokens";
 
 /** The API operations the emulator distinguishes (faults and latency can target each one). */
 export type Operation =
@@ -87,10 +99,7 @@ export interface EmulatorLimits {
   maxTotalBytes: number;
 }
 
-export interface ModelSpec {
-  id: string;
-  context_length: number;
-}
+export type { ModelSpec, PromptCacheOptions } from "./completions";
 
 export interface EmulatorOptions {
   /** 0 (default) picks a free port. */
@@ -109,6 +118,11 @@ export interface EmulatorOptions {
   models?: ModelSpec[];
   /** Account balance (CNY) reported by /v1/users/me/balance; chat answers 429 quota errors at <= 0. */
   balance?: number;
+  /**
+   * The automatic prefix cache (see completions.ts): how long a prompt stays cached and the shortest
+   * prefix reported; `false` turns it off (no cached tokens are ever reported).
+   */
+  promptCache?: Partial<PromptCacheOptions> | false;
 }
 
 export interface RequestLogEntry {
@@ -375,6 +389,7 @@ class Emulator {
   private balance: number;
   private readonly log: RequestLogEntry[] = [];
   private readonly models: ModelSpec[];
+  private readonly promptCache?: PromptCache;
   private readonly contentFormat: "json" | "text";
   /** Uploads holding a file-count reservation (so concurrent uploads cannot overshoot the cap). */
   private inflightUploads = 0;
@@ -391,6 +406,8 @@ class Emulator {
     this.random = prng(this.faults.seed ?? 1);
     this.balance = opts.balance ?? DEFAULT_BALANCE;
     this.models = (opts.models ?? DEFAULT_MODELS).map((m) => ({ ...m }));
+    if (opts.promptCache !== false)
+      this.promptCache = new PromptCache({ ...DEFAULT_PROMPT_CACHE, ...opts.promptCache });
     this.contentFormat = opts.contentFormat ?? "json";
   }
 
@@ -466,6 +483,7 @@ class Emulator {
     this.random = prng(this.faults.seed ?? 1);
     this.clockOffset = 0;
     this.balance = this.opts.balance ?? DEFAULT_BALANCE;
+    this.promptCache?.clear();
   }
 
   private async close(): Promise<void> {
@@ -839,56 +857,35 @@ class Emulator {
     const body = asObject(await readJson(req));
     const model = this.model(body.model);
     const messages = checkMessages(body.messages);
-    const maxTokens = optionalInt(body, "max_completion_tokens") ?? optionalInt(body, "max_tokens");
-    if (maxTokens !== undefined && maxTokens < 1)
-      throw errors.invalid("Invalid request: max_tokens must be >= 1");
-    const n = optionalInt(body, "n") ?? 1;
-    if (n < 1 || n > 5) throw errors.invalid("Invalid request: n must be between 1 and 5");
-    for (const key of ["temperature", "top_p"] as const) {
-      const v = body[key];
-      if (v !== undefined && v !== null && (typeof v !== "number" || v < 0 || v > 1)) {
-        throw errors.invalid(`Invalid request: ${key} must be a number between 0 and 1`);
-      }
-    }
+    const params: CompletionParams = checkParams(body, model);
 
-    const promptTokens = countChatTokens(messages);
-    if (promptTokens + (maxTokens ?? 0) > model.context_length) throw errors.tokenLimit(model.context_length);
+    const promptTokens = promptTokensOf(messages);
+    if (promptTokens + (params.maxTokens ?? 0) > model.context_length)
+      throw errors.tokenLimit(model.context_length);
     if (this.balance <= 0) throw errors.quotaExhausted();
 
-    const result = answer(messages);
-    const thinking = usesThinking(model.id, body.thinking);
-    const budget = maxTokens ?? model.context_length - promptTokens;
-    let reasoning = thinking ? result.reasoning : undefined;
-    let content = result.content;
-    let finish: "stop" | "length" = "stop";
-    const reasoningTokens = reasoning ? countTokens(reasoning) : 0;
-    if (reasoningTokens >= budget) {
-      reasoning = truncateToTokens(reasoning ?? "", budget);
-      content = "";
-      finish = "length";
-    } else if (reasoningTokens + countTokens(content) > budget) {
-      content = truncateToTokens(content, budget - reasoningTokens);
-      finish = "length";
-    }
-    const completionTokens = countTokens(content) + (reasoning ? countTokens(reasoning) : 0);
-    const usage = {
-      prompt_tokens: promptTokens,
-      completion_tokens: completionTokens,
-      total_tokens: promptTokens + completionTokens,
-    };
+    const nowMs = Date.now() + this.clockOffset * 1000;
+    const cached = this.promptCache?.lookup(model.id, messages, nowMs) ?? 0;
+    this.promptCache?.remember(model.id, messages, nowMs);
+    const completion = complete(model, messages, params, promptTokens, cached);
+    const { usage } = completion;
     this.balance -= usage.total_tokens * PRICE_PER_TOKEN;
     const id = `chatcmpl-${randomBytes(12).toString("hex")}`;
     const created = this.now();
 
     if (body.stream !== true) {
-      const message: Record<string, unknown> = { role: "assistant", content };
-      if (reasoning !== undefined) message.reasoning_content = reasoning;
+      const message: Record<string, unknown> = { role: "assistant", content: completion.content };
+      if (completion.reasoning !== undefined) message.reasoning_content = completion.reasoning;
       return sendJson(res, 200, {
         id,
         object: "chat.completion",
         created,
         model: model.id,
-        choices: Array.from({ length: n }, (_, index) => ({ index, message, finish_reason: finish })),
+        choices: Array.from({ length: params.n }, (_, index) => ({
+          index,
+          message,
+          finish_reason: completion.finish,
+        })),
         usage,
       });
     }
@@ -898,22 +895,7 @@ class Emulator {
       "cache-control": "no-cache",
       connection: "keep-alive",
     });
-    const frame = (choices: unknown[], extra: Record<string, unknown> = {}) =>
-      `data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model: model.id, choices, ...extra })}\n\n`;
-    const frames: string[] = [
-      frame([{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }]),
-    ];
-    for (const piece of pieces(reasoning ?? "")) {
-      frames.push(frame([{ index: 0, delta: { reasoning_content: piece }, finish_reason: null }]));
-    }
-    for (const piece of pieces(content)) {
-      frames.push(frame([{ index: 0, delta: { content: piece }, finish_reason: null }]));
-    }
-    // Moonshot puts usage on the finishing chunk (in the choice and at the top level).
-    frames.push(frame([{ index: 0, delta: {}, finish_reason: finish, usage }], { usage }));
-    const streamOptions = body.stream_options as { include_usage?: unknown } | undefined;
-    if (streamOptions?.include_usage === true) frames.push(frame([], { usage }));
-    frames.push("data: [DONE]\n\n");
+    const frames = streamFrames({ id, created, model: model.id }, completion, params);
     const cutAfter =
       (this.faults.rateStreamCut ?? 0) > 0 &&
       (!this.faults.operations || this.faults.operations.includes("chat")) &&
@@ -1029,17 +1011,9 @@ function asObject(value: unknown): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-function optionalInt(body: Record<string, unknown>, key: string): number | undefined {
-  const v = body[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== "number" || !Number.isInteger(v))
-    throw errors.invalid(`Invalid request: ${key} must be an integer`);
-  return v;
-}
-
 const ROLES = ["system", "user", "assistant", "tool"];
 
-function checkMessages(value: unknown): Array<{ role: string; content: unknown; name?: unknown }> {
+function checkMessages(value: unknown): ChatMessageIn[] {
   if (!Array.isArray(value) || value.length === 0) {
     throw errors.invalid("Invalid request: messages must be a non-empty array");
   }
@@ -1069,43 +1043,5 @@ function checkMessages(value: unknown): Array<{ role: string; content: unknown; 
       );
     }
   });
-  return value as Array<{ role: string; content: unknown }>;
-}
-
-function isThinkingCapable(model: string): boolean {
-  return model.startsWith("kimi-k2-thinking") || model === "kimi-k2.5" || model === "kimi-k2.6";
-}
-
-/** kimi-k2-thinking* always think; kimi-k2.5/2.6 think unless `thinking: {type: "disabled"}`. */
-function usesThinking(model: string, thinking: unknown): boolean {
-  if (model.startsWith("kimi-k2-thinking")) return true;
-  if (model === "kimi-k2.5" || model === "kimi-k2.6") {
-    return !(
-      thinking &&
-      typeof thinking === "object" &&
-      (thinking as { type?: unknown }).type === "disabled"
-    );
-  }
-  return false;
-}
-
-/** The longest word-wise prefix of `text` that fits in `budget` tokens. */
-function truncateToTokens(text: string, budget: number): string {
-  let out = "";
-  let used = 0;
-  for (const m of text.matchAll(/\S+\s*/g)) {
-    const cost = countTokens(m[0]);
-    if (used + cost > budget) break;
-    out += m[0];
-    used += cost;
-  }
-  return out.trimEnd();
-}
-
-/** Splits a text into streaming deltas of a few words each (concatenating them gives the text back). */
-function pieces(text: string): string[] {
-  const out: string[] = [];
-  const words = text.match(/\S+\s*|\s+/g) ?? [];
-  for (let i = 0; i < words.length; i += 3) out.push(words.slice(i, i + 3).join(""));
-  return out;
+  return value as ChatMessageIn[];
 }
