@@ -17,7 +17,11 @@
  * invariants (test/model/store-model.ts): SOAK_MODEL_RUNS / --model-runs (default 100, 0 with
  * --short) and SOAK_MODEL_SECONDS / --model-seconds (default 240).
  */
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { writeFile } from "node:fs/promises";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
 import type { SoakOptions } from "./soak";
 
 // The SDK's "Node 22 will be required from 2027" notice is noise here.
@@ -98,21 +102,41 @@ async function main(): Promise<void> {
   let modelOk = true;
   let modelLine = "";
   if (modelRuns > 0) {
-    const { runStoreModel } = await import("../model/store-model");
+    // In a child process: the model's servers and modules must not touch this process's settings
+    // (the soak lowers the provider's file cap before the janitor's policy is first loaded).
     log(`model-based run: up to ${modelRuns} sequences of up to 30 events, ${modelSeconds} s at most`);
-    try {
-      const m = await runStoreModel({
-        runs: modelRuns,
-        maxCommands: 30,
-        seed: options.seed,
-        timeLimitMs: modelSeconds * 1000,
-        log,
-      });
-      modelLine = `  PASS model-based: store and ingestion invariants after every step (${m.runs} sequences, ${m.steps} steps, ${m.seconds} s, seed ${m.seed})`;
-    } catch (err) {
-      modelOk = false;
-      modelLine = `  FAIL model-based: store and ingestion invariants (${err instanceof Error ? err.message : String(err)})`;
+    const child = spawn(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        fileURLToPath(new URL("../model/main.ts", import.meta.url)),
+        String(modelRuns),
+        String(modelSeconds),
+        String(options.seed),
+      ],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    let result: {
+      ok: boolean;
+      runs?: number;
+      steps?: number;
+      seconds?: number;
+      seed?: number;
+      error?: string;
+    } = {
+      ok: false,
+      error: "no result from the model-based run",
+    };
+    for await (const line of createInterface({ input: child.stdout! })) {
+      if (line.startsWith("RESULT ")) result = JSON.parse(line.slice(7));
+      else log(line);
     }
+    await once(child, "close");
+    modelOk = result.ok;
+    modelLine = result.ok
+      ? `  PASS model-based: store and ingestion invariants after every step (${result.runs} sequences, ${result.steps} steps, ${result.seconds} s, seed ${result.seed})`
+      : `  FAIL model-based: store and ingestion invariants (${result.error})`;
     log(modelLine.trim());
   }
 

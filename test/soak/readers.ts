@@ -57,6 +57,8 @@ export interface ReadersReport {
   search: { requests: number; byStatus: Record<string, number>; hits: number };
   observed: { ready: number; deleted: number };
   violations: string[];
+  /** 5xx answers not caused by the provider (kept apart from what the answers showed). */
+  serverErrors: string[];
 }
 
 interface DocState {
@@ -92,6 +94,7 @@ export class Readers {
   private readonly chunkCache = new Map<string, string[]>();
   private stopped = false;
   private loops: Promise<void>[] = [];
+  private writer: Promise<void> = Promise.resolve();
   private writesUntil = 0;
   private readonly r: ReadersReport = {
     puts: 0,
@@ -100,6 +103,7 @@ export class Readers {
     search: { requests: 0, byStatus: {}, hits: 0 },
     observed: { ready: 0, deleted: 0 },
     violations: [],
+    serverErrors: [],
   };
 
   constructor(private readonly o: ReadersOptions) {
@@ -140,19 +144,27 @@ export class Readers {
     );
   }
 
-  /** Starts writing (until `writesUntil`), polling and reading. */
-  start(writesUntil: number): void {
-    this.writesUntil = writesUntil;
+  /** Starts writing (until finishWrites), polling and reading. */
+  start(): void {
+    this.writesUntil = Number.POSITIVE_INFINITY;
+    this.writer = this.every(
+      60_000 / this.o.writesPerMinute,
+      () => this.writeOnce(),
+      () => Date.now() < this.writesUntil,
+    );
     this.loops = [
-      this.every(
-        60_000 / this.o.writesPerMinute,
-        () => this.writeOnce(),
-        () => Date.now() < this.writesUntil,
-      ),
+      this.writer,
       this.every(400, () => this.pollOnce()),
       this.every(60_000 / this.o.chatPerMinute, () => this.chatOnce()),
       this.every(60_000 / this.o.searchPerMinute, () => this.searchOnce()),
     ];
+  }
+
+  /** Stops writing at `until` (now if past) and waits for the last write; reading goes on. */
+  async finishWrites(until: number): Promise<void> {
+    this.writesUntil = until;
+    await this.writer;
+    for (const d of this.docs) await d.busy;
   }
 
   async stop(): Promise<ReadersReport> {
@@ -299,7 +311,7 @@ export class Readers {
       };
       if (res.status !== 200) status = `${res.status} ${body.error?.type ?? "?"}`;
       if (res.status >= 500 && !/provider_/.test(body.error?.type ?? "")) {
-        this.violation(`chat answered ${status}`);
+        if (this.r.serverErrors.length < 50) this.r.serverErrors.push(`chat answered ${status}`);
       }
       if (res.status === 200) {
         this.r.chat.answered++;
@@ -383,7 +395,9 @@ export class Readers {
       const body = (await res.json().catch(() => ({}))) as {
         results?: { key: string; chunkIndex: number; text: string }[];
       };
-      if (res.status >= 500) this.violation(`search answered ${res.status}`);
+      if (res.status >= 500 && this.r.serverErrors.length < 50) {
+        this.r.serverErrors.push(`search answered ${res.status}`);
+      }
       for (const hit of body.results ?? []) {
         const doc = this.docs.find((d) => d.key === hit.key);
         if (!doc) continue;

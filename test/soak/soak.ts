@@ -310,6 +310,9 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     };
     let readers: Readers | undefined;
     s3server.onEvent((record: S3EventRecord) => {
+      // Only the documents bucket notifies the ingest queue (as in AWS): the search index's own bucket
+      // is on the same local server, and its segment writes are not documents.
+      if (record.s3.bucket.name !== BUCKET) return;
       const key = decodeS3EventKey(record.s3.object.key);
       keys.get(key)?.sequencers.push(record.s3.object.sequencer);
       if (Readers.owns(key)) readers?.onS3Event(record, key);
@@ -550,7 +553,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       writesPerMinute: opts.readerChatPerMinute,
       log,
     });
-    readers.start(started + opts.seconds * 1000 * 0.6);
+    readers.start();
 
     // The workload: puts, then overwrites and deletes of earlier keys while ingestion runs.
     const factory = new DocumentFactory({
@@ -644,6 +647,9 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     await Promise.all(Array.from({ length: opts.putConcurrency }, producer));
     await Promise.all(later);
     for (const s of keys.values()) await s.chain;
+    // Readers write a while longer when the workload was quick (at least 30% of the run), then stop so
+    // the pipeline can drain; they read until the checks.
+    await readers.finishWrites(started + opts.seconds * 1000 * 0.3);
     log(
       `workload done: ${keys.size} keys, ${versionsPut} puts, ${overwrites} overwrites, ${deletes} deletes`,
     );
@@ -851,6 +857,11 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
         detail: `${readersReport.chat.sources} sources (${readersReport.chat.current} current, ${readersReport.chat.previous} previous, ${readersReport.chat.partial} ranked) in ${readersReport.chat.answered} answers, ${readersReport.search.hits} search hits, ${readersReport.violations.length} violation(s)`,
       },
       {
+        name: "readers: no 5xx caused by us",
+        ok: readersReport.serverErrors.length === 0,
+        detail: `${readersReport.serverErrors.length} of ${readersReport.chat.requests + readersReport.search.requests} reader requests`,
+      },
+      {
         name: "no stray chunks",
         ok: strayChunks.items === 0,
         detail: `${strayChunks.items} chunk item(s) outside a live generation, in ${strayChunks.documents} document(s)`,
@@ -1033,6 +1044,7 @@ export function formatReport(r: SoakReport): string {
     ...r.tenants.leaks.slice(0, 5).map((l) => `  LEAK ${l}`),
     `readers: ${r.readers.puts} puts and ${r.readers.deletes} deletes of ${r.options.readerDocs} documents while read; chat ${r.readers.chat.requests} requests ${JSON.stringify(r.readers.chat.byStatus)}, ${r.readers.chat.sources} sources checked (${r.readers.chat.current} current, ${r.readers.chat.previous} previous, ${r.readers.chat.partial} ranked); search ${r.readers.search.requests} requests ${JSON.stringify(r.readers.search.byStatus)}, ${r.readers.search.hits} hits checked; seen applied: ${r.readers.observed.ready} versions, ${r.readers.observed.deleted} deletes`,
     ...r.readers.violations.slice(0, 10).map((v) => `  READER ${v}`),
+    ...r.readers.serverErrors.slice(0, 5).map((v) => `  READER 5XX ${v}`),
     `chunks: ${r.strayChunks.items} stray item(s) in ${r.strayChunks.documents} document(s)`,
     ...r.strayChunks.examples.slice(0, 5).map((e) => `  STRAY ${e}`),
     `queue: ${r.queue.sent} messages, ${r.queue.invocations} invocations, ${r.queue.failedReceives} failed receives, ${r.queue.deadLetters} dead letters`,
