@@ -93,6 +93,8 @@ export class Readers {
   private readonly docs: DocState[];
   private readonly chunkCache = new Map<string, string[]>();
   private stopped = false;
+  /** Aborts the requests still in flight when the readers stop (the soak's checks must not wait). */
+  private readonly stopping = new AbortController();
   private loops: Promise<void>[] = [];
   private writer: Promise<void> = Promise.resolve();
   private writesUntil = 0;
@@ -169,6 +171,7 @@ export class Readers {
 
   async stop(): Promise<ReadersReport> {
     this.stopped = true;
+    this.stopping.abort();
     await Promise.all(this.loops);
     for (const d of this.docs) await d.busy;
     return this.r;
@@ -297,7 +300,7 @@ export class Readers {
           ...(model ? { model } : {}),
           maxTokens: 256,
         }),
-        signal: AbortSignal.timeout(60_000),
+        signal: AbortSignal.any([this.stopping.signal, AbortSignal.timeout(60_000)]),
       });
       status = String(res.status);
       const body = (await res.json().catch(() => ({}))) as {
@@ -319,7 +322,11 @@ export class Readers {
         for (const s of body.sources ?? []) this.checkSource(s, started, ended);
       }
     } catch (err) {
-      status = err instanceof Error && err.name === "TimeoutError" ? "no answer in 60 s" : "network";
+      status = this.stopping.signal.aborted
+        ? "stopped with the run"
+        : err instanceof Error && err.name === "TimeoutError"
+          ? "no answer in 60 s"
+          : "network";
     }
     this.r.chat.byStatus[status] = (this.r.chat.byStatus[status] ?? 0) + 1;
   }
@@ -389,7 +396,7 @@ export class Readers {
           prefix: READER_PREFIX,
           limit: 20,
         }),
-        signal: AbortSignal.timeout(30_000),
+        signal: AbortSignal.any([this.stopping.signal, AbortSignal.timeout(30_000)]),
       });
       status = String(res.status);
       const body = (await res.json().catch(() => ({}))) as {
@@ -410,7 +417,11 @@ export class Readers {
         }
       }
     } catch (err) {
-      status = err instanceof Error && err.name === "TimeoutError" ? "no answer in 30 s" : "network";
+      status = this.stopping.signal.aborted
+        ? "stopped with the run"
+        : err instanceof Error && err.name === "TimeoutError"
+          ? "no answer in 30 s"
+          : "network";
     }
     this.r.search.byStatus[status] = (this.r.search.byStatus[status] ?? 0) + 1;
   }

@@ -684,7 +684,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     const orphansBeforeFinalSweep = orphanFiles(filesBeforeSweep, recordsBefore).length;
     // The scheduled sweep that would come next (it deletes superseded files queued by crashed runs).
     await sweep();
-    const strayChunks = await findStrayChunks(clients.documents);
+    // Read while the search index catches up below (both only read).
+    const strayChunksRead = findStrayChunks(clients.documents);
     log(`drained: ${drained}; final janitor sweep done; checking invariants`);
 
     // The search index, once its lag has passed (the indexer run to an empty to-do list; nothing is in
@@ -692,6 +693,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     // searchable document's latest text, and nothing else.
     await indexing.stop();
     const searchIndex = await checkSearchIndex(store, clients.s3);
+    const strayChunks = await strayChunksRead;
 
     // ---- Checks ----
     const files = emulator.files();
