@@ -46,6 +46,26 @@ describe("local AWS stand-ins", () => {
     ).rejects.toMatchObject({ $metadata: { httpStatusCode: 412 } });
   });
 
+  it("serves every GET a whole version while PUTs of the same key race it, like S3", async () => {
+    const key = "atomic/manifest.json";
+    const versions = Array.from({ length: 6 }, (_, v) =>
+      JSON.stringify({ v, pad: "x".repeat(200_000 + v * 50_000) }),
+    );
+    await stack.s3Client.send(new PutObjectCommand({ Bucket: stack.bucket, Key: key, Body: versions[0] }));
+    const reads: string[] = [];
+    const reader = (async () => {
+      for (let i = 0; i < 40; i++) {
+        const got = await stack.s3Client.send(new GetObjectCommand({ Bucket: stack.bucket, Key: key }));
+        reads.push(await got.Body!.transformToString());
+      }
+    })();
+    for (const body of versions.slice(1)) {
+      await stack.s3Client.send(new PutObjectCommand({ Bucket: stack.bucket, Key: key, Body: body }));
+    }
+    await reader;
+    for (const body of reads) expect(versions).toContain(body);
+  });
+
   it("emits AWS-shaped records with encoded keys and increasing sequencers", async () => {
     const seen: S3EventRecord[] = [];
     const off = stack.onS3Event((r) => seen.push(r));
