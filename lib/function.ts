@@ -334,10 +334,13 @@ export class PipelineFunction extends NodejsFunction {
       access === "read" ? ["s3:GetObject"] : ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"];
     const objects = bucket.arnForObjects("*");
     this.addToRolePolicy(new PolicyStatement({ actions, resources: [objects] }));
+    // ListBucket: the writer sweeps objects no manifest names (a crashed run's); every reader needs it
+    // too, or S3 answers a missing object (no index yet) with 403 instead of 404.
+    this.addToRolePolicy(new PolicyStatement({ actions: ["s3:ListBucket"], resources: [bucket.bucketArn] }));
     acknowledge(
       this.executionRole,
       wildcardFindingId(this, objects),
-      `Object-level ${actions.join("/")} on the search index bucket's objects (segment keys are generated per run); no bucket-level or List rights.`,
+      `Object-level ${actions.join("/")} on the search index bucket's objects (segment keys are generated per run); bucket-level rights: ListBucket only.`,
     );
     this.addEnvironment(ENV.SEARCH_INDEX_BUCKET, bucket.bucketName);
     return this;
