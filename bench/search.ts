@@ -9,7 +9,9 @@
  * - process RSS (peak), next to the chat function's 1 GB;
  * - agreement: top-10 overlap of the index with today's in-memory ranking (ChunkRanker over every
  *   chunk) over `questions` questions (target 0.9);
- * - index upkeep: indexer time per document in bulk, against the seed's own write time per document.
+ * - index upkeep: indexer time per document in bulk, against the seed's own write time per document;
+ *   and one overwritten document after the bulk build: bytes its run wrote (delta + manifest, flat
+ *   in the corpus size) and bytes the warm chat side read to see it.
  *
  * `npx tsx bench/search.ts --docs 10000 --mb 500` (the issue's size; long on a small machine).
  */
@@ -178,6 +180,7 @@ export async function main(opts: SearchBenchOptions = {}) {
         sentBytes,
         retrieval: json.context?.retrieval,
         fill: (json.context?.promptTokens ?? 0) / Math.max(1, json.context?.budgetTokens ?? 1),
+        budgetTokens: json.context?.budgetTokens,
         timings: Object.fromEntries(Object.entries(lastTimings).map(([k, v]) => [k, Math.round(v)])),
       };
     };
@@ -249,6 +252,34 @@ export async function main(opts: SearchBenchOptions = {}) {
     }
     const manifest = await searcher.manifest();
 
+    // ---- upkeep of one change after the bulk build: one document overwritten (same size), one run.
+    // Its bytes written (delta + manifest) should not grow with the corpus; the warm chat side then
+    // reads only the new manifest and delta, and patches the segments it holds.
+    const changed = records[1 % records.length]!;
+    const changedText = (await store.getChunks(changed))
+      .map((c) => c.text)
+      .reverse()
+      .join("\n\n");
+    await store.putDocumentText({ documentId: changed.documentId, key: changed.key }, changedText);
+    const t2 = performance.now();
+    let oneChange = { bytesWritten: 0, folded: false, deltaDocuments: 0, runs: 0 };
+    for (;;) {
+      const r = await indexer.run();
+      if (r.added + r.removed > 0)
+        oneChange = {
+          bytesWritten: oneChange.bytesWritten + r.bytesWritten,
+          folded: oneChange.folded || r.folded,
+          deltaDocuments: r.deltaDocuments,
+          runs: oneChange.runs + 1,
+        };
+      if (r.todos === 0) break;
+    }
+    const oneChangeMs = performance.now() - t2;
+    const loadedBefore = coldSearcher.stats.bytesLoaded;
+    const fact = facts[0]!;
+    const afterChange = await ask(warmApp, { question: `What is the ${fact.attribute} of ${fact.entity}?` });
+    const refreshBytes = coldSearcher.stats.bytesLoaded - loadedBefore;
+
     clearInterval(sample);
     return {
       documents: docs,
@@ -278,6 +309,15 @@ export async function main(opts: SearchBenchOptions = {}) {
       /** Decompressed JSON of the segments the chat side cached (heap per JSON byte = chatHeapMB / this). */
       chatCachedJsonMB: Math.round((coldSearcher.stats.cachedJsonBytes / 1048576) * 10) / 10,
       chatFunctionMemoryMB: 1024,
+      /** The deployment's context budget the chat answered with (MAX_CONTEXT_TOKENS default). */
+      budgetTokens: cold.budgetTokens,
+      /** One overwritten document after the bulk build: the indexer run(s) it took. */
+      oneChangeBytesWritten: oneChange.bytesWritten,
+      oneChangeFolded: oneChange.folded,
+      oneChangeMs: Math.round(oneChangeMs),
+      /** Bytes the warm chat side read to see that change (manifest + delta), and its next answer's time. */
+      oneChangeChatRefreshBytes: refreshBytes,
+      oneChangeNextQuestionMs: Math.round(afterChange.ms),
     };
   } finally {
     clearInterval(sample);
