@@ -207,9 +207,11 @@ export async function main(opts: SearchBenchOptions = {}) {
     const unscopedTimings: Record<string, number>[] = [];
     const fills: number[] = [];
     const scopedTimings: Record<string, number>[] = [];
+    let lastWarmQuestion = "";
     for (let r = 0; r < runs; r++) {
       const fact = facts[Math.floor(rand() * facts.length)]!;
       const question = `What is the ${fact.attribute} of ${fact.entity}?`;
+      lastWarmQuestion = question;
       await ask(warmApp, { question }); // warms the segments this question needs
       const u = await ask(warmApp, { question });
       const s = await ask(warmApp, { question, documentIds: [records[fact.doc]!.documentId] });
@@ -275,10 +277,13 @@ export async function main(opts: SearchBenchOptions = {}) {
       if (r.todos === 0) break;
     }
     const oneChangeMs = performance.now() - t2;
+    // The last warm question again: its segments are cached, so what it reads is what the change costs
+    // (an older question's segments may have left the LRU cache meanwhile: that is the cache cap).
     const loadedBefore = coldSearcher.stats.bytesLoaded;
-    const fact = facts[0]!;
-    const afterChange = await ask(warmApp, { question: `What is the ${fact.attribute} of ${fact.entity}?` });
+    const deltaBefore = coldSearcher.stats.deltaBytesLoaded;
+    const afterChange = await ask(warmApp, { question: lastWarmQuestion });
     const refreshBytes = coldSearcher.stats.bytesLoaded - loadedBefore;
+    const refreshDeltaBytes = coldSearcher.stats.deltaBytesLoaded - deltaBefore;
 
     clearInterval(sample);
     return {
@@ -317,6 +322,8 @@ export async function main(opts: SearchBenchOptions = {}) {
       oneChangeMs: Math.round(oneChangeMs),
       /** Bytes the warm chat side read to see that change (manifest + delta), and its next answer's time. */
       oneChangeChatRefreshBytes: refreshBytes,
+      /** ...of which the delta (the rest: the manifest, and any segment the LRU cap had evicted). */
+      oneChangeChatDeltaBytes: refreshDeltaBytes,
       oneChangeNextQuestionMs: Math.round(afterChange.ms),
     };
   } finally {

@@ -51,8 +51,9 @@ export interface SearcherStats {
   segmentsCached: number;
   /** Decompressed JSON bytes of the cached segments (see maxCachedBytes). */
   cachedJsonBytes: number;
-  /** Deltas loaded (one per index change that did not fold). */
+  /** Deltas loaded (one per index change that did not fold), and their bytes. */
   deltasLoaded: number;
+  deltaBytesLoaded: number;
   /** Chunks added to cached segments from deltas (patch work). */
   chunksPatched: number;
 }
@@ -121,6 +122,7 @@ export class IndexSearcher implements SearchIndex {
     segmentsCached: 0,
     cachedJsonBytes: 0,
     deltasLoaded: 0,
+    deltaBytesLoaded: 0,
     chunksPatched: 0,
   };
   private readonly refreshMs: number;
@@ -262,6 +264,7 @@ export class IndexSearcher implements SearchIndex {
         if (!obj || obj === "unchanged") throw new Error(`search index: ${deltaKey} is missing`);
         this.stats.objectsLoaded++;
         this.stats.deltasLoaded++;
+        this.stats.deltaBytesLoaded += obj.body.length;
         this.stats.bytesLoaded += obj.body.length;
         d = IndexDelta.decode(unpackJson<DeltaObject>(obj.body));
       }
