@@ -1,0 +1,113 @@
+/**
+ * The port every Lambda and the local runtime use to talk to the Moonshot (Kimi) API.
+ * `MoonshotClient` (client.ts) is the HTTP adapter; tests may substitute fakes.
+ * Shapes follow the provider's OpenAPI document (local/emulator/moonshot-openapi.json).
+ */
+import type { Readable } from "node:stream";
+
+export type FilePurpose = "file-extract" | "image" | "video" | "batch";
+
+export interface RemoteFile {
+  id: string;
+  object: "file" | string;
+  bytes: number;
+  /** Unix seconds. */
+  created_at: number;
+  filename: string;
+  purpose: FilePurpose | string;
+  /** `ok`, `ready`, `error`, ... */
+  status: string;
+  status_details?: string;
+}
+
+export interface UploadSource {
+  filename: string;
+  /** Size in bytes when known (lets the client reject > 100 MB before sending). */
+  size?: number;
+  contentType?: string;
+  /**
+   * Opens a fresh stream of the bytes. Called once per attempt, so a retried upload re-reads the
+   * source instead of replaying a consumed stream; the body is never buffered whole in memory.
+   */
+  open: () => Promise<Readable> | Readable;
+  /**
+   * Before re-sending after an attempt whose outcome is unknown (it timed out or lost its connection
+   * without an answer, so the provider may have stored the file anyway): looks for that upload.
+   * Resolving a file ends the upload with it instead of sending the bytes again.
+   */
+  findEarlier?: () => Promise<RemoteFile | undefined>;
+}
+
+export interface ChatMessage {
+  role: "system" | "user" | "assistant" | "tool";
+  content: string;
+  name?: string;
+}
+
+export interface ChatRequest {
+  model: string;
+  messages: ChatMessage[];
+  max_tokens?: number;
+  temperature?: number;
+  top_p?: number;
+}
+
+export interface ChatUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+}
+
+export interface ChatResult {
+  id: string;
+  model: string;
+  content: string;
+  reasoningContent?: string;
+  finishReason: string | null;
+  usage: ChatUsage;
+}
+
+/** One streamed delta; the last event of a stream has `usage` and `done: true`. */
+export interface ChatDelta {
+  content?: string;
+  reasoningContent?: string;
+  finishReason?: string | null;
+  usage?: ChatUsage;
+  done?: boolean;
+}
+
+export interface ModelInfo {
+  id: string;
+  object?: string;
+  owned_by?: string;
+  created?: number;
+  /** Context window in tokens. */
+  context_length?: number;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+  /** Absolute epoch-ms deadline for the whole call, retries included (e.g. Lambda remaining time). */
+  deadline?: number;
+}
+
+export interface ProviderApi {
+  uploadFile(source: UploadSource, purpose?: FilePurpose, opts?: CallOptions): Promise<RemoteFile>;
+  /** The extracted text, whether the provider answered plain text or a JSON envelope. */
+  getFileContent(fileId: string, opts?: CallOptions): Promise<string>;
+  retrieveFile(fileId: string, opts?: CallOptions): Promise<RemoteFile>;
+  listFiles(opts?: CallOptions): Promise<RemoteFile[]>;
+  /** Resolves `true` when deleted, `false` when it was already gone (404). */
+  deleteFile(fileId: string, opts?: CallOptions): Promise<boolean>;
+  chat(req: ChatRequest, opts?: CallOptions): Promise<ChatResult>;
+  chatStream(req: ChatRequest, opts?: CallOptions): AsyncIterable<ChatDelta>;
+  estimateTokenCount(req: Pick<ChatRequest, "model" | "messages">, opts?: CallOptions): Promise<number>;
+  listModels(opts?: CallOptions): Promise<ModelInfo[]>;
+}
+
+/** Provider limits (from the platform docs); the emulator makes them configurable for tests. */
+export const PROVIDER_LIMITS = {
+  maxFiles: 1000,
+  maxFileBytes: 100 * 1024 * 1024,
+  maxTotalBytes: 10 * 1024 * 1024 * 1024,
+} as const;
