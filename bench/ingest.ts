@@ -27,7 +27,7 @@ import { DynamoDocumentStore } from "../functions/core/documents/dynamo-store";
 import { documentIdFor } from "../functions/core/ingest/events";
 import { S3ObjectSource } from "../functions/core/ingest/objects";
 import { IngestService } from "../functions/core/ingest/service";
-import { MoonshotClient } from "../functions/core/moonshot/client";
+import { MoonshotClient } from "../functions/core/provider/client";
 import { RecordingMetrics } from "../functions/core/runtime/telemetry";
 import { ensureDocumentsTable, startLocalDynamo } from "../local/aws/dynamo";
 import { startLocalS3 } from "../local/aws/s3";
@@ -195,7 +195,7 @@ async function startServers(latencyMs: number): Promise<Servers> {
 function service(servers: Servers, concurrency: number, metrics = new RecordingMetrics()): IngestService {
   return new IngestService({
     store: servers.store,
-    moonshot: servers.client,
+    provider: servers.client,
     objects: new S3ObjectSource(servers.s3),
     metrics,
     config: { concurrency },

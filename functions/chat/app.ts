@@ -19,7 +19,7 @@ import { ApiError } from "../core/chat/errors";
 import { ModelCatalog } from "../core/chat/models";
 import { ChatService } from "../core/chat/service";
 import type { DocumentReader } from "../core/documents/model";
-import type { MoonshotApi } from "../core/moonshot/types";
+import type { ProviderApi } from "../core/provider/types";
 import { type MetricsPort, noMetrics } from "../core/runtime/telemetry";
 import { type AppLogger, countError, errorResponse } from "./http";
 import { chatRoutes } from "./routes/chat";
@@ -36,7 +36,7 @@ export interface ObjectDeleter {
 
 export interface ChatDeps {
   store: DocumentReader;
-  moonshot: MoonshotApi;
+  provider: ProviderApi;
   objects: ObjectDeleter;
   /** Model used when a request names none. */
   defaultModel: string;
@@ -92,10 +92,10 @@ const unauthorized = () =>
 /** Builds the chat API app. */
 export function createChatApp(deps: ChatDeps): Hono<ChatEnv> {
   const log = deps.logger ?? quietLogger;
-  const models = new ModelCatalog(deps.moonshot, { ttlMs: deps.modelCacheTtlMs });
+  const models = new ModelCatalog(deps.provider, { ttlMs: deps.modelCacheTtlMs });
   const service = new ChatService({
     store: deps.store,
-    moonshot: deps.moonshot,
+    provider: deps.provider,
     models,
     defaultModel: deps.defaultModel,
     maxDocuments: deps.maxDocuments,

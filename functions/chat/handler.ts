@@ -8,7 +8,7 @@
  */
 import { DEFAULT_MODEL, ENV } from "../core/config";
 import { DynamoDocumentStore } from "../core/documents/dynamo-store";
-import { moonshotFromEnv } from "../core/moonshot/index";
+import { moonshotFromEnv } from "../core/provider/index";
 import { documents, s3 } from "../core/runtime/clients";
 import { logger, metrics } from "../core/runtime/observability";
 import { powertoolsLogger, powertoolsMetrics } from "../core/runtime/telemetry";
@@ -25,7 +25,7 @@ function requireEnv(name: string): string {
 const app = createChatApp({
   store: new DynamoDocumentStore({ client: documents, tableName: requireEnv(ENV.TABLE_NAME) }),
   // A person is waiting: retry a provider hiccup once, then answer (429 passes Retry-After through).
-  moonshot: moonshotFromEnv({ retry: { maxAttempts: 2, maxElapsedMs: 20_000 } }),
+  provider: moonshotFromEnv({ retry: { maxAttempts: 2, maxElapsedMs: 20_000 } }),
   objects: s3ObjectDeleter(s3),
   defaultModel: process.env[ENV.MODEL]?.trim() || DEFAULT_MODEL,
   logger: powertoolsLogger(logger),

@@ -12,7 +12,7 @@ import { loadIngestEnvironment, safetyMarginMs } from "../core/ingest/config";
 import { S3ObjectSource } from "../core/ingest/objects";
 import { IngestService } from "../core/ingest/service";
 import { QuotaRoomMaker } from "../core/janitor/room-maker";
-import { moonshotFromEnv } from "../core/moonshot";
+import { moonshotFromEnv } from "../core/provider";
 import { documents, s3 } from "../core/runtime/clients";
 import { logger, metrics } from "../core/runtime/observability";
 import { powertoolsLogger, powertoolsMetrics } from "../core/runtime/telemetry";
@@ -28,7 +28,7 @@ const moonshot = moonshotFromEnv({
 });
 const service = new IngestService({
   store,
-  moonshot,
+  provider: moonshot,
   objects: new S3ObjectSource(s3),
   roomMaker: new QuotaRoomMaker(moonshot, store, {
     policy: env.highWaterMark === undefined ? {} : { highWaterMark: env.highWaterMark },

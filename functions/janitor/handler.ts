@@ -15,7 +15,7 @@ import { DynamoDocumentStore } from "../core/documents/dynamo-store";
 import { dryRunFromEvent, loadJanitorConfig } from "../core/janitor/config";
 import { JANITOR_METRICS, reportSweep } from "../core/janitor/report";
 import { runSweep, SweepAbortedError, type SweepSummary } from "../core/janitor/sweep";
-import { moonshotFromEnv } from "../core/moonshot";
+import { moonshotFromEnv } from "../core/provider";
 import { documents } from "../core/runtime/clients";
 import { logger, metrics } from "../core/runtime/observability";
 

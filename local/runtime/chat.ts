@@ -23,7 +23,7 @@ export async function loadChatFetch(): Promise<(request: Request) => Response | 
     import("../../functions/chat/app"),
     import("../../functions/chat/objects"),
     import("../../functions/core/documents/dynamo-store"),
-    import("../../functions/core/moonshot/index"),
+    import("../../functions/core/provider/index"),
     import("../../functions/core/runtime/clients"),
     import("../../functions/core/auth/token"),
     import("../../functions/core/runtime/secrets"),
@@ -34,7 +34,7 @@ export async function loadChatFetch(): Promise<(request: Request) => Response | 
   if (!tableName) throw new Error(`${ENV.TABLE_NAME} is not set`);
   const app = createChatApp({
     store: new DynamoDocumentStore({ client: clients.documents, tableName }),
-    moonshot: moonshotFromEnv(),
+    provider: moonshotFromEnv(),
     objects: s3ObjectDeleter(clients.s3),
     defaultModel: process.env[ENV.MODEL]?.trim() || DEFAULT_MODEL,
     logger: telemetry.powertoolsLogger(obs.logger),

@@ -11,7 +11,7 @@ import { createChatApp } from "../../functions/chat/app";
 import { s3ObjectDeleter } from "../../functions/chat/objects";
 import { bearerAuthenticator } from "../../functions/core/auth/token";
 import { DynamoDocumentStore } from "../../functions/core/documents/dynamo-store";
-import { MoonshotClient } from "../../functions/core/moonshot/client";
+import { MoonshotClient } from "../../functions/core/provider/client";
 import { type RunningEmulator, startEmulator } from "../../local/emulator/server";
 import { type LocalStack, startLocalStack } from "../support/local-stack";
 import { parseSse, type ServedApp, serveApp, TOKEN } from "./support";
@@ -48,7 +48,7 @@ beforeAll(async () => {
   });
   const app = createChatApp({
     store,
-    moonshot,
+    provider: moonshot,
     objects: s3ObjectDeleter(stack.s3Client),
     defaultModel: "kimi-k2.6",
     authenticate: bearerAuthenticator(async () => TOKEN),

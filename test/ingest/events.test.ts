@@ -19,7 +19,7 @@ import {
   QuotaExhaustedError,
   RateLimitError,
   ServerError,
-} from "../../functions/core/moonshot/errors";
+} from "../../functions/core/provider/errors";
 import { encodeS3EventKey } from "../../local/aws/s3";
 import { s3TestEventMessage, sqsMessageFor } from "../../local/aws/sqs";
 

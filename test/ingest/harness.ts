@@ -8,7 +8,7 @@ import type { S3EventRecord, SQSBatchResponse, SQSRecord } from "aws-lambda";
 import { DynamoDocumentStore } from "../../functions/core/documents/dynamo-store";
 import { S3ObjectSource } from "../../functions/core/ingest/objects";
 import { type IngestDeps, IngestService } from "../../functions/core/ingest/service";
-import { MoonshotClient, type MoonshotClientOptions } from "../../functions/core/moonshot/client";
+import { MoonshotClient, type MoonshotClientOptions } from "../../functions/core/provider/client";
 import { RecordingMetrics } from "../../functions/core/runtime/telemetry";
 import { sqsMessageFor } from "../../local/aws/sqs";
 import { type EmulatorOptions, type RunningEmulator, startEmulator } from "../../local/emulator/server";
@@ -66,7 +66,7 @@ export async function startIngestHarness(opts: { emulator?: EmulatorOptions } = 
   const metrics = new RecordingMetrics();
   const objects = new S3ObjectSource(stack.s3Client);
   const service = (overrides: Partial<IngestDeps> = {}) =>
-    new IngestService({ store, moonshot: client, objects, metrics, ...overrides });
+    new IngestService({ store, provider: client, objects, metrics, ...overrides });
   const lastEventFor = (key: string): S3EventRecord => {
     for (let i = events.length - 1; i >= 0; i--) {
       const r = events[i]!;

@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { normaliseSequencer } from "../../functions/core/documents/dynamo-store";
 import { documentIdFor, uploadTagFor } from "../../functions/core/ingest/events";
 import { ObjectGoneError, type ObjectSource } from "../../functions/core/ingest/objects";
-import { MoonshotClient } from "../../functions/core/moonshot/client";
+import { MoonshotClient } from "../../functions/core/provider/client";
 import type { RoomMaker } from "../../functions/core/quota/types";
 import { s3TestEventMessage, sqsMessageFor } from "../../local/aws/sqs";
 import { makeDocx, makePdf } from "../support/pdf-docx";
@@ -318,7 +318,7 @@ describe("bad input", () => {
       apiKey: async () => undefined,
       retry: FAST_RETRY,
     });
-    expect(await h.deliver(messagesFor([record]), { service: h.service({ moonshot: client }) })).toEqual([]);
+    expect(await h.deliver(messagesFor([record]), { service: h.service({ provider: client }) })).toEqual([]);
     expect((await h.store.get(docId("nokey/doc.txt")))?.error).toEqual({
       code: "provider_not_configured",
       message: "provider API key not configured",

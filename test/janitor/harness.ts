@@ -8,8 +8,8 @@ import { Readable } from "node:stream";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { DynamoDocumentStore, normaliseSequencer } from "../../functions/core/documents/dynamo-store";
-import { MoonshotClient } from "../../functions/core/moonshot/client";
-import type { RemoteFile } from "../../functions/core/moonshot/types";
+import { MoonshotClient } from "../../functions/core/provider/client";
+import type { RemoteFile } from "../../functions/core/provider/types";
 import { ensureDocumentsTable, startLocalDynamo } from "../../local/aws/dynamo";
 import { type EmulatorOptions, type RunningEmulator, startEmulator } from "../../local/emulator/server";
 

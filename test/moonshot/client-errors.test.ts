@@ -9,7 +9,7 @@ import {
   MoonshotClient,
   type MoonshotClientOptions,
   type RequestEvent,
-} from "../../functions/core/moonshot/client";
+} from "../../functions/core/provider/client";
 import {
   AuthenticationError,
   ContentFilterError,
@@ -29,7 +29,7 @@ import {
   ServerError,
   StorageQuotaError,
   TimeoutError,
-} from "../../functions/core/moonshot/errors";
+} from "../../functions/core/provider/errors";
 import {
   drop,
   fileObject,

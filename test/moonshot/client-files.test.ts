@@ -10,14 +10,14 @@ import {
   extractContent,
   MoonshotClient,
   type MoonshotClientOptions,
-} from "../../functions/core/moonshot/client";
+} from "../../functions/core/provider/client";
 import {
   EmptyFileError,
   FileTooLargeError,
   ServerError,
   UploadSourceError,
-} from "../../functions/core/moonshot/errors";
-import type { RemoteFile, UploadSource } from "../../functions/core/moonshot/types";
+} from "../../functions/core/provider/errors";
+import type { RemoteFile, UploadSource } from "../../functions/core/provider/types";
 import { validateRequest } from "../support/openapi";
 import {
   drop,

@@ -13,7 +13,7 @@
  *   exactly like a timed-out attempt (a transport error, retried by its retry loop).
  */
 import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
-import { PROVIDER_LIMITS } from "../../functions/core/moonshot/types";
+import { PROVIDER_LIMITS } from "../../functions/core/provider/types";
 import { createLambdaContext } from "../../local/runtime/lambda-context";
 
 export interface InvokeMessage {

@@ -232,7 +232,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     delete process.env.AWS_PROFILE;
     delete process.env.AWS_SESSION_TOKEN;
     // This process runs the janitor and the chat app: they plan against the same (low) file cap.
-    const { PROVIDER_LIMITS } = await import("../../functions/core/moonshot/types");
+    const { PROVIDER_LIMITS } = await import("../../functions/core/provider/types");
     const savedLimits = { ...PROVIDER_LIMITS };
     Object.assign(PROVIDER_LIMITS, { maxFiles: opts.maxFiles });
     closers.push(async () => Object.assign(PROVIDER_LIMITS, savedLimits));

@@ -16,7 +16,7 @@ import { errorResponse } from "../../functions/chat/http";
 import { type StreamingRuntime, streamingHandler } from "../../functions/chat/lambda-stream";
 import { consoleRoutes, contentSecurityPolicy, IMMUTABLE } from "../../functions/chat/routes/console";
 import { planUpload, type UploadPolicy, uploadsRoutes } from "../../functions/chat/routes/uploads";
-import type { MoonshotApi } from "../../functions/core/moonshot/types";
+import type { ProviderApi } from "../../functions/core/provider/types";
 import { type LocalStack, startLocalStack } from "../support/local-stack";
 
 const ctx = {
@@ -288,7 +288,7 @@ describe("inside the chat app", () => {
   const makeApp = () =>
     createChatApp({
       store: { get: async () => undefined, list: async () => ({ items: [] }), getChunks: async () => [] },
-      moonshot: {} as MoonshotApi,
+      provider: {} as ProviderApi,
       objects: { deleteObject: async () => {} },
       defaultModel: "kimi-k2.6",
       authenticate: async (header) => header === `Bearer ${TOKEN}`,
@@ -329,7 +329,7 @@ describe("inside the chat app", () => {
   it("in AWS mode (no authenticate) the console still loads while API routes need the authorizer", async () => {
     const app = createChatApp({
       store: { get: async () => undefined, list: async () => ({ items: [] }), getChunks: async () => [] },
-      moonshot: {} as MoonshotApi,
+      provider: {} as ProviderApi,
       objects: { deleteObject: async () => {} },
       defaultModel: "kimi-k2.6",
     });
@@ -367,7 +367,7 @@ describe("through the streaming Lambda adapter (API Gateway REST, no authorizer 
     process.env.CONSOLE_DIR = dir;
     const app = createChatApp({
       store: { get: async () => undefined, list: async () => ({ items: [] }), getChunks: async () => [] },
-      moonshot: {} as MoonshotApi,
+      provider: {} as ProviderApi,
       objects: { deleteObject: async () => {} },
       defaultModel: "kimi-k2.6",
     });

@@ -22,7 +22,7 @@ import { Hono } from "hono";
 import * as z from "zod/mini";
 import { toApiError } from "../../core/chat/errors";
 import type { PreparedChat } from "../../core/chat/service";
-import type { ChatMessage, ChatResult, ChatUsage } from "../../core/moonshot/types";
+import type { ChatMessage, ChatResult, ChatUsage } from "../../core/provider/types";
 import type { ChatAppContext, ChatEnv } from "../app";
 import { callOptions, countAnswer, countError, parseWith, readJson, sseFrame, streamResponse } from "../http";
 import { documentIdsField, prefixField } from "./selection";
@@ -116,7 +116,7 @@ export function chatRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
     });
 
     if (!body.stream) {
-      const result: ChatResult = await deps.moonshot.chat(prepared.request, call);
+      const result: ChatResult = await deps.provider.chat(prepared.request, call);
       countAnswer(ctx.metrics, result.usage);
       return c.json({
         answer: result.content,
@@ -132,7 +132,7 @@ export function chatRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
     let reasoning = "";
     let usage: ChatUsage | undefined;
     let finishReason: string | null = null;
-    return streamResponse(deps.moonshot.chatStream(prepared.request, call), {
+    return streamResponse(deps.provider.chatStream(prepared.request, call), {
       start: () =>
         sseFrame(
           { type: "start", model: prepared.model.id, skipped: prepared.skipped, context: prepared.context },

@@ -21,7 +21,7 @@ import { randomUUID } from "node:crypto";
 import { Hono } from "hono";
 import * as z from "zod/mini";
 import { badRequest, toApiError } from "../../core/chat/errors";
-import type { ChatMessage, ChatUsage } from "../../core/moonshot/types";
+import type { ChatMessage, ChatUsage } from "../../core/provider/types";
 import type { ChatAppContext, ChatEnv } from "../app";
 import { callOptions, countAnswer, countError, parseWith, readJson, sseFrame, streamResponse } from "../http";
 import { documentIdsField, prefixField } from "./selection";
@@ -150,7 +150,7 @@ export function completionsRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
     const created = Math.floor(Date.now() / 1000);
 
     if (!body.stream) {
-      const result = await deps.moonshot.chat(prepared.request, call);
+      const result = await deps.provider.chat(prepared.request, call);
       countAnswer(ctx.metrics, result.usage);
       return c.json({
         id: result.id || `chatcmpl-${randomUUID()}`,
@@ -191,7 +191,7 @@ export function completionsRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
       });
     let usage: ChatUsage | undefined;
     let finishReason: string | null = null;
-    return streamResponse(deps.moonshot.chatStream(prepared.request, call), {
+    return streamResponse(deps.provider.chatStream(prepared.request, call), {
       start: () => chunk({ role: "assistant", content: "" }, null),
       frame: (d) => {
         if (d.usage) usage = d.usage;

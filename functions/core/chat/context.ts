@@ -14,7 +14,7 @@
  */
 import MiniSearch from "minisearch";
 import type { DocumentRecord, TextChunk } from "../documents/model";
-import type { ChatMessage } from "../moonshot/types";
+import type { ChatMessage } from "../provider/types";
 import { estimateTokens } from "../text/tokens";
 
 /** Tokens the chat template spends per message (role markers, separators); a safe over-estimate. */

@@ -5,7 +5,7 @@
  * The `type` strings are stable for programs; messages say what to fix. Provider errors never leak a
  * stack or the provider's raw body beyond its one-line message.
  */
-import { ProviderError } from "../moonshot/errors";
+import { ProviderError } from "../provider/errors";
 
 /** Stable error types in the `error.type` field of every error response. */
 export type ApiErrorType =

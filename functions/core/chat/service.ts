@@ -5,7 +5,7 @@
  * `chatStream`; both routes (`/chat` and `/v1/chat/completions`) share this.
  */
 import type { DocumentReader } from "../documents/model";
-import type { CallOptions, ChatMessage, ChatRequest, MoonshotApi } from "../moonshot/types";
+import type { CallOptions, ChatMessage, ChatRequest, ProviderApi } from "../provider/types";
 import { type MetricsPort, noMetrics } from "../runtime/telemetry";
 import {
   ChunkRanker,
@@ -33,7 +33,7 @@ const TOP_UP_FILL = 0.9;
 
 export interface ChatServiceDeps {
   store: DocumentReader;
-  moonshot: Pick<MoonshotApi, "estimateTokenCount">;
+  provider: Pick<ProviderApi, "estimateTokenCount">;
   models: ModelCatalog;
   defaultModel: string;
   /** Parallel chunk reads. Default 16. */
@@ -133,7 +133,7 @@ export class ChatService {
     let toppedUp = false;
     for (;;) {
       checks++;
-      promptTokens = await this.deps.moonshot.estimateTokenCount({ model: model.id, messages }, opts);
+      promptTokens = await this.deps.provider.estimateTokenCount({ model: model.id, messages }, opts);
       const over = promptTokens + maxTokens - model.contextLength;
       if (over <= 0) {
         // The local estimate errs high, so ranking may have left out chunks that fit. When the

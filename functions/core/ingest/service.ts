@@ -49,8 +49,8 @@ import {
   PermissionDeniedError,
   ProviderError,
   QuotaExhaustedError,
-} from "../moonshot/errors";
-import type { CallOptions, MoonshotApi, RemoteFile } from "../moonshot/types";
+} from "../provider/errors";
+import type { CallOptions, ProviderApi, RemoteFile } from "../provider/types";
 import type { RoomMaker } from "../quota/types";
 import { type LoggerPort, type MetricsPort, noMetrics, silentLogger } from "../runtime/telemetry";
 import { chunkText } from "../text/chunking";
@@ -114,7 +114,7 @@ export interface IngestHooks {
 
 export interface IngestDeps {
   store: DynamoDocumentStore;
-  moonshot: MoonshotApi;
+  provider: ProviderApi;
   objects: ObjectSource;
   /** Frees provider quota before failing an upload as `quota` (the janitor's QuotaRoomMaker). */
   roomMaker?: RoomMaker;
@@ -213,7 +213,7 @@ const errorText = (err: unknown): string => (err instanceof Error ? err.message 
 /** The ingest path, independent of Lambda: the handler and local mode both drive it. */
 export class IngestService {
   private readonly store: DynamoDocumentStore;
-  private readonly api: MoonshotApi;
+  private readonly api: ProviderApi;
   private readonly objects: ObjectSource;
   private readonly roomMaker?: RoomMaker;
   private readonly log: LoggerPort;
@@ -225,7 +225,7 @@ export class IngestService {
 
   constructor(deps: IngestDeps) {
     this.store = deps.store;
-    this.api = deps.moonshot;
+    this.api = deps.provider;
     this.objects = deps.objects;
     this.roomMaker = deps.roomMaker;
     this.log = deps.logger ?? silentLogger;

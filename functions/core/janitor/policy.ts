@@ -24,7 +24,7 @@
  */
 import type { DocumentRecord } from "../documents/model";
 import { uploadTagFor } from "../ingest/events";
-import { PROVIDER_LIMITS, type RemoteFile } from "../moonshot/types";
+import { PROVIDER_LIMITS, type RemoteFile } from "../provider/types";
 import { uploadTagOf, uploadTagOfFilename } from "./upload-tag";
 
 export type DeletionReason = "superseded" | "orphan" | "retention" | "high_water";

@@ -63,8 +63,8 @@ import {
   type ChatUsage,
   type FilePurpose,
   type ModelInfo,
-  type ProviderApi,
   PROVIDER_LIMITS,
+  type ProviderApi,
   type RemoteFile,
   type UploadSource,
 } from "./types";
