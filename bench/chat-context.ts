@@ -5,7 +5,7 @@ import { createChatApp } from "../functions/chat/app";
 import { mapLimit } from "../functions/core/chat/selection";
 import { DynamoDocumentStore } from "../functions/core/documents/dynamo-store";
 import type { DocumentRecord } from "../functions/core/documents/model";
-import { MoonshotClient } from "../functions/core/provider/client";
+import { MoonshotClient } from "../functions/core/moonshot/adapter";
 import type { ChatRequest, ProviderApi } from "../functions/core/provider/types";
 import { ensureDocumentsTable, startLocalDynamo, startLocalDynamoProcess } from "../local/aws/dynamo";
 import { prng } from "../local/emulator/prng";

@@ -27,7 +27,7 @@ import { DynamoDocumentStore } from "../functions/core/documents/dynamo-store";
 import { documentIdFor } from "../functions/core/ingest/events";
 import { S3ObjectSource } from "../functions/core/ingest/objects";
 import { IngestService } from "../functions/core/ingest/service";
-import { MoonshotClient } from "../functions/core/provider/client";
+import { MoonshotClient } from "../functions/core/moonshot/adapter";
 import { RecordingMetrics } from "../functions/core/runtime/telemetry";
 import { ensureDocumentsTable, startLocalDynamo } from "../local/aws/dynamo";
 import { startLocalS3 } from "../local/aws/s3";

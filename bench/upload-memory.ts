@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { MoonshotClient } from "../functions/core/provider/client";
+import { MoonshotClient } from "../functions/core/moonshot/adapter";
 import type { RemoteFile } from "../functions/core/provider/types";
 
 const MB = 1024 * 1024;

@@ -11,7 +11,7 @@ import { createChatApp } from "../../functions/chat/app";
 import { s3ObjectDeleter } from "../../functions/chat/objects";
 import { bearerAuthenticator } from "../../functions/core/auth/token";
 import { DynamoDocumentStore } from "../../functions/core/documents/dynamo-store";
-import { MoonshotClient } from "../../functions/core/provider/client";
+import { MoonshotClient } from "../../functions/core/moonshot/adapter";
 import { type RunningEmulator, startEmulator } from "../../local/emulator/server";
 import { type LocalStack, startLocalStack } from "../support/local-stack";
 import { parseSse, type ServedApp, serveApp, TOKEN } from "./support";

@@ -8,7 +8,7 @@ import type { S3EventRecord, SQSBatchResponse, SQSRecord } from "aws-lambda";
 import { DynamoDocumentStore } from "../../functions/core/documents/dynamo-store";
 import { S3ObjectSource } from "../../functions/core/ingest/objects";
 import { type IngestDeps, IngestService } from "../../functions/core/ingest/service";
-import { MoonshotClient, type MoonshotClientOptions } from "../../functions/core/provider/client";
+import { MoonshotClient, type MoonshotClientOptions } from "../../functions/core/moonshot/adapter";
 import { RecordingMetrics } from "../../functions/core/runtime/telemetry";
 import { sqsMessageFor } from "../../local/aws/sqs";
 import { type EmulatorOptions, type RunningEmulator, startEmulator } from "../../local/emulator/server";

@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { normaliseSequencer } from "../../functions/core/documents/dynamo-store";
 import { documentIdFor, uploadTagFor } from "../../functions/core/ingest/events";
 import { ObjectGoneError, type ObjectSource } from "../../functions/core/ingest/objects";
-import { MoonshotClient } from "../../functions/core/provider/client";
+import { MoonshotClient } from "../../functions/core/moonshot/adapter";
 import type { RoomMaker } from "../../functions/core/quota/types";
 import { s3TestEventMessage, sqsMessageFor } from "../../local/aws/sqs";
 import { makeDocx, makePdf } from "../support/pdf-docx";

@@ -8,7 +8,7 @@ import { Readable } from "node:stream";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { DynamoDocumentStore, normaliseSequencer } from "../../functions/core/documents/dynamo-store";
-import { MoonshotClient } from "../../functions/core/provider/client";
+import { MoonshotClient } from "../../functions/core/moonshot/adapter";
 import type { RemoteFile } from "../../functions/core/provider/types";
 import { ensureDocumentsTable, startLocalDynamo } from "../../local/aws/dynamo";
 import { type EmulatorOptions, type RunningEmulator, startEmulator } from "../../local/emulator/server";

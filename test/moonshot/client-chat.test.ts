@@ -5,7 +5,7 @@
  */
 import type { ServerResponse } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
-import { MoonshotClient, type MoonshotClientOptions } from "../../functions/core/provider/client";
+import { MoonshotClient, type MoonshotClientOptions } from "../../functions/core/moonshot/adapter";
 import {
   ContextLengthError,
   NetworkError,

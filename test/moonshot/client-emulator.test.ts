@@ -15,11 +15,8 @@ import {
   startChildEmulator,
   stopChildEmulator,
 } from "../../bench/upload-memory";
-import {
-  MoonshotClient,
-  type MoonshotClientOptions,
-  type RequestEvent,
-} from "../../functions/core/provider/client";
+import { MoonshotClient, type MoonshotClientOptions } from "../../functions/core/moonshot/adapter";
+import type { RequestEvent } from "../../functions/core/provider/client";
 import {
   AuthenticationError,
   ContextLengthError,

@@ -5,11 +5,8 @@
  */
 import { createServer } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  MoonshotClient,
-  type MoonshotClientOptions,
-  type RequestEvent,
-} from "../../functions/core/provider/client";
+import { MoonshotClient, type MoonshotClientOptions } from "../../functions/core/moonshot/adapter";
+import type { RequestEvent } from "../../functions/core/provider/client";
 import {
   AuthenticationError,
   ContentFilterError,

@@ -6,11 +6,8 @@
 import { Readable } from "node:stream";
 import busboy from "busboy";
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  extractContent,
-  MoonshotClient,
-  type MoonshotClientOptions,
-} from "../../functions/core/provider/client";
+import { MoonshotClient, type MoonshotClientOptions } from "../../functions/core/moonshot/adapter";
+import { extractContent } from "../../functions/core/provider/client";
 import {
   EmptyFileError,
   FileTooLargeError,

@@ -1,25 +1,18 @@
 /**
- * Turns what the wire gave us (an HTTP status with the provider's error body, or a transport failure
- * from fetch/undici) into one of the typed errors in errors.ts. Shared by the fetch-based file calls
- * and the openai-based chat calls so both classify failures the same way.
+ * The provider-neutral half of error mapping: reading an error body, Retry-After, what a bare HTTP
+ * status means, and transport failures from fetch/undici. Each adapter maps its own error vocabulary
+ * on top (moonshot/error-mapping.ts, glm/error-mapping.ts); the fetch-based file calls and the
+ * openai-based chat calls share it, so both classify failures the same way.
  */
 import {
   AuthenticationError,
-  ContentFilterError,
-  ContextLengthError,
-  EmptyFileError,
-  ExtractionFailedError,
-  FileCountQuotaError,
   FileTooLargeError,
-  InvalidRequestError,
   NetworkError,
   NotFoundError,
   PermissionDeniedError,
   ProviderError,
-  QuotaExhaustedError,
   RateLimitError,
   ServerError,
-  StorageQuotaError,
   TimeoutError,
 } from "./errors";
 
@@ -31,8 +24,9 @@ export interface HttpErrorInput {
   headers?: Headers;
   /** The raw body text, when the provider did not send (parsable) JSON. */
   bodyText?: string;
-  /** `error.type` / `error.message` of the provider's JSON error body, when present. */
+  /** `error.type` / `error.code` / `error.message` of the provider's JSON error body, when present. */
   type?: string;
+  code?: string;
   message?: string;
 }
 
@@ -59,8 +53,18 @@ export function parseRetryAfter(headers: Headers | undefined, now: number = Date
   return Math.max(0, date - now);
 }
 
-/** Reads `{"error": {"type", "message"}}` (or a bare `{"message"}`) out of a body, if it is that. */
-export function parseErrorBody(text: string): { type?: string; message?: string } | undefined {
+/** The fields of a provider error object: Moonshot sends `type`, Zhipu GLM a numeric-string `code`. */
+export interface ProviderErrorBody {
+  type?: string;
+  code?: string;
+  message?: string;
+}
+
+/**
+ * Reads `{"error": {"type" | "code", "message"}}` (or the same fields at the top level) out of a body,
+ * if it is that.
+ */
+export function parseErrorBody(text: string): ProviderErrorBody | undefined {
   const trimmed = text.trim();
   if (!trimmed.startsWith("{")) return undefined;
   try {
@@ -68,22 +72,30 @@ export function parseErrorBody(text: string): { type?: string; message?: string 
     if (!parsed || typeof parsed !== "object") return undefined;
     const obj = parsed as Record<string, unknown>;
     const inner = obj.error && typeof obj.error === "object" ? (obj.error as Record<string, unknown>) : obj;
-    const type = typeof inner.type === "string" ? inner.type : undefined;
-    const message =
-      typeof inner.message === "string"
-        ? inner.message
-        : inner.message !== undefined
-          ? JSON.stringify(inner.message)
-          : undefined;
-    if (type === undefined && message === undefined) return undefined;
-    return { type, message };
+    return readErrorObject(inner);
   } catch {
     return undefined;
   }
 }
 
+/** The type, code and message of an error object (the `error` member of a body), when it has any. */
+export function readErrorObject(inner: unknown): ProviderErrorBody | undefined {
+  if (!inner || typeof inner !== "object") return undefined;
+  const o = inner as Record<string, unknown>;
+  const type = typeof o.type === "string" ? o.type : undefined;
+  const code = typeof o.code === "string" ? o.code : typeof o.code === "number" ? String(o.code) : undefined;
+  const message =
+    typeof o.message === "string"
+      ? o.message
+      : o.message !== undefined
+        ? JSON.stringify(o.message)
+        : undefined;
+  if (type === undefined && code === undefined && message === undefined) return undefined;
+  return { type, code, message };
+}
+
 /** A one-line, tag-free excerpt of a non-JSON body (an HTML error page from a proxy, say). */
-function snippet(text: string | undefined): string {
+export function snippet(text: string | undefined): string {
   if (!text) return "";
   const flat = text
     .replace(/<(script|style)[\s\S]*?<\/\1>/gi, " ")
@@ -94,58 +106,48 @@ function snippet(text: string | undefined): string {
   return flat.length > BODY_SNIPPET_CHARS ? `${flat.slice(0, BODY_SNIPPET_CHARS)}…` : flat;
 }
 
-/** The typed error for an HTTP error response. */
-export function mapHttpError(input: HttpErrorInput): ProviderError {
-  const { status, type, operation } = input;
-  const retryAfterMs = parseRetryAfter(input.headers);
+/** `operation: provider message`, or a readable fallback built from the status and the raw body. */
+export function httpErrorMessage(input: HttpErrorInput): string {
   const providerMessage = input.message?.trim();
-  const text = providerMessage ?? "";
-  const fallback = () => {
-    const excerpt = snippet(input.bodyText);
-    const reason = input.statusText ? ` ${input.statusText}` : "";
-    return `${operation}: provider answered HTTP ${status}${reason}${excerpt ? ` (${excerpt})` : " with no error body"}`;
-  };
-  const message = providerMessage ? `${operation}: ${providerMessage}` : fallback();
-  const base = { status, type, retryAfterMs };
+  if (providerMessage) return `${input.operation}: ${providerMessage}`;
+  const excerpt = snippet(input.bodyText);
+  const reason = input.statusText ? ` ${input.statusText}` : "";
+  return `${input.operation}: provider answered HTTP ${input.status}${reason}${excerpt ? ` (${excerpt})` : " with no error body"}`;
+}
 
-  if (/failed to extract file/i.test(text)) {
-    // The real service sometimes extracts the same bytes on a second try (transient parser load);
-    // a corrupt file fails every time, so the retry loop gives this class a single extra attempt.
-    return new ExtractionFailedError("extraction_failed", message, { ...base, retryable: status >= 500 });
-  }
+/** What every typed error of an HTTP answer carries. */
+export function errorOptions(input: HttpErrorInput): {
+  status: number;
+  type?: string;
+  retryAfterMs?: number;
+} {
+  return {
+    status: input.status,
+    type: input.type ?? input.code,
+    retryAfterMs: parseRetryAfter(input.headers),
+  };
+}
+
+/**
+ * The typed error an HTTP status alone implies (what a proxy's page or an empty body still tells), or
+ * undefined for a 4xx whose meaning is in the provider's own vocabulary (each adapter reads it).
+ */
+export function errorForStatus(input: HttpErrorInput): ProviderError | undefined {
+  const { status } = input;
+  const message = httpErrorMessage(input);
+  const base = errorOptions(input);
   if (status === 401) return new AuthenticationError("auth", message, base);
   if (status === 403) return new PermissionDeniedError("permission_denied", message, base);
   if (status === 404) return new NotFoundError("not_found", message, base);
   if (status === 408) return new TimeoutError("timeout", message, { ...base, retryable: true });
-  if (status === 413 || /file size is too large/i.test(text)) {
-    return new FileTooLargeError("file_too_large", message, base);
-  }
-  if (status === 429) {
-    if (
-      type === "exceeded_current_quota_error" ||
-      /exceeded (your )?current quota|insufficient balance/i.test(text)
-    ) {
-      return new QuotaExhaustedError("quota_exhausted", message, { ...base, retryable: false });
-    }
-    return new RateLimitError("rate_limited", message, { ...base, retryable: true });
-  }
+  if (status === 413) return new FileTooLargeError("file_too_large", message, base);
+  if (status === 429) return new RateLimitError("rate_limited", message, { ...base, retryable: true });
   if (status >= 500) {
     // 501 (not implemented) and 505 will not change on a retry.
     const retryable = status !== 501 && status !== 505;
     return new ServerError("server_error", message, { ...base, retryable });
   }
-  if (type === "content_filter") return new ContentFilterError("content_filter", message, base);
-  if (/file size is zero|empty file/i.test(text)) return new EmptyFileError("file_empty", message, base);
-  if (/max file count|number of files you have uploaded/i.test(text)) {
-    return new FileCountQuotaError("file_count_quota", message, base);
-  }
-  if (/max total size|total size of (the )?files/i.test(text)) {
-    return new StorageQuotaError("storage_quota", message, base);
-  }
-  if (/exceeded model token limit|input token length too long|context length/i.test(text)) {
-    return new ContextLengthError("context_length", message, base);
-  }
-  return new InvalidRequestError("invalid_request", message, base);
+  return undefined;
 }
 
 /** Error codes of Node/undici that mean the connection broke and the same request may succeed. */

@@ -4,9 +4,10 @@
  * Manager in AWS).
  */
 import { DEFAULT_MOONSHOT_BASE_URL, ENV } from "../config";
+import { MoonshotClient, type MoonshotClientOptions } from "../moonshot/adapter";
 import { getMoonshotApiKey } from "../runtime/secrets";
-import { MoonshotClient, type MoonshotClientOptions } from "./client";
 
+export * from "../moonshot/adapter";
 export * from "./client";
 export * from "./errors";
 export { DEFAULT_RETRY_POLICY, EXTRACTION_RETRY_LIMIT } from "./retry";

@@ -1,6 +1,7 @@
 /**
  * The port every Lambda and the local runtime use to talk to the Moonshot (Kimi) API.
- * `MoonshotClient` (client.ts) is the HTTP adapter; tests may substitute fakes.
+ * `MoonshotClient` (moonshot/adapter.ts) and `GlmClient` (glm/adapter.ts) are its HTTP adapters; tests
+ * may substitute fakes.
  * Shapes follow the provider's OpenAPI document (local/emulator/moonshot-openapi.json).
  */
 import type { Readable } from "node:stream";
