@@ -167,6 +167,8 @@ class TerminalFailure extends Error {
 }
 
 const READY_STATUSES = new Set(["ok", "ready", "processed"]);
+/** A listed upload worth reusing: extracted, or from a provider that reports no status (GLM). */
+const isUsable = (f: RemoteFile): boolean => f.status === undefined || READY_STATUSES.has(f.status);
 const TRANSIENT_CODES = new Set(["rate_limited", "server_error", "network", "timeout"]);
 
 /** Maps a provider error to the reason a user reads, or undefined when it is worth retrying. */
@@ -610,7 +612,7 @@ export class IngestService {
     }
     if (tagged.length === 0) return undefined;
     // Prefer a usable one; delete the rest.
-    const keep = tagged.find((f) => READY_STATUSES.has(f.status)) ?? tagged[0]!;
+    const keep = tagged.find(isUsable) ?? tagged[0]!;
     for (const f of tagged) if (f.id !== keep.id) await this.deleteRemote(f.id, record.documentId);
     this.metrics.count("UploadsReused");
     this.log.info("reusing an earlier upload of this version", {
@@ -665,7 +667,7 @@ export class IngestService {
           if (found.length > 0) {
             recovered = true;
             this.metrics.count("UploadsRecovered");
-            return found.find((f) => READY_STATUSES.has(f.status)) ?? found[0];
+            return found.find(isUsable) ?? found[0];
           }
         }
         return undefined;

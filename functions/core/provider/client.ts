@@ -421,13 +421,14 @@ export abstract class ProviderClient implements ProviderApi {
     opts: CallOptions | undefined,
     timeoutMs: number,
     fn: (ctx: AttemptContext, key: string) => Promise<T>,
+    policy?: Partial<RetryPolicy>,
   ): Promise<T> {
     const key = (await this.opts.apiKey())?.trim();
     if (!key) throw new NotConfiguredError("not_configured", "provider API key not configured");
     return withRetry(
       {
         operation,
-        policy: this.policy,
+        policy: policy ? { ...this.policy, ...policy } : this.policy,
         timeoutMs,
         deadline: opts?.deadline,
         signal: opts?.signal,

@@ -16,8 +16,8 @@ export interface RemoteFile {
   created_at: number;
   filename: string;
   purpose: FilePurpose | string;
-  /** `ok`, `ready`, `error`, ... */
-  status: string;
+  /** Moonshot: `ok`, `ready`, `error`, ... GLM sends none (its text is extracted when read). */
+  status?: string;
   status_details?: string;
 }
 
