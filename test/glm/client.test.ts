@@ -17,7 +17,6 @@ import {
   FileCountQuotaError,
   FileTooLargeError,
   InvalidRequestError,
-  NotFoundError,
   PermissionDeniedError,
   type ProviderError,
   QuotaExhaustedError,
