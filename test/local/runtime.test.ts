@@ -110,7 +110,8 @@ describe("DropFolder", () => {
     const folder = new DropFolder({
       dir: inbox,
       ledgerPath,
-      stableMs: 150,
+      // Wide against the test's own 60 ms writes, so a loaded machine cannot make a pause look stable.
+      stableMs: 1_000,
       rescanMs: 100,
       upload: async ({ path, key, size }) => {
         uploads.push({ key, size, content: await readFile(path, "utf8") });
@@ -134,18 +135,19 @@ describe("DropFolder", () => {
       await sleep(60);
       await writeFile(join(inbox, "deep", "er", "a b.txt"), `part${"-more".repeat(i + 1)}`);
     }
-    await sleep(600);
+    await expect.poll(() => uploads.length, { timeout: 15_000 }).toBe(1);
     expect(uploads).toEqual([{ key: "deep/er/a b.txt", size: 24, content: "part-more-more-more-more" }]);
     await folder.close();
 
-    // Restart: nothing new is uploaded; a changed file is uploaded again.
+    // Restart: nothing new is uploaded (checked after a full stable period and some rescans); a changed
+    // file is uploaded again.
     const second = await watch(inbox, ledger);
-    await sleep(500);
+    await sleep(1_500);
     expect(second.uploads).toEqual([]);
     await writeFile(join(inbox, "deep", "er", "a b.txt"), "changed");
     const later = new Date(Date.now() + 5000);
     await utimes(join(inbox, "deep", "er", "a b.txt"), later, later);
-    await sleep(700);
+    await expect.poll(() => second.uploads.length, { timeout: 15_000 }).toBe(1);
     expect(second.uploads.map((u) => u.content)).toEqual(["changed"]);
     await second.folder.close();
   });
@@ -169,7 +171,7 @@ describe("DropFolder", () => {
       onEvent: (e) => events.push(e.type),
     });
     await folder.start();
-    await sleep(800);
+    await expect.poll(() => events.length, { timeout: 15_000 }).toBe(2);
     await folder.close();
     expect(attempts).toBe(2);
     expect(events).toEqual(["failed", "uploaded"]);

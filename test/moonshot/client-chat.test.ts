@@ -304,8 +304,7 @@ describe("chatStream", () => {
     for await (const d of client.chatStream(REQ)) {
       if (d.content?.startsWith("2 ")) break;
     }
-    await sleep(50);
-    expect(server.requests[0].clientClosed).toBe(true);
+    await expect.poll(() => server.requests[0].clientClosed).toBe(true);
   });
 
   it("a caller's abort mid-stream ends it with the abort", async () => {

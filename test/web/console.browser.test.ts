@@ -518,8 +518,10 @@ describe("web console in headless Chromium", () => {
       (window as unknown as { dialogsSeen: string[] }).dialogsSeen = seen;
       new MutationObserver((mutations) => {
         for (const m of mutations)
-          for (const node of m.addedNodes)
-            for (const d of node instanceof Element ? [node, ...node.querySelectorAll("dialog")] : [])
+          for (const node of Array.from(m.addedNodes))
+            for (const d of node instanceof Element
+              ? [node, ...Array.from(node.querySelectorAll("dialog"))]
+              : [])
               if (d instanceof HTMLDialogElement) seen.push(`open=${d.open} visible=${d.checkVisibility()}`);
       }).observe(document.body, { childList: true, subtree: true });
     });
