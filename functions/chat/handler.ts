@@ -6,9 +6,9 @@
  * Authentication happens in the API Gateway Lambda authorizer (functions/authorizer/handler.ts);
  * the app refuses requests that arrive without the authorizer's context (see app.ts).
  */
-import { DEFAULT_MODEL, ENV } from "../core/config";
+import { ENV } from "../core/config";
 import { DynamoDocumentStore } from "../core/documents/dynamo-store";
-import { moonshotFromEnv } from "../core/provider/index";
+import { providerFromEnv, providerSettingsFromEnv } from "../core/provider/index";
 import { documents, s3 } from "../core/runtime/clients";
 import { logger, metrics } from "../core/runtime/observability";
 import { powertoolsLogger, powertoolsMetrics } from "../core/runtime/telemetry";
@@ -22,12 +22,15 @@ function requireEnv(name: string): string {
   return value;
 }
 
+// Cold start: a bad PROVIDER (or its settings) fails every invocation loudly.
+const provider = providerSettingsFromEnv();
+
 const app = createChatApp({
   store: new DynamoDocumentStore({ client: documents, tableName: requireEnv(ENV.TABLE_NAME) }),
   // A person is waiting: retry a provider hiccup once, then answer (429 passes Retry-After through).
-  provider: moonshotFromEnv({ retry: { maxAttempts: 2, maxElapsedMs: 20_000 } }),
+  provider: providerFromEnv({ retry: { maxAttempts: 2, maxElapsedMs: 20_000 } }, provider),
   objects: s3ObjectDeleter(s3),
-  defaultModel: process.env[ENV.MODEL]?.trim() || DEFAULT_MODEL,
+  defaultModel: process.env[ENV.MODEL]?.trim() || provider.profile.defaultModel,
   logger: powertoolsLogger(logger),
   metrics: powertoolsMetrics(metrics),
 });

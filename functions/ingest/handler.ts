@@ -2,9 +2,10 @@
  * Ingest Lambda: an SQS batch of S3 notifications in, `{ batchItemFailures }` out. Everything else
  * lives in IngestService (functions/core/ingest/service.ts), which local mode drives the same way.
  *
- * Environment (checked once at cold start): TABLE_NAME; MOONSHOT_BASE_URL and the key
- * (MOONSHOT_API_KEY_SECRET in AWS, MOONSHOT_API_KEY locally); MAX_RECEIVE_COUNT (the queue's redrive
- * limit, default 5); optional INGEST_CONCURRENCY, INGEST_MAX_FILE_BYTES, HIGH_WATER_MARK.
+ * Environment (checked once at cold start): TABLE_NAME; PROVIDER (moonshot or glm), its base URL and
+ * key (MOONSHOT_BASE_URL and MOONSHOT_API_KEY_SECRET in AWS / MOONSHOT_API_KEY locally, or the GLM_*
+ * ones); MAX_RECEIVE_COUNT (the queue's redrive limit, default 5); optional INGEST_CONCURRENCY,
+ * INGEST_MAX_FILE_BYTES, HIGH_WATER_MARK, PROVIDER_MAX_FILES.
  */
 import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { DynamoDocumentStore } from "../core/documents/dynamo-store";
@@ -12,7 +13,7 @@ import { loadIngestEnvironment, safetyMarginMs } from "../core/ingest/config";
 import { S3ObjectSource } from "../core/ingest/objects";
 import { IngestService } from "../core/ingest/service";
 import { QuotaRoomMaker } from "../core/janitor/room-maker";
-import { moonshotFromEnv } from "../core/provider";
+import { providerFromEnv } from "../core/provider";
 import { documents, s3 } from "../core/runtime/clients";
 import { logger, metrics } from "../core/runtime/observability";
 import { powertoolsLogger, powertoolsMetrics } from "../core/runtime/telemetry";
@@ -21,17 +22,24 @@ import { powertoolsLogger, powertoolsMetrics } from "../core/runtime/telemetry";
 const env = loadIngestEnvironment();
 const ingestMetrics = powertoolsMetrics(metrics);
 const store = new DynamoDocumentStore({ client: documents, tableName: env.tableName });
-const moonshot = moonshotFromEnv({
-  onRequest: (e) => {
-    if (e.code) ingestMetrics.count("ProviderErrors", 1, { name: "code", value: e.code });
+const provider = providerFromEnv(
+  {
+    onRequest: (e) => {
+      if (e.code) ingestMetrics.count("ProviderErrors", 1, { name: "code", value: e.code });
+    },
   },
-});
+  env.provider,
+);
 const service = new IngestService({
   store,
-  provider: moonshot,
+  provider,
   objects: new S3ObjectSource(s3),
-  roomMaker: new QuotaRoomMaker(moonshot, store, {
-    policy: env.highWaterMark === undefined ? {} : { highWaterMark: env.highWaterMark },
+  // The room maker plans against the chosen provider's limits (GLM: 100 files, Moonshot: 1,000).
+  roomMaker: new QuotaRoomMaker(provider, store, {
+    policy: {
+      limits: env.provider.limits,
+      ...(env.highWaterMark === undefined ? {} : { highWaterMark: env.highWaterMark }),
+    },
   }),
   logger: powertoolsLogger(logger),
   metrics: ingestMetrics,

@@ -1,11 +1,11 @@
 /**
  * The chat API for local mode: the same Hono app the Lambda serves (functions/chat/app.ts), built
- * exactly like functions/chat/handler.ts builds it (same store, Moonshot client, S3 deleter, default
+ * exactly like functions/chat/handler.ts builds it (same store, provider client, S3 deleter, default
  * model, logger), except that authentication is the app's own bearer check (the same function the
  * API Gateway authorizer uses) instead of API Gateway's authorizer. Imported only after `startStack`
  * has set the environment, like a cold start.
  */
-import { DEFAULT_MODEL, ENV } from "../../functions/core/config";
+import { ENV } from "../../functions/core/config";
 
 /** A fetch handler serving the chat API. */
 export async function loadChatFetch(): Promise<(request: Request) => Response | Promise<Response>> {
@@ -13,7 +13,7 @@ export async function loadChatFetch(): Promise<(request: Request) => Response | 
     { createChatApp },
     { s3ObjectDeleter },
     { DynamoDocumentStore },
-    { moonshotFromEnv },
+    { providerFromEnv, providerSettingsFromEnv },
     clients,
     auth,
     secrets,
@@ -32,11 +32,12 @@ export async function loadChatFetch(): Promise<(request: Request) => Response | 
   ]);
   const tableName = process.env[ENV.TABLE_NAME];
   if (!tableName) throw new Error(`${ENV.TABLE_NAME} is not set`);
+  const provider = providerSettingsFromEnv();
   const app = createChatApp({
     store: new DynamoDocumentStore({ client: clients.documents, tableName }),
-    provider: moonshotFromEnv(),
+    provider: providerFromEnv({}, provider),
     objects: s3ObjectDeleter(clients.s3),
-    defaultModel: process.env[ENV.MODEL]?.trim() || DEFAULT_MODEL,
+    defaultModel: process.env[ENV.MODEL]?.trim() || provider.profile.defaultModel,
     logger: telemetry.powertoolsLogger(obs.logger),
     authenticate: auth.bearerAuthenticator(secrets.getApiToken),
   });

@@ -50,6 +50,7 @@ import {
   ProviderError,
   QuotaExhaustedError,
 } from "../provider/errors";
+import { type FileRules, PROVIDER_PROFILES } from "../provider/profiles";
 import type { CallOptions, ProviderApi, RemoteFile } from "../provider/types";
 import type { RoomMaker } from "../quota/types";
 import { type LoggerPort, type MetricsPort, noMetrics, silentLogger } from "../runtime/telemetry";
@@ -70,6 +71,8 @@ import { ObjectGoneError, type ObjectInfo, type ObjectSource } from "./objects";
 export interface IngestConfig {
   /** Refuse larger objects before upload. @default 100 MB (the provider's limit) */
   maxFileBytes: number;
+  /** The provider's file rules: types it extracts, images' lower cap. @default Moonshot's */
+  files: FileRules;
   /** The queue's redrive maxReceiveCount: the delivery that reaches it is the last. @default 5 */
   maxReceiveCount: number;
   /** S3 records processed at once per batch. @default 4 */
@@ -89,6 +92,7 @@ export interface IngestConfig {
 
 export const DEFAULT_INGEST_CONFIG: IngestConfig = {
   maxFileBytes: DEFAULT_MAX_FILE_BYTES,
+  files: PROVIDER_PROFILES.moonshot.files,
   maxReceiveCount: 5,
   concurrency: 4,
   leaseMarginMs: 60_000,
@@ -426,7 +430,10 @@ export class IngestService {
     let uploaded: RemoteFile | undefined;
     let uploadAttempted = false;
     try {
-      const invalid = validateObject(change.key, info.size, this.config.maxFileBytes);
+      const invalid = validateObject(change.key, info.size, {
+        ...this.config.files,
+        maxFileBytes: Math.min(this.config.maxFileBytes, this.config.files.maxFileBytes),
+      });
       if (invalid) throw new TerminalFailure(invalid);
       const callOpts: CallOptions = { deadline: delivery.deadline };
 

@@ -2,6 +2,7 @@
  * The janitor Lambda's configuration, read and checked once at cold start, and the event's `dryRun`.
  */
 import { ENV } from "../config";
+import { type ProviderSettings, providerSettingsFromEnv } from "../provider/index";
 import { EnvReader, parseFlag } from "../runtime/env";
 import { DEFAULT_POLICY, type JanitorPolicyConfig, validatePolicyConfig } from "./policy";
 import { DEFAULT_STUCK_PROCESSING_MINUTES } from "./stuck";
@@ -12,10 +13,13 @@ export interface JanitorConfig {
   policy: JanitorPolicyConfig;
   /** Minutes after which a `processing` document is marked failed (stuck.ts). */
   stuckProcessingMinutes: number;
+  /** The provider whose files are swept; its account limits are `policy.limits`. */
+  provider: ProviderSettings;
 }
 
 /** Reads and checks the janitor's environment; throws one error naming every bad variable. */
 export function loadJanitorConfig(env: NodeJS.ProcessEnv = process.env): JanitorConfig {
+  const provider = providerSettingsFromEnv(env);
   const r = new EnvReader(env);
   const tableName = r.requiredString(ENV.TABLE_NAME);
   const retentionHours = r.number(ENV.RETENTION_HOURS, DEFAULT_POLICY.retentionHours);
@@ -28,8 +32,13 @@ export function loadJanitorConfig(env: NodeJS.ProcessEnv = process.env): Janitor
   });
   r.done("janitor");
   // Ranges (and their messages) are the policy's own checks, shared with the room maker.
-  const policy = validatePolicyConfig({ ...DEFAULT_POLICY, retentionHours, highWaterMark });
-  return { tableName, dryRun: dryRun ?? false, policy, stuckProcessingMinutes };
+  const policy = validatePolicyConfig({
+    ...DEFAULT_POLICY,
+    retentionHours,
+    highWaterMark,
+    limits: provider.limits,
+  });
+  return { tableName, dryRun: dryRun ?? false, policy, stuckProcessingMinutes, provider };
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> =>

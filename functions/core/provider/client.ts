@@ -42,13 +42,14 @@ import {
   NetworkError,
   NotConfiguredError,
   NotFoundError,
-  type ProviderError,
+  ProviderError,
   type ProviderErrorCode,
   ServerError,
   TimeoutError,
   UploadSourceError,
 } from "./errors";
 import { buildMultipart } from "./multipart";
+import type { ProviderName } from "./profiles";
 import {
   type AttemptContext,
   AttemptTimeout,
@@ -125,6 +126,8 @@ export interface ProviderDefaults {
 
 /** An OpenAI-compatible provider API over HTTP, with typed errors and bounded retries. */
 export abstract class ProviderClient implements ProviderApi {
+  /** Which provider this client talks to (errors carry it). */
+  abstract readonly provider: ProviderName;
   readonly baseURL: string;
   protected readonly policy: RetryPolicy;
   protected readonly requestTimeoutMs: number;
@@ -424,27 +427,37 @@ export abstract class ProviderClient implements ProviderApi {
     policy?: Partial<RetryPolicy>,
   ): Promise<T> {
     const key = (await this.opts.apiKey())?.trim();
-    if (!key) throw new NotConfiguredError("not_configured", "provider API key not configured");
-    return withRetry(
-      {
-        operation,
-        policy: policy ? { ...this.policy, ...policy } : this.policy,
-        timeoutMs,
-        deadline: opts?.deadline,
-        signal: opts?.signal,
-        classify: (err, c) => this.classify(err, c),
-        onAttempt: (r) =>
-          this.opts.onRequest?.({
-            operation: r.operation,
-            status: r.status,
-            attempt: r.attempt,
-            durationMs: r.durationMs,
-            error: r.error?.message,
-            code: r.error?.code,
-          }),
-      },
-      (ctx) => fn(ctx, key),
-    );
+    if (!key) throw this.label(new NotConfiguredError("not_configured", "provider API key not configured"));
+    try {
+      return await withRetry(
+        {
+          operation,
+          policy: policy ? { ...this.policy, ...policy } : this.policy,
+          timeoutMs,
+          deadline: opts?.deadline,
+          signal: opts?.signal,
+          classify: (err, c) => this.classify(err, c),
+          onAttempt: (r) =>
+            this.opts.onRequest?.({
+              operation: r.operation,
+              status: r.status,
+              attempt: r.attempt,
+              durationMs: r.durationMs,
+              error: r.error?.message,
+              code: r.error?.code,
+            }),
+        },
+        (ctx) => fn(ctx, key),
+      );
+    } catch (err) {
+      throw this.label(err);
+    }
+  }
+
+  /** Marks a provider error with the provider that produced it (for messages naming it). */
+  protected label<E>(err: E): E {
+    if (err instanceof ProviderError) err.provider ??= this.provider;
+    return err;
   }
 
   /** One fetch; resolves on 2xx, throws the mapped error otherwise (after reading the error body). */
@@ -497,10 +510,12 @@ export abstract class ProviderClient implements ProviderApi {
 
   /** Any failure of an attempt -> a typed ProviderError, in this provider's vocabulary. */
   protected classify(err: unknown, ctx: { operation: string; timedOut: boolean; deadlineHit: boolean }) {
-    return classifyFailure(err, ctx, {
-      mapError: (input) => this.mapError(input),
-      statusOfError: (body) => this.statusOfError(body),
-    });
+    return this.label(
+      classifyFailure(err, ctx, {
+        mapError: (input) => this.mapError(input),
+        statusOfError: (body) => this.statusOfError(body),
+      }),
+    );
   }
 }
 

@@ -31,6 +31,8 @@ export interface FileRules {
   maxImageBytes?: number;
   /** Lower-case extensions with the dot. */
   extensions: ReadonlySet<string>;
+  /** How to name the accepted types in a refusal; unset: every extension is listed. */
+  typesSummary?: string;
 }
 
 export interface ProviderProfile {
@@ -73,6 +75,7 @@ export const PROVIDER_PROFILES: Readonly<Record<ProviderName, ProviderProfile>> 
     limits: { maxFiles: 1000, maxFileBytes: 100 * MB, maxTotalBytes: 10 * 1024 * MB },
     files: {
       maxFileBytes: 100 * MB,
+      typesSummary: "supported types include .pdf, .docx, .txt, .md, .html, .csv, .xlsx, .pptx and images",
       // The Upload File page lists these, "and more"; `.jpg` and `.htm` are the common spellings of
       // listed types. Others are refused before upload.
       extensions: new Set(

@@ -105,10 +105,3 @@ export interface ProviderApi {
   estimateTokenCount(req: Pick<ChatRequest, "model" | "messages">, opts?: CallOptions): Promise<number>;
   listModels(opts?: CallOptions): Promise<ModelInfo[]>;
 }
-
-/** Provider limits (from the platform docs); the emulator makes them configurable for tests. */
-export const PROVIDER_LIMITS = {
-  maxFiles: 1000,
-  maxFileBytes: 100 * 1024 * 1024,
-  maxTotalBytes: 10 * 1024 * 1024 * 1024,
-} as const;
