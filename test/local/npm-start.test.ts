@@ -2,7 +2,8 @@
  * `npm start` as a user runs it (a child process on random ports, a temporary DATA_DIR and drop
  * folder, the emulator instead of the real provider), then the `kdp` CLI against that running stack,
  * then Ctrl-C (SIGINT to the process group) and a restart on the same DATA_DIR.
- * One stack serves all the CLI tests to keep this file fast.
+ * One stack serves all the CLI tests to keep this file fast. Runs once per provider (TEST_PROVIDER):
+ * with glm it is `PROVIDER=glm npm start` and the README's quick start against the GLM emulator.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -12,6 +13,7 @@ import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RuntimeInfo } from "../../local/runtime/config";
 import { makeDocx, makePdf } from "../support/pdf-docx";
+import { isGlm, TEST_PROFILE, TEST_PROVIDER } from "../support/provider";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -43,9 +45,12 @@ function baseEnv(): NodeJS.ProcessEnv {
     S3_PORT: "0",
     JANITOR_INTERVAL_SECONDS: "3",
     NO_COLOR: "1",
+    PROVIDER: TEST_PROVIDER,
   };
   delete env.MOONSHOT_API_KEY;
   delete env.MOONSHOT_BASE_URL;
+  delete env.GLM_API_KEY;
+  delete env.GLM_BASE_URL;
   delete env.API_TOKEN;
   delete env.KDP_API_URL;
   delete env.KDP_API_TOKEN;
@@ -210,6 +215,9 @@ describe("npm start", { timeout: 120_000 }, () => {
       `curl -s ${stack!.info.apiUrl}/chat -H 'Authorization: Bearer ${stack!.info.token}'`,
     );
     expect(stack!.info.emulator).toBe(true);
+    expect(stack!.info.provider).toBe(TEST_PROVIDER);
+    expect(out).toContain(`${TEST_PROFILE.label}`);
+    expect(stack!.info.providerBaseUrl).toMatch(isGlm ? /\/api\/paas\/v4$/ : /\/v1$/);
   });
 
   it("ingests a PDF and a DOCX dropped into the drop folder", async () => {

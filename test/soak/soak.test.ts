@@ -1,7 +1,8 @@
 /**
- * The short soak in `npm test` against the Moonshot profile (test/soak/short-soak.ts says what it
- * does); soak-glm.test.ts runs the same against the GLM profile.
+ * The short soak in `npm test` (test/soak/short-soak.ts says what it does), against the test
+ * provider: vitest.config.ts runs this file once per provider (TEST_PROVIDER), each in its own process.
  */
+import { TEST_PROVIDER } from "../support/provider";
 import { describeShortSoak } from "./short-soak";
 
-describeShortSoak("moonshot");
+describeShortSoak(TEST_PROVIDER);
