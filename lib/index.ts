@@ -21,4 +21,5 @@ export { Ingestion, type IngestionProps } from "./ingestion";
 export { Janitor, type JanitorProps } from "./janitor";
 export { Observability, type ObservabilityProps } from "./observability";
 export { PipelineStack, type PipelineStackProps, pipelinePropsFromContext } from "./pipeline-stack";
+export { PROVIDER_NAMES, PROVIDER_PROFILES, type ProviderConnection, type ProviderName } from "./provider";
 export { PipelineSecrets, type PipelineSecretsProps } from "./secrets";
