@@ -88,7 +88,7 @@ interface Fact {
 }
 
 /** Deterministic prose: a 3,000-word vocabulary in sentences and paragraphs, with planted facts. */
-function makeCorpus(docs: number, bytesPerDoc: number, rand: () => number) {
+export function makeCorpus(docs: number, bytesPerDoc: number, rand: () => number) {
   const word = () => {
     let w = "";
     const n = 2 + Math.floor(rand() * 3);

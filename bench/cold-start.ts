@@ -10,6 +10,11 @@
  * NODE_OPTIONS=--enable-source-maps, so config checks and module-scope client creation run as in Lambda.
  * Nothing touches the network: the SDK clients are created, not called.
  *
+ * The chat function also carries the MCP server in a file of its own (lib/chat-api.ts), imported on the
+ * first `POST /mcp`; for it this measures (a) that import in a process that has already loaded the chat
+ * bundle, the extra latency of the first MCP request in a warm container, and (b) the alternative that
+ * was not chosen, MCP in a function of its own: the chat bundle with the SDK imported eagerly.
+ *
  * `npx tsx bench/cold-start.ts [--runs 7] [--only ingest,chat] [--no-source-maps]` prints JSON. `main()` is exported for
  * the benchmark runner; `measureColdStarts()` for programmatic use.
  */
@@ -21,6 +26,8 @@ import { pathToFileURL } from "node:url";
 import { App } from "aws-cdk-lib";
 import { Template } from "aws-cdk-lib/assertions";
 import { build, type Metafile } from "esbuild";
+import { MCP_SERVER_BUNDLE } from "../functions/chat/mcp/bundle";
+import { MCP_SERVER_ENTRY } from "../lib/chat-api";
 import { entryOf, type FunctionName, HOUSE_BUNDLING, PROJECT_ROOT } from "../lib/function";
 import { PipelineStack } from "../lib/pipeline-stack";
 
@@ -61,6 +68,17 @@ export interface FunctionColdStart {
   /** function.processMs / baseline.processMs. */
   processRatio: number;
   withinTarget: boolean;
+  /** Chat only: the MCP server file and the own-function alternative. */
+  mcp?: McpColdStart;
+}
+
+export interface McpColdStart {
+  bundleBytes: number;
+  /** Median time to import the MCP file once the chat bundle is loaded (the first POST /mcp), ms. */
+  firstCallImportMs: number;
+  firstCallImportRunsMs: number[];
+  /** The alternative: one bundle with the chat handler and the MCP SDK imported at cold start. */
+  ownFunction: { bundleBytes: number; importMs: number; importRunsMs: number[]; importRatio: number };
 }
 
 export interface ColdStartReport {
@@ -141,10 +159,13 @@ function functionEnvironments(): Record<FunctionName, Record<string, string>> {
     chat: p.chatApi.function,
     authorizer: p.chatApi.authorizerFunction,
     janitor: p.janitor.function,
+    indexer: p.searchIndex.function,
   };
   const fake: Record<string, string> = {
     TABLE_NAME: "kdp-bench-documents",
+    DEPLOYMENT_ID: "benchdeploy",
     BUCKET_NAME: "kdp-bench-bucket",
+    SEARCH_INDEX_BUCKET: "kdp-bench-search-index",
     MOONSHOT_API_KEY_SECRET: "arn:aws:secretsmanager:us-east-1:123456789012:secret:kdp-moonshot-AbCdEf",
     API_TOKEN_SECRET: "arn:aws:secretsmanager:us-east-1:123456789012:secret:kdp-api-token-AbCdEf",
   };
@@ -191,20 +212,40 @@ if (typeof mod.handler !== "function") { console.error("no handler export"); pro
 process.stdout.write(JSON.stringify({ ms }));
 `;
 
+/** Imports argv[1] (not timed), then times the import of argv[2]: a module loaded on demand. */
+const IMPORT_AFTER_SCRIPT = `
+globalThis.awslambda = {
+  streamifyResponse: (fn) => fn,
+  HttpResponseStream: { from: (stream) => stream },
+};
+await import(process.argv[1]);
+const started = performance.now();
+const mod = await import(process.argv[2]);
+const ms = performance.now() - started;
+if (typeof mod.handleMcpRequest !== "function") { console.error("no handleMcpRequest export"); process.exit(2); }
+process.stdout.write(JSON.stringify({ ms }));
+`;
+
 function importOnce(
   file: string,
   env: Record<string, string>,
+  after?: string,
 ): Promise<{ importMs: number; processMs: number }> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(
-      process.execPath,
-      ["--input-type=module", "-e", IMPORT_SCRIPT, pathToFileURL(file).href],
-      {
-        env: { PATH: process.env.PATH ?? "", ...LAMBDA_ENV, ...env },
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
+    const args = after
+      ? [
+          "--input-type=module",
+          "-e",
+          IMPORT_AFTER_SCRIPT,
+          pathToFileURL(file).href,
+          pathToFileURL(after).href,
+        ]
+      : ["--input-type=module", "-e", IMPORT_SCRIPT, pathToFileURL(file).href];
+    const child = spawn(process.execPath, args, {
+      env: { PATH: process.env.PATH ?? "", ...LAMBDA_ENV, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     let err = "";
     child.stdout.on("data", (d) => {
@@ -249,6 +290,45 @@ async function timePair(fnFile: string, baseFile: string, env: Record<string, st
   return { fn: timing(f), base: timing(b) };
 }
 
+/** The MCP file next to the chat bundle, its first import, and MCP as a function of its own. */
+async function measureMcp(
+  dir: string,
+  chatFile: string,
+  baseFile: string,
+  env: Record<string, string>,
+  runs: number,
+): Promise<McpColdStart> {
+  const mcpFile = path.join(path.dirname(chatFile), MCP_SERVER_BUNDLE);
+  await build({ ...esbuildOptions(mcpFile), entryPoints: [path.join(PROJECT_ROOT, MCP_SERVER_ENTRY)] });
+  const ownFile = path.join(dir, "mcp-own-function", "index.mjs");
+  const chatEntry = JSON.stringify(entryOf("chat"));
+  const mcpEntry = JSON.stringify(path.join(PROJECT_ROOT, MCP_SERVER_ENTRY));
+  await build({
+    ...esbuildOptions(ownFile),
+    stdin: {
+      contents: `export { handler } from ${chatEntry};\nimport { handleMcpRequest } from ${mcpEntry};\nexport const mcp = handleMcpRequest;\n`,
+      resolveDir: PROJECT_ROOT,
+      sourcefile: "mcp-own-function.ts",
+      loader: "ts",
+    },
+  });
+  const first: number[] = [];
+  await importOnce(chatFile, env, mcpFile); // warm the file cache; not counted
+  for (let i = 0; i < runs; i++) first.push((await importOnce(chatFile, env, mcpFile)).importMs);
+  const { fn: own, base } = await timePair(ownFile, baseFile, env, runs);
+  return {
+    bundleBytes: statSync(mcpFile).size,
+    firstCallImportMs: round(median(first)),
+    firstCallImportRunsMs: first.map((x) => round(x)),
+    ownFunction: {
+      bundleBytes: statSync(ownFile).size,
+      importMs: own.importMs,
+      importRunsMs: own.importRunsMs,
+      importRatio: round(own.importMs / base.importMs, 2),
+    },
+  };
+}
+
 /** Builds and measures every function; see the module comment. */
 export async function measureColdStarts(options: ColdStartOptions = {}): Promise<ColdStartReport> {
   const runs = options.runs ?? 7;
@@ -276,6 +356,7 @@ export async function measureColdStarts(options: ColdStartOptions = {}): Promise
       });
       const { fn, base } = await timePair(fnFile, baseFile, envs[name], runs);
       const importRatio = round(fn.importMs / base.importMs, 2);
+      const mcp = name === "chat" ? await measureMcp(dir, fnFile, baseFile, envs[name], runs) : undefined;
       results.push({
         name,
         bundleBytes: statSync(fnFile).size,
@@ -286,6 +367,7 @@ export async function measureColdStarts(options: ColdStartOptions = {}): Promise
         importRatio,
         processRatio: round(fn.processMs / base.processMs, 2),
         withinTarget: importRatio <= TARGET_RATIO,
+        ...(mcp ? { mcp } : {}),
       });
     }
     return {

@@ -194,6 +194,7 @@ async function startServers(latencyMs: number): Promise<Servers> {
 
 function service(servers: Servers, concurrency: number, metrics = new RecordingMetrics()): IngestService {
   return new IngestService({
+    deploymentId: "benchingest",
     store: servers.store,
     provider: servers.client,
     objects: new S3ObjectSource(servers.s3),

@@ -80,7 +80,9 @@ async function seed(h: Harness): Promise<number> {
   const upload = (group: string[], ageHours: number) =>
     h.withAge(ageHours, async () => {
       const ids = new Map<string, RemoteFile>();
-      await pool(group, 16, async (name) => ids.set(name, await h.uploadNamed(`kdp-${name}__${name}.txt`)));
+      await pool(group, 16, async (name) =>
+        ids.set(name, await h.uploadNamed(`kdp-${h.deploymentId}-${name}__${name}.txt`)),
+      );
       return ids;
     });
   const old = await upload(names(250, "old"), 25);
@@ -98,9 +100,11 @@ async function seed(h: Harness): Promise<number> {
   const jobs: (() => Promise<unknown>)[] = [];
   for (const [name, file] of old) jobs.push(() => put(name, { status: "ready", ...held(file) }));
   for (const [name, file] of busy)
-    jobs.push(() => put(name, { status: "processing", uploadTag: `kdp-${name}`, ...held(file) }));
+    jobs.push(() =>
+      put(name, { status: "processing", uploadTag: `kdp-${h.deploymentId}-${name}`, ...held(file) }),
+    );
   for (const name of names(50, "uploading"))
-    jobs.push(() => put(name, { status: "processing", uploadTag: `kdp-${name}` }));
+    jobs.push(() => put(name, { status: "processing", uploadTag: `kdp-${h.deploymentId}-${name}` }));
   for (const [name, file] of fresh) {
     if (name.startsWith("removed"))
       jobs.push(() => put(name, { status: "deleted", staleFileIds: [file.id] }));
@@ -141,7 +145,7 @@ export async function main(opts: JanitorBenchOptions = {}): Promise<JanitorBench
       forgetDeletedFile: (id, fileId) => timed(() => backing.forgetDeletedFile(id, fileId)),
     };
     const deps = { api: h.api, store };
-    const policy = { ...DEFAULT_POLICY };
+    const policy = { ...DEFAULT_POLICY, deploymentId: h.deploymentId };
     const dryStarted = performance.now();
     await runSweep(deps, { policy, dryRun: true, concurrency });
     const dryRunWallMs = performance.now() - dryStarted;

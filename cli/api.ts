@@ -130,7 +130,9 @@ export class ApiClient {
     } catch {
       // not JSON: keep the status line
     }
-    if (response.status === 401 || response.status === 403) {
+    // 403 is this key's scope (another prefix, or key management without the API token): say so.
+    if (response.status === 403) return new CliError(`the API refused (403): ${message}`, 1, 403);
+    if (response.status === 401) {
       const hint = this.target.local
         ? this.target.token
           ? `the token from ${this.target.tokenSource} does not match the one \`npm start\` printed`

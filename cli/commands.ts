@@ -1,4 +1,4 @@
-/** `kdp ls`, `kdp show`, `kdp rm`, `kdp ask`, `kdp queue`. Each returns the process exit code. */
+/** `kdp ls`, `kdp show`, `kdp rm`, `kdp ask`, `kdp search`, `kdp queue`. Each returns the process exit code. */
 import { type ApiClient, type ApiDocument, type ChatAnswer, CliError, readSse } from "./api";
 import { formatBytes, formatTime, table } from "./format";
 
@@ -231,5 +231,49 @@ export async function queue(
     out.write(`  dead: ${what} after ${d.receiveCount} attempts: ${d.lastError ?? "?"}\n`);
   }
   if (view.deadLetters.length) out.write("`kdp queue redrive` retries them.\n");
+  return 0;
+}
+
+export interface SearchOptions {
+  query: string;
+  prefix?: string;
+  documentIds?: string[];
+  limit?: number;
+  json?: boolean;
+}
+
+interface SearchResponse {
+  results: { documentId: string; key: string; chunkIndex: number; score: number; text: string }[];
+}
+
+/** `kdp search "<query>"`: the best chunks, best first, each with where it comes from and a snippet. */
+export async function search(api: ApiClient, opts: SearchOptions, out: Out = process.stdout) {
+  if (!opts.query.trim())
+    throw new CliError('kdp search needs words to look for, e.g. kdp search "refund policy"', 2);
+  const body = {
+    query: opts.query,
+    ...(opts.documentIds?.length ? { documentIds: opts.documentIds } : {}),
+    ...(opts.prefix ? { prefix: opts.prefix } : {}),
+    ...(opts.limit ? { limit: opts.limit } : {}),
+  };
+  const res = await api.json<SearchResponse>("POST", "/search", body, {
+    notFound: "one of the documents given with --doc does not exist, or no key starts with --prefix",
+  });
+  if (opts.json) {
+    out.write(`${JSON.stringify(res, null, 2)}\n`);
+    return 0;
+  }
+  if (res.results.length === 0) {
+    out.write(
+      "No matching text (stop words alone match nothing; new documents are searchable within seconds).\n",
+    );
+    return 0;
+  }
+  for (const [i, r] of res.results.entries()) {
+    const snippet = r.text.replace(/\s+/g, " ").trim().slice(0, 200);
+    out.write(
+      `${i + 1}. ${r.key}  chunk ${r.chunkIndex}  score ${r.score.toFixed(2)}  id=${r.documentId}\n   ${snippet}${r.text.length > 200 ? "…" : ""}\n`,
+    );
+  }
   return 0;
 }

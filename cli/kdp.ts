@@ -4,7 +4,7 @@
  */
 import { parseArgs } from "node:util";
 import { ApiClient, CliError } from "./api";
-import { ask, ls, queue, rm, show } from "./commands";
+import { ask, ls, queue, rm, search, show } from "./commands";
 import { resolveTarget } from "./target";
 
 const HELP = `kdp — drop documents into kimi-doc-pipeline and ask questions about them
@@ -15,7 +15,13 @@ Usage:
   kdp show <id> [--json]
   kdp rm <id...>
   kdp ask "question" [--prefix p] [--doc id]... [--model m] [--max-tokens n] [--json] [--reasoning]
+  kdp search "words" [--prefix p] [--doc id]... [--limit n] [--json]   best-matching chunks
   kdp queue [redrive|purge]        local stack only: ingest queue and dead-letter list
+  kdp keys create --prefix p [--name n] [--expires-in-days d] [--json]
+                                   a key that sees only documents under p (printed once)
+  kdp keys ls [--json]             scoped API keys (never the keys themselves)
+  kdp keys revoke <id>             the key stops working (in AWS within the authorizer's 5-minute cache)
+  Keys are managed with the stack's API token.
 
 Target (default: the local stack started by \`npm start\`, found through DATA_DIR/runtime.json,
 DATA_DIR defaulting to ./.data):
@@ -26,6 +32,7 @@ DATA_DIR defaulting to ./.data):
 Examples:
   npx kdp put report.pdf notes/          # upload, then wait until each document is ready
   npx kdp ask "What were the Q3 revenues?" --prefix notes/
+  npx kdp search "Q3 revenue" --limit 5
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -54,6 +61,8 @@ async function main(argv: string[]): Promise<number> {
       timeout: { type: "string" },
       json: { type: "boolean" },
       reasoning: { type: "boolean" },
+      name: { type: "string" },
+      "expires-in-days": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -98,8 +107,25 @@ async function main(argv: string[]): Promise<number> {
         json: values.json,
         reasoning: values.reasoning,
       });
+    case "search":
+      return search(api, {
+        query: positionals.join(" "),
+        prefix: values.prefix,
+        documentIds: values.doc,
+        limit: positiveInt(values.limit, "--limit"),
+        json: values.json,
+      });
     case "queue":
       return queue(api, positionals[0]);
+    case "keys": {
+      const { keys } = await import("./keys");
+      return keys(api, positionals[0], positionals.slice(1), {
+        prefix: values.prefix,
+        name: values.name,
+        expiresInDays: positiveInt(values["expires-in-days"], "--expires-in-days"),
+        json: values.json,
+      });
+    }
     default:
       throw new CliError(`unknown command "${command}" — run \`kdp --help\``, 2);
   }

@@ -20,14 +20,15 @@ import {
   TokenAuthorizer,
 } from "aws-cdk-lib/aws-apigateway";
 import { Alarm, ComparisonOperator, TreatMissingData } from "aws-cdk-lib/aws-cloudwatch";
-import type { ITable } from "aws-cdk-lib/aws-dynamodb";
+import { AttributeType, Billing, type ITable, TableV2 } from "aws-cdk-lib/aws-dynamodb";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { IBucket } from "aws-cdk-lib/aws-s3";
 import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
 import { Construct } from "constructs";
+import { MCP_SERVER_BUNDLE } from "../functions/chat/mcp/bundle";
 import { ENV } from "../functions/core/config";
 import { DEFAULT_CHAT_TIMEOUT, DEFAULT_METRICS_NAMESPACE, SERVICE_NAMES } from "./defaults";
-import { PipelineFunction, PROJECT_ROOT } from "./function";
+import { houseBundleCommand, PipelineFunction, PROJECT_ROOT } from "./function";
 import { acknowledge } from "./nag";
 import { type ProviderConnection, profileOf } from "./provider";
 
@@ -40,7 +41,21 @@ import { type ProviderConnection, profileOf } from "./provider";
  *   JWKS), with `aud` in `audience` when given. Works with Cognito and any OIDC provider; a Cognito
  *   user-pool authorizer would tie the API to Cognito only.
  */
-export type AuthMode = { mode: "token" } | { mode: "jwt"; issuer: string; audience?: string[] };
+export type AuthMode =
+  | { mode: "token" }
+  | {
+      mode: "jwt";
+      issuer: string;
+      /** Required: the app client id(s) or API audience(s) tokens must be minted for. */
+      audience: string[];
+      /**
+       * A claim whose value is the caller's key prefix (e.g. "custom:tenant"): each user then sees only
+       * that tenant's documents; a token without it is refused. Unset: every valid token sees all.
+       */
+      tenantClaim?: string;
+      /** Accepted Cognito `token_use` values. @default ["id", "access"] */
+      tokenUse?: ("id" | "access")[];
+    };
 
 export interface ChatApiProps {
   /** The documents table (read only). */
@@ -66,6 +81,13 @@ export interface ChatApiProps {
    * @default { rateLimit: 25, burstLimit: 50 }
    */
   readonly throttle?: { readonly rateLimit?: number; readonly burstLimit?: number };
+  /**
+   * Key prefix presigned uploads (`POST /uploads`, the web console) are confined to, e.g. "uploads/":
+   * the chat function gets s3:PutObject only there. Scoped API keys then upload under
+   * `<uploadPrefix><their prefix>` only if their prefix lies inside it.
+   * @default "" (the whole bucket)
+   */
+  readonly uploadPrefix?: string;
   /**
    * Chat function timeout, also the integration timeout (streamed responses may run up to 15 min).
    * @default Duration.minutes(10)
@@ -125,6 +147,21 @@ const copyWebConsole = (inputDir: string, outputDir: string): string[] => [
   `if [ -f "${inputDir}/web/dist/index.html" ]; then cp -R "${inputDir}/web/dist" "${outputDir}/console"; fi`,
 ];
 
+/** Source of the MCP server module, bundled on its own next to the chat bundle. */
+export const MCP_SERVER_ENTRY = path.join("functions", "chat", "mcp", "server.ts");
+
+/**
+ * The MCP server and its SDK as a second file of the chat function (functions/chat/mcp/bundle.ts):
+ * imported on the first POST /mcp, so the chat function's cold start does not parse the SDK.
+ */
+export const bundleMcpServer = (inputDir: string, outputDir: string): string[] => [
+  houseBundleCommand(
+    inputDir,
+    path.join(inputDir, MCP_SERVER_ENTRY),
+    path.join(outputDir, MCP_SERVER_BUNDLE),
+  ),
+];
+
 /** The REST API, its chat and authorizer functions, and the API's access log group. */
 export class ChatApi extends Construct {
   /** The REST API (regional endpoint; idle timeout of a stream is 5 minutes there, 30 s on edge). */
@@ -137,6 +174,11 @@ export class ChatApi extends Construct {
   public readonly authorizer: TokenAuthorizer;
   /** JSON access log of the stage. */
   public readonly accessLogs: LogGroup;
+  /**
+   * Scoped API keys (token mode): id, prefix, name, SHA-256 of the secret, dates. Managed through the
+   * API's admin routes (`kdp keys`); read by the authorizer.
+   */
+  public readonly keysTable?: TableV2;
   /** Methods deliberately served without the authorizer (web console page and assets). */
   public readonly publicMethods: Method[];
   /** Alarms: 5xx answers from the API. */
@@ -175,22 +217,36 @@ export class ChatApi extends Construct {
     this.function = new PipelineFunction(this, "Function", {
       name: "chat",
       description:
-        "Chat API: questions over stored documents, OpenAI-compatible completions, document routes",
+        "Chat API: questions over stored documents, OpenAI-compatible completions, document routes, MCP server",
       serviceName: SERVICE_NAMES.chat,
       metricsNamespace,
       timeout,
       memorySize: props.memorySize ?? 1024,
       logRetention: props.logRetention,
       logRemovalPolicy: removalPolicy,
-      afterBundling: webConsole ? copyWebConsole : undefined,
+      afterBundling: (inputDir, outputDir) => [
+        ...bundleMcpServer(inputDir, outputDir),
+        ...(webConsole ? copyWebConsole(inputDir, outputDir) : []),
+      ],
     })
       .bindTable(props.table, "read")
-      .bindBucket(props.bucket, { put: true, delete: true })
+      .bindBucket(props.bucket, { delete: true })
+      .bindUploads(props.bucket, props.uploadPrefix ?? "")
       .bindProvider(props.provider, { models: true })
       .bindSettings({
         [ENV.MODEL]: props.model ?? profileOf(props.provider).defaultModel,
       });
     if (apiToken) this.function.bindSecret(apiToken, ENV.API_TOKEN_SECRET);
+    if (auth.mode === "token") {
+      this.keysTable = new TableV2(this, "ApiKeys", {
+        partitionKey: { name: "id", type: AttributeType.STRING },
+        billing: Billing.onDemand(),
+        pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+        deletionProtection: removalPolicy === RemovalPolicy.RETAIN,
+        removalPolicy,
+      });
+      this.function.bindKeysTable(this.keysTable, "manage");
+    }
 
     this.authorizerFunction = new PipelineFunction(this, "AuthorizerFunction", {
       name: "authorizer",
@@ -204,10 +260,18 @@ export class ChatApi extends Construct {
     });
     if (auth.mode === "token" && apiToken) {
       this.authorizerFunction.bindSecret(apiToken, ENV.API_TOKEN_SECRET);
+      if (this.keysTable) this.authorizerFunction.bindKeysTable(this.keysTable, "check");
     } else if (auth.mode === "jwt") {
+      if (!auth.audience?.length) {
+        throw new Error(
+          "ChatApi: auth mode 'jwt' needs an audience (the app client id): without one, any token the issuer minted for any application would pass",
+        );
+      }
       this.authorizerFunction.bindSettings({
         [ENV.JWT_ISSUER]: auth.issuer,
-        ...(auth.audience?.length ? { [ENV.JWT_AUDIENCE]: auth.audience.join(",") } : {}),
+        [ENV.JWT_AUDIENCE]: auth.audience.join(","),
+        ...(auth.tenantClaim ? { [ENV.JWT_TENANT_CLAIM]: auth.tenantClaim } : {}),
+        ...(auth.tokenUse?.length ? { [ENV.JWT_TOKEN_USE]: auth.tokenUse.join(",") } : {}),
       });
     }
     this.authorizer = new TokenAuthorizer(this, "Authorizer", {

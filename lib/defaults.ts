@@ -15,6 +15,7 @@ export const SERVICE_NAMES = {
   chat: "chat",
   authorizer: "authorizer",
   janitor: "janitor",
+  indexer: "indexer",
 } as const;
 
 /**

@@ -8,7 +8,7 @@ import type { ITable } from "aws-cdk-lib/aws-dynamodb";
 import { RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { IBucket } from "aws-cdk-lib/aws-s3";
 import { Construct } from "constructs";
-
+import { DEPLOYMENT_ID_PATTERN } from "../functions/core/janitor/ownership";
 import { type AuthMode, ChatApi } from "./chat-api";
 import {
   DEFAULT_HIGH_WATER_MARK,
@@ -17,11 +17,13 @@ import {
   DEFAULT_METRICS_NAMESPACE,
   DEFAULT_RETENTION_HOURS,
 } from "./defaults";
+import { defaultDeploymentId } from "./deployment-id";
 import { DocumentTable } from "./document-table";
 import { Ingestion } from "./ingestion";
 import { Janitor } from "./janitor";
 import { Observability } from "./observability";
 import { PROVIDER_NAMES, PROVIDER_PROFILES, type ProviderConnection, type ProviderName } from "./provider";
+import { SearchIndex } from "./search-index";
 import { PipelineSecrets } from "./secrets";
 
 export interface DocumentPipelineProps {
@@ -91,6 +93,14 @@ export interface DocumentPipelineProps {
    */
   readonly throttle?: { readonly rateLimit?: number; readonly burstLimit?: number };
   /**
+   * Names this deployment's remote files at the provider (`kdp-<deploymentId>-...`): the janitor and
+   * the quota room maker delete only files so named (or known to the table), so other applications or
+   * stacks sharing the Moonshot API key keep theirs. 4-24 lower-case letters and digits; set it only
+   * to keep a fixed id (e.g. when replacing a stack that keeps its table), and never share it.
+   * @default - derived from the stack's id and this construct's path (lib/deployment-id.ts)
+   */
+  readonly deploymentId?: string;
+  /**
    * Retention of every log group (functions and API access log).
    * @default RetentionDays.ONE_MONTH
    */
@@ -117,6 +127,12 @@ export interface DocumentPipelineProps {
    * @default true
    */
   readonly webConsole?: boolean;
+  /**
+   * Key prefix presigned uploads (POST /uploads, the web console) are confined to, e.g. "uploads/";
+   * the chat function may write objects only there. Folders joined by "/", ending in "/".
+   * @default "" (the whole bucket)
+   */
+  readonly uploadPrefix?: string;
   /**
    * Origins allowed to PUT presigned uploads from a browser into a bucket this construct creates (CORS).
    * @default - the region's API Gateway origins (https://*.execute-api.<region>.amazonaws.com)
@@ -218,8 +234,21 @@ export function validateDocumentPipelineProps(props: DocumentPipelineProps): voi
       if (!isHttpsUrl(auth.issuer)) {
         fail(`auth.issuer must be the https URL of an OIDC issuer, got ${JSON.stringify(auth.issuer)}`);
       }
+      if (!auth.audience?.length) {
+        fail(
+          "auth.audience is required in JWT mode (the app client id, or the API's audience): without it any token the issuer minted for any application would pass",
+        );
+      }
       if (auth.audience?.some((a) => a.trim() === "" || a.includes(","))) {
         fail("auth.audience entries must be non-empty and contain no commas");
+      }
+      if (auth.tenantClaim !== undefined && !/^[A-Za-z0-9_:.-]{1,128}$/.test(auth.tenantClaim)) {
+        fail(
+          `auth.tenantClaim must be a claim name such as "custom:tenant", got ${JSON.stringify(auth.tenantClaim)}`,
+        );
+      }
+      if (auth.tokenUse?.some((u) => u !== "id" && u !== "access") || auth.tokenUse?.length === 0) {
+        fail(`auth.tokenUse must list "id" and/or "access", got ${JSON.stringify(auth.tokenUse)}`);
       }
     } else if (auth.mode !== "token") {
       fail(`auth.mode must be "token" or "jwt", got ${JSON.stringify((auth as { mode: unknown }).mode)}`);
@@ -231,6 +260,23 @@ export function validateDocumentPipelineProps(props: DocumentPipelineProps): voi
         `browserUploadOrigins entries must be origins like "https://docs.example.com" (at most one *), got ${JSON.stringify(origin)}`,
       );
     }
+  }
+  if (
+    props.uploadPrefix !== undefined &&
+    props.uploadPrefix !== "" &&
+    !/^([A-Za-z0-9!_.*'()-]+\/)+$/.test(props.uploadPrefix)
+  ) {
+    fail(
+      `uploadPrefix must be folders ending in "/" (letters, digits, !_.*'()-), such as "uploads/", got ${JSON.stringify(props.uploadPrefix)}`,
+    );
+  }
+  if (props.uploadPrefix?.split("/").some((s) => s === "." || s === "..")) {
+    fail(`uploadPrefix must not contain "." or ".." segments, got ${JSON.stringify(props.uploadPrefix)}`);
+  }
+  if (props.deploymentId !== undefined && !DEPLOYMENT_ID_PATTERN.test(props.deploymentId)) {
+    fail(
+      `deploymentId must be 4-24 lower-case letters and digits, got ${JSON.stringify(props.deploymentId)}`,
+    );
   }
   if (props.alarmEmail !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(props.alarmEmail)) {
     fail(`alarmEmail must be an e-mail address, got ${JSON.stringify(props.alarmEmail)}`);
@@ -249,10 +295,14 @@ export class DocumentPipeline extends Construct {
   public readonly chatApi: ChatApi;
   /** Scheduled janitor. */
   public readonly janitor: Janitor;
+  /** The search index: its bucket, wake-up queue, indexer function and schedule. */
+  public readonly searchIndex: SearchIndex;
   /** Alarm topic and dashboard. */
   public readonly observability: Observability;
   /** The model provider, its key secret and endpoint, as handed to the functions. */
   public readonly provider: ProviderConnection;
+  /** Names this deployment's remote files (`kdp-<id>-...`); a token resolved at deploy by default. */
+  public readonly deploymentId: string;
 
   constructor(scope: Construct, id: string, props: DocumentPipelineProps = {}) {
     super(scope, id);
@@ -278,8 +328,11 @@ export class DocumentPipeline extends Construct {
       models: providerName === "glm" && props.models ? { ...profile.models, ...props.models } : undefined,
     };
     this.table = props.table ?? new DocumentTable(this, "Documents", { removalPolicy }).table;
+    const deploymentId = props.deploymentId ?? defaultDeploymentId(this);
+    this.deploymentId = deploymentId;
     this.ingestion = new Ingestion(this, "Ingestion", {
       table: this.table,
+      deploymentId,
       bucket: props.bucket,
       provider: this.provider,
       highWaterMark,
@@ -299,12 +352,14 @@ export class DocumentPipeline extends Construct {
       throttle: props.throttle,
       cloudWatchRole: props.apiGatewayCloudWatchRole,
       webConsole: props.webConsole,
+      uploadPrefix: props.uploadPrefix,
       removalPolicy,
       logRetention,
       metricsNamespace,
     });
     this.janitor = new Janitor(this, "Janitor", {
       table: this.table,
+      deploymentId,
       provider: this.provider,
       schedule: props.janitorSchedule ?? DEFAULT_JANITOR_SCHEDULE,
       retentionHours: props.retentionHours ?? DEFAULT_RETENTION_HOURS,
@@ -314,6 +369,14 @@ export class DocumentPipeline extends Construct {
       logRetention,
       metricsNamespace,
     });
+    this.searchIndex = new SearchIndex(this, "SearchIndex", {
+      table: this.table,
+      removalPolicy,
+      logRetention,
+      metricsNamespace,
+    });
+    this.searchIndex.grantWake(this.ingestion.function);
+    this.searchIndex.grantRead(this.chatApi.function);
     this.observability = new Observability(this, "Observability", {
       ingestion: this.ingestion,
       chatApi: this.chatApi,

@@ -32,7 +32,7 @@ import { formatModelWindows, type ProviderConnection, profileOf } from "./provid
 export const PROJECT_ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 /** The four Lambda entry points; each lives at functions/<name>/handler.ts and exports `handler`. */
-export type FunctionName = "ingest" | "chat" | "authorizer" | "janitor";
+export type FunctionName = "ingest" | "chat" | "authorizer" | "janitor" | "indexer";
 
 /** Absolute path of a function's entry file. */
 export const entryOf = (name: FunctionName): string =>
@@ -70,6 +70,32 @@ export const HOUSE_BUNDLING = {
   // Bundle on this machine with the project's esbuild; `cdk synth` must work offline and without Docker.
   forceDockerBundling: false,
 } satisfies BundlingOptions;
+
+/**
+ * Shell command (for an `afterBundling` hook) that bundles one more entry exactly as HOUSE_BUNDLING
+ * bundles a handler, with the project's own esbuild, into `outfile`: a module the function imports
+ * on demand instead of carrying it in its main bundle (see the chat function's MCP server).
+ */
+export function houseBundleCommand(inputDir: string, entry: string, outfile: string): string {
+  const b = HOUSE_BUNDLING;
+  const q = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
+  return [
+    q(path.join(inputDir, "node_modules", ".bin", "esbuild")),
+    q(entry),
+    "--bundle",
+    "--platform=node",
+    "--format=esm",
+    `--target=${b.target}`,
+    ...(b.minify ? ["--minify"] : []),
+    ...(b.sourceMap ? ["--sourcemap"] : []),
+    `--sources-content=${b.sourcesContent}`,
+    `--main-fields=${b.mainFields.join(",")}`,
+    q(`--banner:js=${b.banner}`),
+    ...b.externalModules.map((m) => q(`--external:${m}`)),
+    q(`--outfile=${outfile}`),
+    "--log-level=warning",
+  ].join(" ");
+}
 
 /** Environment every function gets, whatever it does. */
 const BASE_ENVIRONMENT: Record<string, string> = {
@@ -227,6 +253,21 @@ export class PipelineFunction extends NodejsFunction {
   }
 
   /**
+   * KEYS_TABLE_NAME plus the scoped API keys table's actions: `check` (the authorizer) reads one key by
+   * id; `manage` (the chat function's /keys routes) also creates, lists and revokes.
+   */
+  bindKeysTable(table: ITable, access: "check" | "manage"): this {
+    const actions =
+      access === "check"
+        ? ["dynamodb:GetItem"]
+        : ["dynamodb:GetItem", "dynamodb:Scan", "dynamodb:PutItem", "dynamodb:UpdateItem"];
+    this.addToRolePolicy(new PolicyStatement({ actions, resources: [table.tableArn] }));
+    if (table.encryptionKey) table.encryptionKey.grantDecrypt(this);
+    this.addEnvironment(ENV.KEYS_TABLE_NAME, table.tableName);
+    return this;
+  }
+
+  /**
    * BUCKET_NAME plus exactly the object actions asked for, on the bucket's objects only (no bucket-level
    * rights, no List). Reads include GetObjectVersion: ingestion reads the version named in the event.
    */
@@ -248,6 +289,28 @@ export class PipelineFunction extends NodejsFunction {
       if (access.put) bucket.encryptionKey.grantEncrypt(this);
     }
     this.addEnvironment(ENV.BUCKET_NAME, bucket.bucketName);
+    return this;
+  }
+
+  /**
+   * The chat function's upload rights: s3:PutObject (presigned uploads are signed with these rights)
+   * and s3:GetObject (HEAD: the 409 for an existing key) only on keys under `prefix` ("" = the whole
+   * bucket), plus s3:ListBucket so a HEAD of a missing key answers 404 rather than 403. Sets
+   * UPLOAD_PREFIX, which the route confines every upload to.
+   */
+  bindUploads(bucket: IBucket, prefix: string): this {
+    const objects = bucket.arnForObjects(`${prefix}*`);
+    this.addToRolePolicy(
+      new PolicyStatement({ actions: ["s3:PutObject", "s3:GetObject"], resources: [objects] }),
+    );
+    this.addToRolePolicy(new PolicyStatement({ actions: ["s3:ListBucket"], resources: [bucket.bucketArn] }));
+    acknowledge(
+      this.executionRole,
+      wildcardFindingId(this, objects),
+      `Object-level s3:PutObject/s3:GetObject under the upload prefix "${prefix}": users name their files, so the object ARN must end in *; GetObject is for the HEAD that refuses overwriting an existing key.`,
+    );
+    if (bucket.encryptionKey) bucket.encryptionKey.grantEncryptDecrypt(this);
+    if (prefix) this.addEnvironment(ENV.UPLOAD_PREFIX, prefix);
     return this;
   }
 
@@ -275,6 +338,24 @@ export class PipelineFunction extends NodejsFunction {
     this.addEnvironment(profile.env.baseUrl, provider.baseUrl ?? profile.defaultBaseUrl);
     if (opts.models && provider.models)
       this.addEnvironment(ENV.MODEL_WINDOWS, formatModelWindows(provider.models));
+    return this;
+  }
+
+  /**
+   * SEARCH_INDEX_BUCKET plus object access on the search index bucket: "read" (GetObject) for readers,
+   * "readWrite" (Get/Put/DeleteObject) for the indexer. No bucket-level or List rights.
+   */
+  bindSearchIndex(bucket: IBucket, access: "read" | "readWrite"): this {
+    const actions =
+      access === "read" ? ["s3:GetObject"] : ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"];
+    const objects = bucket.arnForObjects("*");
+    this.addToRolePolicy(new PolicyStatement({ actions, resources: [objects] }));
+    acknowledge(
+      this.executionRole,
+      wildcardFindingId(this, objects),
+      `Object-level ${actions.join("/")} on the search index bucket's objects (segment keys are generated per run); no bucket-level or List rights.`,
+    );
+    this.addEnvironment(ENV.SEARCH_INDEX_BUCKET, bucket.bucketName);
     return this;
   }
 

@@ -34,6 +34,11 @@ import { type ProviderConnection, profileOf } from "./provider";
 export interface IngestionProps {
   /** The documents table (document records and text chunks). */
   readonly table: ITable;
+  /**
+   * Names every remote file ingestion uploads (`kdp-<deploymentId>-...`); the Janitor must get the
+   * same id. DocumentPipeline derives one per stack (lib/deployment-id.ts).
+   */
+  readonly deploymentId: string;
   /** The model provider: which one, its key secret (the function gets its ARN), its endpoint. */
   readonly provider: ProviderConnection;
   /**
@@ -188,7 +193,8 @@ export class Ingestion extends Construct {
               {
                 allowedMethods: [HttpMethods.PUT],
                 allowedOrigins: uploadOrigins,
-                allowedHeaders: ["content-type", "x-amz-*"],
+                // if-none-match: presigned uploads are conditional (never overwrite silently).
+                allowedHeaders: ["content-type", "if-none-match", "x-amz-*"],
                 maxAge: 3000,
               },
             ]
@@ -234,6 +240,7 @@ export class Ingestion extends Construct {
       .bindSettings({
         [ENV.HIGH_WATER_MARK]: String(props.highWaterMark ?? DEFAULT_HIGH_WATER_MARK),
         [ENV.MAX_RECEIVE_COUNT]: String(this.maxReceiveCount),
+        [ENV.DEPLOYMENT_ID]: props.deploymentId,
         [ENV.INGEST_CONCURRENCY]: String(batchSize),
       });
     this.function.addEventSource(

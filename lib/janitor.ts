@@ -26,6 +26,11 @@ import { type ProviderConnection, profileOf } from "./provider";
 export interface JanitorProps {
   /** The documents table (the janitor reads records and marks released files). */
   readonly table: ITable;
+  /**
+   * The deployment id Ingestion names its uploads with: the janitor deletes only files of this
+   * deployment (others sharing the provider key are counted and reported, never deleted).
+   */
+  readonly deploymentId: string;
   /** The model provider whose files are swept: its key secret, endpoint and account limits. */
   readonly provider: ProviderConnection;
   /**
@@ -88,6 +93,8 @@ export class Janitor extends Construct {
   public readonly remoteFilesMetric: Metric;
   /** Remote bytes held after the last sweep (published by the janitor). */
   public readonly remoteBytesMetric: Metric;
+  /** Of those files, the ones that are not this deployment's (never deleted; ForeignRemoteFiles). */
+  public readonly foreignFilesMetric: Metric;
   /** Failed deletions or releases counted by the janitor (JanitorErrors). */
   public readonly deletionErrorsMetric: Metric;
   /** Alarms: failed sweeps, deletions failing sweep after sweep, quota still above the high-water mark. */
@@ -141,6 +148,7 @@ export class Janitor extends Construct {
       .bindTable(props.table, "readWrite")
       .bindProvider(props.provider)
       .bindSettings({
+        [ENV.DEPLOYMENT_ID]: props.deploymentId,
         [ENV.RETENTION_HOURS]: String(retentionHours),
         [ENV.HIGH_WATER_MARK]: String(highWaterMark),
         [ENV.DRY_RUN]: String(props.dryRun ?? false),
@@ -159,6 +167,13 @@ export class Janitor extends Construct {
     this.remoteFilesMetric = new Metric({
       namespace: metricsNamespace,
       metricName: JANITOR_METRICS.remoteFiles,
+      dimensionsMap,
+      statistic: "Maximum",
+      period,
+    });
+    this.foreignFilesMetric = new Metric({
+      namespace: metricsNamespace,
+      metricName: JANITOR_METRICS.foreignFiles,
       dimensionsMap,
       statistic: "Maximum",
       period,

@@ -199,8 +199,8 @@ export class Observability extends Construct {
     );
     this.dashboard.addWidgets(
       new GraphWidget({
-        title: "Provider files held (after each sweep)",
-        left: [janitor.remoteFilesMetric],
+        title: "Provider files held (after each sweep), of which foreign (never deleted)",
+        left: [janitor.remoteFilesMetric, janitor.foreignFilesMetric],
         leftAnnotations: [quotaLine(props.highWaterMark, janitor.quota.files, "high-water mark")],
         width: 8,
       }),

@@ -26,9 +26,11 @@ export interface PipelineStackProps extends StackProps {
 
 /**
  * Context keys read by pipelinePropsFromContext (all optional):
- * provider (moonshot|glm), model, providerBaseUrl, models (glm: id=tokens,...), retentionHours, highWaterMark, ingestConcurrency, janitorScheduleMinutes,
- * authMode (token|jwt), jwtIssuer, jwtAudience (comma-separated), logRetentionDays, removalPolicy
- * (retain|destroy), alarmEmail, bucketName (ingest an existing bucket), metricsNamespace.
+ * provider (moonshot|glm), model, providerBaseUrl, models (glm: id=tokens,...), retentionHours,
+ * highWaterMark, ingestConcurrency, janitorScheduleMinutes, authMode (token|jwt), jwtIssuer, jwtAudience
+ * (comma-separated, required with jwt), jwtTenantClaim, jwtTokenUse (id,access), logRetentionDays,
+ * removalPolicy (retain|destroy), alarmEmail, bucketName (ingest an existing bucket), metricsNamespace,
+ * deploymentId, uploadPrefix.
  */
 export const CONTEXT_KEYS = [
   "provider",
@@ -42,11 +44,15 @@ export const CONTEXT_KEYS = [
   "authMode",
   "jwtIssuer",
   "jwtAudience",
+  "jwtTenantClaim",
+  "jwtTokenUse",
   "logRetentionDays",
   "removalPolicy",
   "alarmEmail",
   "bucketName",
   "metricsNamespace",
+  "deploymentId",
+  "uploadPrefix",
 ] as const;
 
 /** Builds DocumentPipeline props from CDK context (`-c key=value` or cdk.json "context"). */
@@ -76,7 +82,15 @@ export function pipelinePropsFromContext(scope: Construct): DocumentPipelineProp
       ?.split(",")
       .map((a) => a.trim())
       .filter(Boolean);
-    auth = { mode: "jwt", issuer, audience };
+    if (!audience?.length)
+      throw new DocumentPipelinePropsError(
+        "context authMode=jwt needs jwtAudience (the app client id): without it any token the issuer minted for any application would pass",
+      );
+    const tokenUse = str("jwtTokenUse")
+      ?.split(",")
+      .map((a) => a.trim())
+      .filter(Boolean) as ("id" | "access")[] | undefined;
+    auth = { mode: "jwt", issuer, audience, tenantClaim: str("jwtTenantClaim"), tokenUse };
   } else if (authMode === "token" || authMode === undefined) {
     auth = authMode ? { mode: "token" } : undefined;
   } else {
@@ -127,6 +141,8 @@ export function pipelinePropsFromContext(scope: Construct): DocumentPipelineProp
           : RemovalPolicy.RETAIN,
     alarmEmail: str("alarmEmail"),
     metricsNamespace: str("metricsNamespace"),
+    deploymentId: str("deploymentId"),
+    uploadPrefix: str("uploadPrefix"),
     bucket: bucketName ? Bucket.fromBucketName(scope, "ExistingDocumentsBucket", bucketName) : undefined,
   };
 }
@@ -158,6 +174,11 @@ export class PipelineStack extends Stack {
     new CfnOutput(this, "ApiUrl", {
       description: "Chat API base URL (openai client: baseURL = this + 'v1')",
       value: chatApi.url,
+    });
+    new CfnOutput(this, "DeploymentId", {
+      description:
+        "Names this stack's remote files at the provider (kdp-<id>-...); its janitor deletes only those",
+      value: this.pipeline.deploymentId,
     });
     new CfnOutput(this, "BucketName", {
       description: "Drop documents here",

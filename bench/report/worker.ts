@@ -18,6 +18,7 @@ export const BENCHMARKS = {
     (await import("../ingest")).benchOverhead(o as { documents?: number }),
   "chat-context": async (o: Record<string, unknown>) => (await import("../chat-context")).main(o),
   janitor: async (o: Record<string, unknown>) => (await import("../janitor")).main(o),
+  search: async (o: Record<string, unknown>) => (await import("../search")).main(o),
   "cold-start": async (o: Record<string, unknown>) => (await import("../cold-start")).measureColdStarts(o),
   "upload-memory": async (o: Record<string, unknown>) =>
     (await import("../upload-memory")).main(o as { sizeBytes?: number }),

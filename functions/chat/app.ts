@@ -5,70 +5,46 @@
  * Routes live one group per module under ./routes and are mounted below, one line each; a new group
  * (uploads, a static web console) is a new module plus one `app.route(...)` line.
  *
- * Authentication, decided here so the app is safe however it is deployed:
- * - `deps.authenticate` given (local mode, tests): every request must pass it (the same bearer check
- *   the Lambda authorizer uses, functions/core/auth/token.ts).
- * - otherwise (AWS): API Gateway's authorizer has already checked the token; the app additionally
- *   refuses any request that does not carry the authorizer's result in its request context, so a
- *   method accidentally deployed without an authorizer fails closed with 401 instead of serving data.
- *   `requireGatewayAuthorizer: false` turns that off (only for tests of unauthenticated behaviour).
+ * Authentication, decided here so the app is safe however it is deployed. Every data request gets a
+ * scope (functions/core/auth/scope.ts: the key prefix the caller may see; the API token sees all):
+ * - `deps.authenticate` given (local mode, tests): every request must pass it (the same bearer and
+ *   API-key checks the Lambda authorizer uses, functions/core/auth/api-keys.ts), which gives the scope.
+ * - otherwise (AWS): API Gateway's authorizer has already checked the token; the scope is read from
+ *   its context, and a request without our authorizer's context (principal, mode, scope) is refused,
+ *   so a method accidentally deployed without an authorizer fails closed with 401 instead of serving
+ *   data. `requireGatewayAuthorizer: false` turns that off (only for tests of unauthenticated behaviour).
+ * Routes read documents only through `readerFor(c, ctx)` (./scope.ts), so each honours the scope.
  */
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { ADMIN_SCOPE, type Scope } from "../core/auth/scope";
 import { ApiError } from "../core/chat/errors";
 import { ModelCatalog } from "../core/chat/models";
 import { ChatService } from "../core/chat/service";
-import type { DocumentReader } from "../core/documents/model";
-import type { ProviderApi } from "../core/provider/types";
-import { type MetricsPort, noMetrics } from "../core/runtime/telemetry";
+import { noMetrics } from "../core/runtime/telemetry";
+import { SearchService } from "../core/search/service";
+import type { ChatAppContext, ChatDeps, ChatEnv } from "./context";
 import { type AppLogger, countError, errorResponse } from "./http";
+import { pathProblem, rawRequestPath } from "./request-path";
 import { chatRoutes } from "./routes/chat";
 import { completionsRoutes } from "./routes/completions";
 import { consoleRoutes } from "./routes/console";
 import { documentsRoutes } from "./routes/documents";
 import { healthRoutes } from "./routes/health";
+import { keysRoutes } from "./routes/keys";
+import { mcpRoutes } from "./routes/mcp";
+import { searchRoutes } from "./routes/search";
 import { uploadsRoutes } from "./routes/uploads";
+import { scopeFromAuthorizer } from "./scope";
 
-/** Deletes objects from the documents bucket (an S3 adapter in AWS and local mode, a fake in tests). */
-export interface ObjectDeleter {
-  deleteObject(bucket: string, key: string): Promise<void>;
-}
-
-export interface ChatDeps {
-  store: DocumentReader;
-  provider: ProviderApi;
-  objects: ObjectDeleter;
-  /** Model used when a request names none. */
-  defaultModel: string;
-  /** Checks the Authorization header; when given, enforced on every route. */
-  authenticate?: (authorizationHeader: string | undefined) => Promise<boolean>;
-  /** Without `authenticate`: require API Gateway authorizer context on every request. Default true. */
-  requireGatewayAuthorizer?: boolean;
-  /** Largest accepted request body in bytes (413 above). Default 1 MiB. */
-  maxBodyBytes?: number;
-  /** How long the provider's model list is cached. Default 10 minutes. */
-  modelCacheTtlMs?: number;
-  /** Most documents one chat request may cover. Default 1,000. */
-  maxDocuments?: number;
-  logger?: AppLogger;
-  /** Where request figures go (Powertools in Lambda; the handler flushes them). Default: nowhere. */
-  metrics?: MetricsPort;
-}
-
-/** What route modules receive. */
-export interface ChatAppContext {
-  deps: ChatDeps;
-  service: ChatService;
-  models: ModelCatalog;
-  log: AppLogger;
-  metrics: MetricsPort;
-}
-
-/** Bindings the Lambda adapter passes (the API Gateway event); absent under @hono/node-server. */
-export interface ChatBindings {
-  event?: { requestContext?: { authorizer?: Record<string, unknown> | null } };
-}
-export type ChatEnv = { Bindings: ChatBindings };
+export type {
+  ChatAppContext,
+  ChatBindings,
+  ChatDeps,
+  ChatEnv,
+  McpServerModule,
+  ObjectDeleter,
+} from "./context";
 
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 
@@ -99,10 +75,12 @@ export function createChatApp(deps: ChatDeps): Hono<ChatEnv> {
     models,
     defaultModel: deps.defaultModel,
     maxDocuments: deps.maxDocuments,
+    search: deps.search,
     metrics: deps.metrics,
   });
   const metrics = deps.metrics ?? noMetrics;
-  const ctx: ChatAppContext = { deps, service, models, log, metrics };
+  const search = new SearchService({ store: deps.store, index: deps.search });
+  const ctx: ChatAppContext = { deps, service, search, models, log, metrics };
   const maxBody = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
 
   const app = new Hono<ChatEnv>();
@@ -121,18 +99,28 @@ export function createChatApp(deps: ChatDeps): Hono<ChatEnv> {
     ),
   );
 
+  // Before anything else, public routes included: the path as sent, not as URL parsing resolved it.
+  app.use("*", async (c, next) => {
+    const problem = pathProblem(rawRequestPath(c));
+    if (problem)
+      return errorResponse(
+        c,
+        new ApiError(400, "invalid_request_error", `The request path ${problem}; send the plain path.`),
+      );
+    await next();
+  });
+
   // Public, and so before the auth middleware: the web console's sign-in page and its assets (no data).
   app.route("/", consoleRoutes(ctx));
 
   app.use("*", async (c, next) => {
-    if (deps.authenticate) {
-      if (!(await deps.authenticate(c.req.header("authorization")))) return errorResponse(c, unauthorized());
-    } else if (deps.requireGatewayAuthorizer !== false) {
-      const authorizer = c.env?.event?.requestContext?.authorizer;
-      const ok =
-        !!authorizer && (typeof authorizer.principalId === "string" || authorizer.claims !== undefined);
-      if (!ok) return errorResponse(c, unauthorized());
-    }
+    let scope: Scope | undefined;
+    if (deps.authenticate) scope = await deps.authenticate(c.req.header("authorization"));
+    else if (deps.requireGatewayAuthorizer !== false)
+      scope = scopeFromAuthorizer(c.env?.event?.requestContext?.authorizer);
+    else scope = ADMIN_SCOPE; // tests of unauthenticated behaviour only
+    if (!scope) return errorResponse(c, unauthorized());
+    c.set("scope", scope);
     await next();
   });
 
@@ -154,8 +142,11 @@ export function createChatApp(deps: ChatDeps): Hono<ChatEnv> {
 
   app.route("/", healthRoutes(ctx));
   app.route("/", chatRoutes(ctx));
+  app.route("/", searchRoutes(ctx));
   app.route("/", completionsRoutes(ctx));
   app.route("/", documentsRoutes(ctx));
   app.route("/", uploadsRoutes(ctx));
+  app.route("/", keysRoutes(ctx));
+  app.route("/", mcpRoutes(ctx));
   return app;
 }

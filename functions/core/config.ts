@@ -9,6 +9,8 @@ export const ENV = {
   BUCKET_NAME: "BUCKET_NAME",
   /** The model provider: `moonshot` (default) or `glm` (provider/profiles.ts says what follows). */
   PROVIDER: "PROVIDER",
+  /** Chat: the key prefix presigned uploads are confined to (unset: the whole bucket). */
+  UPLOAD_PREFIX: "UPLOAD_PREFIX",
   /** Moonshot API base URL, default https://api.moonshot.ai/v1. */
   MOONSHOT_BASE_URL: "MOONSHOT_BASE_URL",
   /** Local mode only: the key itself. In AWS the key is read from the secret named below. */
@@ -35,6 +37,8 @@ export const ENV = {
   API_TOKEN_SECRET: "API_TOKEN_SECRET",
   /** Local mode only: the API bearer token itself. */
   API_TOKEN: "API_TOKEN",
+  /** Table of scoped API keys (token mode): the authorizer reads it, the chat function manages it. */
+  KEYS_TABLE_NAME: "KEYS_TABLE_NAME",
   /** Default chat model. */
   MODEL: "MODEL",
   /** Janitor: hours a ready document's remote file is kept. */
@@ -48,14 +52,27 @@ export const ENV = {
    * its ingestion cannot finish any more (the queue's visibility timeout x maxReceiveCount).
    */
   STUCK_PROCESSING_MINUTES: "STUCK_PROCESSING_MINUTES",
+  /**
+   * Ingest/janitor: this deployment's id (4-24 of a-z 0-9). Every remote file ingestion uploads is
+   * named `kdp-<id>-...`, and the janitor deletes only this deployment's files (janitor/ownership.ts).
+   */
+  DEPLOYMENT_ID: "DEPLOYMENT_ID",
   /** Ingest: the queue's redrive maxReceiveCount; the delivery that reaches it marks the document failed. */
   MAX_RECEIVE_COUNT: "MAX_RECEIVE_COUNT",
   /** Ingest: S3 records of one batch processed at once. */
   INGEST_CONCURRENCY: "INGEST_CONCURRENCY",
   /** Authorizer, JWT mode: the OIDC issuer URL (exactly as in the tokens' `iss`). Unset: token mode. */
   JWT_ISSUER: "JWT_ISSUER",
-  /** Authorizer, JWT mode: accepted audiences (`aud` or `client_id`), comma-separated; unset: any. */
+  /** Authorizer, JWT mode: accepted audiences (`aud` or `client_id`), comma-separated; required. */
   JWT_AUDIENCE: "JWT_AUDIENCE",
+  /** Authorizer, JWT mode: the claim whose value is the caller's key prefix (e.g. `custom:tenant`). */
+  JWT_TENANT_CLAIM: "JWT_TENANT_CLAIM",
+  /** Authorizer, JWT mode: accepted Cognito `token_use` values, comma-separated (default id,access). */
+  JWT_TOKEN_USE: "JWT_TOKEN_USE",
+  /** Bucket holding the search index objects (chat reads, the indexer writes). */
+  SEARCH_INDEX_BUCKET: "SEARCH_INDEX_BUCKET",
+  /** Ingest: the indexer's FIFO queue, woken after a document's text changed (unset: no wake-up). */
+  SEARCH_INDEX_QUEUE_URL: "SEARCH_INDEX_QUEUE_URL",
   /** Powertools. */
   POWERTOOLS_SERVICE_NAME: "POWERTOOLS_SERVICE_NAME",
   POWERTOOLS_METRICS_NAMESPACE: "POWERTOOLS_METRICS_NAMESPACE",

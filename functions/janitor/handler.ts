@@ -6,7 +6,9 @@
  * as a log line and metrics. An authentication or configuration error fails the invocation (alarm).
  *
  * Event: the scheduled event, or any object; `dryRun: true` (top level or under `detail`) reports what
- * would be deleted without deleting. Environment (checked once at cold start): TABLE_NAME,
+ * would be deleted without deleting. Only this deployment's remote files are ever deleted
+ * (functions/core/janitor/ownership.ts); others are counted and reported. Environment (checked once
+ * at cold start): TABLE_NAME, DEPLOYMENT_ID,
  * RETENTION_HOURS (default 24), HIGH_WATER_MARK (default 0.9), DRY_RUN (default false),
  * STUCK_PROCESSING_MINUTES (default 150: documents still `processing` after that are marked failed),
  * PROVIDER and its base URL / key variables, PROVIDER_MAX_FILES.

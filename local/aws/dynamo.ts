@@ -262,3 +262,21 @@ process.stdin.resume();`;
     },
   };
 }
+
+/** The scoped API keys table (partition key `id`, as lib/chat-api.ts creates it); created if absent. */
+export async function ensureApiKeysTable(client: DynamoDBClient, tableName: string): Promise<void> {
+  if (await describe(client, tableName)) return;
+  try {
+    await client.send(
+      new CreateTableCommand({
+        TableName: tableName,
+        BillingMode: "PAY_PER_REQUEST",
+        AttributeDefinitions: [{ AttributeName: "id", AttributeType: "S" }],
+        KeySchema: [{ AttributeName: "id", KeyType: "HASH" }],
+      }),
+    );
+  } catch (err) {
+    if (!(err instanceof ResourceInUseException)) throw err;
+  }
+  await waitUntilTableExists({ client, maxWaitTime: 30, minDelay: 1, maxDelay: 2 }, { TableName: tableName });
+}

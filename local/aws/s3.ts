@@ -73,6 +73,7 @@ export async function startLocalS3(opts: LocalS3Options = {}): Promise<LocalS3> 
     directory,
     configureBuckets: (opts.buckets ?? []).map((name) => ({ name })),
   });
+  enforceIfNoneMatch(server);
   const address = await server.run();
   const nextSequencer = createSequencer();
   const listeners = new Set<(record: S3EventRecord) => void>();
@@ -109,6 +110,69 @@ export async function startLocalS3(opts: LocalS3Options = {}): Promise<LocalS3> 
       return closed;
     },
   };
+}
+
+/**
+ * S3 refuses a PutObject carrying `If-None-Match: *` when the key exists (412 PreconditionFailed): the
+ * presigned uploads rely on it so a race never overwrites. s3rver ignores the header on PUT, so this
+ * middleware, first in s3rver's Koa chain, does what S3 does. Conditional PUTs of one key are
+ * serialised (each waits for the previous to finish), so check-then-write is atomic here as in S3.
+ */
+function enforceIfNoneMatch(server: S3rver): void {
+  const inFlight = new Map<string, Promise<void>>();
+  const middleware = async (
+    ctx: {
+      method: string;
+      path: string;
+      query: Record<string, unknown>;
+      get(h: string): string;
+      status: number;
+      type: string;
+      body: unknown;
+    },
+    next: () => Promise<void>,
+  ): Promise<void> => {
+    if (ctx.method !== "PUT" || "uploadId" in ctx.query) return next();
+    // S3 refuses a presigned request that lacks a header it signed; s3rver does not check that.
+    const signed = String(ctx.query["X-Amz-SignedHeaders"] ?? "").split(";");
+    if (signed.includes("if-none-match") && ctx.get("if-none-match") === "") {
+      ctx.status = 403;
+      ctx.type = "application/xml";
+      ctx.body =
+        '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SignatureDoesNotMatch</Code>' +
+        "<Message>The request signature we calculated does not match the signature you provided.</Message></Error>";
+      return;
+    }
+    if (ctx.get("if-none-match").trim() !== "*") return next();
+    const [, bucket, ...rest] = ctx.path.split("/");
+    const key = rest.map((s) => decodeURIComponent(s)).join("/");
+    if (!bucket || !key) return next();
+    const id = `${bucket}/${key}`;
+    const previous = inFlight.get(id) ?? Promise.resolve();
+    let done!: () => void;
+    const mine = new Promise<void>((resolve) => {
+      done = resolve;
+    });
+    const chained = previous.then(() => mine);
+    inFlight.set(id, chained);
+    try {
+      await previous;
+      if (await server.store.existsObject(bucket, key)) {
+        ctx.status = 412;
+        ctx.type = "application/xml";
+        ctx.body =
+          '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>PreconditionFailed</Code>' +
+          "<Message>At least one of the pre-conditions you specified did not hold</Message>" +
+          "<Condition>If-None-Match</Condition></Error>";
+        return;
+      }
+      await next();
+    } finally {
+      done();
+      if (inFlight.get(id) === chained) inFlight.delete(id);
+    }
+  };
+  server.middleware.unshift(middleware);
 }
 
 function normaliseRecord(raw: S3EventRecord, sequencer: string): S3EventRecord {

@@ -36,6 +36,9 @@ declare module "s3rver" {
     close(): Promise<void>;
     reset(): void;
     httpServer?: import("node:http").Server;
+    /** Koa's middleware chain (s3rver is a Koa app), composed when the server starts. */
+    middleware: unknown[];
+    store: { existsObject(bucket: string, key: string): Promise<boolean> };
   }
   export default S3rver;
 }

@@ -5,6 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { chmod, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { DEPLOYMENT_ID_PATTERN } from "../../functions/core/janitor/ownership";
 import { PROVIDER_NAMES, PROVIDER_PROFILES, type ProviderName } from "../../functions/core/provider/profiles";
 
 export interface LocalConfig {
@@ -40,6 +41,11 @@ export interface LocalConfig {
   };
   /** API token from the environment (otherwise read from or generated into DATA_DIR). */
   apiToken?: string;
+  /**
+   * Names this installation's remote files (`kdp-<id>-...`) so its janitor deletes only those: from
+   * DEPLOYMENT_ID, otherwise generated once into DATA_DIR/deployment-id.
+   */
+  deploymentId?: string;
 }
 
 /**
@@ -91,6 +97,11 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): LocalCo
     throw new ConfigError(
       `${profile.env.baseUrl}=${baseUrl} is not valid: expected a URL such as ${profile.defaultBaseUrl}`,
     );
+  const deploymentId = env.DEPLOYMENT_ID?.trim() || undefined;
+  if (deploymentId !== undefined && !DEPLOYMENT_ID_PATTERN.test(deploymentId))
+    throw new ConfigError(
+      `DEPLOYMENT_ID=${deploymentId} is not valid: expected 4-24 lower-case letters and digits`,
+    );
   return {
     port: int(env, "PORT", 3000, 0, 65535),
     s3Port: int(env, "S3_PORT", 4569, 0, 65535),
@@ -113,6 +124,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): LocalCo
       maxReceiveCount: int(env, "MAX_RECEIVE_COUNT", 5, 1, 1000),
     },
     apiToken: env.API_TOKEN?.trim() || undefined,
+    deploymentId,
   };
 }
 
@@ -124,6 +136,7 @@ export const dataPaths = (dataDir: string) => ({
   /** The GLM emulator's files (each provider keeps its own account). */
   emulatorGlm: join(dataDir, "emulator-glm"),
   token: join(dataDir, "api-token"),
+  deploymentId: join(dataDir, "deployment-id"),
   emulatorKey: join(dataDir, "emulator-key"),
   queue: join(dataDir, "queue.json"),
   dropLedger: join(dataDir, "drop-ledger.json"),
@@ -147,6 +160,24 @@ export async function persistentSecret(
   const value = `${prefix}${randomBytes(24).toString("base64url")}`;
   await writeFileAtomic(path, `${value}\n`, 0o600);
   return { value, source: "generated" };
+}
+
+/**
+ * This installation's deployment id, generated once into `path` (`l` + 11 random base-36 characters)
+ * and kept, so every restart names its remote files the same way and still recognises them.
+ */
+export async function persistentDeploymentId(path: string): Promise<string> {
+  try {
+    const existing = (await readFile(path, "utf8")).trim();
+    if (DEPLOYMENT_ID_PATTERN.test(existing)) return existing;
+    if (existing) throw new ConfigError(`${path} does not hold a deployment id (4-24 of a-z 0-9)`);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+  }
+  const alphabet = "0123456789abcdefghijklmnopqrstuvwxyz";
+  const id = `l${[...randomBytes(11)].map((b) => alphabet[b % 36]).join("")}`;
+  await writeFileAtomic(path, `${id}\n`);
+  return id;
 }
 
 /** Writes a file through a temporary sibling and a rename, so a crash never leaves half a file. */

@@ -68,6 +68,7 @@ export function banner(
     ...(info.consoleUrl
       ? [`  Web console   ${info.consoleUrl}  ${dim("(sign in with the token below)")}`]
       : []),
+    `  MCP server    ${info.apiUrl}/mcp  ${dim("(Streamable HTTP; header Authorization: Bearer <token>; see the README)")}`,
     `  API token     ${info.token}  ${dim(`(${extra.tokenSource})`)}`,
     `  S3 endpoint   ${info.s3Endpoint}   bucket: ${info.bucket}`,
     providerLine(info),

@@ -14,7 +14,7 @@ import { PutBucketCorsCommand, S3Client } from "@aws-sdk/client-s3";
 import type { S3EventRecord, SQSBatchResponse, SQSEvent } from "aws-lambda";
 import type { DocumentRecord } from "../../functions/core/documents/model";
 import { PROVIDER_PROFILES } from "../../functions/core/provider/profiles";
-import { ensureDocumentsTable, startLocalDynamo } from "../aws/dynamo";
+import { ensureApiKeysTable, ensureDocumentsTable, startLocalDynamo } from "../aws/dynamo";
 import { startLocalS3 } from "../aws/s3";
 import { createAdminApp } from "./admin";
 import { loadChatFetch } from "./chat";
@@ -24,6 +24,7 @@ import {
   ensureDirs,
   LOCAL_CREDENTIALS,
   type LocalConfig,
+  persistentDeploymentId,
   persistentSecret,
   type RuntimeInfo,
   writeFileAtomic,
@@ -35,6 +36,11 @@ import { dim, green, type Printer } from "./print";
 import { LocalQueue, type QueueEvent, type QueueSnapshot } from "./queue";
 import { decodeS3EventKey, s3NotificationBody } from "./s3-events";
 import { uploadFile } from "./upload";
+
+/** The local bucket holding the search index (AWS: the SearchIndex construct's own bucket). */
+export const LOCAL_SEARCH_INDEX_BUCKET = "kdp-search-index";
+/** How often the local runtime runs the indexer (AWS: woken by ingestion, plus a 1-minute schedule). */
+const INDEX_POLL_MS = 1000;
 
 /** The emulator's key in local mode (it is only ever reachable on 127.0.0.1). */
 const EMULATOR_API_KEY = "sk-local-emulator";
@@ -70,9 +76,14 @@ export async function startStack(config: LocalConfig, out: Printer): Promise<Run
     const token = config.apiToken
       ? { value: config.apiToken, source: "API_TOKEN" as const }
       : await persistentSecret(paths.token, "kdp_");
+    const deploymentId = config.deploymentId ?? (await persistentDeploymentId(paths.deploymentId));
 
     const s3 = await withPortHint("The local S3 server", "S3_PORT", config.s3Port, () =>
-      startLocalS3({ port: config.s3Port, dataDir: paths.s3, buckets: [config.bucket] }),
+      startLocalS3({
+        port: config.s3Port,
+        dataDir: paths.s3,
+        buckets: [config.bucket, LOCAL_SEARCH_INDEX_BUCKET],
+      }),
     );
     closers.push(() => s3.close());
     await allowBrowserUploads(s3.endpoint, config.bucket, config.region);
@@ -87,6 +98,8 @@ export async function startStack(config: LocalConfig, out: Printer): Promise<Run
     });
     closers.push(async () => admin.destroy());
     const { migrated } = await ensureDocumentsTable(admin, config.tableName);
+    const keysTableName = `${config.tableName}-keys`;
+    await ensureApiKeysTable(admin, keysTableName);
     if (migrated) out.info("dynamodb: the documents table gained its holdsFiles index (data migrated)");
 
     const profile = PROVIDER_PROFILES[config.provider];
@@ -117,7 +130,10 @@ export async function startStack(config: LocalConfig, out: Printer): Promise<Run
     // The handlers read these at import time (cold start), exactly as in Lambda.
     Object.assign(process.env, {
       TABLE_NAME: config.tableName,
+      DEPLOYMENT_ID: deploymentId,
+      KEYS_TABLE_NAME: keysTableName,
       BUCKET_NAME: config.bucket,
+      SEARCH_INDEX_BUCKET: LOCAL_SEARCH_INDEX_BUCKET,
       AWS_REGION: config.region,
       AWS_DEFAULT_REGION: config.region,
       AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
@@ -225,13 +241,44 @@ export async function startStack(config: LocalConfig, out: Printer): Promise<Run
       });
     }
 
+    // Search indexer: the Lambda handler, one run at a time, polling the to-do list every second.
+    const indexerModule = (await import("../../functions/indexer/handler")) as unknown as {
+      handler: (event: unknown, context: unknown) => Promise<{ added: number; removed: number }>;
+    };
+    let indexing: Promise<void> | undefined;
+    const indexTimer = setInterval(() => {
+      if (indexing) return;
+      const context = createLambdaContext({
+        functionName: "kdp-local-indexer",
+        timeoutMs: 300_000,
+        region: config.region,
+      });
+      indexing = indexerModule
+        .handler({}, context)
+        .then((r) => {
+          if (r.added || r.removed)
+            out.info(dim(`search: indexed ${r.added}, removed ${r.removed} document(s)`));
+        })
+        .catch((err) => out.warn(`search indexer: ${err instanceof Error ? err.message : String(err)}`))
+        .finally(() => {
+          indexing = undefined;
+        });
+    }, INDEX_POLL_MS);
+    indexTimer.unref();
+    closers.push(async () => {
+      clearInterval(indexTimer);
+      await indexing;
+    });
+
     // Chat API (same app as the Lambda, same bearer auth) plus the local admin routes.
     const chatFetch = await loadChatFetch();
     const adminApp = createAdminApp({ token: token.value, queue, bucket: config.bucket });
     const { serve } = await import("@hono/node-server");
     const server = await withPortHint("The chat API", "PORT", config.port, () =>
-      listen(serve, config.port, (request: Request) =>
-        new URL(request.url).pathname.startsWith("/_local/") ? adminApp.fetch(request) : chatFetch(request),
+      listen(serve, config.port, (request: Request, env?: unknown) =>
+        new URL(request.url).pathname.startsWith("/_local/")
+          ? adminApp.fetch(request)
+          : chatFetch(request, env),
       ),
     );
     closers.push(
@@ -310,7 +357,7 @@ type ServeFn = typeof import("@hono/node-server").serve;
 function listen(
   serve: ServeFn,
   port: number,
-  fetch: (request: Request) => Response | Promise<Response>,
+  fetch: (request: Request, env?: unknown) => Response | Promise<Response>,
 ): Promise<Server> {
   return new Promise((resolve, reject) => {
     const server = serve({ fetch, port, hostname: "127.0.0.1" }, () => {

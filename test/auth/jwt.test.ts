@@ -140,7 +140,10 @@ describe("JwtVerifier against the local issuer", () => {
       v.verify(await token({ aud: "chat-api" }, { exp: Math.floor(Date.now() / 1000) - 3600 })),
     ).rejects.toMatchObject({ name: "JwtError", message: "expired" });
 
-    const nowhere = new JwtVerifier({ issuer: `${issuer.replace("/tenant", "")}/missing` });
+    const nowhere = new JwtVerifier({
+      issuer: `${issuer.replace("/tenant", "")}/missing`,
+      audience: ["chat-api"],
+    });
     const err = await nowhere.verify(await token({ aud: "chat-api" })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(Error);
     expect(err).not.toBeInstanceOf(JwtError);

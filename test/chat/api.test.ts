@@ -476,12 +476,21 @@ describe("auth", () => {
   it("without authenticate, requests need API Gateway authorizer context", async () => {
     const app = makeApp({ authenticate: undefined });
     expect((await app.request("/health")).status).toBe(401);
-    const viaGateway = await app.request(
-      "/health",
+    const via = (authorizer: Record<string, unknown> | null) =>
+      app.request("/health", {}, { event: { requestContext: { authorizer } } });
+    expect((await via({ principalId: "api-token", auth: "bearer" })).status).toBe(200);
+    // Fail closed: an empty principal, or no context from our authorizer (another authorizer, none).
+    for (const authorizer of [
+      null,
       {},
-      { event: { requestContext: { authorizer: { principalId: "api-token" } } } },
-    );
-    expect(viaGateway.status).toBe(200);
+      { principalId: "api-token" },
+      { principalId: "", auth: "bearer" },
+      { principalId: "  ", auth: "bearer" },
+      { principalId: "user", auth: "something-else" },
+      { claims: { sub: "x" } },
+    ]) {
+      expect((await via(authorizer)).status, JSON.stringify(authorizer)).toBe(401);
+    }
     const open = makeApp({ authenticate: undefined, requireGatewayAuthorizer: false });
     expect((await open.request("/health")).status).toBe(200);
   });

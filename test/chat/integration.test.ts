@@ -244,3 +244,72 @@ describe("documents", () => {
     ).rejects.toThrow();
   });
 });
+
+describe("bad selectors and paths against the real store", () => {
+  const raw = (path: string, init: { method?: string; body?: unknown } = {}) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      // A raw socket: fetch and URL would normalise the dot segments away before sending.
+      import("node:net").then((net) => {
+        const url = new URL(served.url);
+        const payload = init.body === undefined ? "" : JSON.stringify(init.body);
+        const sock = net.connect(Number(url.port), url.hostname, () =>
+          sock.write(
+            `${init.method ?? "GET"} ${path} HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: ${auth.authorization}\r\n` +
+              `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(payload)}\r\nConnection: close\r\n\r\n${payload}`,
+          ),
+        );
+        let data = "";
+        sock.on("data", (d) => {
+          data += d;
+        });
+        sock.on("error", reject);
+        sock.on("end", () =>
+          resolve({ status: Number(data.split(" ")[1]), body: data.split("\r\n\r\n")[1] ?? "" }),
+        );
+      }, reject);
+    });
+
+  it("answers 400, never 500, for ids and prefixes the database cannot take", async () => {
+    const cases: [unknown, string][] = [
+      [{ question: "x", documentIds: ["x".repeat(3000)] }, "documentIds"],
+      [{ question: "x", documentIds: ["a/b"] }, "documentIds"],
+      [{ question: "x", documentIds: ["zoo\u0000"] }, "documentIds"],
+      [{ question: "x", prefix: "é".repeat(600) }, "prefix"],
+      [{ question: "x", prefix: "city/\u0007" }, "prefix"],
+    ];
+    for (const [body, param] of cases) {
+      const res = await chat(body);
+      expect(res.status, JSON.stringify(body).slice(0, 60)).toBe(400);
+      const error = (await res.json()).error;
+      expect(error.type).toBe("invalid_request_error");
+      expect(error.param).toMatch(new RegExp(`^${param}`));
+    }
+    const completion = await fetch(`${served.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: auth,
+      body: JSON.stringify({ messages: [{ role: "user", content: "x" }], documents: ["y".repeat(3000)] }),
+    });
+    expect(completion.status).toBe(400);
+    const list = await fetch(`${served.url}/documents?prefix=${encodeURIComponent("é".repeat(600))}`, {
+      headers: auth,
+    });
+    expect(list.status).toBe(400);
+  });
+
+  it("refuses dot segments and encoded slashes before routing", async () => {
+    for (const path of [
+      "/documents/../chat",
+      "/documents/%2e%2e/health",
+      "/documents/./zoo",
+      "/documents/%2E",
+      "/documents/a%2Fb",
+      "/documents/a%5cb",
+      "/documents/zoo%2f..%2fhealth",
+    ]) {
+      const res = await raw(path);
+      expect(res.status, path).toBe(400);
+      expect(JSON.parse(res.body).error.type, path).toBe("invalid_request_error");
+    }
+    expect((await raw("/documents/library")).status).toBe(200);
+  });
+});

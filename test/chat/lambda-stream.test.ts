@@ -42,7 +42,7 @@ function event(overrides: Partial<APIGatewayProxyEvent>): APIGatewayProxyEvent {
     isBase64Encoded: false,
     requestContext: {
       domainName: "abc.execute-api.eu-west-1.amazonaws.com",
-      authorizer: { principalId: "api-token" },
+      authorizer: { principalId: "api-token", auth: "bearer" },
     } as unknown as APIGatewayProxyEvent["requestContext"],
     ...overrides,
   };
@@ -110,6 +110,15 @@ describe("streaming Lambda adapter", () => {
     (ev.requestContext as unknown as { authorizer: unknown }).authorizer = null;
     await invoke(streamingHandler(app(), runtime), ev, captured);
     expect(captured.metadata?.statusCode).toBe(401);
+  });
+
+  it("refuses an event path with dot segments or an encoded slash before routing", async () => {
+    for (const path of ["/documents/../health", "/documents/%2e%2e/health", "/documents/d1%2F..%2Fx"]) {
+      const { runtime, captured } = fakeRuntime();
+      await invoke(streamingHandler(app(), runtime), event({ path }), captured);
+      expect(captured.metadata?.statusCode, path).toBe(400);
+      expect(JSON.parse(captured.body).error.message).toMatch(/path must not contain/);
+    }
   });
 
   /** A streamed `POST /chat` about the seeded note. */

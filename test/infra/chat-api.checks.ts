@@ -3,6 +3,7 @@ import { Match, Template } from "aws-cdk-lib/assertions";
 import { Bucket } from "aws-cdk-lib/aws-s3";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ChatApi } from "../../lib/chat-api";
+import { DocumentPipeline } from "../../lib/document-pipeline";
 import { DocumentTable } from "../../lib/document-table";
 import type { PipelineStack } from "../../lib/pipeline-stack";
 import { PipelineSecrets } from "../../lib/secrets";
@@ -13,6 +14,7 @@ import {
   shared,
   statementsOfFunction,
   synthPipeline,
+  TEST_ENV,
   testApp,
 } from "./synth";
 
@@ -224,17 +226,49 @@ describe("chat API stage", () => {
 });
 
 describe("chat function grants", () => {
-  it("reads the table, puts and deletes objects, and nothing more", () => {
+  it("reads the documents table, puts and deletes objects, reads the search index, manages only the keys table, and nothing more", () => {
     const stmts = statementsOfFunction(template, logicalId(stack.pipeline.chatApi.function));
+    const keysTable = logicalId(stack.pipeline.chatApi.keysTable!);
+    const onKeys = (s: { Resource: unknown }) => JSON.stringify(s.Resource).includes(keysTable);
+    expect(
+      stmts
+        .filter(onKeys)
+        .flatMap((s) => [s.Action].flat())
+        .sort(),
+    ).toEqual(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan", "dynamodb:UpdateItem"]);
     const actions = stmts
+      .filter((s) => !onKeys(s))
       .flatMap((s) => [s.Action].flat())
       .filter((a) => !a.startsWith("xray:") && !a.startsWith("logs:"));
-    expect(actions.filter((a) => a.startsWith("s3:")).sort()).toEqual(["s3:DeleteObject", "s3:PutObject"]);
+    expect([...new Set(actions.filter((a) => a.startsWith("s3:")))].sort()).toEqual([
+      "s3:DeleteObject",
+      "s3:GetObject",
+      "s3:ListBucket",
+      "s3:PutObject",
+    ]);
     expect(actions.filter((a) => a.startsWith("dynamodb:"))).not.toEqual(
       expect.arrayContaining(["dynamodb:PutItem"]),
     );
     expect(actions).not.toContain("dynamodb:UpdateItem");
     expect(actions).not.toContain("dynamodb:DeleteItem");
     expect(actions).toContain("dynamodb:Query");
+  });
+});
+
+describe("uploads confined to a base prefix", () => {
+  it("grants s3:PutObject (and the HEAD's GetObject) only under uploadPrefix and tells the function", () => {
+    const s = new Stack(testApp(), "UploadPrefix", { env: TEST_ENV });
+    const docs = new DocumentPipeline(s, "Docs", { uploadPrefix: "uploads/" });
+    const t = Template.fromStack(s);
+    const stmts = statementsOfFunction(t, logicalId(docs.chatApi.function));
+    const puts = stmts.filter((st) => [st.Action].flat().includes("s3:PutObject"));
+    expect(puts).toHaveLength(1);
+    expect(JSON.stringify(puts[0]!.Resource)).toContain('"/uploads/*"');
+    expect([puts[0]!.Action].flat().sort()).toEqual(["s3:GetObject", "s3:PutObject"]);
+    const fn = t.toJSON().Resources[logicalId(docs.chatApi.function)];
+    expect(fn.Properties.Environment.Variables.UPLOAD_PREFIX).toBe("uploads/");
+    expect(
+      () => new DocumentPipeline(new Stack(testApp(), "Bad"), "Docs", { uploadPrefix: "up/../x/" }),
+    ).toThrow(/uploadPrefix must/);
   });
 });

@@ -19,6 +19,7 @@ beforeAll(() => {
     chat: p.chatApi.function,
     authorizer: p.chatApi.authorizerFunction,
     janitor: p.janitor.function,
+    indexer: p.searchIndex.function,
   };
 });
 
@@ -26,7 +27,7 @@ const envOf = (fn: PipelineFunction): Record<string, unknown> =>
   resources[logicalId(fn)].Properties.Environment.Variables;
 
 describe("every function", () => {
-  it("runs Node.js 24 on ARM64 (the pipeline's four and no other Node.js function)", () => {
+  it("runs Node.js 24 on ARM64 (the pipeline's five and no other Node.js function)", () => {
     const ours = Object.values(functions).map(logicalId);
     const nodeFunctions = Object.entries(resources).filter(
       ([, r]) => r.Type === "AWS::Lambda::Function" && String(r.Properties.Runtime).startsWith("nodejs"),
@@ -106,6 +107,8 @@ describe("environment", () => {
         ENV.HIGH_WATER_MARK,
         "MAX_RECEIVE_COUNT",
         "INGEST_CONCURRENCY",
+        ENV.DEPLOYMENT_ID,
+        ENV.SEARCH_INDEX_QUEUE_URL,
       ].sort(),
     );
     expect(keys(functions.chat)).toEqual(
@@ -118,9 +121,14 @@ describe("environment", () => {
         ENV.API_TOKEN_SECRET,
         ENV.MOONSHOT_BASE_URL,
         ENV.MODEL,
+        ENV.KEYS_TABLE_NAME,
+        ENV.SEARCH_INDEX_BUCKET,
       ].sort(),
     );
-    expect(keys(functions.authorizer)).toEqual([...common2, ENV.API_TOKEN_SECRET].sort());
+    expect(keys(functions.indexer)).toEqual([...common2, ENV.TABLE_NAME, ENV.SEARCH_INDEX_BUCKET].sort());
+    expect(keys(functions.authorizer)).toEqual(
+      [...common2, ENV.API_TOKEN_SECRET, ENV.KEYS_TABLE_NAME].sort(),
+    );
     expect(keys(functions.janitor)).toEqual(
       [
         ...common2,
@@ -132,8 +140,18 @@ describe("environment", () => {
         ENV.HIGH_WATER_MARK,
         ENV.DRY_RUN,
         ENV.STUCK_PROCESSING_MINUTES,
+        ENV.DEPLOYMENT_ID,
       ].sort(),
     );
+  });
+
+  it("names ingestion's uploads and scopes the janitor with one deployment id, from the stack's own id", () => {
+    const id = envOf(functions.ingest)[ENV.DEPLOYMENT_ID];
+    expect(envOf(functions.janitor)[ENV.DEPLOYMENT_ID]).toEqual(id);
+    // First group of the stack id's UUID + a hash of the construct path: unique per stack and construct.
+    const text = JSON.stringify(id);
+    expect(text).toContain("AWS::StackId");
+    expect(text).toMatch(/"[0-9a-f]{6}"/);
   });
 
   it("passes the configured model and provider URL, and the table and bucket names as references", () => {
@@ -170,6 +188,7 @@ describe("secrets wiring", () => {
       chat: [moonshot, token],
       authorizer: [token],
       janitor: [moonshot],
+      indexer: [],
     };
     for (const [name, fn] of Object.entries(functions)) {
       const stmts = statementsOfFunction(template, logicalId(fn));

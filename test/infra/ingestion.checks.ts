@@ -24,7 +24,8 @@ describe("ingestion queue", () => {
     expect(DEFAULT_MAX_RECEIVE_COUNT).toBe(5);
     const props = template.toJSON().Resources[logicalId(queue)].Properties;
     expect(props.RedrivePolicy.maxReceiveCount).toBe(5);
-    template.resourceCountIs("AWS::SQS::Queue", 2);
+    // Plus the search index's FIFO queue and its dead-letter queue.
+    template.resourceCountIs("AWS::SQS::Queue", 4);
   });
 
   it("keeps messages invisible for at least 6x the ingest function timeout", () => {
@@ -129,7 +130,7 @@ describe("documents bucket", () => {
         AllowedOrigins: [
           { "Fn::Join": ["", ["https://*.execute-api.", { Ref: "AWS::Region" }, ".amazonaws.com"]] },
         ],
-        AllowedHeaders: ["content-type", "x-amz-*"],
+        AllowedHeaders: ["content-type", "if-none-match", "x-amz-*"],
         MaxAge: 3000,
       },
     ]);

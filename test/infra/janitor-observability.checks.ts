@@ -185,8 +185,11 @@ describe("dashboard", () => {
     );
     expect(metricsOf("Provider latency p90 (ms, by operation)")).toContain("ProviderLatency");
     expect(metricsOf("Janitor deletions (by reason) and errors")).toContain(JANITOR_METRICS.deletions);
-    expect(metricsOf("Provider files held (after each sweep)")).toContain(
+    expect(metricsOf("Provider files held (after each sweep), of which foreign (never deleted)")).toContain(
       `"KimiDocPipeline","${JANITOR_METRICS.remoteFiles}","service","janitor"`,
+    );
+    expect(metricsOf("Provider files held (after each sweep), of which foreign (never deleted)")).toContain(
+      `"KimiDocPipeline","${JANITOR_METRICS.foreignFiles}","service","janitor"`,
     );
     expect(metricsOf("Provider storage held, GB (after each sweep)")).toContain(JANITOR_METRICS.remoteBytes);
     expect(metricsOf("Chat answers and errors (by type)")).toContain(

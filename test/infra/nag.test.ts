@@ -101,7 +101,7 @@ describe("cdk-nag AwsSolutions", () => {
       env: TEST_ENV,
       pipeline: {
         removalPolicy: RemovalPolicy.DESTROY,
-        auth: { mode: "jwt", issuer: "https://issuer.example.com" },
+        auth: { mode: "jwt", issuer: "https://issuer.example.com", audience: ["app-client"] },
         alarmEmail: "ops@example.com",
       },
     });

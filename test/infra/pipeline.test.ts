@@ -63,7 +63,8 @@ describe("removal policies", () => {
     for (const c of [p.ingestion.bucket, p.table, p.secrets.providerApiKey, p.janitor.function.logs]) {
       expect(policyOf(r, logicalId(c)).deletion, c.node.path).toBe("Delete");
     }
-    destroyed.template.resourceCountIs("Custom::S3AutoDeleteObjects", 2);
+    expect(policyOf(r, logicalId(p.searchIndex.bucket)).deletion).toBe("Delete");
+    destroyed.template.resourceCountIs("Custom::S3AutoDeleteObjects", 3);
     destroyed.template.hasResourceProperties("AWS::DynamoDB::GlobalTable", {
       Replicas: [Match.objectLike({ DeletionProtectionEnabled: false })],
     });
@@ -83,8 +84,10 @@ describe("outputs", () => {
         "GetApiTokenCommand",
         "AlarmTopicArn",
         "DashboardName",
+        "DeploymentId",
       ]),
     );
+    expect(JSON.stringify(outputs.DeploymentId.Value)).toContain("AWS::StackId");
     expect(outputs.BucketName.Value).toEqual({ Ref: logicalId(stack.pipeline.ingestion.bucket) });
     expect(JSON.stringify(outputs.FillMoonshotApiKeyCommand.Value)).toContain("put-secret-value");
   });
@@ -110,7 +113,8 @@ describe("used from another app's stack with an existing bucket", () => {
   });
 
   it("creates no bucket of its own and wires the existing one", () => {
-    consumer.resourceCountIs("AWS::S3::Bucket", 1);
+    // The team's bucket and the search index's own.
+    consumer.resourceCountIs("AWS::S3::Bucket", 2);
     expect(team.docs.ingestion.bucket).toBe(team.bucket);
     expect(team.docs.ingestion.accessLogsBucket).toBeUndefined();
     consumer.hasResourceProperties("Custom::S3BucketNotifications", {
@@ -139,11 +143,12 @@ describe("used from another app's stack with an existing bucket", () => {
   });
 
   it("still builds the whole pipeline around it", () => {
-    consumer.resourceCountIs("AWS::SQS::Queue", 2);
+    consumer.resourceCountIs("AWS::SQS::Queue", 4);
     consumer.resourceCountIs("AWS::ApiGateway::RestApi", 1);
-    consumer.resourceCountIs("AWS::Events::Rule", 1);
+    consumer.resourceCountIs("AWS::Events::Rule", 2);
     consumer.resourceCountIs("AWS::CloudWatch::Dashboard", 1);
-    consumer.resourceCountIs("AWS::DynamoDB::GlobalTable", 1);
+    // The documents table and the API keys table.
+    consumer.resourceCountIs("AWS::DynamoDB::GlobalTable", 2);
   });
 
   it("passes webConsole and browserUploadOrigins through", () => {
@@ -164,7 +169,8 @@ describe("used from another app's stack with an existing bucket", () => {
     const table = new DocumentTable(s, "Existing").table;
     const docs = new DocumentPipeline(s, "Docs", { table });
     const t = Template.fromStack(s);
-    t.resourceCountIs("AWS::DynamoDB::GlobalTable", 1);
+    // The existing documents table, and the API keys table of the chat API.
+    t.resourceCountIs("AWS::DynamoDB::GlobalTable", 2);
     expect(docs.table).toBe(table);
     const r = t.toJSON().Resources as Resources;
     expect(r[logicalId(docs.janitor.function)].Properties.Environment.Variables.TABLE_NAME).toEqual({
@@ -178,7 +184,7 @@ describe("used from another app's stack with an existing bucket", () => {
       bucket: Bucket.fromBucketName(s, "Ext", "shared-documents"),
     });
     const t = Template.fromStack(s);
-    t.resourceCountIs("AWS::S3::Bucket", 0);
+    t.resourceCountIs("AWS::S3::Bucket", 1); // the search index's own
     t.hasResourceProperties("Custom::S3BucketNotifications", {
       BucketName: "shared-documents",
       Managed: false,
@@ -232,10 +238,21 @@ describe("invalid props fail at synth with a clear message", () => {
     ],
     [
       "jwt issuer not a URL",
-      { auth: { mode: "jwt", issuer: "cognito" } },
+      { auth: { mode: "jwt", issuer: "cognito", audience: ["app"] } },
       /auth.issuer must be the https URL/,
     ],
+    [
+      "jwt without an audience",
+      { auth: { mode: "jwt", issuer: "https://issuer.example.com", audience: [] } },
+      /auth.audience is required in JWT mode/,
+    ],
+    [
+      "jwt tenant claim not a claim name",
+      { auth: { mode: "jwt", issuer: "https://issuer.example.com", audience: ["app"], tenantClaim: "a b" } },
+      /auth.tenantClaim must be a claim name/,
+    ],
     ["alarmEmail", { alarmEmail: "ops" }, /alarmEmail must be an e-mail address/],
+    ["deploymentId", { deploymentId: "Prod-1" }, /deploymentId must be 4-24 lower-case letters and digits/],
     [
       "upload origin with a path",
       { browserUploadOrigins: ["https://x.example.com/app"] },
@@ -291,7 +308,7 @@ describe("CDK context", () => {
     expect(r[logicalId(s.pipeline.chatApi.function)].Properties.Environment.Variables.BUCKET_NAME).toBe(
       "team-documents",
     );
-    t.resourceCountIs("AWS::S3::Bucket", 0);
+    t.resourceCountIs("AWS::S3::Bucket", 1); // the search index's own
     expect(policyOf(r, logicalId(s.pipeline.table)).deletion).toBe("Delete");
   });
 

@@ -85,8 +85,11 @@ describe("ids and names", () => {
   });
 
   it("upload tags are per version and remote names keep the extension", () => {
-    expect(uploadTagFor("d", "01")).toBe(uploadTagFor("d", "01"));
-    expect(uploadTagFor("d", "01")).not.toBe(uploadTagFor("d", "02"));
+    expect(uploadTagFor("d", "01", "dep1")).toBe(uploadTagFor("d", "01", "dep1"));
+    expect(uploadTagFor("d", "01", "dep1")).not.toBe(uploadTagFor("d", "02", "dep1"));
+    // Named for the deployment, so a shared account's listing shows whose file it is.
+    expect(uploadTagFor("d", "01", "dep1")).toMatch(/^kdp-dep1-[0-9a-f]{20}$/);
+    expect(uploadTagFor("d", "01", "dep1")).not.toBe(uploadTagFor("d", "01", "dep2"));
     const name = remoteFilename("kdp-x", `dir/${"n".repeat(300)}.pdf`);
     expect(name.startsWith("kdp-x__")).toBe(true);
     expect(name.endsWith(".pdf")).toBe(true);

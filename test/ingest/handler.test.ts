@@ -22,6 +22,7 @@ beforeAll(async () => {
   stack.onS3Event((r) => events.push(r));
   Object.assign(process.env, {
     TABLE_NAME: stack.tableName,
+    DEPLOYMENT_ID: "handlertest",
     AWS_REGION: "us-east-1",
     AWS_ACCESS_KEY_ID: "S3RVER",
     AWS_SECRET_ACCESS_KEY: "S3RVER",

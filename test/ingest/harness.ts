@@ -43,6 +43,9 @@ export interface IngestHarness {
 }
 
 /** A test-speed retry policy (the client still honours Retry-After). */
+/** The deployment id every harness ingest service uploads under. */
+export const INGEST_DEPLOYMENT = "ingesttest";
+
 export const FAST_RETRY: ProviderClientOptions["retry"] = {
   maxAttempts: 4,
   baseDelayMs: 20,
@@ -75,6 +78,7 @@ export async function startIngestHarness(opts: { emulator?: EmulatorOptions } = 
   };
   const service = (overrides: Partial<IngestDeps> = {}) =>
     new IngestService({
+      deploymentId: INGEST_DEPLOYMENT,
       store,
       provider: client,
       objects,

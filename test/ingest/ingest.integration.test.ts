@@ -13,7 +13,13 @@ import type { RoomMaker } from "../../functions/core/quota/types";
 import { s3TestEventMessage, sqsMessageFor } from "../../local/aws/sqs";
 import { makeDocx, makePdf } from "../support/pdf-docx";
 import { isGlm, testClient } from "../support/provider";
-import { FAST_RETRY, type IngestHarness, messagesFor, startIngestHarness } from "./harness";
+import {
+  FAST_RETRY,
+  INGEST_DEPLOYMENT,
+  type IngestHarness,
+  messagesFor,
+  startIngestHarness,
+} from "./harness";
 
 let h: IngestHarness;
 
@@ -86,7 +92,7 @@ describe("ingest end to end", () => {
       expect(doc!.tokenEstimate).toBeGreaterThan(0);
       expect(doc!.textBytes).toBe(Buffer.byteLength(extracted));
       const remote = h.emulator.files().find((f) => f.id === doc!.remoteFileId)!;
-      const tag = uploadTagFor(doc!.documentId, doc!.sequencer);
+      const tag = uploadTagFor(doc!.documentId, doc!.sequencer, INGEST_DEPLOYMENT);
       expect(remote.filename.startsWith(`${tag}__`)).toBe(true);
       expect(remote.filename.endsWith(key.slice(key.lastIndexOf(".")))).toBe(true);
       expect(remote.filename).toBe(`${tag}__${key.split("/").pop()}`);
@@ -166,7 +172,11 @@ describe("exactly once", () => {
     // Every remote file of these documents is the one its record holds: no orphan, no twin.
     const tags = new Set(
       records.map((r) =>
-        uploadTagFor(docId(decodeURIComponent(r.s3.object.key)), normaliseSequencer(r.s3.object.sequencer)),
+        uploadTagFor(
+          docId(decodeURIComponent(r.s3.object.key)),
+          normaliseSequencer(r.s3.object.sequencer),
+          INGEST_DEPLOYMENT,
+        ),
       ),
     );
     const tagged = h.emulator.files().filter((f) => tags.has(f.filename.split("__")[0]!));
@@ -176,7 +186,11 @@ describe("exactly once", () => {
 
   it("a crash between upload and record write, then redelivery, leaves one remote file", async () => {
     const record = await h.put("crash/doc.txt", "crash me");
-    const tag = uploadTagFor(docId("crash/doc.txt"), normaliseSequencer(record.s3.object.sequencer));
+    const tag = uploadTagFor(
+      docId("crash/doc.txt"),
+      normaliseSequencer(record.s3.object.sequencer),
+      INGEST_DEPLOYMENT,
+    );
     let crashes = 0;
     const crashing = h.service({
       hooks: {
@@ -208,7 +222,7 @@ describe("exactly once", () => {
   it("a takeover waits for a crashed attempt's upload that lands late, and reuses it (no second upload)", async () => {
     const key = "crash/late.txt";
     const record = await h.put(key, "landed late");
-    const tag = uploadTagFor(docId(key), normaliseSequencer(record.s3.object.sequencer));
+    const tag = uploadTagFor(docId(key), normaliseSequencer(record.s3.object.sequencer), INGEST_DEPLOYMENT);
     const uploads = () => h.emulator.requests().filter((r) => r.operation === "upload").length;
     const before = uploads();
     let late: Promise<unknown> | undefined;
@@ -241,7 +255,11 @@ describe("exactly once", () => {
 
   it("after the lease expires any delivery takes over a crashed claim", async () => {
     const record = await h.put("crash/lease.txt", "lease");
-    const tag = uploadTagFor(docId("crash/lease.txt"), normaliseSequencer(record.s3.object.sequencer));
+    const tag = uploadTagFor(
+      docId("crash/lease.txt"),
+      normaliseSequencer(record.s3.object.sequencer),
+      INGEST_DEPLOYMENT,
+    );
     const crashing = h.service({
       config: { defaultBudgetMs: 60_000, leaseMarginMs: -120_000 }, // the claim is born expired
       hooks: {

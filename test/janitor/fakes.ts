@@ -9,9 +9,16 @@ import type { CallOptions, RemoteFile } from "../../functions/core/provider/type
 
 export const HOUR = 3_600_000;
 export const NOW = Date.parse("2026-11-20T12:00:00Z");
+/** The deployment the fakes' files belong to: `remote()` names files with its prefix by default. */
+export const DEPLOYMENT = "testdeploy";
 
-/** A remote file created `ageMs` before NOW. */
-export function remote(id: string, ageMs: number, bytes = 1000, filename = `${id}.txt`): RemoteFile {
+/** A remote file created `ageMs` before NOW, named as this deployment's unless `filename` is given. */
+export function remote(
+  id: string,
+  ageMs: number,
+  bytes = 1000,
+  filename = `kdp-${DEPLOYMENT}-0000__${id}.txt`,
+): RemoteFile {
   return {
     id,
     object: "file",

@@ -13,7 +13,7 @@ import { type Harness, startHarness } from "./harness";
 
 describe("loadJanitorConfig", () => {
   it("applies the defaults", () => {
-    const c = loadJanitorConfig({ TABLE_NAME: "t" });
+    const c = loadJanitorConfig({ TABLE_NAME: "t", DEPLOYMENT_ID: "dep1" });
     expect(c).toMatchObject({
       tableName: "t",
       dryRun: false,
@@ -25,6 +25,7 @@ describe("loadJanitorConfig", () => {
   it("reads RETENTION_HOURS, HIGH_WATER_MARK and DRY_RUN", () => {
     const c = loadJanitorConfig({
       TABLE_NAME: "t",
+      DEPLOYMENT_ID: "dep1",
       RETENTION_HOURS: "6",
       HIGH_WATER_MARK: "0.75",
       DRY_RUN: "TRUE",
@@ -34,8 +35,10 @@ describe("loadJanitorConfig", () => {
 
   it.each([
     [{}, /TABLE_NAME/],
+    [{ TABLE_NAME: "t" }, /DEPLOYMENT_ID: DEPLOYMENT_ID is required/],
+    [{ TABLE_NAME: "t", DEPLOYMENT_ID: "Has-Dashes" }, /DEPLOYMENT_ID must be 4-24 lower-case/],
     [{ TABLE_NAME: "t", RETENTION_HOURS: "a day" }, /RETENTION_HOURS/],
-    [{ TABLE_NAME: "t", HIGH_WATER_MARK: "1.2" }, /highWaterMark/],
+    [{ TABLE_NAME: "t", DEPLOYMENT_ID: "dep1", HIGH_WATER_MARK: "1.2" }, /highWaterMark/],
     [{ TABLE_NAME: "t", DRY_RUN: "maybe" }, /DRY_RUN/],
   ])("rejects %o with a clear error", (env, re) => {
     expect(() => loadJanitorConfig(env)).toThrow(re);
@@ -66,6 +69,7 @@ describe("handler", () => {
     [stack, h] = await Promise.all([startLocalStack({ prefix: "janitor" }), startHarness()]);
     Object.assign(process.env, {
       TABLE_NAME: stack.tableName,
+      DEPLOYMENT_ID: h.deploymentId,
       AWS_REGION: "us-east-1",
       AWS_ACCESS_KEY_ID: "local",
       AWS_SECRET_ACCESS_KEY: "local",
@@ -86,6 +90,8 @@ describe("handler", () => {
 
   it("dry-runs on request, then sweeps and reports the summary as a log line and metrics", async () => {
     const old = await h.orphan("forgotten.txt", 3);
+    // Another application's file on the same key: counted and reported, never deleted.
+    const theirs = await h.withAge(30, () => h.uploadNamed("their-notes.txt"));
     await h.withAge(30, () => h.uploadNamed("kdp-t1__kept-record.txt"));
     const held = (await h.api.listFiles()).find((f) => f.filename.startsWith("kdp-t1"))!;
     await store.putDocumentText(
@@ -107,7 +113,7 @@ describe("handler", () => {
     let real: Record<string, unknown>;
     try {
       dry = await handler({ "detail-type": "Scheduled Event", detail: { dryRun: true } }, context());
-      expect((await h.api.listFiles()).length).toBe(2);
+      expect((await h.api.listFiles()).length).toBe(3);
       real = await handler({ "detail-type": "Scheduled Event", detail: {} }, context());
     } finally {
       spy.mockRestore();
@@ -116,11 +122,14 @@ describe("handler", () => {
     expect(real).toMatchObject({
       dryRun: false,
       deleted: 2,
-      filesBefore: 2,
-      filesAfter: 0,
+      filesBefore: 3,
+      filesAfter: 1,
+      foreignFiles: 1,
+      foreignBytes: theirs.bytes,
       deletedByReason: { orphan: 1, retention: 1 },
     });
-    expect((await h.api.listFiles()).map((f) => f.id)).not.toContain(old.id);
+    expect((await h.api.listFiles()).map((f) => f.id)).toEqual([theirs.id]);
+    expect(old.id).not.toBe(theirs.id);
     expect((await store.get("d1"))?.remoteFileId).toBeUndefined();
 
     const lines = out
@@ -130,7 +139,9 @@ describe("handler", () => {
       .map((l) => JSON.parse(l) as Record<string, unknown>);
     const logs = lines.filter((l) => l.message === "janitor sweep");
     expect(logs).toHaveLength(2);
-    expect(logs[1]).toMatchObject({ summary: { filesAfter: 0, deletedByReason: { retention: 1 } } });
+    expect(logs[1]).toMatchObject({
+      summary: { filesAfter: 1, foreignFiles: 1, deletedByReason: { retention: 1 } },
+    });
     const emf = lines.filter((l) => l._aws !== undefined);
     const names = emf.flatMap((l) =>
       (l._aws as { CloudWatchMetrics: { Metrics: { Name: string }[] }[] }).CloudWatchMetrics.flatMap((m) =>
@@ -138,8 +149,16 @@ describe("handler", () => {
       ),
     );
     expect(names).toEqual(
-      expect.arrayContaining(["RemoteFiles", "RemoteBytes", "JanitorErrors", "JanitorDeletions"]),
+      expect.arrayContaining([
+        "RemoteFiles",
+        "RemoteBytes",
+        "ForeignRemoteFiles",
+        "ForeignRemoteBytes",
+        "JanitorErrors",
+        "JanitorDeletions",
+      ]),
     );
+    expect(emf.some((l) => l.ForeignRemoteFiles === 1)).toBe(true);
     expect(emf.some((l) => l.Reason === "retention" && l.JanitorDeletions === 1)).toBe(true);
   });
 

@@ -16,6 +16,8 @@ import { type EmulatorOptions, type RunningEmulator, startEmulator } from "../..
 import { TEST_PROVIDER, testClient } from "../support/provider";
 
 export interface Harness {
+  /** This harness's deployment id: its uploads are named `kdp-<deploymentId>-...`. */
+  deploymentId: string;
   emulator: RunningEmulator;
   api: ProviderClient;
   store: DynamoDocumentStore;
@@ -28,7 +30,7 @@ export interface Harness {
   ready(doc: Doc): Promise<void>;
   /** claim + upload + ready. */
   readyDoc(key: string, seq: number, opts?: { ageHours?: number; bytes?: number }): Promise<Doc>;
-  /** Uploads a file no record knows, `ageHours` old. */
+  /** Uploads a file of this deployment (named with its prefix) that no record knows, `ageHours` old. */
   orphan(name: string, ageHours: number): Promise<RemoteFile>;
   /**
    * Runs `fn` with the emulator clock `ageHours` behind, so files uploaded inside are that old. The
@@ -63,6 +65,8 @@ export async function startHarness(opts: EmulatorOptions = {}): Promise<Harness>
     credentials: CREDENTIALS,
   });
   const tableName = `janitor-${randomUUID().slice(0, 8)}`;
+  const deploymentId = `h${randomUUID().replace(/-/g, "").slice(0, 11)}`;
+  const ourTag = () => `kdp-${deploymentId}-${randomUUID().replace(/-/g, "").slice(0, 20)}`;
   await ensureDocumentsTable(client, tableName);
   const store = new DynamoDocumentStore({
     client: DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } }),
@@ -77,7 +81,7 @@ export async function startHarness(opts: EmulatorOptions = {}): Promise<Harness>
   const claim = async (key: string, seq: number): Promise<Doc> => {
     const documentId = `doc-${key.replace(/[^a-z0-9]/gi, "-")}`;
     const sequencer = normaliseSequencer(seq.toString(16));
-    const doc = { documentId, key, sequencer, tag: `kdp-${randomUUID().slice(0, 12)}`, owner: randomUUID() };
+    const doc = { documentId, key, sequencer, tag: ourTag(), owner: randomUUID() };
     const result = await store.claimVersion({
       documentId,
       bucket: "bucket",
@@ -142,6 +146,7 @@ export async function startHarness(opts: EmulatorOptions = {}): Promise<Harness>
   };
 
   return {
+    deploymentId,
     emulator,
     api,
     store,
@@ -155,7 +160,7 @@ export async function startHarness(opts: EmulatorOptions = {}): Promise<Harness>
       await ready(doc);
       return doc;
     },
-    orphan: (name, ageHours) => uploadNamed(name, ageHours, 100),
+    orphan: (name, ageHours) => uploadNamed(`${ourTag()}__${name}`, ageHours, 100),
     withAge,
     uploadNamed: uploadRaw,
     async close() {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_POLICY, type JanitorPolicyConfig } from "../../functions/core/janitor/policy";
 import { QuotaRoomMaker } from "../../functions/core/janitor/room-maker";
 import { runSweep } from "../../functions/core/janitor/sweep";
-import { type IngestHarness, messagesFor, startIngestHarness } from "../ingest/harness";
+import { INGEST_DEPLOYMENT, type IngestHarness, messagesFor, startIngestHarness } from "../ingest/harness";
 
 let h: IngestHarness;
 beforeAll(async () => {
@@ -27,6 +27,7 @@ describe("janitor with ingestion", () => {
     try {
       const freed: string[] = [];
       const roomMaker = new QuotaRoomMaker(h.client, h.store, {
+        deploymentId: INGEST_DEPLOYMENT,
         policy: { limits },
         onFreed: (e) => freed.push(...e.fileIds),
       });
@@ -75,7 +76,12 @@ describe("janitor with ingestion", () => {
     await h.emulator.reset();
     // The most aggressive policy: every stored document's file is due at once, no grace for orphans,
     // so only the processing guard and the upload-intent tags keep ingestion's files alive.
-    const policy: JanitorPolicyConfig = { ...DEFAULT_POLICY, retentionHours: 0, orphanGraceMinutes: 0 };
+    const policy: JanitorPolicyConfig = {
+      ...DEFAULT_POLICY,
+      retentionHours: 0,
+      orphanGraceMinutes: 0,
+      deploymentId: INGEST_DEPLOYMENT,
+    };
     h.emulator.setFaults({ latencyMs: { upload: 30, content: 30 } });
     try {
       const service = h.service();

@@ -1,6 +1,7 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { DocumentRecord } from "../../functions/core/documents/model";
-import { uploadTagFor } from "../../functions/core/ingest/events";
+import { legacyUploadTagFor, uploadTagFor } from "../../functions/core/ingest/events";
 import {
   DEFAULT_POLICY,
   highWaterMarks,
@@ -10,11 +11,12 @@ import {
   validatePolicyConfig,
 } from "../../functions/core/janitor/policy";
 import type { RemoteFile } from "../../functions/core/provider/types";
-import { HOUR, NOW, record, remote } from "./fakes";
+import { DEPLOYMENT, HOUR, NOW, record, remote } from "./fakes";
 
 const MIN = 60_000;
 const config = (over: Partial<JanitorPolicyConfig> = {}): JanitorPolicyConfig => ({
   ...DEFAULT_POLICY,
+  deploymentId: DEPLOYMENT,
   ...over,
 });
 const plan = (files: RemoteFile[], records: DocumentRecord[], over: Partial<JanitorPolicyConfig> = {}) =>
@@ -56,14 +58,16 @@ describe("planSweep", () => {
       remoteFileId: "kept",
       sequencer: "0000000000000000000000000000000A",
     });
-    const tag = uploadTagFor("r", ready.sequencer);
+    const tag = uploadTagFor("r", ready.sequencer, DEPLOYMENT);
     const files = [
       remote("kept", 2 * MIN, 1000, `${tag}__a.txt`),
       remote("twin", 1 * MIN, 1000, `${tag}__a.txt`),
-      remote("young-orphan", 1 * MIN, 1000, "kdp-other__b.txt"),
+      // The same version's twin uploaded before tags named the deployment is ours too.
+      remote("legacy-twin", 1 * MIN, 1000, `${legacyUploadTagFor("r", ready.sequencer)}__a.txt`),
+      remote("young-orphan", 1 * MIN, 1000, `kdp-${DEPLOYMENT}-other__b.txt`),
     ];
     const p = plan(files, [ready]);
-    expect(reasons(p)).toEqual({ twin: "superseded" });
+    expect(reasons(p)).toEqual({ twin: "superseded", "legacy-twin": "superseded" });
     expect(p.kept.in_grace).toBe(1);
   });
 
@@ -273,7 +277,108 @@ describe("validatePolicyConfig", () => {
     expect(() => validatePolicyConfig(config(over))).toThrow(re);
   });
 
-  it("accepts the defaults", () => {
-    expect(validatePolicyConfig(DEFAULT_POLICY)).toBe(DEFAULT_POLICY);
+  it("accepts the defaults with a deployment id, and refuses a missing or malformed one", () => {
+    const ok = config();
+    expect(validatePolicyConfig(ok)).toBe(ok);
+    for (const deploymentId of ["", "AB12", "ab", "a-b-c-d", "kdp_x1", "x".repeat(25), undefined]) {
+      expect(() => validatePolicyConfig({ ...ok, deploymentId } as JanitorPolicyConfig)).toThrow(
+        /deploymentId/,
+      );
+    }
+  });
+});
+
+describe("ownership: only this deployment's files are ever planned", () => {
+  it("leaves files of other applications and other deployments alone, counting them as foreign", () => {
+    const limits = { maxFiles: 4, maxFileBytes: 1000, maxTotalBytes: 1_000_000 };
+    const files = [
+      remote("theirs", 100 * HOUR, 500, "invoice.pdf"),
+      remote("other-stack", 100 * HOUR, 500, "kdp-otherstack-0123__a.txt"),
+      remote("pre-upgrade-unknown", 100 * HOUR, 500, "kdp-0123456789abcdef0123__a.txt"),
+      remote("our-orphan", 100 * HOUR),
+      remote("ours", 1 * HOUR),
+      // Legacy-named, but our table references it: ours whatever its name.
+      remote("legacy-held", 100 * HOUR, 1000, "kdp-aaaaaaaaaaaaaaaaaaaa__b.txt"),
+    ];
+    const records = [record("d", { remoteFileId: "ours" }), record("e", { remoteFileId: "legacy-held" })];
+    const p = plan(files, records, { limits });
+    expect(reasons(p)).toEqual({ "our-orphan": "orphan", "legacy-held": "retention", ours: "high_water" });
+    expect(p.kept.foreign).toBe(3);
+    expect(p.foreign).toEqual({ files: 3, bytes: 1500 });
+    expect(p.before.files).toBe(6);
+    // Foreign files count toward usage: 3 remain, over the mark of 3 with nothing of ours left.
+    expect(p.after.files).toBe(3);
+    expect(p.underHighWater).toBe(true);
+    const room = planRoom({
+      remote: files,
+      records,
+      now: NOW,
+      config: config({ limits }),
+      need: { files: 1, bytes: 1 },
+    });
+    expect(room.candidates.map((d) => d.fileId).sort()).toEqual(["legacy-held", "our-orphan", "ours"]);
+  });
+
+  it("model: whatever the files and records, a planned deletion is referenced, tagged by our table or carries our prefix", () => {
+    const name = fc.oneof(
+      fc.constantFrom("report.pdf", "kdp-0123__x.txt", "kdp-otherstack-1__y.txt", "t1__z.txt"),
+      fc.constant(`kdp-${DEPLOYMENT}-9__mine.txt`),
+      fc.string({ maxLength: 12 }),
+    );
+    const fileArb = fc.record({
+      id: fc.constantFrom("f0", "f1", "f2", "f3", "f4", "f5"),
+      age: fc.integer({ min: 0, max: 60 * HOUR }),
+      bytes: fc.integer({ min: 1, max: 5000 }),
+      filename: name,
+    });
+    const recordArb = fc.record({
+      id: fc.constantFrom("a", "b", "c"),
+      status: fc.constantFrom("processing", "ready", "failed", "deleted") as fc.Arbitrary<
+        DocumentRecord["status"]
+      >,
+      remoteFileId: fc.option(fc.constantFrom("f0", "f1", "f2", "f3", "f4", "f5"), { nil: undefined }),
+      staleFileIds: fc.array(fc.constantFrom("f0", "f1", "f2", "f3", "f4", "f5"), { maxLength: 2 }),
+      uploadTag: fc.option(fc.constantFrom("t1", "kdp-0123"), { nil: undefined }),
+    });
+    fc.assert(
+      fc.property(fc.array(fileArb, { maxLength: 8 }), fc.array(recordArb, { maxLength: 4 }), (fs, rs) => {
+        const files = fs.map((f) => remote(f.id, f.age, f.bytes, f.filename));
+        const records = rs.map((r) =>
+          record(r.id, {
+            status: r.status,
+            remoteFileId: r.remoteFileId,
+            staleFileIds: r.staleFileIds,
+            uploadTag: r.uploadTag,
+          }),
+        );
+        const limits = { maxFiles: 3, maxFileBytes: 10_000, maxTotalBytes: 8000 };
+        const referenced = new Set(records.flatMap((r) => [r.remoteFileId, ...(r.staleFileIds ?? [])]));
+        const known = new Set(records.flatMap((r) => [r.uploadTag, ...(r.staleUploadTags ?? [])]));
+        for (const r of records) {
+          if (r.status !== "ready") continue;
+          known.add(uploadTagFor(r.documentId, r.sequencer, DEPLOYMENT));
+          known.add(legacyUploadTagFor(r.documentId, r.sequencer));
+        }
+        const ours = (id: string, filename: string) =>
+          referenced.has(id) ||
+          filename.startsWith(`kdp-${DEPLOYMENT}-`) ||
+          (filename.indexOf("__") > 0 && known.has(filename.slice(0, filename.indexOf("__"))));
+        // The planner counts the first listing of an id (a provider listing a file twice).
+        const firstName = (id: string) => files.find((f) => f.id === id)!.filename;
+        const sweep = plan(files, records, { limits, retentionHours: 1 });
+        const room = planRoom({
+          remote: files,
+          records,
+          now: NOW,
+          config: config({ limits, retentionHours: 1 }),
+          need: { files: 1, bytes: 100 },
+        });
+        for (const d of [...sweep.deletions, ...room.candidates])
+          expect(ours(d.fileId, firstName(d.fileId))).toBe(true);
+        const foreignIds = [...new Set(files.map((f) => f.id))].filter((id) => !ours(id, firstName(id)));
+        expect(sweep.kept.foreign).toBe(foreignIds.length);
+      }),
+      { numRuns: 300 },
+    );
   });
 });

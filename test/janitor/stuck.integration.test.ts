@@ -42,7 +42,7 @@ describe("stuck processing documents on the DynamoDB store", () => {
 
     const later = () => Date.now() + 3 * HOUR;
     const deps = { api: h.api, store: h.store, now: later };
-    const opts = { policy: { ...DEFAULT_POLICY }, stuckProcessingMinutes: 150 };
+    const opts = { policy: { ...DEFAULT_POLICY, deploymentId: h.deploymentId }, stuckProcessingMinutes: 150 };
 
     const dry = await runSweep(deps, { ...opts, dryRun: true });
     expect(dry.stuck.map((s) => s.documentId).sort()).toEqual([abandoned.documentId, "doc-live"].sort());

@@ -9,7 +9,7 @@ import {
 } from "../../functions/core/janitor/stuck";
 import { runSweep } from "../../functions/core/janitor/sweep";
 import { DEFAULT_INGEST_TIMEOUT, DEFAULT_MAX_RECEIVE_COUNT } from "../../lib/defaults";
-import { FakeFiles, HOUR, MemoryStore, NOW, record, remote } from "./fakes";
+import { DEPLOYMENT, FakeFiles, HOUR, MemoryStore, NOW, record, remote } from "./fakes";
 
 const ago = (ms: number) => new Date(NOW - ms).toISOString();
 
@@ -38,7 +38,7 @@ function scenario() {
 const run = (deps: ReturnType<typeof scenario>, dryRun = false, minutes?: number) =>
   runSweep(
     { ...deps, now: () => NOW, sleep: async () => {} },
-    { policy: { ...DEFAULT_POLICY }, dryRun, stuckProcessingMinutes: minutes },
+    { policy: { ...DEFAULT_POLICY, deploymentId: DEPLOYMENT }, dryRun, stuckProcessingMinutes: minutes },
   );
 
 describe("stuck processing documents", () => {
@@ -127,15 +127,16 @@ describe("stuck processing documents", () => {
   });
 
   it("reads STUCK_PROCESSING_MINUTES (default 150) and rejects nonsense", () => {
-    expect(loadJanitorConfig({ TABLE_NAME: "t" }).stuckProcessingMinutes).toBe(150);
+    expect(loadJanitorConfig({ TABLE_NAME: "t", DEPLOYMENT_ID: "dep1" }).stuckProcessingMinutes).toBe(150);
     expect(
-      loadJanitorConfig({ TABLE_NAME: "t", STUCK_PROCESSING_MINUTES: "45" }).stuckProcessingMinutes,
+      loadJanitorConfig({ TABLE_NAME: "t", DEPLOYMENT_ID: "dep1", STUCK_PROCESSING_MINUTES: "45" })
+        .stuckProcessingMinutes,
     ).toBe(45);
-    expect(() => loadJanitorConfig({ TABLE_NAME: "t", STUCK_PROCESSING_MINUTES: "0" })).toThrow(
-      /STUCK_PROCESSING_MINUTES/,
-    );
-    expect(() => loadJanitorConfig({ TABLE_NAME: "t", STUCK_PROCESSING_MINUTES: "soon" })).toThrow(
-      /STUCK_PROCESSING_MINUTES/,
-    );
+    expect(() =>
+      loadJanitorConfig({ TABLE_NAME: "t", DEPLOYMENT_ID: "dep1", STUCK_PROCESSING_MINUTES: "0" }),
+    ).toThrow(/STUCK_PROCESSING_MINUTES/);
+    expect(() =>
+      loadJanitorConfig({ TABLE_NAME: "t", DEPLOYMENT_ID: "dep1", STUCK_PROCESSING_MINUTES: "soon" }),
+    ).toThrow(/STUCK_PROCESSING_MINUTES/);
   });
 });

@@ -10,15 +10,16 @@ import { FileCountQuotaError } from "../../functions/core/provider/errors";
 import { type Harness, startHarness } from "./harness";
 
 let h: Harness;
+let policy: JanitorPolicyConfig;
 beforeAll(async () => {
   h = await startHarness();
+  policy = { ...DEFAULT_POLICY, limits, deploymentId: h.deploymentId };
 });
 afterAll(async () => {
   await h?.close();
 });
 
 const limits = { maxFiles: 10, maxFileBytes: 1_000_000, maxTotalBytes: 100_000_000 };
-const policy: JanitorPolicyConfig = { ...DEFAULT_POLICY, limits };
 const listed = async () => new Set((await h.api.listFiles()).map((f) => f.id));
 
 describe("sweep on the emulator and the DynamoDB store", () => {
@@ -118,6 +119,65 @@ describe("sweep on the emulator and the DynamoDB store", () => {
     }
   });
 
+  it("never deletes another application's files on a shared key: counted and reported, never planned", async () => {
+    await h.emulator.reset();
+    // Another application on the same Moonshot key, another copy of this stack, and a copy from before
+    // deployment prefixes existed: none of it is ours, however old or unreferenced.
+    const foreign = await h.withAge(48, async () => [
+      await h.uploadNamed("quarterly-report.pdf"),
+      await h.uploadNamed("kdp-0123456789abcdef0123__notes.txt"),
+      await h.uploadNamed("kdp-otherstack1-0123456789abcdef0123__notes.txt"),
+    ]);
+    const ours = await h.orphan("stray.txt", 2);
+    const deps = { api: h.api, store: h.store };
+    const dry = await runSweep(deps, { policy, dryRun: true });
+    const real = await runSweep(deps, { policy });
+    for (const run of [dry, real]) {
+      expect(run.deleted.map((d) => d.fileId)).toEqual([ours.id]);
+      expect(run.summary).toMatchObject({ filesBefore: 4, foreignFiles: 3, foreignBytes: 300 });
+    }
+    const left = await listed();
+    for (const f of foreign) expect(left.has(f.id)).toBe(true);
+    expect(left.has(ours.id)).toBe(false);
+
+    // Over the high-water mark (9 of 10) with foreign files only: still nothing of theirs goes.
+    for (let i = 0; i < 8; i++) await h.withAge(100, () => h.uploadNamed(`their-${i}.txt`));
+    const over = await runSweep(deps, { policy });
+    expect(over.deleted).toEqual([]);
+    expect(over.summary).toMatchObject({ filesBefore: 11, filesAfter: 11, foreignFiles: 11 });
+    expect(over.summary.underHighWater).toBe(false);
+    expect((await listed()).size).toBe(11);
+  });
+
+  it("room maker: deletes only this stack's files to make room; foreign files only count", async () => {
+    const h = await startHarness({ limits: { maxFiles: 10 } });
+    const listed = async () => new Set((await h.api.listFiles()).map((f) => f.id));
+    try {
+      const foreign = [];
+      for (let i = 0; i < 8; i++)
+        foreign.push(await h.withAge(100, () => h.uploadNamed(`other-app-${i}.pdf`)));
+      const mine = [];
+      for (let i = 0; i < 2; i++) mine.push(await h.readyDoc(`mine-${i}.txt`, 1, { ageHours: 5 - i }));
+      const maker = new QuotaRoomMaker(h.api, h.store, { policy: { limits }, deploymentId: h.deploymentId });
+      const room = await maker.makeRoom({ files: 1, bytes: 100 });
+      // The cap is 10 and the high-water mark 9: our two files go, the eight foreign ones stay.
+      expect(room).toEqual({ enough: true, freedFiles: 2, freedBytes: 200 });
+      const left = await listed();
+      expect(left.size).toBe(8);
+      for (const f of foreign) expect(left.has(f.id)).toBe(true);
+      // Full of foreign files: no room, and nothing deleted.
+      for (let i = 8; i < 10; i++) await h.withAge(100, () => h.uploadNamed(`other-app-${i}.pdf`));
+      expect(await maker.makeRoom({ files: 1, bytes: 100 })).toEqual({
+        enough: false,
+        freedFiles: 0,
+        freedBytes: 0,
+      });
+      expect((await listed()).size).toBe(10);
+    } finally {
+      await h.close();
+    }
+  });
+
   it("room maker: at the emulator's cap, frees the oldest stored files and the upload then fits", async () => {
     // A table of its own: processing records left by the tests above would count as uploads in flight.
     const h = await startHarness({ limits: { maxFiles: 10 } });
@@ -127,7 +187,7 @@ describe("sweep on the emulator and the DynamoDB store", () => {
       for (let i = 0; i < 9; i++) docs.push(await h.readyDoc(`room-${i}.txt`, 1, { ageHours: 9 - i }));
       const busy = await h.claim("room-busy.txt", 1);
       await h.upload(busy, { ageHours: 50 });
-      const maker = new QuotaRoomMaker(h.api, h.store, { policy: { limits } });
+      const maker = new QuotaRoomMaker(h.api, h.store, { policy: { limits }, deploymentId: h.deploymentId });
       const next = await h.claim("room-next.txt", 1);
       await expect(h.upload(next)).rejects.toBeInstanceOf(FileCountQuotaError);
       const room = await maker.makeRoom({ files: 1, bytes: 100 });

@@ -9,9 +9,9 @@ import {
   RateLimitError,
   ServerError,
 } from "../../functions/core/provider/errors";
-import { FakeFiles, HOUR, MemoryStore, NOW, record, remote } from "./fakes";
+import { DEPLOYMENT, FakeFiles, HOUR, MemoryStore, NOW, record, remote } from "./fakes";
 
-const policy: JanitorPolicyConfig = { ...DEFAULT_POLICY };
+const policy: JanitorPolicyConfig = { ...DEFAULT_POLICY, deploymentId: DEPLOYMENT };
 
 /** 3 retention, 1 orphan, 1 superseded, 1 fresh ready, 1 processing. */
 function scenario() {
@@ -260,6 +260,8 @@ describe("reportSweep", () => {
     expect(added).toEqual([
       ["RemoteFiles", "Count", 2],
       ["RemoteBytes", "Bytes", 2000],
+      ["ForeignRemoteFiles", "Count", 0],
+      ["ForeignRemoteBytes", "Bytes", 0],
       ["JanitorErrors", "Count", 0],
     ]);
     expect(singles).toContainEqual({ dims: { Reason: "retention" }, metrics: [["JanitorDeletions", 3]] });
@@ -274,7 +276,11 @@ describe("QuotaRoomMaker", () => {
     const records = files.map((f, i) => record(`d${i}`, { remoteFileId: f.id }));
     const api = new FakeFiles(files);
     const store = new MemoryStore(records);
-    return { api, store, maker: new QuotaRoomMaker(api, store, { policy: { limits }, now: () => NOW }) };
+    return {
+      api,
+      store,
+      maker: new QuotaRoomMaker(api, store, { deploymentId: DEPLOYMENT, policy: { limits }, now: () => NOW }),
+    };
   };
 
   it("only lists when there is room", async () => {
@@ -328,7 +334,7 @@ describe("QuotaRoomMaker under contention", () => {
     const api = new FakeFiles(files);
     const store = new MemoryStore(records);
     const makers = [0, 1, 2].map(
-      () => new QuotaRoomMaker(api, store, { policy: { limits }, now: () => NOW }),
+      () => new QuotaRoomMaker(api, store, { deploymentId: DEPLOYMENT, policy: { limits }, now: () => NOW }),
     );
     const results = await Promise.all(makers.map((m) => m.makeRoom({ files: 1, bytes: 100 })));
     expect(results.every((r) => r.enough)).toBe(true);

@@ -10,6 +10,9 @@ import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RuntimeInfo } from "../../local/runtime/config";
 import { makeDocx, makePdf } from "../support/pdf-docx";
@@ -207,6 +210,7 @@ describe("npm start", { timeout: 120_000 }, () => {
   it("prints the API URL, the token, the S3 endpoint and a ready-to-paste example", () => {
     const out = stack!.output();
     expect(out).toContain(`Chat API      ${stack!.info.apiUrl}`);
+    expect(out).toContain(`MCP server    ${stack!.info.apiUrl}/mcp`);
     expect(out).toContain(stack!.info.token);
     expect(out).toContain(`S3 endpoint   ${stack!.info.s3Endpoint}`);
     expect(out).toContain("npx kdp put");
@@ -279,6 +283,144 @@ describe("npm start", { timeout: 120_000 }, () => {
   });
 });
 
+describe("MCP server of npm start, through the SDK's own client", { timeout: 120_000 }, () => {
+  const mcpClient = async (token: string) => {
+    const client = new Client({ name: "npm-start-test", version: "1.0.0" });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(`${stack!.info.apiUrl}/mcp`), {
+        requestInit: { headers: { Authorization: `Bearer ${token}` } },
+      }),
+    );
+    return client;
+  };
+  type Result = { isError?: boolean; structuredContent?: Record<string, unknown>; content: unknown };
+  const ok = (result: unknown) => {
+    const r = result as Result;
+    expect(r.isError, JSON.stringify(r.content)).toBeFalsy();
+    return r.structuredContent as Record<string, unknown> & Record<string, never>;
+  };
+
+  it("lists the tools and calls each one", async () => {
+    const client = await mcpClient(stack!.info.token);
+    try {
+      const { tools } = await client.listTools();
+      expect(tools.map((t) => t.name).sort()).toEqual([
+        "ask",
+        "get_document",
+        "list_documents",
+        "search_documents",
+      ]);
+
+      const listed = ok(await client.callTool({ name: "list_documents", arguments: { status: "ready" } }));
+      const keys = (listed.documents as { key: string }[]).map((d) => d.key);
+      expect(keys).toEqual(expect.arrayContaining(["lighthouse.pdf", "reports/bakery.docx"]));
+      const pdf = (listed.documents as { key: string; documentId: string }[]).find(
+        (d) => d.key === "lighthouse.pdf",
+      )!;
+
+      // The local indexer runs every second: poll until it has the PDF's text.
+      const hits = await until(
+        "the search index to hold the PDF",
+        async () => {
+          const r = ok(
+            await client.callTool({
+              name: "search_documents",
+              arguments: { query: "lighthouse keeper Skerry" },
+            }),
+          );
+          const results = r.results as {
+            documentId: string;
+            key: string;
+            chunkIndex: number;
+            text: string;
+          }[];
+          return results.some((h) => h.documentId === pdf.documentId) ? results : undefined;
+        },
+        30_000,
+        stack!.output,
+      );
+      expect(hits[0]).toMatchObject({ documentId: pdf.documentId, key: "lighthouse.pdf", chunkIndex: 0 });
+      expect(hits[0]!.text).toContain("Ottoline Marsh");
+
+      const doc = ok(
+        await client.callTool({ name: "get_document", arguments: { documentId: pdf.documentId } }),
+      );
+      expect(doc.document).toMatchObject({ key: "lighthouse.pdf", status: "ready" });
+      expect((doc.chunks as { text: string }[])[0]!.text).toContain(PDF_FACT);
+
+      const answer = ok(
+        await client.callTool({
+          name: "ask",
+          arguments: {
+            question: "Who is the lighthouse keeper on Skerry Island?",
+            documentIds: [pdf.documentId],
+          },
+        }),
+      );
+      expect(answer.answer).toContain("Ottoline Marsh");
+      expect((answer.sources as { documentId: string }[]).map((s) => s.documentId)).toEqual([pdf.documentId]);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("refuses a client without the token with 401", async () => {
+    const err = await mcpClient("wrong-token").catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 401 });
+    const res = await fetch(`${stack!.info.apiUrl}/mcp`, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }),
+    });
+    expect(res.status).toBe(401);
+  });
+
+  it("answers an unknown tool and bad arguments as MCP errors, never a 5xx", async () => {
+    const client = await mcpClient(stack!.info.token);
+    try {
+      const unknown = await client.callTool({ name: "drop_tables", arguments: {} }).catch((e: unknown) => e);
+      expect(unknown).toBeInstanceOf(McpError);
+      expect((unknown as McpError).code).toBe(ErrorCode.InvalidParams);
+      const bad = await client.callTool({
+        name: "get_document",
+        arguments: { documentId: "x", maxChunks: 0 },
+      });
+      expect(bad.isError).toBe(true);
+      expect((bad.content as { text: string }[])[0]!.text).toContain("maxChunks: must be from 1 to 20");
+      const missing = await client.callTool({
+        name: "get_document",
+        arguments: { documentId: "no-such-doc" },
+      });
+      expect(missing.isError).toBe(true);
+      expect((missing.content as { text: string }[])[0]!.text).toContain("Unknown document id: no-such-doc");
+    } finally {
+      await client.close();
+    }
+    // What the SDK client does not show: every one of those was an HTTP 200, and GET is a 405.
+    const raw = await fetch(`${stack!.info.apiUrl}/mcp`, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${stack!.info.token}`,
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        "mcp-protocol-version": "2025-11-25",
+      },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 3,
+        method: "tools/call",
+        params: { name: "nope", arguments: {} },
+      }),
+    });
+    expect(raw.status).toBe(200);
+    expect(await raw.json()).toMatchObject({ id: 3, error: { code: -32602 } });
+    const get = await fetch(`${stack!.info.apiUrl}/mcp`, {
+      headers: { authorization: `Bearer ${stack!.info.token}`, accept: "text/event-stream" },
+    });
+    expect(get.status).toBe(405);
+  });
+});
+
 describe("kdp CLI against the running stack", { timeout: 120_000 }, () => {
   let txtId: string;
 
@@ -335,6 +477,19 @@ describe("kdp CLI against the running stack", { timeout: 120_000 }, () => {
     expect(r.stdout).toMatch(/status\s+ready/);
   });
 
+  it("search finds the document's text once the local indexer has caught up (npm start serves POST /search)", async () => {
+    let r = await kdp(["search", "observatory telescope Pyrex"]);
+    for (let i = 0; i < 60 && !r.stdout.includes("observatory notes.txt"); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      r = await kdp(["search", "observatory telescope Pyrex"]);
+    }
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^1\. cli\/observatory notes\.txt\s+chunk 0\s+score/m);
+    const none = await kdp(["search", "the of and"]);
+    expect(none.stdout).toContain("No matching text");
+  });
+
   it("ask streams the answer, then the sources", async () => {
     const r = await kdp(["ask", "What was the observatory telescope ground from?", "--doc", txtId]);
     expect(r.stderr).toBe("");
@@ -358,6 +513,29 @@ describe("kdp CLI against the running stack", { timeout: 120_000 }, () => {
     expect(askUnknown.stderr).toMatch(/kdp: .*(no-such-document|does not exist)/i);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('unknown command "frobnicate"');
+  });
+
+  it("keys: create prints the key once (JSON last line), the key sees only its prefix, revoke stops it at once", async () => {
+    const created = await kdp(["keys", "create", "--prefix", "reports", "--name", "bakery team", "--json"]);
+    expect(created.stderr).toBe("");
+    expect(created.code).toBe(0);
+    const last = created.stdout.trim().split("\n").pop()!;
+    const made = JSON.parse(last) as { id: string; key: string; prefix: string; name: string };
+    expect(made).toMatchObject({ prefix: "reports/", name: "bakery team" });
+    expect(made.key).toMatch(/^kdpk_[a-z0-9]{12}\./);
+    const asTenant = await kdp(["ls", "--json", "--token", made.key]);
+    expect(asTenant.code).toBe(0);
+    expect((JSON.parse(asTenant.stdout) as Doc[]).map((d) => d.key)).toEqual(["reports/bakery.docx"]);
+    const manage = await kdp(["keys", "ls", "--token", made.key]);
+    expect(manage.code).toBe(1);
+    expect(manage.stderr).toContain("403");
+    const listed = await kdp(["keys", "ls"]);
+    expect(listed.stdout).toMatch(new RegExp(`${made.id}\\s+reports/\\s+.*active\\s+bakery team`));
+    expect(listed.stdout).not.toContain(made.key);
+    const revoked = await kdp(["keys", "revoke", made.id]);
+    expect(revoked.code).toBe(0);
+    expect((await kdp(["ls", "--token", made.key])).stderr).toContain("rejected the token (401)");
+    expect((await kdp(["keys", "ls"])).stdout).toMatch(new RegExp(`${made.id}.*revoked`));
   });
 
   it("rm deletes a document; ingestion then marks it deleted", async () => {

@@ -307,8 +307,11 @@ describe("resilience", () => {
       const m = await measureUpload(c, path, { filename: "large.txt", gcEveryMs: 500 });
       expect(m.file.bytes).toBe(size);
       // Buffering the body (e.g. fetch's redirect clone teeing the stream) holds ~size bytes alive.
+      // Streaming holds a few MB idle, but up to ~30 MB was seen with the suite's other worker and
+      // other sessions loading both cores (the emulator reads slower; sockets and streams queue more):
+      // half the size still tells the two apart. The tight figure is bench/upload-memory.ts's.
       expect(m.gcSamples).toBeGreaterThan(0);
-      expect(m.peakLiveArrayBuffersGrowthBytes).toBeLessThan(size / 8);
+      expect(m.peakLiveArrayBuffersGrowthBytes).toBeLessThan(size / 2);
       // Raw RSS also counts chunks V8 has not collected yet (measured 35-55 MB here, vs > 100 MB when
       // the body was buffered): still well under the file's size.
       expect(m.peakRssGrowthBytes).toBeLessThan(size * 0.75);

@@ -39,6 +39,10 @@ export function describeShortSoak(provider: SoakOptions["provider"]): void {
       expect(d.expectedFailed).toBeGreaterThan(0);
       expect(report.queue.sent).toBeGreaterThanOrEqual(2 * (d.versionsPut + d.deletes));
       expect(report.chat.requests).toBeGreaterThan(0);
+      // Both tenants asked: answers inside their prefix, and requests naming the other's documents refused.
+      expect(report.tenants.answered).toBeGreaterThan(0);
+      expect(report.tenants.refused).toBeGreaterThan(0);
+      expect(report.tenants.leaks).toEqual([]);
       expect(report.janitor.sweeps).toBeGreaterThan(1);
       // The file cap was reached, so quota room making and the janitor did real work.
       expect(report.remote.peakFiles).toBeGreaterThanOrEqual(0.8 * report.remote.maxFiles);

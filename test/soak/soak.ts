@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DeleteObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import type { S3EventRecord } from "aws-lambda";
-import { ensureDocumentsTable, startLocalDynamoProcess } from "../../local/aws/dynamo";
+import { ensureApiKeysTable, ensureDocumentsTable, startLocalDynamoProcess } from "../../local/aws/dynamo";
 import { startLocalS3 } from "../../local/aws/s3";
 import { prng } from "../../local/emulator/prng";
 import type { RunningEmulator } from "../../local/emulator/server";
@@ -120,6 +120,11 @@ export interface SoakReport {
   };
   deleted: { checked: number; leftovers: string[] };
   chat: { requests: number; byStatus: Record<string, number>; ourErrors: string[]; providerFaults: number };
+  /**
+   * Chat with the tenants' scoped keys: `answered` answers (every source must lie in the asker's prefix),
+   * `refused` requests naming another tenant's document (must never be answered), `leaks` any breach.
+   */
+  tenants: { requests: number; answered: number; refused: number; leaks: string[] };
   queue: { sent: number; invocations: number; deadLetters: number; failedReceives: number };
   workers: { kills: number; killsTooLate: number; coldStarts: number; unexpectedExits: number };
   emulator: { requests: number; faulted: number; byStatus: Record<string, number> };
@@ -130,6 +135,11 @@ export interface SoakReport {
 
 const BUCKET = "kdp-soak";
 const TABLE = "kdp-soak-documents";
+/** The soak stack's deployment id (its uploads are named `kdp-soak1-...`). */
+const DEPLOYMENT_ID = "soak1";
+const KEYS_TABLE = "kdp-soak-keys";
+/** Two tenants with scoped API keys (kinds are folders: soak/<kind>/...). */
+const TENANT_PREFIXES = ["soak/txt/", "soak/md/"] as const;
 const REGION = "us-east-1";
 const API_KEY = "sk-soak";
 const API_TOKEN = "kdp_soak_token_0123456789";
@@ -175,7 +185,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   });
 
   try {
-    const s3server = await startLocalS3({ dataDir: join(dir, "s3"), buckets: [BUCKET] });
+    const s3server = await startLocalS3({ dataDir: join(dir, "s3"), buckets: [BUCKET, SEARCH_INDEX_BUCKET] });
     closers.push(() => s3server.close());
     // DynamoDB in its own process (a real DynamoDB is another machine): this process already runs S3,
     // the emulator (with real PDF/DOCX extraction), the chat app and the janitor on one event loop.
@@ -188,6 +198,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     });
     closers.push(async () => admin.destroy());
     await ensureDocumentsTable(admin, TABLE);
+    await ensureApiKeysTable(admin, KEYS_TABLE);
 
     const { startEmulator } = await import("../../local/emulator/server");
     const f = opts.faultRate;
@@ -210,7 +221,10 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     // The handlers read these at import (cold start), as in Lambda; see local/runtime/stack.ts.
     Object.assign(process.env, {
       TABLE_NAME: TABLE,
+      DEPLOYMENT_ID,
+      KEYS_TABLE_NAME: KEYS_TABLE,
       BUCKET_NAME: BUCKET,
+      SEARCH_INDEX_BUCKET,
       AWS_REGION: REGION,
       AWS_DEFAULT_REGION: REGION,
       AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
@@ -363,17 +377,84 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
 
     // Chat: chatPerMinute requests against documents that were ready a moment ago.
     const chat = { requests: 0, byStatus: {} as Record<string, number>, ourErrors: [] as string[] };
+    // Two tenants, keys made by the admin (the API token) through the API, as `kdp keys create` does.
+    const tenants = { requests: 0, answered: 0, refused: 0, leaks: [] as string[] };
+    const tenantKeys: { prefix: string; key: string }[] = [];
+    for (const prefix of TENANT_PREFIXES) {
+      const res = await fetch(`${apiUrl}/keys`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${API_TOKEN}`, "content-type": "application/json" },
+        body: JSON.stringify({ prefix, name: `soak tenant ${prefix}` }),
+      });
+      if (res.status !== 201) throw new Error(`creating the ${prefix} key answered ${res.status}`);
+      tenantKeys.push({ prefix, key: ((await res.json()) as { key: string }).key });
+    }
+    let readyDocs: { documentId: string; key: string }[] = [];
     let readyIds: string[] = [];
     let chatStop = false;
     const refreshReady = async () => {
       const ids: string[] = [];
+      const docs: { documentId: string; key: string }[] = [];
       let cursor: string | undefined;
       do {
         const page = await store.list({ status: "ready", limit: 100, cursor });
         ids.push(...page.items.map((d) => d.documentId));
+        docs.push(...page.items.map((d) => ({ documentId: d.documentId, key: d.key })));
         cursor = page.cursor;
       } while (cursor && ids.length < 1000);
       readyIds = ids;
+      readyDocs = docs;
+    };
+    /**
+     * A tenant asks about 1-3 ready documents (any tenant's, or none: its whole scope). Naming another
+     * tenant's document must never be answered; every answer's sources must lie in the tenant's prefix.
+     */
+    const tenantChatOnce = async () => {
+      if (readyDocs.length === 0) return;
+      const tenant = tenantKeys[Math.floor(rand() * tenantKeys.length)]!;
+      const wholeScope = rand() < 0.1;
+      const picked = wholeScope
+        ? []
+        : [
+            ...new Set(
+              Array.from(
+                { length: 1 + Math.floor(rand() * 3) },
+                () => readyDocs[Math.floor(rand() * readyDocs.length)]!,
+              ),
+            ),
+          ];
+      const foreign = picked.filter((d) => !d.key.startsWith(tenant.prefix));
+      tenants.requests++;
+      try {
+        const res = await fetch(`${apiUrl}/chat`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${tenant.key}`, "content-type": "application/json" },
+          body: JSON.stringify({
+            question: "What does this document begin with?",
+            ...(wholeScope ? {} : { documentIds: picked.map((d) => d.documentId) }),
+            maxTokens: 256,
+          }),
+          signal: AbortSignal.timeout(60_000),
+        });
+        const text = await res.text();
+        for (const d of foreign) {
+          if (text.includes(d.key)) tenants.leaks.push(`${tenant.prefix} saw ${d.key} (HTTP ${res.status})`);
+        }
+        if (res.status === 200) {
+          if (foreign.length > 0)
+            tenants.leaks.push(`${tenant.prefix} got an answer naming ${foreign[0]!.key}`);
+          const body = JSON.parse(text) as { sources?: { key: string }[] };
+          for (const s of body.sources ?? []) {
+            if (!s.key.startsWith(tenant.prefix))
+              tenants.leaks.push(`${tenant.prefix} answer sourced ${s.key}`);
+          }
+          tenants.answered++;
+        } else if (foreign.length > 0 && res.status === 404) {
+          tenants.refused++;
+        }
+      } catch {
+        // A slow provider under faults: no answer is no leak.
+      }
     };
     const chatOnce = async () => {
       if (readyIds.length === 0) return;
@@ -420,7 +501,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
           lastRefresh = Date.now();
           await refreshReady().catch(() => undefined);
         }
-        const p = chatOnce().finally(() => inflight.delete(p));
+        // Every other request is a tenant's (its own key, scoped to its prefix).
+        const p = (rand() < 0.5 ? chatOnce() : tenantChatOnce()).finally(() => inflight.delete(p));
         inflight.add(p);
         await sleep(interval);
       }
@@ -556,13 +638,19 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     await sweep();
     log(`drained: ${drained}; final janitor sweep done; checking invariants`);
 
+    // The search index, once its lag has passed (the indexer run to an empty to-do list; nothing is in
+    // flight any more, so a to-do whose write never landed is dropped at once): it must hold every
+    // searchable document's latest text, and nothing else.
+    const searchIndex = await checkSearchIndex(store, clients.s3);
+
     // ---- Checks ----
     const files = emulator.files();
     const records = await store.listWithRemoteFiles();
     // Which key each upload tag belongs to, to explain any orphan.
     const tagKey = new Map<string, KeyState>();
     for (const k of keys.values())
-      for (const q of k.sequencers) tagKey.set(uploadTagFor(k.documentId, normaliseSequencer(q)), k);
+      for (const q of k.sequencers)
+        tagKey.set(uploadTagFor(k.documentId, normaliseSequencer(q), DEPLOYMENT_ID), k);
     const allRequests = emulator.requests();
     const orphans: string[] = [];
     for (const o of orphanFiles(files, records)) {
@@ -610,7 +698,9 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
         if (rec && rec.status !== "deleted") deleted.leftovers.push(`${s.key}: record is ${rec.status}`);
         const chunks = await countChunks(clients.documents, s.documentId);
         if (chunks > 0) deleted.leftovers.push(`${s.key}: ${chunks} chunk item(s) left`);
-        const tags = new Set(s.sequencers.map((q) => uploadTagFor(s.documentId, normaliseSequencer(q))));
+        const tags = new Set(
+          s.sequencers.map((q) => uploadTagFor(s.documentId, normaliseSequencer(q), DEPLOYMENT_ID)),
+        );
         const remote = files.filter((x) => tags.has(x.filename.split("__")[0]!));
         if (remote.length)
           deleted.leftovers.push(`${s.key}: remote file(s) ${remote.map((x) => x.id).join(", ")} left`);
@@ -689,6 +779,11 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       },
       { name: "orphan remote files: 0", ok: orphans.length === 0, detail: `${orphans.length} orphan(s)` },
       {
+        name: "search index: every ready document's latest text, and nothing else",
+        ok: searchIndex.missing.length === 0 && searchIndex.extra.length === 0 && searchIndex.caughtUp,
+        detail: `${searchIndex.indexed} indexed, ${searchIndex.missing.length} missing, ${searchIndex.extra.length} extra${searchIndex.caughtUp ? "" : ", to-dos left"}`,
+      },
+      {
         name: "duplicate uploads per object version: 0",
         ok: duplicateUploads.length === 0,
         detail: `${stored.length} uploads stored, ${duplicateUploads.length} version(s) uploaded twice, ${duplicatesAlive} version(s) with two live files now`,
@@ -709,6 +804,11 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
         detail: `${keys.size} of ${opts.documents}`,
       },
       { name: "chat requests made", ok: chat.requests > 0, detail: `${chat.requests} requests` },
+      {
+        name: "tenants: every answer's sources inside the asker's prefix, another tenant's documents never answered",
+        ok: tenants.leaks.length === 0 && tenants.requests > 0,
+        detail: `${tenants.requests} tenant requests: ${tenants.answered} answered, ${tenants.refused} naming another tenant's document refused (404), ${tenants.leaks.length} leak(s)${tenants.leaks.length ? `: ${tenants.leaks.slice(0, 3).join("; ")}` : ""}`,
+      },
       {
         name: "no dead letters",
         ok: qs.deadLetters === 0,
@@ -756,6 +856,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       },
       deleted,
       chat: { requests: chat.requests, byStatus: chat.byStatus, ourErrors: chat.ourErrors, providerFaults },
+      tenants,
       queue: {
         sent: qs.sent,
         invocations: qs.invocations,
@@ -824,6 +925,8 @@ export function formatReport(r: SoakReport): string {
     ...r.deleted.leftovers.slice(0, 5).map((o) => `  LEFTOVER ${o}`),
     `chat: ${r.chat.requests} requests ${JSON.stringify(r.chat.byStatus)}; provider faults on chat calls ${r.chat.providerFaults}`,
     ...r.chat.ourErrors.slice(0, 5).map((o) => `  OUR ERROR ${o}`),
+    `tenants: ${r.tenants.requests} requests, ${r.tenants.answered} answered inside their prefix, ${r.tenants.refused} refused for naming another tenant's document, ${r.tenants.leaks.length} leak(s)`,
+    ...r.tenants.leaks.slice(0, 5).map((l) => `  LEAK ${l}`),
     `queue: ${r.queue.sent} messages, ${r.queue.invocations} invocations, ${r.queue.failedReceives} failed receives, ${r.queue.deadLetters} dead letters`,
     `workers: ${r.workers.kills} killed mid-invocation (${r.workers.killsTooLate} kill timers fired after the answer), ${r.workers.coldStarts} cold starts, ${r.workers.unexpectedExits} unexpected exits`,
     `provider (emulator): ${r.emulator.requests} requests, ${r.emulator.faulted} faulted ${JSON.stringify(r.emulator.byStatus)}`,
@@ -834,4 +937,46 @@ export function formatReport(r: SoakReport): string {
     r.ok ? "SOAK PASSED" : "SOAK FAILED",
   ];
   return lines.join("\n");
+}
+
+const SEARCH_INDEX_BUCKET = "kdp-soak-search-index";
+
+/** Runs the indexer until its to-do list is empty, then compares the index with the records. */
+async function checkSearchIndex(
+  store: import("../../functions/core/documents/dynamo-store").DynamoDocumentStore,
+  s3: import("@aws-sdk/client-s3").S3Client,
+): Promise<{ indexed: number; missing: string[]; extra: string[]; caughtUp: boolean }> {
+  const [{ SearchIndexer }, { IndexSearcher }, { S3IndexObjects }, { isSearchable }] = await Promise.all([
+    import("../../functions/core/search/indexer"),
+    import("../../functions/core/search/searcher"),
+    import("../../functions/core/search/storage"),
+    import("../../functions/core/search/model"),
+  ]);
+  const objects = new S3IndexObjects({ client: s3, bucket: SEARCH_INDEX_BUCKET });
+  const indexer = new SearchIndexer({
+    store,
+    todos: store.searchTodos,
+    objects,
+    config: { staleTodoMs: 0, todoSettleMs: 0 },
+  });
+  let caughtUp = false;
+  for (let i = 0; i < 50 && !caughtUp; i++) caughtUp = (await indexer.run()).todos === 0;
+  const want = new Set<string>();
+  let cursor: string | undefined;
+  do {
+    const page = await store.list({ limit: 1000, cursor });
+    for (const r of page.items) if (isSearchable(r)) want.add(`${r.documentId}@${r.textGeneration}`);
+    cursor = page.cursor;
+  } while (cursor);
+  const have = new Set(
+    (await new IndexSearcher({ objects, refreshMs: 0 }).documents()).map(
+      (d) => `${d.documentId}@${d.generation}`,
+    ),
+  );
+  return {
+    indexed: have.size,
+    missing: [...want].filter((k) => !have.has(k)),
+    extra: [...have].filter((k) => !want.has(k)),
+    caughtUp,
+  };
 }

@@ -16,6 +16,7 @@ import { errorResponse } from "../../functions/chat/http";
 import { type StreamingRuntime, streamingHandler } from "../../functions/chat/lambda-stream";
 import { consoleRoutes, contentSecurityPolicy, IMMUTABLE } from "../../functions/chat/routes/console";
 import { planUpload, type UploadPolicy, uploadsRoutes } from "../../functions/chat/routes/uploads";
+import { ADMIN_SCOPE } from "../../functions/core/auth/scope";
 import type { ProviderApi } from "../../functions/core/provider/types";
 import { type LocalStack, startLocalStack } from "../support/local-stack";
 
@@ -26,6 +27,11 @@ const ctx = {
 function appWith(...routes: Hono<ChatEnv>[]): Hono<ChatEnv> {
   const app = new Hono<ChatEnv>();
   app.onError((err, c) => errorResponse(c, err));
+  // The app's auth middleware sets the caller's scope; these route-level tests act as the admin.
+  app.use("*", async (c, next) => {
+    c.set("scope", ADMIN_SCOPE);
+    await next();
+  });
   for (const r of routes) app.route("/", r);
   return app;
 }
@@ -238,7 +244,9 @@ describe("POST /uploads against local S3", () => {
     expect(ticket.key).toBe("web/hello.txt");
     const url = new URL(ticket.url);
     expect(url.origin).toBe(stack.s3Endpoint);
-    expect(url.searchParams.get("X-Amz-SignedHeaders")).toBe("content-length;content-type;host");
+    expect(url.searchParams.get("X-Amz-SignedHeaders")).toBe(
+      "content-length;content-type;host;if-none-match",
+    );
     expect(url.searchParams.has("x-amz-checksum-crc32")).toBe(false);
 
     const preflight = await fetch(ticket.url, {
@@ -262,6 +270,73 @@ describe("POST /uploads against local S3", () => {
       new GetObjectCommand({ Bucket: stack.bucket, Key: "web/hello.txt" }),
     );
     expect(await got.Body?.transformToString()).toBe(content.toString());
+  });
+
+  it("never overwrites silently: 409 for an existing key, a conditional PUT that S3 refuses (412) in a race", async () => {
+    const content = Buffer.from("first version\n");
+    const first = (await (await post({ filename: "once.txt", size: content.length })).json()) as {
+      key: string;
+      url: string;
+      headers: Record<string, string>;
+    };
+    expect(first.headers["If-None-Match"]).toBe("*");
+    expect(new URL(first.url).searchParams.get("X-Amz-SignedHeaders")).toBe(
+      "content-length;content-type;host;if-none-match",
+    );
+    // A second ticket for the same key, taken before the first upload lands: the race.
+    const racing = (await (
+      await post({ filename: "once.txt", size: content.length })
+    ).json()) as typeof first;
+    expect((await fetch(first.url, { method: "PUT", headers: first.headers, body: content })).status).toBe(
+      200,
+    );
+    const lost = await fetch(racing.url, {
+      method: "PUT",
+      headers: racing.headers,
+      body: Buffer.from("other\n"),
+    });
+    expect(lost.status).toBe(412);
+    expect(await lost.text()).toContain("PreconditionFailed");
+    // Dropping the header breaks the signature: a client cannot opt out of the condition.
+    const again = (await (await post({ filename: "twice.txt", size: 3 })).json()) as typeof first;
+    const unsigned = await fetch(again.url, {
+      method: "PUT",
+      headers: { "Content-Type": again.headers["Content-Type"]! },
+      body: "abc",
+    });
+    expect(unsigned.status).toBe(403);
+
+    const conflict = await post({ filename: "once.txt", size: content.length });
+    expect(conflict.status).toBe(409);
+    const error = ((await conflict.json()) as { error: { type: string; message: string; param: string } })
+      .error;
+    expect(error).toMatchObject({ type: "conflict_error", param: "overwrite" });
+    expect(error.message).toMatch(/once\.txt already exists; send "overwrite": true/);
+
+    const replace = (await (
+      await post({ filename: "once.txt", size: content.length, overwrite: true })
+    ).json()) as typeof first;
+    expect(replace.headers["If-None-Match"]).toBeUndefined();
+    const newer = Buffer.from("second version\n".slice(0, content.length));
+    expect((await fetch(replace.url, { method: "PUT", headers: replace.headers, body: newer })).status).toBe(
+      200,
+    );
+    const got = await stack.s3Client.send(new GetObjectCommand({ Bucket: stack.bucket, Key: "once.txt" }));
+    expect(await got.Body?.transformToString()).toBe(newer.toString());
+  });
+
+  it("conditional PUTs of one new key at once: exactly one wins", async () => {
+    const tickets = await Promise.all(
+      Array.from({ length: 6 }, async () => {
+        const res = await post({ filename: "contended.txt", size: 4 });
+        return (await res.json()) as { url: string; headers: Record<string, string> };
+      }),
+    );
+    const statuses = await Promise.all(
+      tickets.map((t, i) => fetch(t.url, { method: "PUT", headers: t.headers, body: `v${i}..`.slice(0, 4) })),
+    ).then((rs) => rs.map((r) => r.status));
+    expect(statuses.filter((s) => s === 200)).toHaveLength(1);
+    expect(statuses.filter((s) => s === 412)).toHaveLength(5);
   });
 
   it("answers bad uploads with a 4xx that says what to fix", async () => {
@@ -291,7 +366,7 @@ describe("inside the chat app", () => {
       provider: {} as ProviderApi,
       objects: { deleteObject: async () => {} },
       defaultModel: "kimi-k2.6",
-      authenticate: async (header) => header === `Bearer ${TOKEN}`,
+      authenticate: async (header) => (header === `Bearer ${TOKEN}` ? ADMIN_SCOPE : undefined),
     });
 
   it("serves the console without a token but keeps every API route, uploads included, authenticated", async () => {
@@ -320,7 +395,8 @@ describe("inside the chat app", () => {
     const created = await app.request("/uploads", {
       method: "POST",
       headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
-      body: JSON.stringify({ filename: "a.pdf", size: 10 }),
+      // No S3 server here: overwrite skips the existence check (presigning itself is local).
+      body: JSON.stringify({ filename: "a.pdf", size: 10, overwrite: true }),
     });
     expect(created.status).toBe(201);
     expect(((await created.json()) as { url: string }).url).toContain("docs");

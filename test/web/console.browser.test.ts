@@ -367,6 +367,55 @@ describe("web console in headless Chromium", () => {
     expect(pdfRow).toMatch(/\d+(\.\d)? KB/);
   });
 
+  it("asks before replacing a file that exists: Keep leaves it alone, Replace uploads over it", async () => {
+    // The same content as the first upload: the tests after this one ask about it.
+    const pdf = await makePdf([
+      "Zephyr project handbook.",
+      "The Zephyr project launch date is 14 March 2031.",
+      "All engineers report to the harbour office.",
+    ]);
+    type Doc = { status: string; updatedAt: string };
+    const handbook = async () =>
+      ((await apiGet("/documents?prefix=e2e/handbook.pdf")) as { items: Doc[] }).items[0]!;
+    const before = await handbook();
+    const puts: PwRequest[] = [];
+    const onRequest = (r: PwRequest) => {
+      if (r.method() === "PUT" && r.url().startsWith(running?.s3Endpoint ?? "-")) puts.push(r);
+    };
+    page.on("request", onRequest);
+    try {
+      await page.getByLabel("Folder (optional key prefix)").fill("e2e/");
+      const item = page.locator('li.upload[data-name="handbook.pdf"]').first();
+      await page.setInputFiles("#files", [
+        { name: "handbook.pdf", mimeType: "application/pdf", buffer: pdf },
+      ]);
+      await expect.poll(() => item.getByRole("alert").textContent()).toMatch(/already exists in this folder/);
+      await item.getByRole("button", { name: "Keep the existing handbook.pdf" }).click();
+      await expect.poll(() => item.textContent()).toContain("Kept the existing file.");
+      expect(puts).toEqual([]);
+
+      await page.setInputFiles("#files", [
+        { name: "handbook.pdf", mimeType: "application/pdf", buffer: pdf },
+      ]);
+      await expect.poll(() => item.getByRole("alert").textContent()).toMatch(/Replace it\?/);
+      await item.getByRole("button", { name: "Replace handbook.pdf" }).click();
+      await expect.poll(() => puts.length, { timeout: 30_000 }).toBe(1);
+      // The replacing PUT is the unconditional one the user asked for.
+      expect(puts[0]!.headers()["if-none-match"]).toBeUndefined();
+      await expect
+        .poll(() => item.locator("progress").getAttribute("value"), { timeout: 30_000 })
+        .toBe("100");
+      // The replaced file is ingested again and is ready before the next tests ask about it.
+      const reingested = async () => {
+        const now = await handbook();
+        return now.status === "ready" && now.updatedAt > before.updatedAt;
+      };
+      await expect.poll(reingested, { timeout: 60_000 }).toBe(true);
+    } finally {
+      page.off("request", onRequest);
+    }
+  });
+
   it("asks a question: the answer streams in, with its source and the passage on demand", async () => {
     const chatRequest = page.waitForRequest((r) => r.url().endsWith("/chat") && r.method() === "POST");
     const chatResponse = page.waitForResponse(

@@ -33,6 +33,8 @@ export interface UploadPolicy {
   extensions: string[];
   /** Key prefix every upload goes under, if the deployment confines uploads (e.g. "uploads/"). */
   basePrefix?: string;
+  /** The signed-in key's scope: it sees and uploads only under this prefix ("" = everything). */
+  scopePrefix?: string;
 }
 
 /** A presigned PUT returned by POST /uploads. */
@@ -92,6 +94,7 @@ export type ErrorKind =
   | "network"
   | "invalid"
   | "not_found"
+  | "exists"
   | "unavailable"
   | "server";
 
@@ -143,7 +146,10 @@ function serverMessage(body: unknown): { message?: string; code?: string } {
 export function errorFromResponse(status: number, headers: Headers, body: unknown): ApiError {
   const { message, code } = serverMessage(body);
   const retryAfter = parseRetryAfter(headers.get("retry-after"));
-  if (status === 401 || status === 403) {
+  // 403: this key's scope (a folder outside it); the token itself is fine, so no sign-out.
+  if (status === 403) return new ApiError("invalid", message ?? "This key may not do that.", status);
+  if (status === 409) return new ApiError("exists", message ?? "That file already exists.", status);
+  if (status === 401) {
     return new ApiError(
       "auth",
       "The API token was not accepted. Sign in again with the token printed by `npm start` " +
@@ -258,7 +264,14 @@ export class Api {
   }
 
   /** POST /uploads: a presigned PUT for one file. */
-  createUpload(input: { filename: string; size: number; contentType: string; prefix?: string }) {
+  createUpload(input: {
+    filename: string;
+    size: number;
+    contentType: string;
+    prefix?: string;
+    /** Replace an existing file; without it an existing key is a 409 (kind "exists"). */
+    overwrite?: boolean;
+  }) {
     return this.json<UploadTicket>("POST", "uploads", input);
   }
 

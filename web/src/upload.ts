@@ -38,7 +38,15 @@ export function normalisePrefix(input: string): string {
   return parts.length ? `${parts.join("/")}/` : "";
 }
 
-export class UploadError extends Error {}
+export class UploadError extends Error {
+  constructor(
+    message: string,
+    /** S3's error code, e.g. PreconditionFailed: another upload stored the key first. */
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+}
 
 /** PUTs the file to the presigned URL, reporting progress as a fraction (0..1). */
 export function putFile(
@@ -71,7 +79,11 @@ export function putFile(
         code === "AccessDenied" && /expired/i.test(message ?? "")
           ? "The upload link expired; try again."
           : (message ?? `Storage refused the upload (HTTP ${xhr.status}).`);
-      reject(new UploadError(code ? `${hint} (${code})` : hint));
+      if (code === "PreconditionFailed") {
+        reject(new UploadError("A file with this name was stored meanwhile.", code));
+        return;
+      }
+      reject(new UploadError(code ? `${hint} (${code})` : hint, code));
     };
     xhr.onerror = () =>
       reject(

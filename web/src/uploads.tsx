@@ -4,14 +4,14 @@
  * to S3 with a progress bar; once stored, its row follows the document's status until ready/failed.
  */
 import { useRef, useState } from "preact/hooks";
-import type { Api, DocumentItem, UploadPolicy } from "./api";
+import { type Api, ApiError, type DocumentItem, type UploadPolicy } from "./api";
 import { StatusCell } from "./documents";
 import { formatBytes } from "./format";
-import { checkFile, normalisePrefix, putFile } from "./upload";
+import { checkFile, normalisePrefix, putFile, UploadError } from "./upload";
 
 const PARALLEL = 3;
 
-type UploadState = "queued" | "rejected" | "uploading" | "stored" | "failed" | "cancelled";
+type UploadState = "queued" | "rejected" | "uploading" | "stored" | "failed" | "cancelled" | "exists";
 
 interface UploadRow {
   id: number;
@@ -22,6 +22,9 @@ interface UploadRow {
   key?: string;
   message?: string;
   controller?: AbortController;
+  /** While `exists`: replace the stored file, or keep it. */
+  replace?: () => void;
+  keep?: () => void;
 }
 
 let nextId = 1;
@@ -34,22 +37,30 @@ export function UploadPanel(props: {
   onError: (e: unknown) => void;
 }) {
   const [rows, setRows] = useState<UploadRow[]>([]);
-  const [folder, setFolder] = useState("");
+  // A scoped key uploads only under its prefix: start there (the server refuses anything else).
+  const [folder, setFolder] = useState(props.policy.scopePrefix ?? "");
   const [dragging, setDragging] = useState(false);
   const input = useRef<HTMLInputElement>(null);
 
   const patch = (id: number, change: Partial<UploadRow>) =>
     setRows((old) => old.map((r) => (r.id === id ? { ...r, ...change } : r)));
 
-  const uploadOne = async (row: UploadRow, file: File, prefix: string) => {
+  const uploadOne = async (row: UploadRow, file: File, prefix: string, overwrite = false) => {
     const controller = new AbortController();
-    patch(row.id, { state: "uploading", controller, message: undefined });
+    patch(row.id, {
+      state: "uploading",
+      controller,
+      message: undefined,
+      replace: undefined,
+      keep: undefined,
+    });
     try {
       const ticket = await props.api.createUpload({
         filename: file.name,
         size: file.size,
         contentType: file.type || "application/octet-stream",
         prefix: prefix || undefined,
+        ...(overwrite ? { overwrite: true } : {}),
       });
       patch(row.id, { key: ticket.key });
       await putFile(
@@ -63,6 +74,26 @@ export function UploadPanel(props: {
     } catch (e) {
       if (e instanceof DOMException && e.name === "AbortError") {
         patch(row.id, { state: "cancelled", message: "Cancelled.", controller: undefined });
+        return;
+      }
+      // The file exists (409), or another upload stored it first (412): ask before replacing it.
+      const exists =
+        (e instanceof ApiError && e.kind === "exists") ||
+        (e instanceof UploadError && e.code === "PreconditionFailed");
+      if (exists && !overwrite) {
+        patch(row.id, {
+          state: "exists",
+          controller: undefined,
+          message: `${file.name} already exists in this folder. Replace it?`,
+          replace: () => void uploadOne(row, file, prefix, true),
+          keep: () =>
+            patch(row.id, {
+              state: "cancelled",
+              message: "Kept the existing file.",
+              replace: undefined,
+              keep: undefined,
+            }),
+        });
         return;
       }
       props.onError(e);
@@ -113,7 +144,13 @@ export function UploadPanel(props: {
         onInput={(e) => setFolder(e.currentTarget.value)}
         autocomplete="off"
         spellcheck={false}
+        aria-describedby={props.policy.scopePrefix ? "folder-scope" : undefined}
       />
+      {props.policy.scopePrefix && (
+        <p id="folder-scope" class="hint">
+          This key sees and uploads only under {props.policy.scopePrefix}
+        </p>
+      )}
       <fieldset
         class={`dropzone${dragging ? " dragging" : ""}`}
         onDragOver={(e) => {
@@ -206,6 +243,27 @@ function UploadItem(props: { row: UploadRow; doc?: DocumentItem }) {
         {row.state === "stored" && (doc ? <StatusCell doc={doc} /> : "Uploaded; waiting for processing…")}
         {failed && <span class="error">{row.message}</span>}
         {row.state === "cancelled" && row.message}
+        {row.state === "exists" && (
+          <span class="confirm" role="alert">
+            {row.message}{" "}
+            <button
+              type="button"
+              class="small"
+              aria-label={`Replace ${row.name}`}
+              onClick={() => row.replace?.()}
+            >
+              Replace
+            </button>{" "}
+            <button
+              type="button"
+              class="secondary small"
+              aria-label={`Keep the existing ${row.name}`}
+              onClick={() => row.keep?.()}
+            >
+              Keep existing
+            </button>
+          </span>
+        )}
       </div>
     </li>
   );

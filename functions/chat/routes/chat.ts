@@ -23,8 +23,9 @@ import * as z from "zod/mini";
 import { toApiError } from "../../core/chat/errors";
 import type { PreparedChat } from "../../core/chat/service";
 import type { ChatMessage, ChatResult, ChatUsage } from "../../core/provider/types";
-import type { ChatAppContext, ChatEnv } from "../app";
+import type { ChatAppContext, ChatEnv } from "../context";
 import { callOptions, countAnswer, countError, parseWith, readJson, sseFrame, streamResponse } from "../http";
+import { selectionFor } from "../scope";
 import { documentIdsField, prefixField } from "./selection";
 
 /** Instruction that precedes the documents. */
@@ -100,7 +101,7 @@ export function chatRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
     const prepared = await service.prepare(
       {
         model: body.model,
-        selector: { documentIds: body.documentIds, prefix: body.prefix },
+        ...selectionFor(c, ctx, { documentIds: body.documentIds, prefix: body.prefix }),
         messages,
         documentsAt: 1,
         query: body.question,

@@ -22,8 +22,9 @@ import { Hono } from "hono";
 import * as z from "zod/mini";
 import { badRequest, toApiError } from "../../core/chat/errors";
 import type { ChatMessage, ChatUsage } from "../../core/provider/types";
-import type { ChatAppContext, ChatEnv } from "../app";
+import type { ChatAppContext, ChatEnv } from "../context";
 import { callOptions, countAnswer, countError, parseWith, readJson, sseFrame, streamResponse } from "../http";
+import { selectionFor } from "../scope";
 import { documentIdsField, prefixField } from "./selection";
 
 const textPart = z.looseObject({ type: z.string(), text: z.optional(z.string()) });
@@ -126,7 +127,7 @@ export function completionsRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
     const prepared = await service.prepare(
       {
         model: body.model,
-        selector: { documentIds: body.documents, prefix: body.prefix },
+        ...selectionFor(c, ctx, { documentIds: body.documents, prefix: body.prefix }),
         messages,
         documentsAt,
         query,

@@ -24,7 +24,7 @@ import { fileURLToPath } from "node:url";
 import { brotliCompressSync, gzipSync, constants as zlib } from "node:zlib";
 import type { Context } from "hono";
 import { Hono } from "hono";
-import type { ChatAppContext, ChatEnv } from "../app";
+import type { ChatAppContext, ChatEnv } from "../context";
 import { type UploadConfig, uploadConfigFromEnv, uploadOrigin } from "./uploads";
 
 export interface ConsoleOptions {

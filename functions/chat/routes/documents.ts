@@ -9,14 +9,17 @@
 import { Hono } from "hono";
 import * as z from "zod/mini";
 import { badRequest, notFound } from "../../core/chat/errors";
+import { documentIdProblem } from "../../core/documents/ids";
 import type { DocumentRecord } from "../../core/documents/model";
-import type { ChatAppContext, ChatEnv } from "../app";
+import type { ChatAppContext, ChatEnv } from "../context";
 import { parseWith } from "../http";
+import { readerFor } from "../scope";
+import { prefixField } from "./selection";
 
 const STATUSES = ["processing", "ready", "failed", "deleted"] as const;
 
 const listQuery = z.strictObject({
-  prefix: z.optional(z.string().check(z.maxLength(1024, "must be at most 1024 characters"))),
+  prefix: prefixField(),
   status: z.optional(z.enum(STATUSES, { error: `must be one of ${STATUSES.join(", ")}` })),
   limit: z.optional(
     z.coerce
@@ -55,20 +58,19 @@ export function publicDocument(r: DocumentRecord) {
   };
 }
 
-const ID = /^[A-Za-z0-9_.:-]{1,200}$/;
-
 function checkId(id: string): string {
-  if (!ID.test(id))
+  if (documentIdProblem(id))
     throw badRequest(`"${id.slice(0, 80)}" is not a document id; ids come from GET /documents.`, "id");
   return id;
 }
 
 export function documentsRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
   const routes = new Hono<ChatEnv>();
-  const { store, objects } = ctx.deps;
+  const { objects } = ctx.deps;
 
   routes.get("/documents", async (c) => {
     const q = parseWith(listQuery, c.req.query(), "query string");
+    const store = readerFor(c, ctx);
     let page: Awaited<ReturnType<typeof store.list>>;
     try {
       page = await store.list(q);
@@ -83,14 +85,15 @@ export function documentsRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
 
   routes.get("/documents/:id", async (c) => {
     const id = checkId(c.req.param("id"));
-    const record = await store.get(id);
+    // Another tenant's document is unknown to this caller: 404, as for an id that does not exist.
+    const record = await readerFor(c, ctx).get(id);
     if (!record) throw notFound(`Unknown document id: ${id}.`, "id");
     return c.json(publicDocument(record));
   });
 
   routes.delete("/documents/:id", async (c) => {
     const id = checkId(c.req.param("id"));
-    const record = await store.get(id);
+    const record = await readerFor(c, ctx).get(id);
     // A deleted document is a tombstone that the store hides, so a second DELETE is a 404.
     if (!record) throw notFound(`Unknown document id: ${id}.`, "id");
     await objects.deleteObject(record.bucket, record.key);
@@ -109,7 +112,8 @@ export function documentsRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
   return routes;
 }
 
-function isBadCursor(err: unknown): boolean {
+/** Whether a store error means the caller passed a cursor it cannot decode (a 400, not an outage). */
+export function isBadCursor(err: unknown): boolean {
   const e = err as { name?: string; message?: string };
   return (
     e?.name === "InvalidCursorError" ||

@@ -1,6 +1,6 @@
 /** GET /health: liveness of the API itself (no provider or database call, so it is cheap and safe to poll). */
 import { Hono } from "hono";
-import type { ChatAppContext, ChatEnv } from "../app";
+import type { ChatAppContext, ChatEnv } from "../context";
 
 export function healthRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
   const routes = new Hono<ChatEnv>();

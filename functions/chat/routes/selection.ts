@@ -1,22 +1,28 @@
 /**
  * Request fields that choose documents, shared by `POST /chat` (`documentIds`) and the
- * OpenAI-compatible route (`documents`): one list of ids, or a key prefix.
+ * OpenAI-compatible route (`documents`): one list of ids, or a key prefix. Ids and prefixes are
+ * checked like path ids (functions/core/documents/ids.ts) before they reach the store.
  */
 import * as z from "zod/mini";
+import { documentIdProblem, prefixProblem } from "../../core/documents/ids";
+
+/** A string checked by `problem` (undefined = fine), whose message becomes the 400's. */
+const checked = (problem: (value: string) => string | undefined) =>
+  z.string({ error: "must be a string" }).check(
+    z.superRefine((value, ctx) => {
+      const why = problem(value);
+      if (why) ctx.addIssue({ code: "custom", message: why, input: value });
+    }),
+  );
 
 export const documentIdsField = () =>
   z.optional(
     z
-      .array(z.string({ error: "each id must be a string" }).check(z.minLength(1, "ids must not be empty")), {
-        error: "must be an array of document ids",
-      })
+      .array(checked(documentIdProblem), { error: "must be an array of document ids" })
       .check(
         z.minLength(1, "must list at least one id (omit it to use all documents)"),
         z.maxLength(1000, "must list at most 1,000 ids"),
       ),
   );
 
-export const prefixField = () =>
-  z.optional(
-    z.string({ error: "must be a string" }).check(z.maxLength(1024, "must be at most 1024 characters")),
-  );
+export const prefixField = () => z.optional(checked(prefixProblem));

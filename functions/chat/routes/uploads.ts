@@ -4,8 +4,11 @@
  * API Gateway (10 MB payload cap) or the Lambda.
  *
  * - GET /uploads   the policy: `{ maxBytes, extensions, basePrefix, expiresInSeconds }`.
- * - POST /uploads  `{ filename, size, contentType?, prefix? }` -> 201
- *   `{ key, url, method: "PUT", headers: { "Content-Type" }, expiresAt }`.
+ * - POST /uploads  `{ filename, size, contentType?, prefix?, overwrite? }` -> 201
+ *   `{ key, url, method: "PUT", headers: { "Content-Type", "If-None-Match"? }, expiresAt }`.
+ *   Never a silent overwrite: unless `overwrite: true`, an existing key is a 409 `conflict_error`, and
+ *   the URL is signed with `If-None-Match: *`, so S3 itself refuses (412) an object that appeared in
+ *   between (another upload racing this one). Local mode's S3 server enforces the same.
  *   Checked here first: 415 for a type the provider cannot extract, 413 above the provider's 100 MB
  *   per-file limit, 400 for an empty file or a bad name/prefix. The URL signs Content-Type and
  *   Content-Length, so S3 itself refuses a different type or size than the one checked.
@@ -13,14 +16,16 @@
  * Config comes from the environment the chat function already has (BUCKET_NAME; S3 endpoint and
  * path-style from the SDK's variables in local mode), read on first use; tests pass it explicitly.
  */
-import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { HeadObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { Hono } from "hono";
 import * as z from "zod/mini";
+import { outsideScope, type Scope } from "../../core/auth/scope";
 import { ApiError, badRequest } from "../../core/chat/errors";
 import { ENV } from "../../core/config";
-import type { ChatAppContext, ChatEnv } from "../app";
+import type { ChatAppContext, ChatEnv } from "../context";
 import { parseWith, readJson } from "../http";
+import { scopeOf } from "../scope";
 
 /** The provider's per-file limit (100 MB): larger files would only fail at ingestion. */
 export const DEFAULT_MAX_UPLOAD_BYTES = 100 * 1024 * 1024;
@@ -125,7 +130,7 @@ export function createPresignClient(): S3Client {
 export function uploadConfigFromEnv(env: NodeJS.ProcessEnv = process.env): UploadConfig | undefined {
   const bucket = env[ENV.BUCKET_NAME]?.trim();
   if (!bucket) return undefined;
-  const basePrefix = env.UPLOAD_PREFIX?.trim();
+  const basePrefix = env[ENV.UPLOAD_PREFIX]?.trim();
   return { bucket, basePrefix: basePrefix || undefined };
 }
 
@@ -158,6 +163,29 @@ export interface UploadPlan {
   key: string;
   contentType: string;
   size: number;
+}
+
+/**
+ * The upload's folder (relative to the base prefix) for a caller with `scope`: the key is
+ * `basePrefix + prefix + filename` and must lie inside the scope. Without a prefix, a scoped caller's
+ * upload lands at its scope. A prefix outside the scope is a 403 that says which scope the key has.
+ */
+export function scopedUploadPrefix(scope: Scope, basePrefix: string, asked: string | undefined): string {
+  const relative = normalisePrefix(asked ?? "");
+  if (scope.prefix === "") return relative;
+  if (asked === undefined || relative === "") {
+    if (scope.prefix.startsWith(basePrefix)) return scope.prefix.slice(basePrefix.length);
+    if (basePrefix.startsWith(scope.prefix)) return "";
+    throw new ApiError(
+      403,
+      "permission_error",
+      `This key's scope ${JSON.stringify(scope.prefix)} is outside the upload area ${JSON.stringify(basePrefix)}; it cannot upload.`,
+      { param: "prefix" },
+    );
+  }
+  if (!`${basePrefix}${relative}`.startsWith(scope.prefix))
+    throw outsideScope(scope, `${basePrefix}${relative}`);
+  return relative;
 }
 
 /** Checks one upload against the policy and decides its key and stored Content-Type. */
@@ -216,7 +244,20 @@ const uploadRequest = z.strictObject({
   prefix: z.optional(
     z.string({ error: "must be a string" }).check(z.maxLength(512, "must be at most 512 characters")),
   ),
+  overwrite: z.optional(z.boolean({ error: "must be true or false" })),
 });
+
+/** True when the key holds an object (HEAD; needs s3:GetObject on the upload area). */
+async function objectExists(s3: S3Client, bucket: string, key: string): Promise<boolean> {
+  try {
+    await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    return true;
+  } catch (err) {
+    const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+    if (e.name === "NotFound" || e.name === "NoSuchKey" || e.$metadata?.httpStatusCode === 404) return false;
+    throw err;
+  }
+}
 
 /** The origin presigned URLs point at (for the console's Content-Security-Policy `connect-src`). */
 export async function uploadOrigin(config: UploadConfig): Promise<string> {
@@ -265,12 +306,25 @@ export function uploadsRoutes(ctx: ChatAppContext, config?: UploadConfig): Hono<
   const routes = new Hono<ChatEnv>();
   const resolve = uploadConfigResolver(config);
 
-  routes.get("/uploads", (c) => c.json(policyOf(resolve()), 200, { "Cache-Control": "no-store" }));
+  routes.get("/uploads", (c) =>
+    c.json({ ...policyOf(resolve()), scopePrefix: scopeOf(c).prefix }, 200, { "Cache-Control": "no-store" }),
+  );
 
   routes.post("/uploads", async (c) => {
     const cfg = resolve();
     const body = parseWith(uploadRequest, await readJson(c));
-    const plan = planUpload(body, policyOf(cfg));
+    const prefix = scopedUploadPrefix(scopeOf(c), cfg.basePrefix, body.prefix);
+    const plan = planUpload({ ...body, prefix }, policyOf(cfg));
+    const overwrite = body.overwrite === true;
+    if (!overwrite && (await objectExists(cfg.s3, cfg.bucket, plan.key))) {
+      throw new ApiError(
+        409,
+        "conflict_error",
+        `${plan.key} already exists; send "overwrite": true to replace it (its document is then re-ingested).`,
+        { param: "overwrite", code: "object_exists" },
+      );
+    }
+    const conditional = overwrite ? {} : { IfNoneMatch: "*" };
     const url = await getSignedUrl(
       cfg.s3,
       new PutObjectCommand({
@@ -278,16 +332,26 @@ export function uploadsRoutes(ctx: ChatAppContext, config?: UploadConfig): Hono<
         Key: plan.key,
         ContentType: plan.contentType,
         ContentLength: plan.size,
+        ...conditional,
       }),
-      { expiresIn: cfg.expiresInSeconds, signableHeaders: new Set(["content-type", "content-length"]) },
+      {
+        expiresIn: cfg.expiresInSeconds,
+        signableHeaders: new Set(["content-type", "content-length", ...(overwrite ? [] : ["if-none-match"])]),
+      },
     );
-    ctx.log.info("presigned upload", { key: plan.key, size: plan.size, contentType: plan.contentType });
+    ctx.log.info("presigned upload", {
+      key: plan.key,
+      size: plan.size,
+      contentType: plan.contentType,
+      overwrite,
+      principal: scopeOf(c).principal,
+    });
     return c.json(
       {
         key: plan.key,
         url,
         method: "PUT",
-        headers: { "Content-Type": plan.contentType },
+        headers: { "Content-Type": plan.contentType, ...(overwrite ? {} : { "If-None-Match": "*" }) },
         expiresAt: new Date(Date.now() + cfg.expiresInSeconds * 1000).toISOString(),
       },
       201,

@@ -7,8 +7,10 @@
  *
  * Only asymmetric algorithms are accepted (RS256/384/512, PS256/384/512, ES256/384/512), so neither
  * `alg: none` nor an HMAC signed with the public key can pass. Checks: signature, `iss` (exact),
- * `exp` (required) and `nbf` (60 s leeway), and, when audiences are configured, `aud` or (Cognito
- * access tokens, which carry no `aud`) `client_id`.
+ * `exp` (required) and `nbf` (60 s leeway), the audience (required: a token minted for another
+ * application of the same issuer must not pass), and Cognito's `token_use`: an ID token's audience is
+ * its `aud`, an access token's its `client_id` (Cognito access tokens carry no `aud`); a token whose
+ * `token_use` is not one of the accepted kinds is refused, and a Cognito user pool's token must carry it.
  */
 import type { JWTVerifyGetKey } from "jose";
 
@@ -33,8 +35,10 @@ export interface JwtClaims {
 export interface JwtVerifierOptions {
   /** Issuer URL, exactly as in the tokens' `iss`. */
   issuer: string;
-  /** Accepted audiences (`aud` or `client_id`); any when empty. */
-  audience?: string[];
+  /** Accepted audiences (`aud`, or `client_id` for access tokens). Required, at least one. */
+  audience: string[];
+  /** Accepted `token_use` values (Cognito). @default ["id", "access"] */
+  tokenUse?: ("id" | "access")[];
   /** For the discovery document and the JWKS (tests). */
   fetch?: typeof fetch;
   /** Epoch ms (tests). */
@@ -66,6 +70,10 @@ const MIN_REFRESH_MS = 60_000;
 const HTTP_TIMEOUT_MS = 5_000;
 
 const stripSlash = (url: string) => url.replace(/\/+$/, "");
+
+/** `https://cognito-idp.<region>.amazonaws.com/<pool id>`. */
+const isCognitoIssuer = (issuer: string) =>
+  /^https:\/\/cognito-idp\.[a-z0-9-]+\.amazonaws\.com\//.test(issuer);
 
 /** jose's reasons -> the refusal reasons we log. Anything else (JWKS unreachable...) is rethrown. */
 function refusal(jose: Jose, err: unknown, token: string): JwtError | undefined {
@@ -112,6 +120,8 @@ export class JwtVerifier {
   private keySet?: Promise<JWTVerifyGetKey>;
 
   constructor(private readonly opts: JwtVerifierOptions) {
+    if (!opts.audience?.length || opts.audience.some((a) => !a.trim()))
+      throw new Error("JwtVerifier: at least one audience is required (the app client id or API audience)");
     this.issuer = opts.issuer;
     this.fetchImpl = opts.fetch ?? ((input, init) => fetch(input, init));
     this.now = opts.now ?? Date.now;
@@ -136,14 +146,18 @@ export class JwtVerifier {
     } catch (err) {
       throw refusal(jose, err, token) ?? err;
     }
-    const audience = this.opts.audience ?? [];
-    if (audience.length > 0) {
-      const presented = [
-        ...(Array.isArray(claims.aud) ? claims.aud : claims.aud ? [claims.aud] : []),
-        ...(typeof claims.client_id === "string" ? [claims.client_id] : []),
-      ];
-      if (!presented.some((a) => audience.includes(a))) throw new JwtError("wrong audience");
+    const tokenUse = claims.token_use;
+    const allowedUse = this.opts.tokenUse ?? ["id", "access"];
+    if (tokenUse === undefined) {
+      if (isCognitoIssuer(this.issuer)) throw new JwtError("no token_use (a Cognito token always has one)");
+    } else if (typeof tokenUse !== "string" || !allowedUse.includes(tokenUse as "id" | "access")) {
+      throw new JwtError(`token_use ${JSON.stringify(tokenUse)} not accepted`);
     }
+    const aud = Array.isArray(claims.aud) ? claims.aud : claims.aud ? [claims.aud] : [];
+    const clientId = typeof claims.client_id === "string" ? [claims.client_id] : [];
+    // An ID token names its audience in `aud`, an access token in `client_id`; without token_use, either.
+    const presented = tokenUse === "id" ? aud : tokenUse === "access" ? clientId : [...aud, ...clientId];
+    if (!presented.some((a) => this.opts.audience.includes(a))) throw new JwtError("wrong audience");
     return claims;
   }
 

@@ -7,6 +7,7 @@
  * over SHA-256 digests, so neither the token's content nor its length leaks through timing.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
+import { ADMIN_SCOPE, type Scope } from "./scope";
 
 /** The token of an `Authorization` header value, or undefined when it is not a bearer credential. */
 export function bearerToken(header: string | undefined | null): string | undefined {
@@ -34,11 +35,12 @@ export function isAuthorized(header: string | undefined | null, expected: string
 }
 
 /**
- * Builds the `authenticate(header)` check the chat app takes, reading the expected token with
- * `getToken` on each call (it is cached by the secrets module).
+ * Builds the `authenticate(header)` check the chat app takes for the API token alone (the admin
+ * scope), reading the expected token with `getToken` on each call (it is cached by the secrets module).
+ * With scoped API keys, use keyAuthenticator (api-keys.ts).
  */
 export function bearerAuthenticator(
   getToken: () => Promise<string | undefined>,
-): (authorizationHeader: string | undefined) => Promise<boolean> {
-  return async (header) => isAuthorized(header, await getToken());
+): (authorizationHeader: string | undefined) => Promise<Scope | undefined> {
+  return async (header) => (isAuthorized(header, await getToken()) ? ADMIN_SCOPE : undefined);
 }

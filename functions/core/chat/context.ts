@@ -15,7 +15,10 @@
 import MiniSearch from "minisearch";
 import type { DocumentRecord, TextChunk } from "../documents/model";
 import type { ChatMessage } from "../provider/types";
+import { CJK_CHAR, normalizeTerm, queryTerms, tokenize } from "../text/terms";
 import { estimateTokens } from "../text/tokens";
+
+export { normalizeTerm, queryTerms, tokenize };
 
 /** Tokens the chat template spends per message (role markers, separators); a safe over-estimate. */
 export const MESSAGE_OVERHEAD_TOKENS = 8;
@@ -30,6 +33,8 @@ export const documentLabel = (key: string): string => `Document: ${key}`;
 export interface ContextDocument {
   record: Pick<DocumentRecord, "documentId" | "key">;
   chunks: TextChunk[];
+  /** Chunks the whole text has, when `chunks` holds only some of them (read from the search index). */
+  chunkCount?: number;
 }
 
 export interface ContextSourceChunk {
@@ -153,6 +158,27 @@ export class ContextPlan {
     );
   }
 
+  /**
+   * Plans from chunks already ranked elsewhere (the search index): `order` (best first) is packed
+   * within `budgetTokens` as ranked mode does; `shrink` and `grow` follow the same order.
+   */
+  static planRanked(
+    documents: readonly ContextDocument[],
+    order: readonly ChunkRef[],
+    budgetTokens: number,
+    query = "",
+  ): ContextPlan {
+    return new ContextPlan(
+      documents,
+      new ChunkRanker(query),
+      "ranked",
+      pack(documents, order, budgetTokens),
+      true,
+      budgetTokens,
+      order,
+    );
+  }
+
   /** Local estimate of the document messages this plan renders to. */
   get estimatedTokens(): number {
     return estimateSelection(this.documents, this.selected);
@@ -226,7 +252,7 @@ export class ContextPlan {
       return {
         documentId: d.record.documentId,
         key: d.record.key,
-        complete: positions.length === d.chunks.length,
+        complete: positions.length === (d.chunkCount ?? d.chunks.length),
         chunks: positions.map((p) => {
           const c = d.chunks[p]!;
           return { index: c.index, tokens: c.tokens, text: c.text };
@@ -241,7 +267,7 @@ export class ContextPlan {
       mode: this.mode,
       documents: this.documents.length,
       documentsSent: grouped.length,
-      chunksTotal: this.documents.reduce((n, d) => n + d.chunks.length, 0),
+      chunksTotal: this.documents.reduce((n, d) => n + (d.chunkCount ?? d.chunks.length), 0),
       chunksSent: this.selected.length,
       estimatedTokens: this.estimatedTokens,
       budgetTokens: this.budgetTokens,
@@ -310,64 +336,6 @@ function pack(documents: readonly ContextDocument[], order: readonly ChunkRef[],
 }
 
 // --- ranking ---------------------------------------------------------------------------------------
-
-const STOP_WORDS = new Set(
-  (
-    "a an and are as at be been but by can could did do does doesn for from had has have how i if in into is it its " +
-    "me my no not of on or our please say says should so tell than that the their them then there these they this " +
-    "those to us was we were what when where which who whom why will with would you your about any all also give " +
-    "show explain describe document documents file files text according"
-  ).split(" "),
-);
-
-/** Lower-case, drop stop words, fold a trailing plural "s" (but not "ss"). Shared by index and query. */
-export function normalizeTerm(term: string): string | null {
-  const t = term.toLowerCase();
-  if (t.length === 0 || STOP_WORDS.has(t)) return null;
-  if (t.length > 3 && t.endsWith("s") && !t.endsWith("ss")) return t.slice(0, -1);
-  return t;
-}
-
-const NON_WORD = /[^\p{L}\p{N}]+/u;
-const CJK_CHAR = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]/u;
-
-/**
- * Lower-cased words of letters and digits; CJK runs split into characters (they carry no spaces).
- * The common no-CJK case is one native lower-case and split, which matters at 40 MB of text.
- */
-export function tokenize(text: string): string[] {
-  const words = text.toLowerCase().split(NON_WORD);
-  if (words[0] === "") words.shift();
-  if (words.length > 0 && words[words.length - 1] === "") words.pop();
-  if (!CJK_CHAR.test(text)) return words;
-  const out: string[] = [];
-  for (const word of words) {
-    if (!CJK_CHAR.test(word)) {
-      out.push(word);
-      continue;
-    }
-    let run = "";
-    for (const ch of word) {
-      if (CJK_CHAR.test(ch)) {
-        if (run) out.push(run);
-        run = "";
-        out.push(ch);
-      } else run += ch;
-    }
-    if (run) out.push(run);
-  }
-  return out;
-}
-
-/** The distinct normalised terms of a query. */
-export function queryTerms(query: string): string[] {
-  const terms = new Set<string>();
-  for (const t of tokenize(query)) {
-    const n = normalizeTerm(t);
-    if (n) terms.add(n);
-  }
-  return [...terms];
-}
 
 /** Room for chunk positions in a numeric id (`doc * ID_STRIDE + pos`). */
 const ID_STRIDE = 1_000_000;

@@ -12,7 +12,9 @@ import { PROVIDER_PROFILES } from "../provider/profiles";
 export type ApiErrorType =
   | "invalid_request_error"
   | "authentication_error"
+  | "permission_error"
   | "not_found_error"
+  | "conflict_error"
   | "request_too_large"
   | "rate_limit_error"
   | "insufficient_quota"
@@ -153,5 +155,14 @@ export function fromProviderError(err: ProviderError): ApiError {
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
   if (err instanceof ProviderError) return fromProviderError(err);
+  // DynamoDB refusing a value (a key over its size limit, a malformed cursor) is about the request;
+  // the routes check ids, prefixes and cursors first, so this is the net under them, never a 500.
+  if ((err as { name?: unknown })?.name === "ValidationException") {
+    return new ApiError(
+      400,
+      "invalid_request_error",
+      "The document store refused a value of this request (too long or malformed); check the document ids, prefix and cursor.",
+    );
+  }
   return new ApiError(500, "internal_error", "Internal error; the request was logged. Retry, or report it.");
 }

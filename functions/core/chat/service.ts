@@ -4,11 +4,13 @@
  * anything is sent, shrinking until it fits. The caller then sends `request` with `chat` or
  * `chatStream`; both routes (`/chat` and `/v1/chat/completions`) share this.
  */
-import type { DocumentReader } from "../documents/model";
+import type { DocumentReader, DocumentRecord, TextChunk } from "../documents/model";
 import type { CallOptions, ChatMessage, ChatRequest, ProviderApi } from "../provider/types";
 import { type MetricsPort, noMetrics } from "../runtime/telemetry";
+import type { IndexedDocument, SearchHit, SearchIndex } from "../search/model";
 import {
   ChunkRanker,
+  type ChunkRef,
   type ContextDocument,
   ContextPlan,
   type ContextSource,
@@ -20,7 +22,13 @@ import {
 import { ApiError, badRequest } from "./errors";
 import { CHAT_METRICS } from "./metrics";
 import type { ModelCatalog, ResolvedModel } from "./models";
-import { type DocumentSelector, mapLimit, type SkippedDocument, selectDocuments } from "./selection";
+import {
+  type DocumentSelector,
+  mapLimit,
+  type Selection,
+  type SkippedDocument,
+  selectDocuments,
+} from "./selection";
 
 /** Answer budget when the request sets none: enough for a thinking model's reasoning plus answer. */
 export const DEFAULT_MAX_TOKENS = 8192;
@@ -38,8 +46,14 @@ export interface ChatServiceDeps {
   defaultModel: string;
   /** Parallel chunk reads. Default 16. */
   readConcurrency?: number;
-  /** Most documents one request may cover. Default 1,000. */
+  /**
+   * Without a search index: most documents one request may cover (default 1,000). With one: scopes up
+   * to this many are listed record by record (so documents not indexed yet, and skipped ones, are
+   * seen); larger scopes are taken from the index, without limit.
+   */
   maxDocuments?: number;
+  /** The search index: large scopes rank with it and read only the chunks they send. */
+  search?: SearchIndex;
   /** Where context figures go (Powertools in Lambda). Default: nowhere. */
   metrics?: MetricsPort;
 }
@@ -48,6 +62,11 @@ export interface ChatPlanInput {
   /** Requested model; the configured default when absent. */
   model?: string;
   selector: DocumentSelector;
+  /**
+   * The documents this request may see: the caller's scoped view (functions/core/auth/scope.ts,
+   * `readerFor` in the app). Default: the service's whole store.
+   */
+  reader?: DocumentReader;
   /** The conversation without documents: system prompts, previous turns, the question last. */
   messages: ChatMessage[];
   /** Index in `messages` where the document messages are inserted (after the leading system prompts). */
@@ -73,6 +92,8 @@ export interface PreparedChat {
     checks: number;
     /** Chunks were added after the provider counted fewer tokens than the local estimate. */
     toppedUp: boolean;
+    /** "index": chunks chosen by the search index, only those read; "read": the scope's text read. */
+    retrieval: "index" | "read";
   };
   timings: { selectMs: number; readMs: number; planMs: number; checkMs: number };
 }
@@ -83,11 +104,12 @@ export class ChatService {
 
   async prepare(input: ChatPlanInput, opts: CallOptions = {}): Promise<PreparedChat> {
     const t0 = performance.now();
+    const reader = input.reader ?? this.deps.store;
     const modelId = input.model ?? this.deps.defaultModel;
     // Both in parallel, but a bad model is reported before a bad selection, whichever fails first.
     const [modelResult, selectionResult] = await Promise.allSettled([
       this.deps.models.resolve(modelId, input.model === undefined),
-      selectDocuments(this.deps.store, input.selector, { maxDocuments: this.deps.maxDocuments }),
+      this.select(input.selector, reader),
     ]);
     if (modelResult.status === "rejected") throw modelResult.reason;
     if (selectionResult.status === "rejected") throw selectionResult.reason;
@@ -100,26 +122,34 @@ export class ChatService {
     const budget = documentBudget({ contextLength: model.contextLength, maxTokens, conversationTokens });
     if (budget <= 0) throw tooLong(model, maxTokens, conversationTokens, "estimated");
 
-    // When the stored estimates already say the text will not all fit, rank while reading: each
-    // document is indexed as soon as its chunks arrive, overlapping the reads still in flight.
-    const ranker = new ChunkRanker(input.query);
     const storedEstimate = selection.documents.reduce(
       (n, r) => n + (r.tokenEstimate ?? Number.POSITIVE_INFINITY),
       0,
     );
-    const rankWhileReading = storedEstimate > budget;
-    const documents: ContextDocument[] = await mapLimit(
-      selection.documents,
-      this.deps.readConcurrency ?? 16,
-      async (record, i) => {
-        const chunks = await this.deps.store.getChunks(record);
-        if (rankWhileReading) ranker.add(i, chunks);
-        return { record, chunks };
-      },
-    );
+    // Over the budget and every document indexed at its current text: rank with the index and read
+    // only the chunks that can be sent. Otherwise read the scope's text (a document ready but not
+    // indexed yet is answered this way when named or in a small scope).
+    const useIndex = storedEstimate > budget && (await this.indexedAtCurrentText(selection));
+    let plan: ContextPlan;
+    if (useIndex) {
+      plan = await this.planFromIndex(input, selection, budget);
+    } else {
+      // When the stored estimates already say the text will not all fit, rank while reading: each
+      // document is indexed as soon as its chunks arrive, overlapping the reads still in flight.
+      const ranker = new ChunkRanker(input.query);
+      const rankWhileReading = storedEstimate > budget;
+      const documents: ContextDocument[] = await mapLimit(
+        selection.documents,
+        this.deps.readConcurrency ?? 16,
+        async (record, i) => {
+          const chunks = await reader.getChunks(record);
+          if (rankWhileReading) ranker.add(i, chunks);
+          return { record, chunks };
+        },
+      );
+      plan = ContextPlan.plan(documents, input.query, budget, ranker);
+    }
     const t2 = performance.now();
-
-    const plan = ContextPlan.plan(documents, input.query, budget, ranker);
     const t3 = performance.now();
 
     const build = (): ChatMessage[] => [
@@ -186,15 +216,138 @@ export class ChatService {
       sources: plan.sources(),
       skipped: selection.skipped,
       skippedNotListed: selection.skippedNotListed,
-      context: { ...plan.summary(), promptTokens, checks, toppedUp },
+      context: {
+        ...plan.summary(),
+        documents: selection.documents.length,
+        promptTokens,
+        checks,
+        toppedUp,
+        retrieval: useIndex ? "index" : "read",
+      },
       timings: { selectMs: t1 - t0, readMs: t2 - t1, planMs: t3 - t2, checkMs: t4 - t3 },
     };
   }
+
+  /** The documents in scope: listed from the store while few, else the index's table (see maxDocuments). */
+  private async select(
+    selector: DocumentSelector,
+    store: DocumentReader,
+  ): Promise<Selection & { fromIndex?: boolean }> {
+    const { search } = this.deps;
+    if (!search || selector.documentIds) {
+      return selectDocuments(store, selector, { maxDocuments: this.deps.maxDocuments });
+    }
+    const limit = this.deps.maxDocuments ?? LISTED_SCOPE;
+    const indexed = await search.documents({ prefix: selector.prefix });
+    if (indexed.length <= limit) {
+      try {
+        return await selectDocuments(store, selector, { maxDocuments: limit });
+      } catch (err) {
+        // More records than the listing limit (many not indexed yet, or failed): use the index, unless
+        // it holds nothing yet (a new deployment still indexing): then the 400 stands.
+        const tooMany =
+          err instanceof ApiError && err.status === 400 && /documents are in scope/.test(err.message);
+        if (!tooMany || indexed.length === 0) throw err;
+      }
+    }
+    return { documents: indexed.map(recordOf), skipped: [], skippedNotListed: 0, fromIndex: true };
+  }
+
+  private async indexedAtCurrentText(selection: Selection & { fromIndex?: boolean }): Promise<boolean> {
+    const { search, store } = this.deps;
+    if (!search || !store.getChunksAt || selection.documents.length === 0) return false;
+    if (selection.fromIndex) return true;
+    const indexed = new Map(
+      (await search.documents({ documentIds: selection.documents.map((d) => d.documentId) })).map((d) => [
+        d.documentId,
+        d.generation,
+      ]),
+    );
+    return selection.documents.every(
+      (d) => d.textGeneration && indexed.get(d.documentId) === d.textGeneration,
+    );
+  }
+
+  /** Ranked context from the index: the top chunks for the budget (plus a margin), read by key. */
+  private async planFromIndex(
+    input: ChatPlanInput,
+    selection: Selection & { fromIndex?: boolean },
+    budget: number,
+  ): Promise<ContextPlan> {
+    const search = this.deps.search as SearchIndex;
+    const docs = selection.documents;
+    const chunksInScope = docs.reduce((n, d) => n + (d.chunkCount ?? 0), 0);
+    const tokensInScope = docs.reduce((n, d) => n + (d.tokenEstimate ?? 0), 0);
+    const perChunk = Math.max(1, tokensInScope / Math.max(1, chunksInScope));
+    const want = Math.min(MAX_INDEX_HITS, Math.ceil((budget / perChunk) * 1.3) + 8);
+    const scope = selection.fromIndex
+      ? { prefix: input.selector.prefix }
+      : { documentIds: docs.map((d) => d.documentId) };
+    let hits: SearchHit[] = await search.search({ query: input.query, ...scope, limit: want });
+    if (hits.length === 0) {
+      // No searchable words: the beginning of each document, like the in-memory ranking.
+      hits = docs.slice(0, want).map((d) => ({
+        documentId: d.documentId,
+        key: d.key,
+        generation: d.textGeneration as string,
+        chunkIndex: 0,
+        score: 0,
+      }));
+    }
+    const read = await this.deps.store.getChunksAt!(hits.map((h) => ({ ...h, index: h.chunkIndex })));
+    const byDoc = new Map<string, TextChunk[]>();
+    hits.forEach((h, i) => {
+      const c = read[i];
+      if (!c) return; // replaced since it was indexed
+      const list = byDoc.get(h.documentId);
+      if (list) list.push(c);
+      else byDoc.set(h.documentId, [c]);
+    });
+    const documents: ContextDocument[] = [];
+    const position = new Map<string, number>();
+    for (const record of docs) {
+      const chunks = byDoc.get(record.documentId);
+      if (!chunks) continue;
+      chunks.sort((a, b) => a.index - b.index);
+      position.set(record.documentId, documents.length);
+      documents.push({ record, chunks, chunkCount: record.chunkCount });
+    }
+    const order: ChunkRef[] = [];
+    hits.forEach((h, i) => {
+      const doc = position.get(h.documentId);
+      if (doc === undefined || !read[i]) return;
+      const pos = documents[doc]!.chunks.findIndex((c) => c.index === h.chunkIndex);
+      order.push({ doc, pos, tokens: read[i]!.tokens });
+    });
+    return ContextPlan.planRanked(documents, order, budget, input.query);
+  }
 }
+
+/** Listed record by record up to this many documents in scope; larger scopes come from the index. */
+const LISTED_SCOPE = 1000;
+/** Most chunks asked of the index for one context. */
+const MAX_INDEX_HITS = 1000;
 
 function tooLong(model: ResolvedModel, maxTokens: number, tokens: number, how: string): ApiError {
   return badRequest(
     `The conversation (${tokens} tokens, ${how}) plus maxTokens (${maxTokens}) leave no room in ${model.id}'s context window of ${model.contextLength} tokens; shorten the messages or lower maxTokens.`,
     "messages",
   );
+}
+
+/** A record as the index knows it: enough to read its chunks and size the context. */
+function recordOf(d: IndexedDocument): DocumentRecord {
+  return {
+    documentId: d.documentId,
+    key: d.key,
+    bucket: "",
+    status: "ready",
+    size: 0,
+    sequencer: "",
+    textGeneration: d.generation,
+    chunkCount: d.chunkCount,
+    tokenEstimate: d.tokenEstimate,
+    createdAt: "",
+    updatedAt: "",
+  };
 }

@@ -22,6 +22,8 @@ import {
   QueryCommand,
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
+import { batchGetChunks, type ChunkKey } from "../search/chunks";
+import { SearchTodoList } from "../search/todos";
 import { chunkText } from "../text/chunking";
 import type {
   DocumentFailure,
@@ -299,10 +301,16 @@ export interface DynamoDocumentStoreOptions {
 export class DynamoDocumentStore implements DocumentReader {
   private readonly client: DynamoDBDocumentClient;
   readonly tableName: string;
+  /**
+   * The search index's to-do list: noted before every write that changes a document's text (ready,
+   * failed, deleted), with that write's timestamp, so a crash after it leaves work for the indexer.
+   */
+  readonly searchTodos: SearchTodoList;
 
   constructor(opts: DynamoDocumentStoreOptions) {
     this.client = opts.client;
     this.tableName = opts.tableName;
+    this.searchTodos = new SearchTodoList(opts.client, opts.tableName);
   }
 
   // ---------------------------------------------------------------- read side
@@ -385,6 +393,11 @@ export class DynamoDocumentStore implements DocumentReader {
     return record.chunkCount === undefined
       ? chunks
       : chunks.filter((c) => c.index < (record.chunkCount ?? 0));
+  }
+
+  /** Chosen chunks by key (BatchGetItem; see search/chunks.ts). */
+  getChunksAt(keys: readonly ChunkKey[]): Promise<(TextChunk | undefined)[]> {
+    return batchGetChunks(this.client, this.tableName, keys);
   }
 
   /** The whole current text (chunks joined), or undefined when the document has none. */
@@ -619,6 +632,7 @@ export class DynamoDocumentStore implements DocumentReader {
    * deletes its own chunks and remote file).
    */
   async finaliseReady(input: ReadyInput): Promise<boolean> {
+    await this.searchTodos.note(input.documentId, input.now);
     const add: Record<string, Set<string>> = {};
     if (input.previousGeneration && input.previousGeneration !== input.generation) {
       add.staleGenerations = new Set([input.previousGeneration]);
@@ -642,6 +656,7 @@ export class DynamoDocumentStore implements DocumentReader {
    * queued for deletion: the object in S3 is now the failed version. False when not the owner.
    */
   async finaliseFailed(input: FailedInput): Promise<boolean> {
+    await this.searchTodos.note(input.documentId, input.now);
     return this.transition(input.documentId, (cur): Decision<boolean> => {
       if (!cur || !this.owns(cur, input.sequencer, input.owner)) return { result: false };
       return { write: failedMutation(cur, input), result: true };
@@ -658,6 +673,7 @@ export class DynamoDocumentStore implements DocumentReader {
    * Returns the updated record, or undefined when the record moved on (nothing is written).
    */
   async failStuckProcessing(input: StuckProcessingInput): Promise<DocumentRecord | undefined> {
+    await this.searchTodos.note(input.documentId, input.now);
     const failed = await this.transition(input.documentId, (cur): Decision<boolean> => {
       if (cur?.status !== "processing" || cur.sequencer !== input.sequencer) return { result: false };
       if ((cur.leaseUntil ?? 0) >= input.now.getTime()) return { result: false };
@@ -682,6 +698,7 @@ export class DynamoDocumentStore implements DocumentReader {
    * delete.
    */
   async tombstone(input: TombstoneInput): Promise<boolean> {
+    await this.searchTodos.note(input.documentId, input.now);
     const nowIso = input.now.toISOString();
     return this.transition(input.documentId, (cur): Decision<boolean> => {
       if (cur && cur.sequencer >= input.sequencer) return { result: false };
@@ -836,6 +853,7 @@ export class DynamoDocumentStore implements DocumentReader {
       else delete item[name];
     }
     if (holdsAny(item)) item[TABLE_KEYS.holdsFilesIndex.partitionKey] = FILES_PARTITION;
+    await this.searchTodos.note(doc.documentId, new Date(doc.updatedAt));
     await this.client.send(new PutCommand({ TableName: this.tableName, Item: item }));
     return doc;
   }

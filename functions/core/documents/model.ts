@@ -106,4 +106,11 @@ export interface DocumentReader {
   list(query?: ListDocumentsQuery): Promise<DocumentPage>;
   /** The chunks of the record's current text generation, in order. */
   getChunks(record: DocumentRecord): Promise<TextChunk[]>;
+  /**
+   * Chosen chunks by key (search hits, a ranked context), in the order asked; undefined for a chunk
+   * that no longer exists. Optional: without it the chat reads whole documents.
+   */
+  getChunksAt?(
+    keys: readonly { documentId: string; generation: string; index: number }[],
+  ): Promise<(TextChunk | undefined)[]>;
 }

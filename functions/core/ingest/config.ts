@@ -3,6 +3,7 @@
  * naming every offending variable).
  */
 import { ENV } from "../config";
+import { checkDeploymentId } from "../janitor/ownership";
 import { type ProviderSettings, providerSettingsFromEnv } from "../provider/index";
 import { EnvReader } from "../runtime/env";
 import { DEFAULT_INGEST_CONFIG, type IngestConfig } from "./service";
@@ -17,6 +18,8 @@ export const INGEST_ENV = {
 
 export interface IngestEnvironment {
   tableName: string;
+  /** Names this deployment's uploads (DEPLOYMENT_ID; janitor/ownership.ts). */
+  deploymentId: string;
   config: IngestConfig;
   /** For the quota room maker's policy (the janitor's high-water mark). */
   highWaterMark?: number;
@@ -30,6 +33,7 @@ export function loadIngestEnvironment(env: NodeJS.ProcessEnv = process.env): Ing
   const r = new EnvReader(env);
   const d = { ...DEFAULT_INGEST_CONFIG, maxFileBytes: provider.profile.files.maxFileBytes };
   const tableName = r.requiredString(ENV.TABLE_NAME);
+  const deploymentId = r.requiredString(ENV.DEPLOYMENT_ID);
   const maxReceiveCount = r.number(INGEST_ENV.MAX_RECEIVE_COUNT, d.maxReceiveCount, {
     int: true,
     min: 1,
@@ -45,6 +49,7 @@ export function loadIngestEnvironment(env: NodeJS.ProcessEnv = process.env): Ing
   r.done("ingest");
   return {
     tableName,
+    deploymentId: checkDeploymentId(deploymentId, ENV.DEPLOYMENT_ID),
     highWaterMark,
     provider,
     config: { ...d, files: provider.profile.files, maxReceiveCount, concurrency, maxFileBytes },

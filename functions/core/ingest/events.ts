@@ -97,10 +97,25 @@ export const UPLOAD_TAG_PREFIX = "kdp-";
 /** Between the tag and the basename in a remote filename (the janitor parses the same form). */
 export const TAG_SEPARATOR = "__";
 
-/** The upload tag of one object version: deterministic, so every delivery of the version agrees. */
-export function uploadTagFor(documentId: string, normalisedSequencer: string): string {
-  const hash = createHash("sha256").update(`${documentId}:${normalisedSequencer}`).digest("hex");
-  return `${UPLOAD_TAG_PREFIX}${hash.slice(0, 20)}`;
+const versionHash = (documentId: string, normalisedSequencer: string): string =>
+  createHash("sha256").update(`${documentId}:${normalisedSequencer}`).digest("hex").slice(0, 20);
+
+/**
+ * The upload tag of one object version, `kdp-<deploymentId>-<hash>`: deterministic, so every delivery
+ * of the version agrees, and named for the deployment, so a listing of a Moonshot account shared with
+ * other applications (or other copies of this stack) shows which files are this deployment's
+ * (functions/core/janitor/ownership.ts).
+ */
+export function uploadTagFor(documentId: string, normalisedSequencer: string, deploymentId: string): string {
+  return `${UPLOAD_TAG_PREFIX}${deploymentId}-${versionHash(documentId, normalisedSequencer)}`;
+}
+
+/**
+ * The tag the same version had before tags named the deployment (`kdp-<hash>`). The janitor still
+ * recognises files carrying it when its own table records the version (see ownership.ts).
+ */
+export function legacyUploadTagFor(documentId: string, normalisedSequencer: string): string {
+  return `${UPLOAD_TAG_PREFIX}${versionHash(documentId, normalisedSequencer)}`;
 }
 
 const MAX_BASENAME = 180;

@@ -36,6 +36,7 @@ import { randomUUID } from "node:crypto";
 import type { SQSBatchResponse, SQSRecord } from "aws-lambda";
 import { type DynamoDocumentStore, normaliseSequencer, type StoredDocument } from "../documents/dynamo-store";
 import type { DocumentFailure } from "../documents/model";
+import { checkDeploymentId } from "../janitor/ownership";
 import {
   AuthenticationError,
   ContentFilterError,
@@ -54,6 +55,7 @@ import { type FileRules, PROVIDER_PROFILES } from "../provider/profiles";
 import type { CallOptions, ProviderApi, RemoteFile } from "../provider/types";
 import type { RoomMaker } from "../quota/types";
 import { type LoggerPort, type MetricsPort, noMetrics, silentLogger } from "../runtime/telemetry";
+import type { IndexWaker } from "../search/wake";
 import { chunkText } from "../text/chunking";
 import {
   contentTypeFor,
@@ -117,6 +119,11 @@ export interface IngestHooks {
 }
 
 export interface IngestDeps {
+  /**
+   * This deployment's id: every upload is named `kdp-<deploymentId>-<hash>__<basename>`, so the
+   * janitor can tell this deployment's remote files from others' (janitor/ownership.ts).
+   */
+  deploymentId: string;
   store: DynamoDocumentStore;
   provider: ProviderApi;
   objects: ObjectSource;
@@ -126,6 +133,8 @@ export interface IngestDeps {
   metrics?: MetricsPort;
   config?: Partial<IngestConfig>;
   hooks?: IngestHooks;
+  /** Wakes the search indexer after a document's text changed (its to-do is already written). */
+  indexWaker?: IndexWaker;
   now?: () => Date;
   sleep?: (ms: number) => Promise<void>;
 }
@@ -225,11 +234,14 @@ export class IngestService {
   private readonly log: LoggerPort;
   private readonly metrics: MetricsPort;
   private readonly hooks: IngestHooks;
+  private readonly indexWaker?: IndexWaker;
   private readonly now: () => Date;
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly deploymentId: string;
   readonly config: IngestConfig;
 
   constructor(deps: IngestDeps) {
+    this.deploymentId = checkDeploymentId(deps.deploymentId);
     this.store = deps.store;
     this.api = deps.provider;
     this.objects = deps.objects;
@@ -237,6 +249,7 @@ export class IngestService {
     this.log = deps.logger ?? silentLogger;
     this.metrics = deps.metrics ?? noMetrics;
     this.hooks = deps.hooks ?? {};
+    this.indexWaker = deps.indexWaker;
     this.now = deps.now ?? (() => new Date());
     this.sleep = deps.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.config = { ...DEFAULT_INGEST_CONFIG, ...deps.config };
@@ -295,7 +308,7 @@ export class IngestService {
   async processChange(change: ObjectChange, delivery: Delivery): Promise<Outcome> {
     const documentId = documentIdFor(change.bucket, change.key);
     const sequencer = normaliseSequencer(change.sequencer);
-    const tag = uploadTagFor(documentId, sequencer);
+    const tag = uploadTagFor(documentId, sequencer, this.deploymentId);
     const started = performance.now();
     const attrs = { correlationId: tag, documentId, key: change.key, event: change.eventName };
     try {
@@ -304,6 +317,8 @@ export class IngestService {
           ? await this.remove(change, documentId, sequencer, tag, delivery)
           : await this.create(change, documentId, sequencer, tag, delivery);
       this.metrics.count("Events", 1, { name: "outcome", value: outcome });
+      if (outcome === "ready" || outcome === "failed" || outcome === "deleted")
+        await this.wakeIndexer(documentId);
       this.log.info("ingest outcome", { ...attrs, outcome, ms: Math.round(performance.now() - started) });
       return outcome;
     } catch (err) {
@@ -376,7 +391,7 @@ export class IngestService {
     change: ObjectChange,
     documentId: string,
     sequencer: string,
-    tag: string,
+    versionTag: string,
     delivery: Delivery,
   ): Promise<Outcome> {
     const pin = { versionId: change.versionId, eTag: change.eTag };
@@ -401,7 +416,7 @@ export class IngestService {
       contentType: info.contentType,
       eTag: info.eTag ?? change.eTag,
       versionId: info.versionId ?? change.versionId,
-      uploadTag: tag,
+      uploadTag: versionTag,
       owner,
       messageId: delivery.messageId,
       attempts: delivery.receiveCount,
@@ -414,6 +429,9 @@ export class IngestService {
       if (claim.outcome !== "busy") await this.cleanup(documentId, claim.current);
       return claim.outcome;
     }
+    // A takeover uploads under the tag the first attempt announced (a claim made before an upgrade
+    // changed the tag's form keeps its own), so the janitor protects it and its twins are found.
+    const tag = claim.takeover && claim.record.uploadTag ? claim.record.uploadTag : versionTag;
     const ctx = {
       documentId,
       sequencer,
@@ -749,6 +767,15 @@ export class IngestService {
     } catch (err) {
       // Left queued on the record; the next event for it, or the janitor, finishes the job.
       this.log.warn("cleanup incomplete", { documentId, error: errorText(err) });
+    }
+  }
+
+  /** Best effort: a lost wake-up only delays the index until its next scheduled run. */
+  private async wakeIndexer(documentId: string): Promise<void> {
+    try {
+      await this.indexWaker?.wake(documentId);
+    } catch (err) {
+      this.log.warn("could not wake the search indexer", { documentId, error: errorText(err) });
     }
   }
 

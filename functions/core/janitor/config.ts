@@ -4,6 +4,7 @@
 import { ENV } from "../config";
 import { type ProviderSettings, providerSettingsFromEnv } from "../provider/index";
 import { EnvReader, parseFlag } from "../runtime/env";
+import { checkDeploymentId } from "./ownership";
 import { DEFAULT_POLICY, type JanitorPolicyConfig, validatePolicyConfig } from "./policy";
 import { DEFAULT_STUCK_PROCESSING_MINUTES } from "./stuck";
 
@@ -22,6 +23,7 @@ export function loadJanitorConfig(env: NodeJS.ProcessEnv = process.env): Janitor
   const provider = providerSettingsFromEnv(env);
   const r = new EnvReader(env);
   const tableName = r.requiredString(ENV.TABLE_NAME);
+  const deploymentId = r.requiredString(ENV.DEPLOYMENT_ID);
   const retentionHours = r.number(ENV.RETENTION_HOURS, DEFAULT_POLICY.retentionHours);
   const highWaterMark = r.number(ENV.HIGH_WATER_MARK, DEFAULT_POLICY.highWaterMark);
   const dryRun = r.flag(ENV.DRY_RUN);
@@ -37,6 +39,7 @@ export function loadJanitorConfig(env: NodeJS.ProcessEnv = process.env): Janitor
     retentionHours,
     highWaterMark,
     limits: provider.limits,
+    deploymentId: checkDeploymentId(deploymentId, ENV.DEPLOYMENT_ID),
   });
   return { tableName, dryRun: dryRun ?? false, policy, stuckProcessingMinutes, provider };
 }

@@ -3,6 +3,10 @@
  * stale and why. The scheduled sweep (sweep.ts) and ingestion's quota room maker (room-maker.ts) both
  * plan with this code, so "what may be deleted" is decided in one place.
  *
+ * Only this deployment's own files are ever planned (ownership.ts says which those are): every other
+ * file on the account (another application sharing the API key, another copy of this stack) counts
+ * toward usage and is reported as `foreign`, and is never deleted, whatever its age.
+ *
  * How records refer to remote files (see DynamoDocumentStore): `remoteFileId` is the current version's
  * upload; `uploadTag` is the pending upload intent of a `processing` record (the upload's filename is
  * `<tag>__<basename>`); `staleFileIds` / `staleUploadTags` are uploads of superseded versions (replaced
@@ -23,9 +27,10 @@
  * them up, so they are superseded, not protected.)
  */
 import type { DocumentRecord } from "../documents/model";
-import { uploadTagFor } from "../ingest/events";
+import { legacyUploadTagFor, uploadTagFor } from "../ingest/events";
 import { PROVIDER_PROFILES } from "../provider/profiles";
 import type { RemoteFile } from "../provider/types";
+import { checkDeploymentId, hasDeploymentPrefix } from "./ownership";
 import { uploadTagOf, uploadTagOfFilename } from "./upload-tag";
 
 export type DeletionReason = "superseded" | "orphan" | "retention" | "high_water";
@@ -53,14 +58,19 @@ export interface JanitorPolicyConfig {
   /** Minutes an unreferenced file is left alone, so an upload whose record is being written is safe. */
   orphanGraceMinutes: number;
   limits: QuotaLimits;
+  /** This deployment's id: only its own files are planned (see ownership.ts). No default, on purpose. */
+  deploymentId: string;
 }
+
+/** Every setting but the deployment id, which has no safe default. */
+export type PolicyDefaults = Omit<JanitorPolicyConfig, "deploymentId">;
 
 /**
  * Defaults: 24 h retention and a 90% high-water mark (issue 5); a 30 min orphan grace, far longer than
  * one ingest invocation (the ingest Lambda's timeout is minutes), so no in-flight upload is an orphan.
  * The limits are the default provider's (Moonshot); the handlers plan against the configured one's.
  */
-export const DEFAULT_POLICY: JanitorPolicyConfig = {
+export const DEFAULT_POLICY: PolicyDefaults = {
   retentionHours: 24,
   highWaterMark: 0.9,
   orphanGraceMinutes: 30,
@@ -85,8 +95,11 @@ export interface PlannedDeletion {
   queued?: true;
 }
 
-/** Why a listed file is kept (for the summary and for tests). */
-export type KeepReason = "processing" | "pending_upload" | "in_grace" | "fresh" | "not_needed";
+/**
+ * Why a listed file is kept (for the summary and for tests); `foreign`: not this deployment's file
+ * (never deleted).
+ */
+export type KeepReason = "processing" | "pending_upload" | "in_grace" | "fresh" | "not_needed" | "foreign";
 
 /** A record pointing at a file the provider no longer lists (the sweep clears the pointer). */
 export interface DanglingReference {
@@ -110,6 +123,8 @@ export interface SweepPlan {
   before: Usage;
   /** Usage once every planned deletion is done. */
   after: Usage;
+  /** Of `before`, the files that are not this deployment's (counted, never deleted). */
+  foreign: Usage;
   /** The high-water marks in files and bytes. */
   marks: Usage;
   /** False when the marks cannot be reached without touching files that must be kept. */
@@ -129,6 +144,7 @@ export interface PlanInput {
 /** Checks a policy config; throws a RangeError naming the bad field. */
 export function validatePolicyConfig(config: JanitorPolicyConfig): JanitorPolicyConfig {
   const { retentionHours, highWaterMark, orphanGraceMinutes, limits } = config;
+  checkDeploymentId(config.deploymentId);
   if (!Number.isFinite(retentionHours) || retentionHours < 0)
     throw new RangeError(`retentionHours must be a number >= 0, got ${retentionHours}`);
   if (!Number.isFinite(highWaterMark) || highWaterMark <= 0 || highWaterMark > 1)
@@ -159,6 +175,7 @@ interface Classified {
   kept: Record<KeepReason, number>;
   dangling: DanglingReference[];
   before: Usage;
+  foreign: Usage;
 }
 
 const byAge = (a: PlannedDeletion, b: PlannedDeletion): number =>
@@ -180,8 +197,12 @@ function classify({ remote, records, now, config }: PlanInput): Classified {
     }
     const tag = uploadTagOf(record);
     if (tag) (record.status === "processing" ? processingTags : settledTags).add(tag);
-    // A ready version is done uploading: any other file carrying its tag is a twin.
-    if (record.status === "ready") settledTags.add(uploadTagFor(record.documentId, record.sequencer));
+    // A ready version is done uploading: any other file carrying its tag is a twin (either form: see
+    // ownership.ts on files from before deployment ids).
+    if (record.status === "ready") {
+      settledTags.add(uploadTagFor(record.documentId, record.sequencer, config.deploymentId));
+      settledTags.add(legacyUploadTagFor(record.documentId, record.sequencer));
+    }
     for (const stale of record.staleUploadTags ?? []) settledTags.add(stale);
     for (const fileId of record.staleFileIds ?? []) {
       if (fileId !== record.remoteFileId && !staleFiles.has(fileId))
@@ -198,9 +219,10 @@ function classify({ remote, records, now, config }: PlanInput): Classified {
     orphan: [],
     retention: [],
     stored: [],
-    kept: { processing: 0, pending_upload: 0, in_grace: 0, fresh: 0, not_needed: 0 },
+    kept: { processing: 0, pending_upload: 0, in_grace: 0, fresh: 0, not_needed: 0, foreign: 0 },
     dangling: [],
     before: { files: 0, bytes: 0 },
+    foreign: { files: 0, bytes: 0 },
   };
   const listed = new Set<string>();
 
@@ -213,6 +235,20 @@ function classify({ remote, records, now, config }: PlanInput): Classified {
     const base = { fileId: file.id, filename: file.filename, bytes: file.bytes, createdAt: file.created_at };
     const held = holders.get(file.id) ?? [];
     const tag = uploadTagOfFilename(file.filename);
+
+    // Ownership first (ownership.ts): a file no record references, whose tag our table does not know
+    // and whose name is not this deployment's is someone else's. It only counts toward usage.
+    const owned =
+      held.length > 0 ||
+      staleFiles.has(file.id) ||
+      (tag !== undefined && (processingTags.has(tag) || settledTags.has(tag))) ||
+      hasDeploymentPrefix(file.filename, config.deploymentId);
+    if (!owned) {
+      out.kept.foreign += 1;
+      out.foreign.files += 1;
+      out.foreign.bytes += file.bytes;
+      continue;
+    }
 
     // The guard comes first: nothing a processing document holds or is uploading is ever planned.
     if (held.some((r) => r.status === "processing")) {
@@ -308,6 +344,7 @@ export function planSweep(input: PlanInput): SweepPlan {
     dangling: c.dangling,
     before: c.before,
     after,
+    foreign: c.foreign,
     marks,
     underHighWater: after.files <= marks.files && after.bytes <= marks.bytes,
   };

@@ -14,6 +14,10 @@ export const JANITOR_METRICS = {
   remoteFiles: "RemoteFiles",
   /** Remote bytes after the sweep (dry run: as listed). */
   remoteBytes: "RemoteBytes",
+  /** Of RemoteFiles, files that are not this deployment's (never deleted; ownership.ts). */
+  foreignFiles: "ForeignRemoteFiles",
+  /** Of RemoteBytes, bytes of files that are not this deployment's. */
+  foreignBytes: "ForeignRemoteBytes",
   /** Files deleted, one metric per `Reason` dimension value. Not emitted by a dry run. */
   deletions: "JanitorDeletions",
   /** Deletions or releases that failed. */
@@ -52,6 +56,8 @@ export function reportSweep(
   const bytes = summary.dryRun ? summary.bytesBefore : summary.bytesAfter;
   sinks.metrics.addMetric(JANITOR_METRICS.remoteFiles, MetricUnit.Count, files);
   sinks.metrics.addMetric(JANITOR_METRICS.remoteBytes, MetricUnit.Bytes, bytes);
+  sinks.metrics.addMetric(JANITOR_METRICS.foreignFiles, MetricUnit.Count, summary.foreignFiles);
+  sinks.metrics.addMetric(JANITOR_METRICS.foreignBytes, MetricUnit.Bytes, summary.foreignBytes);
   sinks.metrics.addMetric(JANITOR_METRICS.errors, MetricUnit.Count, summary.errors);
   if (summary.dryRun) return;
   for (const reason of DELETION_REASONS) {

@@ -26,8 +26,10 @@ import { executeDeletions, isFatalProviderError, type JanitorApi } from "./sweep
 import { uploadTagOfFilename } from "./upload-tag";
 
 export interface QuotaRoomMakerOptions {
+  /** This deployment's id: only its own remote files are deleted (ownership.ts). */
+  deploymentId: string;
   /** Policy (retention, high-water mark, grace, limits); unset fields take DEFAULT_POLICY's. */
-  policy?: Partial<JanitorPolicyConfig>;
+  policy?: Partial<Omit<JanitorPolicyConfig, "deploymentId">>;
   /** Deletions in flight at once. @default 4 */
   concurrency?: number;
   /** Epoch ms; injectable for tests. */
@@ -44,12 +46,13 @@ export class QuotaRoomMaker implements RoomMaker {
   constructor(
     private readonly api: JanitorApi,
     private readonly store: JanitorStore,
-    private readonly options: QuotaRoomMakerOptions = {},
+    private readonly options: QuotaRoomMakerOptions,
   ) {
     this.policy = validatePolicyConfig({
       ...DEFAULT_POLICY,
       ...options.policy,
       limits: { ...DEFAULT_POLICY.limits, ...options.policy?.limits },
+      deploymentId: options.deploymentId,
     });
   }
 

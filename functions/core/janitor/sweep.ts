@@ -88,6 +88,13 @@ export interface SweepSummary {
   /** After the deletions done (dry run: projected, as if the plan were carried out). */
   filesAfter: number;
   bytesAfter: number;
+  /**
+   * Of `filesBefore` / `bytesBefore`, files that are not this deployment's (another application on the
+   * same API key, another copy of the stack, or from before deployment ids with no record left):
+   * counted, never deleted (ownership.ts).
+   */
+  foreignFiles: number;
+  foreignBytes: number;
   /** Deleted (dry run: would delete), by reason. A 404 on delete counts as deleted. */
   deletedByReason: Record<DeletionReason, number>;
   /** Deletions planned (the dry-run set). */
@@ -218,6 +225,8 @@ export async function runSweep(deps: SweepDeps, opts: SweepOptions): Promise<Swe
       bytesBefore: plan.before.bytes,
       filesAfter: files,
       bytesAfter: bytes,
+      foreignFiles: plan.foreign.files,
+      foreignBytes: plan.foreign.bytes,
       deletedByReason,
       planned: plan.deletions.length,
       skippedChanged,

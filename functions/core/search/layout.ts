@@ -1,0 +1,78 @@
+/**
+ * The index's objects: one manifest (`manifest.json`, overwritten by each indexer run), pointing at
+ * immutable objects written by that run: the document table (`documents/<run>.json.gz`) and one
+ * segment per term partition (`segments/<n>/<run>.json.gz`). Objects a run replaced are listed as
+ * retired and deleted a grace period later, so a reader that fetched the previous manifest can still
+ * load what it points at.
+ */
+import type { IndexedDocument } from "./model";
+
+export const MANIFEST_KEY = "manifest.json";
+export const MANIFEST_FORMAT = 1;
+
+export interface Manifest {
+  format: typeof MANIFEST_FORMAT;
+  /** Incremented by every run that changed the index. */
+  version: number;
+  /** Number of term partitions (fixed when the index is created). */
+  segments: number;
+  /** Object key of each segment; "" while a segment was never written. */
+  segmentKeys: string[];
+  documentsKey: string;
+  /** Next document number to assign (numbers are never reused). */
+  nextDocNumber: number;
+  documents: number;
+  chunks: number;
+  updatedAt: string;
+  /** Objects replaced by a later run, deleted once `at` is older than the grace period. */
+  retired: { key: string; at: string }[];
+}
+
+export const emptyManifest = (segments: number): Manifest => ({
+  format: MANIFEST_FORMAT,
+  version: 0,
+  segments,
+  segmentKeys: Array.from({ length: segments }, () => ""),
+  documentsKey: "",
+  nextDocNumber: 1,
+  documents: 0,
+  chunks: 0,
+  updatedAt: new Date(0).toISOString(),
+  retired: [],
+});
+
+/** A document in the table, with the number its chunk ids are built from. */
+export interface DocumentEntry extends IndexedDocument {
+  number: number;
+}
+
+/** Stored form: rows of [documentId, number, key, generation, chunkCount, tokenEstimate], key order. */
+export interface DocumentTableObject {
+  format: 1;
+  rows: [string, number, string, string, number, number][];
+}
+
+export function encodeDocuments(entries: Iterable<DocumentEntry>): DocumentTableObject {
+  const rows = [...entries]
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.documentId < b.documentId ? -1 : 1))
+    .map((d): DocumentTableObject["rows"][number] => [
+      d.documentId,
+      d.number,
+      d.key,
+      d.generation,
+      d.chunkCount,
+      d.tokenEstimate,
+    ]);
+  return { format: 1, rows };
+}
+
+export function decodeDocuments(obj: DocumentTableObject): DocumentEntry[] {
+  return obj.rows.map(([documentId, number, key, generation, chunkCount, tokenEstimate]) => ({
+    documentId,
+    number,
+    key,
+    generation,
+    chunkCount,
+    tokenEstimate,
+  }));
+}

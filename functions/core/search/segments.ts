@@ -1,0 +1,157 @@
+/**
+ * The index's layout: MiniSearch indexes partitioned by *term*. Segment `b` of `n` holds every chunk
+ * of the corpus (its id and length) but only the terms whose hash falls in `b`. So:
+ *
+ * - every segment has the corpus-wide document count, field lengths and average length, and the full
+ *   posting list of each of its terms: MiniSearch's BM25 for a term is the same in its segment as in
+ *   one index over everything. A query reads only the segments of its own terms (a few of `n`), and
+ *   the per-segment results add up to exactly what a single index would score (see `combine`);
+ * - a reader's memory follows the segments its queries touch, not the corpus (the 1 GB chat function
+ *   cannot hold a whole MiniSearch index of 500 MB of text: about 1.2 GB of heap);
+ * - the price is on the write side: a new chunk changes every segment's statistics, so each indexer
+ *   run rewrites every segment (bounded, batched; see indexer.ts).
+ *
+ * Chunk ids are numbers: `docNumber * 2^20 + chunkIndex`, where the document number is assigned by
+ * the indexer per indexed text generation and never reused (a discarded id can never come back).
+ */
+import MiniSearch, { type Options, type SearchResult } from "minisearch";
+import { normalizeTerm } from "../text/terms";
+
+/** Room for chunk positions in a chunk id (a 100 MB text makes about 17,000 chunks). */
+export const CHUNK_SLOTS = 2 ** 20;
+export const chunkId = (docNumber: number, chunkIndex: number): number =>
+  docNumber * CHUNK_SLOTS + chunkIndex;
+export const docNumberOf = (id: number): number => Math.floor(id / CHUNK_SLOTS);
+export const chunkIndexOf = (id: number): number => id % CHUNK_SLOTS;
+
+/** Which segment holds `term` (FNV-1a over its UTF-16 units; stable across versions and platforms). */
+export function segmentOf(term: string, segments: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < term.length; i++) {
+    h ^= term.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) % segments;
+}
+
+/** A chunk to index: its raw tokens (text/terms.ts `tokenize`), whose count is its BM25 length. */
+export interface SegmentDocument {
+  id: number;
+  tokens: string[];
+}
+
+type Segment = MiniSearch<SegmentDocument>;
+
+/** Maps raw tokens to (normalised term, segment) once per run; every segment pass reuses it. */
+export class TermRouter {
+  private readonly cache = new Map<string, number>();
+  private readonly tokens = new Map<string, string[]>();
+  private readonly normal = new Map<string, string>();
+  constructor(readonly segments: number) {}
+
+  /** The normalised term if `raw` belongs to `segment`, else null (stop words belong to none). */
+  termIn(raw: string, segment: number): string | null {
+    let s = this.cache.get(raw);
+    if (s === undefined) {
+      const term = normalizeTerm(raw);
+      s = term === null ? -1 : segmentOf(term, this.segments);
+      this.cache.set(raw, s);
+      if (term !== null) this.normal.set(raw, term);
+    }
+    return s === segment ? (this.normal.get(raw) as string) : null;
+  }
+
+  /** The chunks about to be added: each segment pass takes their token arrays from here. */
+  setDocuments(docs: readonly SegmentDocument[]): void {
+    this.tokens.clear();
+    for (const d of docs) this.tokens.set(fieldKey(d.id), d.tokens);
+  }
+
+  tokensOf(key: string): string[] {
+    return this.tokens.get(key) ?? [];
+  }
+}
+
+/**
+ * MiniSearch passes a field through `String(...)` before tokenising it; the field value is therefore
+ * a short key, and `tokenize` returns the chunk's token array (tokenised once per run, not per segment).
+ */
+const fieldKey = (id: number): string => `#${id}`;
+
+const BASE_OPTIONS = {
+  fields: ["tokens"],
+  idField: "id",
+  storeFields: [] as string[],
+  extractField: (doc: SegmentDocument, field: string) =>
+    field === "tokens" ? fieldKey(doc.id) : (doc as unknown as Record<string, unknown>)[field],
+  autoVacuum: false as const,
+  searchOptions: { combineWith: "OR" as const, prefix: false, fuzzy: false as const },
+};
+
+function optionsFor(
+  processTerm: (raw: string) => string | null,
+  router?: TermRouter,
+): Options<SegmentDocument> {
+  return {
+    ...BASE_OPTIONS,
+    tokenize: (key: string) => router?.tokensOf(key) ?? [],
+    processTerm,
+  } as unknown as Options<SegmentDocument>;
+}
+
+/** An empty segment that will index the terms `router` assigns to `segment`. */
+export function createSegment(router: TermRouter, segment: number): Segment {
+  return new MiniSearch<SegmentDocument>(optionsFor((raw) => router.termIn(raw, segment), router));
+}
+
+/** A stored segment; `router` is needed only to add chunks to it. */
+export function loadSegment(json: string, router?: TermRouter, segment = 0): Segment {
+  return MiniSearch.loadJSON<SegmentDocument>(
+    json,
+    optionsFor(router ? (raw) => router.termIn(raw, segment) : (t) => t, router),
+  );
+}
+
+/** Removes references to discarded chunks once they are a tenth of the segment (not every run). */
+export async function vacuumIfDirty(segment: Segment): Promise<void> {
+  if (segment.dirtCount > 0 && segment.dirtFactor >= 0.1)
+    await segment.vacuum({ batchSize: 1e9, batchWait: 0 });
+}
+
+/** Raw per-segment result: the summed term scores and how many query terms matched. */
+export interface PartialScore {
+  sum: number;
+  matched: number;
+}
+
+/**
+ * Searches one segment for the (normalised) terms it holds. `allow` (a chunk id test) is applied
+ * through `boostDocument`, inside MiniSearch's scoring loop: excluded chunks never become results.
+ */
+export function searchSegment(
+  segment: Segment,
+  terms: readonly string[],
+  allow: ((id: number) => boolean) | undefined,
+  into: Map<number, PartialScore>,
+): void {
+  const results: SearchResult[] = segment.search(terms.join(" "), {
+    tokenize: (s) => s.split(" "),
+    processTerm: (t) => t,
+    combineWith: "OR",
+    prefix: false,
+    fuzzy: false,
+    ...(allow ? { boostDocument: (id) => (allow(id as number) ? 1 : 0) } : {}),
+  });
+  for (const r of results) {
+    // MiniSearch scores a result as (sum of term scores) x (number of query terms matched).
+    const matched = r.queryTerms.length || 1;
+    const p = into.get(r.id as number);
+    if (p) {
+      p.sum += r.score / matched;
+      p.matched += matched;
+    } else into.set(r.id as number, { sum: r.score / matched, matched });
+  }
+}
+
+/** The score one MiniSearch index over everything would give: the same formula, recombined. */
+export const combine = (p: PartialScore): number => p.sum * p.matched;

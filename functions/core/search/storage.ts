@@ -1,0 +1,101 @@
+/**
+ * Where the index lives: objects in an S3 bucket (the stack's own, no always-on service). Segment and
+ * document-table objects are immutable (a new key per write, gzip-compressed JSON); only the manifest
+ * is overwritten, and readers revalidate it with its ETag, so a warm reader downloads only what changed.
+ */
+import { gunzipSync, gzipSync } from "node:zlib";
+import {
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  NoSuchKey,
+  PutObjectCommand,
+  type S3Client,
+} from "@aws-sdk/client-s3";
+
+export interface StoredObject {
+  body: Buffer;
+  etag?: string;
+}
+
+/** The index's object storage (S3 in AWS and locally; a Map in unit tests). */
+export interface IndexObjects {
+  /** The object, undefined when absent, "unchanged" when `ifNoneMatch` still matches. */
+  get(key: string, ifNoneMatch?: string): Promise<StoredObject | "unchanged" | undefined>;
+  put(key: string, body: Buffer, contentType: string): Promise<void>;
+  delete(keys: string[]): Promise<void>;
+}
+
+/** JSON in, gzip bytes out (and back): segments of numbers compress about 4x. */
+export const packJson = (value: unknown): Buffer =>
+  gzipSync(Buffer.from(JSON.stringify(value), "utf8"), { level: 6 });
+export const unpackText = (body: Buffer): string => gunzipSync(body).toString("utf8");
+export const unpackJson = <T>(body: Buffer): T => JSON.parse(unpackText(body)) as T;
+
+export interface S3IndexObjectsOptions {
+  client: S3Client;
+  bucket: string;
+  /** Key prefix of every index object. @default "search/" */
+  prefix?: string;
+}
+
+export class S3IndexObjects implements IndexObjects {
+  private readonly prefix: string;
+  constructor(private readonly opts: S3IndexObjectsOptions) {
+    this.prefix = opts.prefix ?? "search/";
+  }
+
+  async get(key: string, ifNoneMatch?: string): Promise<StoredObject | "unchanged" | undefined> {
+    try {
+      const out = await this.opts.client.send(
+        new GetObjectCommand({ Bucket: this.opts.bucket, Key: this.prefix + key, IfNoneMatch: ifNoneMatch }),
+      );
+      const bytes = await out.Body?.transformToByteArray();
+      return { body: Buffer.from(bytes ?? new Uint8Array()), etag: out.ETag };
+    } catch (err) {
+      if (err instanceof NoSuchKey || (err as { name?: string }).name === "NoSuchKey") return undefined;
+      if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 304)
+        return "unchanged";
+      throw err;
+    }
+  }
+
+  async put(key: string, body: Buffer, contentType: string): Promise<void> {
+    await this.opts.client.send(
+      new PutObjectCommand({
+        Bucket: this.opts.bucket,
+        Key: this.prefix + key,
+        Body: body,
+        ContentType: contentType,
+      }),
+    );
+  }
+
+  async delete(keys: string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += 1000) {
+      const batch = keys.slice(i, i + 1000);
+      await this.opts.client.send(
+        new DeleteObjectsCommand({
+          Bucket: this.opts.bucket,
+          Delete: { Objects: batch.map((k) => ({ Key: this.prefix + k })), Quiet: true },
+        }),
+      );
+    }
+  }
+}
+
+/** In-memory objects (unit tests). */
+export class MemoryIndexObjects implements IndexObjects {
+  readonly objects = new Map<string, StoredObject>();
+  private counter = 0;
+  async get(key: string, ifNoneMatch?: string) {
+    const o = this.objects.get(key);
+    if (!o) return undefined;
+    return ifNoneMatch && o.etag === ifNoneMatch ? "unchanged" : o;
+  }
+  async put(key: string, body: Buffer) {
+    this.objects.set(key, { body, etag: `"${++this.counter}"` });
+  }
+  async delete(keys: string[]) {
+    for (const k of keys) this.objects.delete(k);
+  }
+}
