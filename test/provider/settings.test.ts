@@ -57,21 +57,21 @@ describe("providerSettingsFromEnv", () => {
 
 describe("what follows the provider", () => {
   it("the janitor plans against the provider's account limits", () => {
-    expect(loadJanitorConfig({ TABLE_NAME: "t" }).policy.limits.maxFiles).toBe(1000);
-    const glm = loadJanitorConfig({ TABLE_NAME: "t", PROVIDER: "glm" });
+    expect(loadJanitorConfig({ TABLE_NAME: "t", DEPLOYMENT_ID: "test1234" }).policy.limits.maxFiles).toBe(1000);
+    const glm = loadJanitorConfig({ TABLE_NAME: "t", DEPLOYMENT_ID: "test1234", PROVIDER: "glm" });
     expect(glm.policy.limits).toEqual({
       maxFiles: 100,
       maxFileBytes: 50 * 1024 ** 2,
       maxTotalBytes: 5000 * 1024 ** 2,
     });
     expect(
-      loadJanitorConfig({ TABLE_NAME: "t", PROVIDER: "glm", PROVIDER_MAX_FILES: "30" }).policy.limits
+      loadJanitorConfig({ TABLE_NAME: "t", DEPLOYMENT_ID: "test1234", PROVIDER: "glm", PROVIDER_MAX_FILES: "30" }).policy.limits
         .maxFiles,
     ).toBe(30);
   });
 
   it("ingestion checks the provider's file rules and caps INGEST_MAX_FILE_BYTES at its limit", () => {
-    const glm = loadIngestEnvironment({ TABLE_NAME: "t", PROVIDER: "glm" });
+    const glm = loadIngestEnvironment({ TABLE_NAME: "t", DEPLOYMENT_ID: "test1234", PROVIDER: "glm" });
     expect(glm.config.maxFileBytes).toBe(50 * 1024 ** 2);
     expect(glm.config.files.extensions.has(".html")).toBe(false);
     expect(glm.config.files.maxImageBytes).toBe(5 * 1024 ** 2);
@@ -83,6 +83,6 @@ describe("what follows the provider", () => {
         INGEST_MAX_FILE_BYTES: String(60 * 1024 ** 2),
       }),
     ).toThrow(/INGEST_MAX_FILE_BYTES: must be <= 52428800/);
-    expect(loadIngestEnvironment({ TABLE_NAME: "t" }).config.files.extensions.has(".html")).toBe(true);
+    expect(loadIngestEnvironment({ TABLE_NAME: "t", DEPLOYMENT_ID: "test1234" }).config.files.extensions.has(".html")).toBe(true);
   });
 });
