@@ -16,6 +16,8 @@ export interface ChatContextBenchOptions {
   totalMB?: number;
   runs?: number;
   questions?: number;
+  /** Unscoped questions asked at the default budget and again filling the window. @default 10 */
+  costQuestions?: number;
   seed?: number;
   /**
    * Run dynalite inside this process (its CPU work then competes with the code under test on one
@@ -51,6 +53,21 @@ export interface ChatContextBenchResult {
   /** Of the ranked answers, those whose context was topped up after the provider's count. */
   toppedUp: number;
   questionMix: Record<string, number>;
+  /**
+   * What an unscoped first question costs (kimi-k2.6's published prices, the prefix cache emptied
+   * before each): at the deployment's default context budget, and with the budget above the window
+   * (how every answer was sent before the budget).
+   */
+  cost: Record<
+    "atDefault" | "fillWindow",
+    { promptTokens: number[]; costUsd: number[]; answeredWithFact: number }
+  >;
+  /**
+   * Cached share of prompt tokens (the emulator's prefix cache) per question of a 10-question
+   * conversation: over a scope that fits the default budget ("fits"), and over the whole corpus,
+   * ranked per question ("ranked").
+   */
+  conversation: Record<"fits" | "ranked", { cachedShare: number[]; promptTokens: number[]; modes: string[] }>;
 }
 
 const SYLLABLES = [
@@ -132,6 +149,12 @@ export function makeCorpus(docs: number, bytesPerDoc: number, rand: () => number
     texts.push(parts.join(""));
   }
   return { texts, facts };
+}
+
+interface AnswerJson {
+  answer: string;
+  usage: { promptTokens: number; cachedTokens: number; costUsd: number | null };
+  context: { mode: string };
 }
 
 const median = (xs: number[]) => {
@@ -309,6 +332,56 @@ export async function main(opts: ChatContextBenchOptions = {}): Promise<ChatCont
       }
     }
 
+    // ---- what an answer costs: the default budget against filling the window, same questions
+    const cost: ChatContextBenchResult["cost"] = {
+      atDefault: { promptTokens: [], costUsd: [], answeredWithFact: 0 },
+      fillWindow: { promptTokens: [], costUsd: [], answeredWithFact: 0 },
+    };
+    for (let q = 0; q < (opts.costQuestions ?? 10); q++) {
+      const fact = facts[Math.floor(rand() * facts.length)]!;
+      const question = `What is the ${fact.attribute} of ${fact.entity}?`;
+      for (const [which, extra] of [
+        ["atDefault", {}],
+        ["fillWindow", { maxContextTokens: 10_000_000 }],
+      ] as const) {
+        // A cold prefix cache: the cost of a first question, not of a repeat.
+        await emulator.reset();
+        const res = await ask({ question, prefix: "bench/", ...extra });
+        const json = (await res.json()) as AnswerJson;
+        if (res.status !== 200)
+          throw new Error(`cost question failed: ${res.status} ${JSON.stringify(json)}`);
+        cost[which].promptTokens.push(json.usage.promptTokens);
+        cost[which].costUsd.push(json.usage.costUsd ?? Number.NaN);
+        if (json.answer.includes(fact.value)) cost[which].answeredWithFact++;
+      }
+    }
+
+    // ---- a 10-question conversation: over 4 small documents that fit the budget, and ranked
+    const small = makeCorpus(4, 12_000, rand);
+    await mapLimit(small.texts, 4, (text, i) =>
+      store.putDocumentText({ documentId: `conv-${i}`, key: `conv/doc-${i}.txt` }, text),
+    );
+    const converse = async (prefix: string, pool: Fact[]) => {
+      const out = { cachedShare: [] as number[], promptTokens: [] as number[], modes: [] as string[] };
+      const messages: { role: "user" | "assistant"; content: string }[] = [];
+      for (let q = 0; q < 10; q++) {
+        const fact = pool[q % pool.length]!;
+        const question = `What is the ${fact.attribute} of ${fact.entity}?`;
+        const res = await ask({ question, prefix, messages });
+        const json = (await res.json()) as AnswerJson;
+        if (res.status !== 200) throw new Error(`conversation failed: ${res.status} ${JSON.stringify(json)}`);
+        out.cachedShare.push(Math.round((json.usage.cachedTokens / json.usage.promptTokens) * 1000) / 1000);
+        out.promptTokens.push(json.usage.promptTokens);
+        out.modes.push(json.context.mode);
+        messages.push({ role: "user", content: question }, { role: "assistant", content: json.answer });
+      }
+      return out;
+    };
+    const conversation = {
+      fits: await converse("conv/", small.facts),
+      ranked: await converse("bench/", facts.slice(0, 10)),
+    };
+
     const readMs = median(readRunsMs);
     const toUpstreamMs = median(toUpstreamRunsMs);
     const medianIndex = toUpstreamRunsMs.indexOf(toUpstreamMs);
@@ -333,6 +406,8 @@ export async function main(opts: ChatContextBenchOptions = {}): Promise<ChatCont
       rankedFill,
       toppedUp,
       questionMix: mix,
+      cost,
+      conversation,
     };
   } finally {
     dynamoClient.destroy();
@@ -351,6 +426,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     totalMB: arg("mb"),
     runs: arg("runs"),
     questions: arg("questions"),
+    costQuestions: arg("cost-questions"),
     dynamoInProcess: process.argv.includes("--dynamo-in-process"),
   })
     .then((r) => console.log(JSON.stringify(r, null, 2)))

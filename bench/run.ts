@@ -210,7 +210,7 @@ export async function runBenchmarks(o: RunOptions): Promise<{
   });
 
   await step("chat-context", async () => {
-    const opts = q ? { documents: 30, totalMB: 4, runs: 3, questions: 10 } : { runs: 5 };
+    const opts = q ? { documents: 30, totalMB: 4, runs: 3, questions: 10, costQuestions: 3 } : { runs: 5 };
     const [r] = await repeat("chat-context", 1, opts, o);
     raw["chat-context"] = r;
     const ratios = r.readRunsMs.map((read: number, i: number) => r.toUpstreamRunsMs[i] / read);
@@ -244,6 +244,59 @@ export async function runBenchmarks(o: RunOptions): Promise<{
           note: `informational: ${r.rankedFill.length} ranked answers, ${r.toppedUp} topped up after the provider's count`,
         }),
       );
+  });
+
+  await step("chat-context", async () => {
+    const r = raw["chat-context"];
+    if (!r?.cost) return;
+    const perThousand = (xs: number[]) => xs.map((x) => x * 1000);
+    const { atDefault, fillWindow } = r.cost;
+    const n = atDefault.costUsd.length;
+    figures.push(
+      figure({
+        id: "chat.cost.default",
+        figure: `Chat: cost of an unscoped answer at the default context budget (${r.documents} docs, kimi-k2.6 prices)`,
+        unit: "$ per 1,000 answers",
+        samples: perThousand(atDefault.costUsd),
+        note: `median prompt ${median(atDefault.promptTokens).toFixed(0)} tokens; answers quoting the fact ${atDefault.answeredWithFact}/${n}`,
+      }),
+      figure({
+        id: "chat.cost.window",
+        figure: "Chat: the same answers filling the model's window (before the budget)",
+        unit: "$ per 1,000 answers",
+        samples: perThousand(fillWindow.costUsd),
+        note: `median prompt ${median(fillWindow.promptTokens).toFixed(0)} tokens; answers quoting the fact ${fillWindow.answeredWithFact}/${n}`,
+      }),
+      figure({
+        id: "chat.cost.ratio",
+        figure: "Chat: cost at the default budget / cost filling the window (same questions)",
+        unit: "x",
+        samples: atDefault.costUsd.map((c: number, i: number) => c / fillWindow.costUsd[i]),
+        note: "informational",
+      }),
+    );
+    const fits = r.conversation.fits;
+    const fromSecond: number[] = fits.cachedShare.slice(1);
+    figures.push(
+      figure({
+        id: "chat.cache.share",
+        figure:
+          "Chat: cached share of prompt tokens, questions 2-10 of a conversation whose scope fits the budget",
+        unit: "",
+        samples: fromSecond,
+        comparator: ">=",
+        target: 0.8,
+        pass: fromSecond.every((x) => x >= 0.8) && fits.modes.every((m: string) => m === "all"),
+        note: `every question >= 0.8 (lowest ${Math.min(...fromSecond).toFixed(3)}); prompt ${fits.promptTokens[0]}-${fits.promptTokens.at(-1)} tokens; emulator's prefix cache`,
+      }),
+      figure({
+        id: "chat.cache.ranked",
+        figure: "Chat: cached share, questions 2-10 of a conversation ranked per question (whole corpus)",
+        unit: "",
+        samples: r.conversation.ranked.cachedShare.slice(1),
+        note: "informational: instructions and earlier turns stay cached, the ranked documents do not",
+      }),
+    );
   });
 
   await step("search", async () => {

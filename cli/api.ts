@@ -44,7 +44,15 @@ export interface ChatSource {
 export interface ChatAnswer {
   answer: string;
   model: string;
-  usage?: { promptTokens?: number; completionTokens?: number; totalTokens?: number };
+  usage?: {
+    promptTokens?: number;
+    completionTokens?: number;
+    totalTokens?: number;
+    /** Prompt tokens served from the provider's cache. */
+    cachedTokens?: number;
+    /** What the answer cost (USD), null when the model has no price. */
+    costUsd?: number | null;
+  };
   sources: ChatSource[];
   skipped?: { documentId: string; key: string; status: string; reason?: string }[];
 }

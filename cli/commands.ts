@@ -1,6 +1,6 @@
 /** `kdp ls`, `kdp show`, `kdp rm`, `kdp ask`, `kdp search`, `kdp queue`. Each returns the process exit code. */
 import { type ApiClient, type ApiDocument, type ChatAnswer, CliError, readSse } from "./api";
-import { formatBytes, formatTime, table } from "./format";
+import { formatBytes, formatTime, formatUsd, table } from "./format";
 
 type Out = NodeJS.WritableStream;
 
@@ -107,6 +107,8 @@ export interface AskOptions {
   documentIds?: string[];
   model?: string;
   maxTokens?: number;
+  /** Most tokens of document text to send (the deployment's default when absent). */
+  maxContextTokens?: number;
   /** Print the whole JSON answer instead of streaming text. */
   json?: boolean;
   /** Also stream a thinking model's reasoning (to stderr). */
@@ -127,6 +129,7 @@ export async function ask(
     ...(opts.prefix ? { prefix: opts.prefix } : {}),
     ...(opts.model ? { model: opts.model } : {}),
     ...(opts.maxTokens ? { maxTokens: opts.maxTokens } : {}),
+    ...(opts.maxContextTokens ? { maxContextTokens: opts.maxContextTokens } : {}),
     stream: !opts.json,
   };
   const notFound = "one of the documents given with --doc does not exist (see `kdp ls` for ids)";
@@ -183,10 +186,14 @@ export function formatSources(answer: ChatAnswer): string {
   for (const s of answer.skipped ?? [])
     lines.push(`  skipped ${s.key}: ${s.status}${s.reason ? ` (${s.reason})` : ""}`);
   const u = answer.usage;
-  if (u?.totalTokens)
+  if (u?.totalTokens) {
+    const cached = u.cachedTokens ? ` (${u.cachedTokens} cached)` : "";
+    const cost =
+      typeof u.costUsd === "number" ? formatUsd(u.costUsd) : `cost unknown (no price for ${answer.model})`;
     lines.push(
-      `\n${answer.model}, ${u.promptTokens ?? "?"} prompt + ${u.completionTokens ?? "?"} completion tokens`,
+      `\n${answer.model}, ${u.promptTokens ?? "?"} prompt${cached} + ${u.completionTokens ?? "?"} completion tokens, ${cost}`,
     );
+  }
   return lines.join("\n");
 }
 

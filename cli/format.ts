@@ -28,3 +28,10 @@ export function table(rows: string[][]): string {
     .map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join("  "))
     .join("\n");
 }
+
+/** A cost in US dollars: four significant figures under a cent ($0.001234), cents above ($1.23). */
+export function formatUsd(usd: number): string {
+  if (usd === 0) return "$0";
+  if (usd < 0.01) return `$${usd.toPrecision(4)}`;
+  return `$${usd.toFixed(usd < 1 ? 4 : 2)}`;
+}

@@ -14,7 +14,8 @@ Usage:
   kdp ls [--prefix p] [--status processing|ready|failed|deleted] [--limit n] [--json]
   kdp show <id> [--json]
   kdp rm <id...>
-  kdp ask "question" [--prefix p] [--doc id]... [--model m] [--max-tokens n] [--json] [--reasoning]
+  kdp ask "question" [--prefix p] [--doc id]... [--model m] [--max-tokens n]
+            [--max-context-tokens n] [--json] [--reasoning]
   kdp search "words" [--prefix p] [--doc id]... [--limit n] [--json]   best-matching chunks
   kdp queue [redrive|purge]        local stack only: ingest queue and dead-letter list
   kdp keys create --prefix p [--name n] [--expires-in-days d] [--json]
@@ -56,6 +57,7 @@ async function main(argv: string[]): Promise<number> {
       doc: { type: "string", multiple: true },
       model: { type: "string" },
       "max-tokens": { type: "string" },
+      "max-context-tokens": { type: "string" },
       wait: { type: "boolean" },
       "no-wait": { type: "boolean" },
       timeout: { type: "string" },
@@ -104,6 +106,7 @@ async function main(argv: string[]): Promise<number> {
         documentIds: values.doc,
         model: values.model,
         maxTokens: positiveInt(values["max-tokens"], "--max-tokens"),
+        maxContextTokens: positiveInt(values["max-context-tokens"], "--max-context-tokens"),
         json: values.json,
         reasoning: values.reasoning,
       });

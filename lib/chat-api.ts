@@ -26,6 +26,8 @@ import type { IBucket } from "aws-cdk-lib/aws-s3";
 import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
 import { Construct } from "constructs";
 import { MCP_SERVER_BUNDLE } from "../functions/chat/mcp/bundle";
+import { DEFAULT_MAX_CONTEXT_TOKENS } from "../functions/core/chat/budget";
+import type { ModelPrice } from "../functions/core/chat/prices";
 import { ENV } from "../functions/core/config";
 import { DEFAULT_CHAT_TIMEOUT, DEFAULT_METRICS_NAMESPACE, SERVICE_NAMES } from "./defaults";
 import { houseBundleCommand, PipelineFunction, PROJECT_ROOT } from "./function";
@@ -76,6 +78,18 @@ export interface ChatApiProps {
    * @default - the provider's (kimi-k2.6 for Moonshot, glm-4.6 for GLM)
    */
   readonly model?: string;
+  /**
+   * Prices per model id (USD per million tokens) for the cost of each answer (`usage.costUsd`, the
+   * ChatCostUsd metric), over the published defaults; a model without a price reports cost null.
+   * @default - the published prices of kimi-k2.5 and kimi-k2.6
+   */
+  readonly modelPrices?: Record<string, ModelPrice>;
+  /**
+   * Most tokens of document text per answer when a request sets none; requests may ask for more
+   * (`maxContextTokens`), and the model's window caps both.
+   * @default 32768
+   */
+  readonly maxContextTokens?: number;
   /**
    * Stage throttling: steady requests per second and burst, for the whole API.
    * @default { rateLimit: 25, burstLimit: 50 }
@@ -179,7 +193,7 @@ export class ChatApi extends Construct {
    * API's admin routes (`kdp keys`); read by the authorizer.
    */
   public readonly keysTable?: TableV2;
-  /** Methods deliberately served without the authorizer (web console page and assets). */
+  /** Methods deliberately served without the authorizer (GET /openapi.json, web console page and assets). */
   public readonly publicMethods: Method[];
   /** Alarms: 5xx answers from the API. */
   public readonly alarms: Alarm[];
@@ -235,6 +249,8 @@ export class ChatApi extends Construct {
       .bindProvider(props.provider, { models: true })
       .bindSettings({
         [ENV.MODEL]: props.model ?? profileOf(props.provider).defaultModel,
+        [ENV.MAX_CONTEXT_TOKENS]: String(props.maxContextTokens ?? DEFAULT_MAX_CONTEXT_TOKENS),
+        ...(props.modelPrices ? { [ENV.MODEL_PRICES]: JSON.stringify(props.modelPrices) } : {}),
       });
     if (apiToken) this.function.bindSecret(apiToken, ENV.API_TOKEN_SECRET);
     if (auth.mode === "token") {
@@ -341,15 +357,31 @@ export class ChatApi extends Construct {
     this.api.root.addMethod("ANY");
     this.api.root.addProxy({ anyMethod: true });
     this.publicMethods = [];
+    const open = { authorizationType: AuthorizationType.NONE, authorizer: undefined };
+    // The API's OpenAPI document (GET /openapi.json) is public, like the console page: it describes the
+    // routes and holds no data. An explicit GET takes precedence over {proxy+}.
+    const openapiMethod = this.api.root.addResource("openapi.json").addMethod("GET", undefined, open);
+    this.publicMethods.push(openapiMethod);
+    acknowledge(
+      openapiMethod,
+      "AwsSolutions-APIG4",
+      "Public on purpose: the OpenAPI document of the API (route and schema descriptions, no data); every data route stays behind the Lambda authorizer.",
+    );
+    acknowledge(
+      openapiMethod,
+      "AwsSolutions-COG4",
+      "Public on purpose: the OpenAPI document is served without any authorizer so tools can read it before they hold a token.",
+    );
     if (webConsole) {
       // Explicit GET methods take precedence over ANY / {proxy+}; only the page and its hashed assets
       // are reachable without a token (a browser cannot send the bearer for a page load).
-      const open = { authorizationType: AuthorizationType.NONE, authorizer: undefined };
-      this.publicMethods.push(this.api.root.addMethod("GET", undefined, open));
-      this.publicMethods.push(
+      const consoleMethods: Method[] = [];
+      consoleMethods.push(this.api.root.addMethod("GET", undefined, open));
+      consoleMethods.push(
         this.api.root.addResource("assets").addResource("{proxy+}").addMethod("GET", undefined, open),
       );
-      for (const method of this.publicMethods) {
+      this.publicMethods.push(...consoleMethods);
+      for (const method of consoleMethods) {
         acknowledge(
           method,
           "AwsSolutions-APIG4",

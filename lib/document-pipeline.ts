@@ -8,6 +8,8 @@ import type { ITable } from "aws-cdk-lib/aws-dynamodb";
 import { RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { IBucket } from "aws-cdk-lib/aws-s3";
 import { Construct } from "constructs";
+import { parseMaxContextTokens } from "../functions/core/chat/budget";
+import { type ModelPrice, parsePriceTable } from "../functions/core/chat/prices";
 import { DEPLOYMENT_ID_PATTERN } from "../functions/core/janitor/ownership";
 import { type AuthMode, ChatApi } from "./chat-api";
 import {
@@ -39,6 +41,18 @@ export interface DocumentPipelineProps {
    * @default - the provider's: "kimi-k2.6" (Moonshot), "glm-4.6" (GLM)
    */
   readonly model?: string;
+  /**
+   * Prices per model id, USD per million tokens `{ input, cachedInput, output }`, over the published
+   * defaults (kimi-k2.5, kimi-k2.6): the cost of each answer and the ChatCostUsd metric use them.
+   * @default - the published prices
+   */
+  readonly modelPrices?: Record<string, ModelPrice>;
+  /**
+   * Most tokens of document text per answer when a request sets none (whole number >= 1000; the
+   * model's window caps it). The README's "What an answer costs" explains the default.
+   * @default 32768
+   */
+  readonly maxContextTokens?: number;
   /**
    * Provider API base URL (https). Moonshot: https://api.moonshot.cn/v1 for the China platform; GLM:
    * https://api.z.ai/api/paas/v4 for the international one.
@@ -176,6 +190,20 @@ export function validateDocumentPipelineProps(props: DocumentPipelineProps): voi
   const modelId = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
   if (model !== undefined && !modelId.test(model)) {
     fail(`model must be a model id such as "${profile.defaultModel}", got ${JSON.stringify(model)}`);
+  }
+  if (props.maxContextTokens !== undefined) {
+    try {
+      parseMaxContextTokens(props.maxContextTokens, "maxContextTokens");
+    } catch (err) {
+      fail((err as Error).message);
+    }
+  }
+  if (props.modelPrices !== undefined) {
+    try {
+      parsePriceTable(props.modelPrices, "modelPrices");
+    } catch (err) {
+      fail((err as Error).message);
+    }
   }
   if (providerBaseUrl !== undefined && !isHttpsUrl(providerBaseUrl)) {
     fail(
@@ -349,6 +377,8 @@ export class DocumentPipeline extends Construct {
       apiToken: this.secrets.apiToken,
       auth,
       model: props.model ?? profile.defaultModel,
+      modelPrices: props.modelPrices,
+      maxContextTokens: props.maxContextTokens,
       throttle: props.throttle,
       cloudWatchRole: props.apiGatewayCloudWatchRole,
       webConsole: props.webConsole,

@@ -253,6 +253,7 @@ export class Observability extends Construct {
         title: "Chat tokens (provider's counts)",
         left: [
           chatMetric(CHAT_METRICS.promptTokens, "prompt"),
+          chatMetric(CHAT_METRICS.cachedPromptTokens, "prompt, cached"),
           chatMetric(CHAT_METRICS.completionTokens, "completion"),
         ],
         width: 8,
@@ -264,6 +265,51 @@ export class Observability extends Construct {
           chatMetric(CHAT_METRICS.contextToppedUp, "topped up"),
         ],
         right: [chatMetric(CHAT_METRICS.prepareTime, "prepare p90", "p90")],
+        width: 8,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new GraphWidget({
+        title: "Chat cost, USD (price table x provider's counts)",
+        left: [chatMetric(CHAT_METRICS.costUsd, "USD per 5 minutes")],
+        width: 8,
+      }),
+      new GraphWidget({
+        title: "Chat prompt tokens served from the provider's cache (share)",
+        left: [
+          new MathExpression({
+            expression: "IF(prompt > 0, cached / prompt, 0)",
+            usingMetrics: {
+              prompt: chatMetric(CHAT_METRICS.promptTokens, "prompt"),
+              cached: chatMetric(CHAT_METRICS.cachedPromptTokens, "cached"),
+            },
+            label: "cached share",
+            period: fiveMinutes,
+          }),
+        ],
+        leftYAxis: { min: 0, max: 1 },
+        width: 8,
+      }),
+      new SingleValueWidget({
+        title: "Chat cost",
+        metrics: [
+          new Metric({
+            namespace: ns,
+            metricName: CHAT_METRICS.costUsd,
+            dimensionsMap: { service: SERVICE_NAMES.chat },
+            statistic: "Sum",
+            period: Duration.days(1),
+            label: "USD (1 day)",
+          }),
+          new Metric({
+            namespace: ns,
+            metricName: CHAT_METRICS.answers,
+            dimensionsMap: { service: SERVICE_NAMES.chat },
+            statistic: "Sum",
+            period: Duration.days(1),
+            label: "answers (1 day)",
+          }),
+        ],
         width: 8,
       }),
     );

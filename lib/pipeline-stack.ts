@@ -7,6 +7,7 @@ import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from "aws-
 import { RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Bucket } from "aws-cdk-lib/aws-s3";
 import type { Construct, Node } from "constructs";
+import { type ModelPrice, parsePriceTable } from "../functions/core/chat/prices";
 import { parseModelWindows } from "../functions/core/provider/profiles";
 import type { AuthMode } from "./chat-api";
 import {
@@ -26,15 +27,17 @@ export interface PipelineStackProps extends StackProps {
 
 /**
  * Context keys read by pipelinePropsFromContext (all optional):
- * provider (moonshot|glm), model, providerBaseUrl, models (glm: id=tokens,...), retentionHours,
- * highWaterMark, ingestConcurrency, janitorScheduleMinutes, authMode (token|jwt), jwtIssuer, jwtAudience
- * (comma-separated, required with jwt), jwtTenantClaim, jwtTokenUse (id,access), logRetentionDays,
- * removalPolicy (retain|destroy), alarmEmail, bucketName (ingest an existing bucket), metricsNamespace,
- * deploymentId, uploadPrefix.
+ * provider (moonshot|glm), model, modelPrices (JSON), maxContextTokens, providerBaseUrl, models (glm:
+ * id=tokens,...), retentionHours, highWaterMark, ingestConcurrency, janitorScheduleMinutes, authMode
+ * (token|jwt), jwtIssuer, jwtAudience (comma-separated, required with jwt), jwtTenantClaim, jwtTokenUse
+ * (id,access), logRetentionDays, removalPolicy (retain|destroy), alarmEmail, bucketName (ingest an
+ * existing bucket), metricsNamespace, deploymentId, uploadPrefix.
  */
 export const CONTEXT_KEYS = [
   "provider",
   "model",
+  "modelPrices",
+  "maxContextTokens",
   "providerBaseUrl",
   "models",
   "retentionHours",
@@ -110,6 +113,15 @@ export function pipelinePropsFromContext(scope: Construct): DocumentPipelineProp
     );
   }
   const scheduleMinutes = num("janitorScheduleMinutes");
+  const pricesJson = str("modelPrices");
+  let modelPrices: Record<string, ModelPrice> | undefined;
+  if (pricesJson !== undefined) {
+    try {
+      modelPrices = parsePriceTable(node.tryGetContext("modelPrices"), "context modelPrices");
+    } catch (err) {
+      throw new DocumentPipelinePropsError((err as Error).message);
+    }
+  }
   const bucketName = str("bucketName");
   const windows = str("models");
   let models: Record<string, number> | undefined;
@@ -126,6 +138,8 @@ export function pipelinePropsFromContext(scope: Construct): DocumentPipelineProp
     provider: str("provider")?.toLowerCase() as ProviderName | undefined,
     models,
     model: str("model"),
+    modelPrices,
+    maxContextTokens: num("maxContextTokens"),
     providerBaseUrl: str("providerBaseUrl"),
     retentionHours: num("retentionHours"),
     highWaterMark: num("highWaterMark"),

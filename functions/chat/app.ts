@@ -20,11 +20,13 @@ import { bodyLimit } from "hono/body-limit";
 import { ADMIN_SCOPE, type Scope } from "../core/auth/scope";
 import { ApiError } from "../core/chat/errors";
 import { ModelCatalog } from "../core/chat/models";
+import { DEFAULT_PRICES } from "../core/chat/prices";
 import { ChatService } from "../core/chat/service";
 import { noMetrics } from "../core/runtime/telemetry";
 import { SearchService } from "../core/search/service";
 import type { ChatAppContext, ChatDeps, ChatEnv } from "./context";
 import { type AppLogger, countError, errorResponse } from "./http";
+import { describeRoute, openapiDocument } from "./openapi";
 import { pathProblem, rawRequestPath } from "./request-path";
 import { chatRoutes } from "./routes/chat";
 import { completionsRoutes } from "./routes/completions";
@@ -33,6 +35,7 @@ import { documentsRoutes } from "./routes/documents";
 import { healthRoutes } from "./routes/health";
 import { keysRoutes } from "./routes/keys";
 import { mcpRoutes } from "./routes/mcp";
+import { modelsRoutes } from "./routes/models";
 import { searchRoutes } from "./routes/search";
 import { uploadsRoutes } from "./routes/uploads";
 import { scopeFromAuthorizer } from "./scope";
@@ -75,12 +78,21 @@ export function createChatApp(deps: ChatDeps): Hono<ChatEnv> {
     models,
     defaultModel: deps.defaultModel,
     maxDocuments: deps.maxDocuments,
+    maxContextTokens: deps.maxContextTokens,
     search: deps.search,
     metrics: deps.metrics,
   });
   const metrics = deps.metrics ?? noMetrics;
   const search = new SearchService({ store: deps.store, index: deps.search });
-  const ctx: ChatAppContext = { deps, service, search, models, log, metrics };
+  const ctx: ChatAppContext = {
+    deps,
+    service,
+    search,
+    models,
+    log,
+    metrics,
+    prices: deps.prices ?? DEFAULT_PRICES,
+  };
   const maxBody = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
 
   const app = new Hono<ChatEnv>();
@@ -110,8 +122,28 @@ export function createChatApp(deps: ChatDeps): Hono<ChatEnv> {
     await next();
   });
 
-  // Public, and so before the auth middleware: the web console's sign-in page and its assets (no data).
+  // Public, and so before the auth middleware: the web console's sign-in page and its assets (no data),
+  // and the OpenAPI document of the API (generated once from the routes below, on first request).
   app.route("/", consoleRoutes(ctx));
+  let spec: Record<string, unknown> | undefined;
+  app.get(
+    "/openapi.json",
+    describeRoute({
+      summary: "This document (OpenAPI 3.1), public",
+      tags: ["health"],
+      security: [],
+      responses: {
+        200: {
+          description: "The OpenAPI document of this API",
+          content: { "application/json": { schema: { type: "object" } } },
+        },
+      },
+    }),
+    (c) => {
+      spec ??= openapiDocument(app as unknown as Hono);
+      return c.json(spec, 200, { "Cache-Control": "public, max-age=300" });
+    },
+  );
 
   app.use("*", async (c, next) => {
     let scope: Scope | undefined;
@@ -144,6 +176,7 @@ export function createChatApp(deps: ChatDeps): Hono<ChatEnv> {
   app.route("/", chatRoutes(ctx));
   app.route("/", searchRoutes(ctx));
   app.route("/", completionsRoutes(ctx));
+  app.route("/", modelsRoutes(ctx));
   app.route("/", documentsRoutes(ctx));
   app.route("/", uploadsRoutes(ctx));
   app.route("/", keysRoutes(ctx));

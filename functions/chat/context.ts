@@ -5,6 +5,7 @@
 import type { ApiKeyStore } from "../core/auth/api-keys";
 import type { Scope } from "../core/auth/scope";
 import type { ModelCatalog } from "../core/chat/models";
+import type { PriceTable } from "../core/chat/prices";
 import type { ChatService } from "../core/chat/service";
 import type { DocumentReader } from "../core/documents/model";
 import type { ProviderApi } from "../core/provider/types";
@@ -42,6 +43,13 @@ export interface ChatDeps {
   modelCacheTtlMs?: number;
   /** Scopes larger than this (default 1,000) come from the search index (see ChatServiceDeps). */
   maxDocuments?: number;
+  /**
+   * Most tokens of document text per answer when a request sets none (`maxContextTokens` /
+   * `max_context_tokens`); always capped by the model's window. Default 32,768.
+   */
+  maxContextTokens?: number;
+  /** Prices per model for `usage.costUsd`. Default: the published prices (core/chat/prices.ts). */
+  prices?: PriceTable;
   logger?: AppLogger;
   /** Where request figures go (Powertools in Lambda; the handler flushes them). Default: nowhere. */
   metrics?: MetricsPort;
@@ -64,6 +72,7 @@ export interface ChatAppContext {
   models: ModelCatalog;
   log: AppLogger;
   metrics: MetricsPort;
+  prices: PriceTable;
 }
 
 /** Bindings the Lambda adapter passes (the API Gateway event); absent under @hono/node-server. */

@@ -7,6 +7,8 @@
  * the app refuses requests that arrive without the authorizer's context (see app.ts).
  */
 import { DynamoApiKeyStore } from "../core/auth/api-keys";
+import { parseMaxContextTokens } from "../core/chat/budget";
+import { priceTableFromJson } from "../core/chat/prices";
 import { ENV } from "../core/config";
 import { DynamoDocumentStore } from "../core/documents/dynamo-store";
 import { providerFromEnv, providerSettingsFromEnv } from "../core/provider/index";
@@ -51,6 +53,8 @@ const app = createChatApp({
       })
     : undefined,
   defaultModel: process.env[ENV.MODEL]?.trim() || provider.profile.defaultModel,
+  prices: priceTableFromJson(process.env[ENV.MODEL_PRICES]),
+  maxContextTokens: parseMaxContextTokens(process.env[ENV.MAX_CONTEXT_TOKENS]),
   logger: powertoolsLogger(logger),
   metrics: powertoolsMetrics(metrics),
   loadMcpServer: () => import(mcpServerUrl()),

@@ -7,6 +7,7 @@ import type { z } from "zod/mini";
 import englishMessages from "zod/v4/locales/en.js";
 import { type ApiError, badRequest, toApiError } from "../core/chat/errors";
 import { CHAT_METRICS } from "../core/chat/metrics";
+import { costUsd, type PriceTable } from "../core/chat/prices";
 import type { ChatUsage } from "../core/provider/types";
 import type { LoggerPort, MetricsPort } from "../core/runtime/telemetry";
 
@@ -143,10 +144,23 @@ export async function streamResponse<T>(
   return new Response(stream, { status: 200, headers });
 }
 
-/** Figures of one finished answer: the provider's completion tokens. */
-export function countAnswer(metrics: MetricsPort, usage: ChatUsage | undefined): void {
+/**
+ * Figures of one finished answer (completion and cached prompt tokens, cost) into the metrics; returns
+ * the answer's cost in USD (null when the model has no price, or the provider sent no usage).
+ */
+export function countAnswer(
+  metrics: MetricsPort,
+  prices: PriceTable,
+  model: string,
+  usage: ChatUsage | undefined,
+): number | null {
   metrics.count(CHAT_METRICS.answers);
-  if (usage) metrics.count(CHAT_METRICS.completionTokens, usage.completion_tokens);
+  if (!usage) return null;
+  metrics.count(CHAT_METRICS.completionTokens, usage.completion_tokens);
+  metrics.count(CHAT_METRICS.cachedPromptTokens, usage.cached_tokens ?? 0);
+  const cost = costUsd(prices, model, usage);
+  if (cost !== null) metrics.count(CHAT_METRICS.costUsd, cost);
+  return cost;
 }
 
 /** A failed request or answer, by error type (rate_limit_error, provider_unavailable, ...). */

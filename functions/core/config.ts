@@ -41,6 +41,10 @@ export const ENV = {
   KEYS_TABLE_NAME: "KEYS_TABLE_NAME",
   /** Default chat model. */
   MODEL: "MODEL",
+  /** Chat: most tokens of document text per answer when a request sets none (capped by the window). */
+  MAX_CONTEXT_TOKENS: "MAX_CONTEXT_TOKENS",
+  /** Chat: price overrides per model, JSON `{ "<model>": { input, cachedInput, output } }` (USD per million tokens). */
+  MODEL_PRICES: "MODEL_PRICES",
   /** Janitor: hours a ready document's remote file is kept. */
   RETENTION_HOURS: "RETENTION_HOURS",
   /** Janitor/ingest: high-water mark as a fraction of the provider's file-count and byte quotas. */

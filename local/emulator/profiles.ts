@@ -8,6 +8,7 @@
  * - `glm`: Zhipu GLM under `/api/paas/v4` (open.bigmodel.cn and api.z.ai serve the same paths); the
  *   contract is glm-contract.json, written from the docs it cites.
  */
+import { type ModelSpec, usesThinking } from "./completions";
 import { type ErrorVocabulary, errors, glmErrors } from "./errors";
 import type { StoredFile } from "./store";
 
@@ -48,10 +49,7 @@ export interface EmulatorLimits {
   maxTotalBytes: number;
 }
 
-export interface ModelSpec {
-  id: string;
-  context_length: number;
-}
+export type { ModelSpec } from "./completions";
 
 export interface EmulatorProfile {
   name: EmulatorProfileName;
@@ -134,10 +132,8 @@ export const PROFILES: Readonly<Record<EmulatorProfileName, EmulatorProfile>> = 
     listing: "all",
     uploadStatus: true,
     ownedBy: "moonshot",
-    // kimi-k2-thinking* always think; kimi-k2.5/2.6 think unless `thinking: {type: "disabled"}`.
-    thinks: (model, thinking) =>
-      model.startsWith("kimi-k2-thinking") ||
-      ((model === "kimi-k2.5" || model === "kimi-k2.6") && !thinkingDisabled(thinking)),
+    // kimi-k2-thinking* always think; kimi-k2.5 and later unless `thinking: {type: "disabled"}`.
+    thinks: usesThinking,
   },
   glm: {
     name: "glm",

@@ -18,7 +18,17 @@ import type { AddressInfo, Socket } from "node:net";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import busboy from "busboy";
-import { answer } from "./chat";
+import {
+  type ChatMessageIn,
+  type CompletionParams,
+  checkParams,
+  complete,
+  DEFAULT_PROMPT_CACHE,
+  PromptCache,
+  type PromptCacheOptions,
+  promptTokensOf,
+  streamFrames,
+} from "./completions";
 import { ApiError, type ErrorVocabulary } from "./errors";
 import { classifyFile, extractFile } from "./extract";
 import { prng } from "./prng";
@@ -35,7 +45,7 @@ import {
   publicFile,
 } from "./profiles";
 import { FileStore, newFileId, type StoredFile } from "./store";
-import { countChatTokens, countTokens } from "./tokens";
+import { countChatTokens } from "./tokens";
 
 export type { EmulatorLimits, EmulatorProfileName, ModelSpec } from "./profiles";
 export { OPERATIONS, type Operation } from "./profiles";
@@ -74,6 +84,8 @@ export interface FaultConfig {
   rateStreamCut?: number;
 }
 
+export type { PromptCacheOptions } from "./completions";
+
 export interface EmulatorOptions {
   /** Which provider to stand in for. @default "moonshot" */
   profile?: EmulatorProfileName;
@@ -95,6 +107,11 @@ export interface EmulatorOptions {
   tokenizerModels?: string[];
   /** Account balance (CNY) reported by /v1/users/me/balance; chat answers 429 quota errors at <= 0. */
   balance?: number;
+  /**
+   * The automatic prefix cache (see completions.ts): how long a prompt stays cached and the shortest
+   * prefix reported; `false` turns it off (no cached tokens are ever reported).
+   */
+  promptCache?: Partial<PromptCacheOptions> | false;
 }
 
 export interface RequestLogEntry {
@@ -337,6 +354,7 @@ class Emulator {
   private balance: number;
   private readonly log: RequestLogEntry[] = [];
   private readonly models: ModelSpec[];
+  private readonly promptCache?: PromptCache;
   private readonly contentFormat: "json" | "text";
   private readonly errors: ErrorVocabulary;
   /**
@@ -362,6 +380,8 @@ class Emulator {
     this.random = prng(this.faults.seed ?? 1);
     this.balance = opts.balance ?? DEFAULT_BALANCE;
     this.models = (opts.models ?? profile.models).map((m) => ({ ...m }));
+    if (opts.promptCache !== false)
+      this.promptCache = new PromptCache({ ...DEFAULT_PROMPT_CACHE, ...opts.promptCache });
     this.contentFormat = opts.contentFormat ?? "json";
   }
 
@@ -439,6 +459,7 @@ class Emulator {
     this.random = prng(this.faults.seed ?? 1);
     this.clockOffset = 0;
     this.balance = this.opts.balance ?? DEFAULT_BALANCE;
+    this.promptCache?.clear();
   }
 
   private async close(): Promise<void> {
@@ -914,45 +935,18 @@ class Emulator {
     const body = asObject(await readJson(req, this.errors), this.errors);
     const model = this.model(body.model);
     const messages = checkMessages(body.messages, this.errors);
-    const maxTokens =
-      optionalInt(body, "max_completion_tokens", this.errors) ?? optionalInt(body, "max_tokens", this.errors);
-    if (maxTokens !== undefined && maxTokens < 1)
-      throw this.errors.invalid("Invalid request: max_tokens must be >= 1");
-    const n = optionalInt(body, "n", this.errors) ?? 1;
-    if (n < 1 || n > 5) throw this.errors.invalid("Invalid request: n must be between 1 and 5");
-    for (const key of ["temperature", "top_p"] as const) {
-      const v = body[key];
-      if (v !== undefined && v !== null && (typeof v !== "number" || v < 0 || v > 1)) {
-        throw this.errors.invalid(`Invalid request: ${key} must be a number between 0 and 1`);
-      }
-    }
+    const params: CompletionParams = checkParams(body, model, this.profile);
 
-    const promptTokens = countChatTokens(messages);
-    if (promptTokens + (maxTokens ?? 0) > model.context_length)
+    const promptTokens = promptTokensOf(messages);
+    if (promptTokens + (params.maxTokens ?? 0) > model.context_length)
       throw this.errors.tokenLimit(model.context_length);
     if (this.balance <= 0) throw this.errors.quotaExhausted();
 
-    const result = answer(messages);
-    const thinking = this.profile.thinks(model.id, body.thinking);
-    const budget = maxTokens ?? model.context_length - promptTokens;
-    let reasoning = thinking ? result.reasoning : undefined;
-    let content = result.content;
-    let finish: "stop" | "length" = "stop";
-    const reasoningTokens = reasoning ? countTokens(reasoning) : 0;
-    if (reasoningTokens >= budget) {
-      reasoning = truncateToTokens(reasoning ?? "", budget);
-      content = "";
-      finish = "length";
-    } else if (reasoningTokens + countTokens(content) > budget) {
-      content = truncateToTokens(content, budget - reasoningTokens);
-      finish = "length";
-    }
-    const completionTokens = countTokens(content) + (reasoning ? countTokens(reasoning) : 0);
-    const usage = {
-      prompt_tokens: promptTokens,
-      completion_tokens: completionTokens,
-      total_tokens: promptTokens + completionTokens,
-    };
+    const nowMs = Date.now() + this.clockOffset * 1000;
+    const cached = this.promptCache?.lookup(model.id, messages, nowMs) ?? 0;
+    this.promptCache?.remember(model.id, messages, nowMs);
+    const completion = complete(model, messages, params, promptTokens, cached);
+    const { usage } = completion;
     this.balance -= usage.total_tokens * PRICE_PER_TOKEN;
     const id = `chatcmpl-${randomBytes(12).toString("hex")}`;
     const created = this.now();
@@ -961,14 +955,18 @@ class Emulator {
     const requestId = glm ? { request_id: id } : {};
 
     if (body.stream !== true) {
-      const message: Record<string, unknown> = { role: "assistant", content };
-      if (reasoning !== undefined) message.reasoning_content = reasoning;
+      const message: Record<string, unknown> = { role: "assistant", content: completion.content };
+      if (completion.reasoning !== undefined) message.reasoning_content = completion.reasoning;
       return sendJson(res, 200, {
         id,
         object: "chat.completion",
         created,
         model: model.id,
-        choices: Array.from({ length: n }, (_, index) => ({ index, message, finish_reason: finish })),
+        choices: Array.from({ length: params.n }, (_, index) => ({
+          index,
+          message,
+          finish_reason: completion.finish,
+        })),
         usage,
         ...requestId,
       });
@@ -979,23 +977,12 @@ class Emulator {
       "cache-control": "no-cache",
       connection: "keep-alive",
     });
-    const frame = (choices: unknown[], extra: Record<string, unknown> = {}) =>
-      `data: ${JSON.stringify({ id, ...requestId, object: "chat.completion.chunk", created, model: model.id, choices, ...extra })}\n\n`;
-    const frames: string[] = [
-      frame([{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }]),
-    ];
-    for (const piece of pieces(reasoning ?? "")) {
-      frames.push(frame([{ index: 0, delta: { reasoning_content: piece }, finish_reason: null }]));
-    }
-    for (const piece of pieces(content)) {
-      frames.push(frame([{ index: 0, delta: { content: piece }, finish_reason: null }]));
-    }
-    // Moonshot puts usage on the finishing chunk, in the choice and at the top level; GLM at the top level.
-    const last = { index: 0, delta: {}, finish_reason: finish, ...(glm ? {} : { usage }) };
-    frames.push(frame([last], { usage }));
-    const streamOptions = body.stream_options as { include_usage?: unknown } | undefined;
-    if (streamOptions?.include_usage === true) frames.push(frame([], { usage }));
-    frames.push("data: [DONE]\n\n");
+    const frames = streamFrames(
+      { id, created, model: model.id, ...(glm ? { requestId: id } : {}) },
+      completion,
+      params,
+      { usageInChoice: !glm },
+    );
     const cutAfter =
       (this.faults.rateStreamCut ?? 0) > 0 &&
       (!this.faults.operations || this.faults.operations.includes("chat")) &&
@@ -1113,24 +1100,9 @@ function asObject(value: unknown, errors: ErrorVocabulary): Record<string, unkno
   return value as Record<string, unknown>;
 }
 
-function optionalInt(
-  body: Record<string, unknown>,
-  key: string,
-  errors: ErrorVocabulary,
-): number | undefined {
-  const v = body[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== "number" || !Number.isInteger(v))
-    throw errors.invalid(`Invalid request: ${key} must be an integer`);
-  return v;
-}
-
 const ROLES = ["system", "user", "assistant", "tool"];
 
-function checkMessages(
-  value: unknown,
-  errors: ErrorVocabulary,
-): Array<{ role: string; content: unknown; name?: unknown }> {
+function checkMessages(value: unknown, errors: ErrorVocabulary): ChatMessageIn[] {
   if (!Array.isArray(value) || value.length === 0) {
     throw errors.invalid("Invalid request: messages must be a non-empty array");
   }
@@ -1160,26 +1132,5 @@ function checkMessages(
       );
     }
   });
-  return value as Array<{ role: string; content: unknown }>;
-}
-
-/** The longest word-wise prefix of `text` that fits in `budget` tokens. */
-function truncateToTokens(text: string, budget: number): string {
-  let out = "";
-  let used = 0;
-  for (const m of text.matchAll(/\S+\s*/g)) {
-    const cost = countTokens(m[0]);
-    if (used + cost > budget) break;
-    out += m[0];
-    used += cost;
-  }
-  return out.trimEnd();
-}
-
-/** Splits a text into streaming deltas of a few words each (concatenating them gives the text back). */
-function pieces(text: string): string[] {
-  const out: string[] = [];
-  const words = text.match(/\S+\s*|\s+/g) ?? [];
-  for (let i = 0; i < words.length; i += 3) out.push(words.slice(i, i + 3).join(""));
-  return out;
+  return value as ChatMessageIn[];
 }

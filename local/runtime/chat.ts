@@ -15,6 +15,8 @@ export async function loadChatFetch(): Promise<
 > {
   const [
     { createChatApp },
+    { priceTableFromJson },
+    { parseMaxContextTokens },
     { s3ObjectDeleter },
     { DynamoDocumentStore },
     { providerFromEnv, providerSettingsFromEnv },
@@ -25,6 +27,8 @@ export async function loadChatFetch(): Promise<
     telemetry,
   ] = await Promise.all([
     import("../../functions/chat/app"),
+    import("../../functions/core/chat/prices"),
+    import("../../functions/core/chat/budget"),
     import("../../functions/chat/objects"),
     import("../../functions/core/documents/dynamo-store"),
     import("../../functions/core/provider/index"),
@@ -49,6 +53,8 @@ export async function loadChatFetch(): Promise<
       ? new IndexSearcher({ objects: new S3IndexObjects({ client: clients.s3, bucket: indexBucket }) })
       : undefined,
     defaultModel: process.env[ENV.MODEL]?.trim() || provider.profile.defaultModel,
+    prices: priceTableFromJson(process.env[ENV.MODEL_PRICES]),
+    maxContextTokens: parseMaxContextTokens(process.env[ENV.MAX_CONTEXT_TOKENS]),
     logger: telemetry.powertoolsLogger(obs.logger),
     // The API token or a live scoped key, checked on every request: a revoked key stops at once.
     authenticate: keys.keyAuthenticator({ getToken: secrets.getApiToken, keys: keyStore }),

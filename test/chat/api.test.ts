@@ -88,7 +88,13 @@ describe("POST /chat", () => {
       }),
       expect.objectContaining({ documentId: "doc-p", status: "processing" }),
     ]);
-    expect(body.usage).toEqual({ promptTokens: 10, completionTokens: 5, totalTokens: 15 });
+    expect(body.usage).toEqual({
+      promptTokens: 10,
+      completionTokens: 5,
+      totalTokens: 15,
+      cachedTokens: 0,
+      costUsd: (10 * 0.6 + 5 * 3) / 1e6,
+    });
     expect(body.model).toBe("kimi-k2.6");
     // Our instruction, then one system message per document, then the question.
     const sent = moonshot.chatRequests[0]!;
@@ -263,7 +269,7 @@ describe("bad requests", () => {
       "/v1/chat/completions",
       { n: 2, messages: [{ role: "user", content: "x" }] },
       400,
-      /n = 1/,
+      /n: kimi-k2\.6 fixes this parameter/,
     ],
     [
       "completions image part",

@@ -171,31 +171,32 @@ describe("OpenAI-compatible endpoint with the official client", () => {
     expect(extra.sources.map((s) => s.key)).toEqual(["city/library.txt", "city/zoo.txt"]);
   });
 
-  it("streaming completion", async () => {
+  it("streaming completion: sources on the finishing chunk (refs, no text), usage in a last chunk of its own", async () => {
     const stream = await client().chat.completions.create({
       model: MODEL,
       messages: [{ role: "user", content: "How old did the tortoise Methuselah turn?" }],
       stream: true,
+      stream_options: { include_usage: true },
       ...({ prefix: "city/" } as object),
     });
     let text = "";
-    let chunks = 0;
-    let last: unknown;
+    const chunks: OpenAI.Chat.ChatCompletionChunk[] = [];
     for await (const chunk of stream) {
-      chunks++;
+      chunks.push(chunk);
       text += chunk.choices[0]?.delta?.content ?? "";
-      last = chunk;
     }
-    expect(chunks).toBeGreaterThan(2);
+    expect(chunks.length).toBeGreaterThan(2);
     expect(text).toContain("152 years old");
-    const final = last as {
-      usage: { total_tokens: number };
-      choices: { finish_reason: string }[];
-      sources: unknown[];
+    const last = chunks.at(-1)!;
+    expect(last.choices).toEqual([]);
+    expect(last.usage?.total_tokens).toBeGreaterThan(0);
+    expect(chunks.slice(0, -1).every((c) => c.usage === null)).toBe(true);
+    const finishing = chunks.at(-2) as OpenAI.Chat.ChatCompletionChunk & {
+      sources: { key: string; chunks: Record<string, unknown>[] }[];
     };
-    expect(final.choices[0]!.finish_reason).toBe("stop");
-    expect(final.usage.total_tokens).toBeGreaterThan(0);
-    expect(final.sources).toHaveLength(2);
+    expect(finishing.choices[0]!.finish_reason).toBe("stop");
+    expect(finishing.sources).toHaveLength(2);
+    expect(finishing.sources[0]!.chunks[0]).toEqual({ index: 0, tokens: expect.any(Number) });
   });
 
   it("errors reach the client as typed APIErrors", async () => {

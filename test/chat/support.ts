@@ -130,6 +130,7 @@ export class FakeMoonshot implements ProviderApi {
       model: req.model,
       content,
       finishReason: "stop",
+      choices: [{ index: 0, content, finishReason: "stop" }],
       usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 },
     };
   }

@@ -57,14 +57,20 @@ describe("chat API integration", () => {
     }
   });
 
-  it("routes every path to the function: ANY on / and on /{proxy+}, plus GET for the console", () => {
+  it("routes every path to the function: ANY on / and on /{proxy+}, plus GET for the console and /openapi.json", () => {
     const api = logicalId(stack.pipeline.chatApi.api);
     template.hasResourceProperties("AWS::ApiGateway::Resource", {
       PathPart: "{proxy+}",
       RestApiId: { Ref: api },
       ParentId: { "Fn::GetAtt": [api, "RootResourceId"] },
     });
-    expect(routes().sort()).toEqual(["ANY /", "ANY /{proxy+}", "GET /", "GET /assets/{proxy+}"]);
+    expect(routes().sort()).toEqual([
+      "ANY /",
+      "ANY /{proxy+}",
+      "GET /",
+      "GET /assets/{proxy+}",
+      "GET /openapi.json",
+    ]);
   });
 
   it("lets the integration run as long as the function (beyond the 29 s buffered limit)", () => {
@@ -84,7 +90,7 @@ describe("chat API integration", () => {
 });
 
 describe("chat API authentication", () => {
-  it("puts the Lambda authorizer on every method except the console page and assets (no CORS preflight)", () => {
+  it("puts the Lambda authorizer on every method except the console page, its assets and the OpenAPI document (no CORS preflight)", () => {
     const authorizerId = logicalId(stack.pipeline.chatApi.authorizer);
     const open: string[] = [];
     for (const [id, method] of methods()) {
@@ -97,12 +103,12 @@ describe("chat API authentication", () => {
       expect(method.Properties.AuthorizationType, id).toBe("CUSTOM");
       expect(method.Properties.AuthorizerId, id).toEqual({ Ref: authorizerId });
     }
-    // Only GETs of the sign-in page and its static assets; every data route needs the bearer.
-    expect(open.sort()).toEqual(["GET /", "GET /assets/{proxy+}"]);
-    expect(stack.pipeline.chatApi.publicMethods).toHaveLength(2);
+    // Only GETs of the sign-in page, its static assets and the API's document; every data route needs the bearer.
+    expect(open.sort()).toEqual(["GET /", "GET /assets/{proxy+}", "GET /openapi.json"]);
+    expect(stack.pipeline.chatApi.publicMethods).toHaveLength(3);
   });
 
-  it("without the web console, every method needs the authorizer", () => {
+  it("without the web console, every method but GET /openapi.json needs the authorizer", () => {
     const s = new Stack(testApp(), "NoConsole");
     const secrets = new PipelineSecrets(s, "S");
     const api = new ChatApi(s, "Api", {
@@ -114,9 +120,9 @@ describe("chat API authentication", () => {
     });
     const t = Template.fromStack(s);
     const all = Object.values(t.findResources("AWS::ApiGateway::Method"));
-    expect(all).toHaveLength(2);
-    for (const m of all) expect(m.Properties.AuthorizationType).toBe("CUSTOM");
-    expect(api.publicMethods).toEqual([]);
+    expect(all).toHaveLength(3);
+    expect(all.filter((m) => m.Properties.AuthorizationType === "CUSTOM")).toHaveLength(2);
+    expect(api.publicMethods).toHaveLength(1);
   });
 
   it("reads the bearer from the Authorization header and caches decisions", () => {

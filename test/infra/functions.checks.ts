@@ -121,6 +121,7 @@ describe("environment", () => {
         ENV.API_TOKEN_SECRET,
         ENV.MOONSHOT_BASE_URL,
         ENV.MODEL,
+        ENV.MAX_CONTEXT_TOKENS,
         ENV.KEYS_TABLE_NAME,
         ENV.SEARCH_INDEX_BUCKET,
       ].sort(),

@@ -201,5 +201,13 @@ describe("dashboard", () => {
     expect(metricsOf("Chat context: ranked, topped up, p90 preparation (ms)")).toContain(
       CHAT_METRICS.contextToppedUp,
     );
+    expect(metricsOf("Chat tokens (provider's counts)")).toContain(CHAT_METRICS.cachedPromptTokens);
+    expect(metricsOf("Chat cost, USD (price table x provider's counts)")).toContain(
+      `"KimiDocPipeline","${CHAT_METRICS.costUsd}","service","chat"`,
+    );
+    const share = metricsOf("Chat prompt tokens served from the provider's cache (share)");
+    expect(share).toContain("IF(prompt > 0, cached / prompt, 0)");
+    expect(share).toContain(CHAT_METRICS.cachedPromptTokens);
+    expect(metricsOf("Chat cost")).toContain(CHAT_METRICS.costUsd);
   });
 });

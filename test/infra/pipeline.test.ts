@@ -158,7 +158,7 @@ describe("used from another app's stack with an existing bucket", () => {
       browserUploadOrigins: ["https://docs.example.com"],
     });
     const t = Template.fromStack(s);
-    expect(docs.chatApi.publicMethods).toEqual([]);
+    expect(docs.chatApi.publicMethods).toHaveLength(1); // GET /openapi.json
     t.hasResourceProperties("AWS::S3::Bucket", {
       CorsConfiguration: { CorsRules: [Match.objectLike({ AllowedOrigins: ["https://docs.example.com"] })] },
     });
@@ -237,6 +237,16 @@ describe("invalid props fail at synth with a clear message", () => {
       /such as "https:\/\/open.bigmodel.cn/,
     ],
     [
+      "modelPrices with a negative price",
+      { modelPrices: { "kimi-k2.6": { input: -1, cachedInput: 0.1, output: 3 } } },
+      /modelPrices\.kimi-k2\.6\.input must be a number >= 0/,
+    ],
+    [
+      "maxContextTokens 500",
+      { maxContextTokens: 500 },
+      /maxContextTokens must be a whole number of tokens >= 1000/,
+    ],
+    [
       "jwt issuer not a URL",
       { auth: { mode: "jwt", issuer: "cognito", audience: ["app"] } },
       /auth.issuer must be the https URL/,
@@ -287,8 +297,16 @@ describe("CDK context", () => {
       jwtIssuer: "https://issuer.example.com",
       jwtAudience: "api, web",
       bucketName: "team-documents",
+      modelPrices: '{"glm-4.6":{"input":0.5,"cachedInput":0.1,"output":2}}',
+      maxContextTokens: "65536",
     });
     const r = t.toJSON().Resources as Resources;
+    expect(
+      JSON.parse(r[logicalId(s.pipeline.chatApi.function)].Properties.Environment.Variables.MODEL_PRICES),
+    ).toEqual({ "glm-4.6": { input: 0.5, cachedInput: 0.1, output: 2 } });
+    expect(
+      r[logicalId(s.pipeline.chatApi.function)].Properties.Environment.Variables.MAX_CONTEXT_TOKENS,
+    ).toBe("65536");
     expect(r[logicalId(s.pipeline.chatApi.function)].Properties.Environment.Variables.MODEL).toBe(
       "kimi-k2.5",
     );
@@ -319,6 +337,12 @@ describe("CDK context", () => {
     [{ removalPolicy: "snapshot" }, /context removalPolicy must be "retain" or "destroy"/],
     [{ logRetentionDays: "8" }, /context logRetentionDays must be a CloudWatch retention/],
     [{ highWaterMark: "2" }, /highWaterMark must be a fraction/],
+    [{ modelPrices: "{not json" }, /context modelPrices is not valid JSON/],
+    [{ maxContextTokens: "lots" }, /context maxContextTokens must be a number/],
+    [
+      { modelPrices: '{"kimi-k2.6":{"input":1}}' },
+      /context modelPrices\.kimi-k2\.6\.cachedInput must be a number/,
+    ],
   ])("rejects bad context %o", (context, message) => {
     expect(() => synthPipeline(undefined, context)).toThrow(message);
   });

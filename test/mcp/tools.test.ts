@@ -11,6 +11,7 @@ import {
   type McpToolContext,
   readDocumentResource,
 } from "../../functions/chat/mcp/tools";
+import { DEFAULT_PRICES } from "../../functions/core/chat/prices";
 import type { ChatService } from "../../functions/core/chat/service";
 import type { DocumentReader, DocumentRecord, TextChunk } from "../../functions/core/documents/model";
 import type { ProviderApi } from "../../functions/core/provider/types";
@@ -28,6 +29,7 @@ function context(reader: DocumentReader, errors: unknown[] = []): McpToolContext
     call: {},
     log: { info() {}, warn() {}, error: (_m, a) => errors.push(a) },
     metrics: noMetrics,
+    prices: DEFAULT_PRICES,
   };
 }
 

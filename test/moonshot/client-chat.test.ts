@@ -117,6 +117,9 @@ describe("chat", () => {
       content: "Brown.",
       reasoningContent: "The doc says brown.",
       finishReason: "stop",
+      choices: [
+        { index: 0, content: "Brown.", reasoningContent: "The doc says brown.", finishReason: "stop" },
+      ],
       usage: { prompt_tokens: 20, completion_tokens: 2, total_tokens: 22 },
     });
     const req = server.requests[0];

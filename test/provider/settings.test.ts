@@ -57,7 +57,9 @@ describe("providerSettingsFromEnv", () => {
 
 describe("what follows the provider", () => {
   it("the janitor plans against the provider's account limits", () => {
-    expect(loadJanitorConfig({ TABLE_NAME: "t", DEPLOYMENT_ID: "test1234" }).policy.limits.maxFiles).toBe(1000);
+    expect(loadJanitorConfig({ TABLE_NAME: "t", DEPLOYMENT_ID: "test1234" }).policy.limits.maxFiles).toBe(
+      1000,
+    );
     const glm = loadJanitorConfig({ TABLE_NAME: "t", DEPLOYMENT_ID: "test1234", PROVIDER: "glm" });
     expect(glm.policy.limits).toEqual({
       maxFiles: 100,
@@ -65,8 +67,12 @@ describe("what follows the provider", () => {
       maxTotalBytes: 5000 * 1024 ** 2,
     });
     expect(
-      loadJanitorConfig({ TABLE_NAME: "t", DEPLOYMENT_ID: "test1234", PROVIDER: "glm", PROVIDER_MAX_FILES: "30" }).policy.limits
-        .maxFiles,
+      loadJanitorConfig({
+        TABLE_NAME: "t",
+        DEPLOYMENT_ID: "test1234",
+        PROVIDER: "glm",
+        PROVIDER_MAX_FILES: "30",
+      }).policy.limits.maxFiles,
     ).toBe(30);
   });
 
@@ -83,6 +89,10 @@ describe("what follows the provider", () => {
         INGEST_MAX_FILE_BYTES: String(60 * 1024 ** 2),
       }),
     ).toThrow(/INGEST_MAX_FILE_BYTES: must be <= 52428800/);
-    expect(loadIngestEnvironment({ TABLE_NAME: "t", DEPLOYMENT_ID: "test1234" }).config.files.extensions.has(".html")).toBe(true);
+    expect(
+      loadIngestEnvironment({ TABLE_NAME: "t", DEPLOYMENT_ID: "test1234" }).config.files.extensions.has(
+        ".html",
+      ),
+    ).toBe(true);
   });
 });

@@ -10,6 +10,10 @@
  * --max-files, SOAK_WORKERS / --workers, SOAK_SEED / --seed, SOAK_PROVIDER / --provider (moonshot or
  * glm: the pipeline and the emulator play that provider); `--short` starts from the short profile
  * `npm test` runs; `--json FILE` also writes the full report as JSON.
+ *
+ * Before the soak, the API fuzz (test/openapi/fuzz.ts) sends SOAK_FUZZ_RUNS / --fuzz requests
+ * (default 5,000; 0 skips it) generated from GET /openapi.json, bounded to 150 s: any 5xx or
+ * undocumented answer fails the run.
  */
 import { writeFile } from "node:fs/promises";
 import type { SoakOptions } from "./soak";
@@ -17,6 +21,9 @@ import type { SoakOptions } from "./soak";
 // The SDK's "Node 22 will be required from 2027" notice is noise here.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 const { FULL_SOAK, formatReport, runSoak, SHORT_SOAK } = await import("./soak");
+
+/** The API fuzz before the soak stops after this long, whatever its count. */
+const FUZZ_SECONDS = 150;
 
 type Numeric = Exclude<keyof Omit<SoakOptions, "log">, "provider">;
 
@@ -81,16 +88,32 @@ async function main(): Promise<void> {
   // The soak bounds itself; this is the last line of defence for "stops by itself".
   setTimeout(
     () => {
-      console.error(`SOAK FAILED: hard time limit (${options.seconds + 30} s) reached before the report`);
+      console.error(
+        `SOAK FAILED: hard time limit (${options.seconds + FUZZ_SECONDS + 30} s) reached before the report`,
+      );
       process.exit(1);
     },
-    (options.seconds + 30) * 1000,
+    (options.seconds + FUZZ_SECONDS + 30) * 1000,
   ).unref();
+  const fuzzFlag = argv.indexOf("--fuzz");
+  const fuzzRuns = Number((fuzzFlag >= 0 ? argv[fuzzFlag + 1] : process.env.SOAK_FUZZ_RUNS) ?? 5000);
+  if (!Number.isSafeInteger(fuzzRuns) || fuzzRuns < 0) {
+    console.error(`--fuzz / SOAK_FUZZ_RUNS: expected a whole number >= 0, got "${fuzzRuns}"`);
+    process.exit(2);
+  }
+  let fuzzOk = true;
+  if (fuzzRuns > 0) {
+    const { runApiFuzz } = await import("../openapi/fuzz");
+    const fuzz = await runApiFuzz({ runs: fuzzRuns, seed: options.seed, maxSeconds: FUZZ_SECONDS, log });
+    for (const f of fuzz.failures) console.log(`  FUZZ FAILURE: ${f}`);
+    fuzzOk = fuzz.ok;
+  }
   const report = await runSoak({ ...options, log });
   console.log(formatReport(report));
+  if (!fuzzOk) console.log("API fuzz: FAILED (see FUZZ FAILURE lines above)");
   const j = argv.indexOf("--json");
   if (j >= 0 && argv[j + 1]) await writeFile(argv[j + 1]!, `${JSON.stringify(report, null, 2)}\n`);
-  process.exit(report.ok ? 0 : 1);
+  process.exit(report.ok && fuzzOk ? 0 : 1);
 }
 
 main().catch((err) => {

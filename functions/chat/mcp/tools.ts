@@ -14,6 +14,7 @@
  */
 import * as z from "zod/mini";
 import { badRequest, notFound, toApiError } from "../../core/chat/errors";
+import type { PriceTable } from "../../core/chat/prices";
 import type { DocumentSelector } from "../../core/chat/selection";
 import type { ChatService } from "../../core/chat/service";
 import type { DocumentReader, DocumentRecord, TextChunk } from "../../core/documents/model";
@@ -42,6 +43,8 @@ export interface McpToolContext {
   call: CallOptions;
   log: AppLogger;
   metrics: MetricsPort;
+  /** Prices per model, for the answer's cost. */
+  prices: PriceTable;
 }
 
 /** A tool as `tools/list` shows it (MCP `Tool`). */
@@ -256,7 +259,13 @@ const ask = tool({
     model: z.string(),
     finishReason: z.nullable(z.string()),
     usage: z.optional(
-      z.object({ promptTokens: z.number(), completionTokens: z.number(), totalTokens: z.number() }),
+      z.object({
+        promptTokens: z.number(),
+        completionTokens: z.number(),
+        totalTokens: z.number(),
+        cachedTokens: z.number(),
+        costUsd: z.nullable(z.number()),
+      }),
     ),
     sources: z.array(
       z.object({
@@ -288,7 +297,7 @@ const ask = tool({
     );
     ctx.log.info("mcp ask prepared", { model: prepared.model.id, context: prepared.context });
     const result = await ctx.provider.chat(prepared.request, ctx.call);
-    countAnswer(ctx.metrics, result.usage);
+    const costUsd = countAnswer(ctx.metrics, ctx.prices, prepared.model.id, result.usage);
     const u = result.usage;
     return {
       answer: result.content,
@@ -300,6 +309,8 @@ const ask = tool({
               promptTokens: u.prompt_tokens,
               completionTokens: u.completion_tokens,
               totalTokens: u.total_tokens,
+              cachedTokens: u.cached_tokens ?? 0,
+              costUsd,
             },
           }
         : {}),

@@ -25,6 +25,7 @@ import { brotliCompressSync, gzipSync, constants as zlib } from "node:zlib";
 import type { Context } from "hono";
 import { Hono } from "hono";
 import type { ChatAppContext, ChatEnv } from "../context";
+import { describeRoute } from "../openapi";
 import { type UploadConfig, uploadConfigFromEnv, uploadOrigin } from "./uploads";
 
 export interface ConsoleOptions {
@@ -258,7 +259,8 @@ export function consoleRoutes(ctx: ChatAppContext, options: ConsoleOptions = {})
       503,
     );
 
-  routes.get("/", async (c) => {
+  // The console is a page, not part of the API: left out of GET /openapi.json.
+  routes.get("/", describeRoute({ hide: true }), async (c) => {
     // Behind an API Gateway stage (`/prod`), relative asset URLs need the trailing slash.
     const gatewayPath = (c.env?.event?.requestContext as { path?: string } | undefined)?.path;
     if (gatewayPath && !gatewayPath.endsWith("/")) return c.redirect(`${gatewayPath}/`, 301);
@@ -268,7 +270,7 @@ export function consoleRoutes(ctx: ChatAppContext, options: ConsoleOptions = {})
     return send(c, found.index, REVALIDATE, securityHeaders(await getCsp(), https));
   });
 
-  routes.get("/assets/:path{.+}", async (c) => {
+  routes.get("/assets/:path{.+}", describeRoute({ hide: true }), async (c) => {
     const found = await getBundle();
     if (!found) return notBuilt(c);
     const asset = found.assets.get(c.req.param("path"));

@@ -13,6 +13,7 @@ import { documentIdProblem } from "../../core/documents/ids";
 import type { DocumentRecord } from "../../core/documents/model";
 import type { ChatAppContext, ChatEnv } from "../context";
 import { parseWith } from "../http";
+import { describeRoute, documentSchema, errorResponses, jsonResponse, queryParameters } from "../openapi";
 import { readerFor } from "../scope";
 import { prefixField } from "./selection";
 
@@ -64,50 +65,91 @@ function checkId(id: string): string {
   return id;
 }
 
+const idParameter = {
+  name: "id",
+  in: "path" as const,
+  required: true,
+  schema: { type: "string", minLength: 1, maxLength: 200 },
+};
+const listSchema = z.object({ items: z.array(documentSchema), cursor: z.nullable(z.string()) });
+const deletingSchema = z.object({
+  documentId: z.string(),
+  key: z.string(),
+  status: z.literal("deleting"),
+  message: z.string(),
+});
+
 export function documentsRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
   const routes = new Hono<ChatEnv>();
   const { objects } = ctx.deps;
 
-  routes.get("/documents", async (c) => {
-    const q = parseWith(listQuery, c.req.query(), "query string");
-    const store = readerFor(c, ctx);
-    let page: Awaited<ReturnType<typeof store.list>>;
-    try {
-      page = await store.list(q);
-    } catch (err) {
-      // A cursor the store cannot decode is the caller's mistake, not an outage.
-      if (q.cursor && isBadCursor(err))
-        throw badRequest("Invalid cursor: pass the cursor of the previous page unchanged.", "cursor");
-      throw err;
-    }
-    return c.json({ items: page.items.map(publicDocument), cursor: page.cursor ?? null });
-  });
+  routes.get(
+    "/documents",
+    describeRoute({
+      summary: "List documents in the caller's scope (key order, paginated)",
+      tags: ["documents"],
+      parameters: queryParameters(listQuery),
+      responses: { 200: jsonResponse("One page of documents", listSchema), ...errorResponses(400, 403) },
+    }),
+    async (c) => {
+      const q = parseWith(listQuery, c.req.query(), "query string");
+      const store = readerFor(c, ctx);
+      let page: Awaited<ReturnType<typeof store.list>>;
+      try {
+        page = await store.list(q);
+      } catch (err) {
+        // A cursor the store cannot decode is the caller's mistake, not an outage.
+        if (q.cursor && isBadCursor(err))
+          throw badRequest("Invalid cursor: pass the cursor of the previous page unchanged.", "cursor");
+        throw err;
+      }
+      return c.json({ items: page.items.map(publicDocument), cursor: page.cursor ?? null });
+    },
+  );
 
-  routes.get("/documents/:id", async (c) => {
-    const id = checkId(c.req.param("id"));
-    // Another tenant's document is unknown to this caller: 404, as for an id that does not exist.
-    const record = await readerFor(c, ctx).get(id);
-    if (!record) throw notFound(`Unknown document id: ${id}.`, "id");
-    return c.json(publicDocument(record));
-  });
+  routes.get(
+    "/documents/:id",
+    describeRoute({
+      summary: "One document: status, failure reason, text size",
+      tags: ["documents"],
+      parameters: [idParameter],
+      responses: { 200: jsonResponse("The document", documentSchema), ...errorResponses(400, 404) },
+    }),
+    async (c) => {
+      const id = checkId(c.req.param("id"));
+      // Another tenant's document is unknown to this caller: 404, as for an id that does not exist.
+      const record = await readerFor(c, ctx).get(id);
+      if (!record) throw notFound(`Unknown document id: ${id}.`, "id");
+      return c.json(publicDocument(record));
+    },
+  );
 
-  routes.delete("/documents/:id", async (c) => {
-    const id = checkId(c.req.param("id"));
-    const record = await readerFor(c, ctx).get(id);
-    // A deleted document is a tombstone that the store hides, so a second DELETE is a 404.
-    if (!record) throw notFound(`Unknown document id: ${id}.`, "id");
-    await objects.deleteObject(record.bucket, record.key);
-    ctx.log.info("deleted document object", { documentId: id, bucket: record.bucket, key: record.key });
-    return c.json(
-      {
-        documentId: id,
-        key: record.key,
-        status: "deleting",
-        message: `Deleted s3://${record.bucket}/${record.key}; ingestion removes its stored text and remote file shortly (GET /documents/${id} then shows status "deleted").`,
-      },
-      202,
-    );
-  });
+  routes.delete(
+    "/documents/:id",
+    describeRoute({
+      summary: "Delete a document (its S3 object; ingestion removes the rest)",
+      tags: ["documents"],
+      parameters: [idParameter],
+      responses: { 202: jsonResponse("Deletion started", deletingSchema), ...errorResponses(400, 404) },
+    }),
+    async (c) => {
+      const id = checkId(c.req.param("id"));
+      const record = await readerFor(c, ctx).get(id);
+      // A deleted document is a tombstone that the store hides, so a second DELETE is a 404.
+      if (!record) throw notFound(`Unknown document id: ${id}.`, "id");
+      await objects.deleteObject(record.bucket, record.key);
+      ctx.log.info("deleted document object", { documentId: id, bucket: record.bucket, key: record.key });
+      return c.json(
+        {
+          documentId: id,
+          key: record.key,
+          status: "deleting",
+          message: `Deleted s3://${record.bucket}/${record.key}; ingestion removes its stored text and remote file shortly (GET /documents/${id} then shows status "deleted").`,
+        },
+        202,
+      );
+    },
+  );
 
   return routes;
 }

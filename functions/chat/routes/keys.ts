@@ -15,9 +15,10 @@ import { normaliseScopePrefix } from "../../core/auth/scope";
 import { ApiError, notFound } from "../../core/chat/errors";
 import type { ChatAppContext, ChatEnv } from "../context";
 import { parseWith, readJson } from "../http";
+import { describeRoute, errorResponses, jsonBody, jsonResponse } from "../openapi";
 import { scopeOf } from "../scope";
 
-const createRequest = z.strictObject({
+export const createKeyRequest = z.strictObject({
   prefix: z
     .string({ error: 'must be a string such as "team-a/"' })
     .check(z.maxLength(512, "must be at most 512 characters")),
@@ -37,6 +38,19 @@ const createRequest = z.strictObject({
 
 const KEY_ID = /^[a-z0-9]{12}$/;
 
+const keyInfoSchema = z.looseObject({
+  id: z.string(),
+  prefix: z.string(),
+  name: z.optional(z.string()),
+  createdAt: z.string(),
+  expiresAt: z.optional(z.string()),
+  revokedAt: z.optional(z.string()),
+});
+const createdSchema = z.looseObject({ id: z.string(), prefix: z.string(), key: z.string() });
+const keyIdParameter = { name: "id", in: "path" as const, required: true, schema: { type: "string" } };
+/** Admin routes: 403 for a scoped key, 503 where keys are not configured. */
+const KEY_ERRORS = [403, 503];
+
 export function keysRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
   const routes = new Hono<ChatEnv>();
 
@@ -49,40 +63,75 @@ export function keysRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
     return ctx.deps.keys;
   };
 
-  routes.post("/keys", async (c) => {
-    const body = parseWith(createRequest, await readJson(c));
-    const prefix = normaliseScopePrefix(body.prefix);
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
-    if (body.name && /[\u0000-\u001f\u007f]/.test(body.name))
-      throw new ApiError(400, "invalid_request_error", "name must not contain control characters.", {
-        param: "name",
+  routes.post(
+    "/keys",
+    describeRoute({
+      summary: "Create a scoped API key (admin: the stack's API token only)",
+      tags: ["keys"],
+      requestBody: jsonBody(createKeyRequest),
+      responses: {
+        201: jsonResponse("The key; its secret is shown this once", createdSchema),
+        ...errorResponses(400, 413, ...KEY_ERRORS),
+      },
+    }),
+    async (c) => {
+      const body = parseWith(createKeyRequest, await readJson(c));
+      const prefix = normaliseScopePrefix(body.prefix);
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+      if (body.name && /[\u0000-\u001f\u007f]/.test(body.name))
+        throw new ApiError(400, "invalid_request_error", "name must not contain control characters.", {
+          param: "name",
+        });
+      const now = new Date();
+      const created = await createApiKey(store(), {
+        prefix,
+        name: body.name?.trim(),
+        now,
+        expiresAt: body.expiresInDays
+          ? new Date(now.getTime() + body.expiresInDays * 86_400_000).toISOString()
+          : undefined,
       });
-    const now = new Date();
-    const created = await createApiKey(store(), {
-      prefix,
-      name: body.name?.trim(),
-      now,
-      expiresAt: body.expiresInDays
-        ? new Date(now.getTime() + body.expiresInDays * 86_400_000).toISOString()
-        : undefined,
-    });
-    ctx.log.info("api key created", { keyId: created.id, prefix, name: created.name });
-    return c.json(created, 201, { "Cache-Control": "no-store" });
-  });
+      ctx.log.info("api key created", { keyId: created.id, prefix, name: created.name });
+      return c.json(created, 201, { "Cache-Control": "no-store" });
+    },
+  );
 
-  routes.get("/keys", async (c) => {
-    const items = (await store().list()).map(keyInfo);
-    return c.json({ items }, 200, { "Cache-Control": "no-store" });
-  });
+  routes.get(
+    "/keys",
+    describeRoute({
+      summary: "List API keys (admin)",
+      tags: ["keys"],
+      responses: {
+        200: jsonResponse("Every key, without secrets", z.object({ items: z.array(keyInfoSchema) })),
+        ...errorResponses(...KEY_ERRORS),
+      },
+    }),
+    async (c) => {
+      const items = (await store().list()).map(keyInfo);
+      return c.json({ items }, 200, { "Cache-Control": "no-store" });
+    },
+  );
 
-  routes.delete("/keys/:id", async (c) => {
-    const id = c.req.param("id");
-    if (!KEY_ID.test(id) || !(await store().revoke(id, new Date().toISOString())))
-      throw notFound(`Unknown API key id: ${id.slice(0, 40)}. List keys with GET /keys.`, "id");
-    const revoked = await store().get(id);
-    ctx.log.info("api key revoked", { keyId: id });
-    return c.json({ id, revokedAt: revoked?.revokedAt });
-  });
+  routes.delete(
+    "/keys/:id",
+    describeRoute({
+      summary: "Revoke an API key (admin)",
+      tags: ["keys"],
+      parameters: [keyIdParameter],
+      responses: {
+        200: jsonResponse("Revoked", z.object({ id: z.string(), revokedAt: z.optional(z.string()) })),
+        ...errorResponses(400, 404, ...KEY_ERRORS),
+      },
+    }),
+    async (c) => {
+      const id = c.req.param("id");
+      if (!KEY_ID.test(id) || !(await store().revoke(id, new Date().toISOString())))
+        throw notFound(`Unknown API key id: ${id.slice(0, 40)}. List keys with GET /keys.`, "id");
+      const revoked = await store().get(id);
+      ctx.log.info("api key revoked", { keyId: id });
+      return c.json({ id, revokedAt: revoked?.revokedAt });
+    },
+  );
 
   return routes;
 }

@@ -25,4 +25,15 @@ export const documentIdsField = () =>
       ),
   );
 
+/** The most tokens of document text a request asks to send (capped by the model's window). */
+export const maxContextTokensField = () =>
+  z.optional(
+    z
+      .int({ error: "must be a whole number" })
+      .check(
+        z.minimum(1000, "must be at least 1,000 (documents are cut into chunks of about 2,000 tokens)"),
+        z.maximum(10_000_000, "must be at most 10,000,000 (it is capped by the model's window anyway)"),
+      ),
+  );
+
 export const prefixField = () => z.optional(checked(prefixProblem));

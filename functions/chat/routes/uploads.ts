@@ -25,6 +25,7 @@ import { ApiError, badRequest } from "../../core/chat/errors";
 import { ENV } from "../../core/config";
 import type { ChatAppContext, ChatEnv } from "../context";
 import { parseWith, readJson } from "../http";
+import { describeRoute, errorResponses, jsonBody, jsonResponse } from "../openapi";
 import { scopeOf } from "../scope";
 
 /** The provider's per-file limit (100 MB): larger files would only fail at ingestion. */
@@ -228,7 +229,22 @@ export function planUpload(input: UploadRequest, policy: UploadPolicy): UploadPl
   return { key, contentType: stored, size: input.size };
 }
 
-const uploadRequest = z.strictObject({
+const policySchema = z.object({
+  maxBytes: z.number(),
+  extensions: z.array(z.string()),
+  basePrefix: z.string(),
+  expiresInSeconds: z.number(),
+  scopePrefix: z.string(),
+});
+const presignedSchema = z.object({
+  key: z.string(),
+  url: z.string(),
+  method: z.literal("PUT"),
+  headers: z.record(z.string(), z.string()),
+  expiresAt: z.string(),
+});
+
+export const uploadRequest = z.strictObject({
   filename: z
     .string({ error: "must be a string" })
     .check(z.minLength(1, "must not be empty"), z.maxLength(255, "must be at most 255 characters")),
@@ -306,58 +322,83 @@ export function uploadsRoutes(ctx: ChatAppContext, config?: UploadConfig): Hono<
   const routes = new Hono<ChatEnv>();
   const resolve = uploadConfigResolver(config);
 
-  routes.get("/uploads", (c) =>
-    c.json({ ...policyOf(resolve()), scopePrefix: scopeOf(c).prefix }, 200, { "Cache-Control": "no-store" }),
+  routes.get(
+    "/uploads",
+    describeRoute({
+      summary: "What an upload may be (size, types, key prefix, the caller's scope)",
+      tags: ["documents"],
+      responses: { 200: jsonResponse("The upload policy", policySchema), ...errorResponses(503) },
+    }),
+    (c) =>
+      c.json({ ...policyOf(resolve()), scopePrefix: scopeOf(c).prefix }, 200, {
+        "Cache-Control": "no-store",
+      }),
   );
 
-  routes.post("/uploads", async (c) => {
-    const cfg = resolve();
-    const body = parseWith(uploadRequest, await readJson(c));
-    const prefix = scopedUploadPrefix(scopeOf(c), cfg.basePrefix, body.prefix);
-    const plan = planUpload({ ...body, prefix }, policyOf(cfg));
-    const overwrite = body.overwrite === true;
-    if (!overwrite && (await objectExists(cfg.s3, cfg.bucket, plan.key))) {
-      throw new ApiError(
-        409,
-        "conflict_error",
-        `${plan.key} already exists; send "overwrite": true to replace it (its document is then re-ingested).`,
-        { param: "overwrite", code: "object_exists" },
+  routes.post(
+    "/uploads",
+    describeRoute({
+      summary: "A presigned S3 PUT URL for one file (never a silent overwrite)",
+      tags: ["documents"],
+      requestBody: jsonBody(uploadRequest),
+      responses: {
+        201: jsonResponse("PUT the file's bytes to `url` with `headers`", presignedSchema),
+        ...errorResponses(400, 403, 409, 413, 415, 503),
+      },
+    }),
+    async (c) => {
+      const cfg = resolve();
+      const body = parseWith(uploadRequest, await readJson(c));
+      const prefix = scopedUploadPrefix(scopeOf(c), cfg.basePrefix, body.prefix);
+      const plan = planUpload({ ...body, prefix }, policyOf(cfg));
+      const overwrite = body.overwrite === true;
+      if (!overwrite && (await objectExists(cfg.s3, cfg.bucket, plan.key))) {
+        throw new ApiError(
+          409,
+          "conflict_error",
+          `${plan.key} already exists; send "overwrite": true to replace it (its document is then re-ingested).`,
+          { param: "overwrite", code: "object_exists" },
+        );
+      }
+      const conditional = overwrite ? {} : { IfNoneMatch: "*" };
+      const url = await getSignedUrl(
+        cfg.s3,
+        new PutObjectCommand({
+          Bucket: cfg.bucket,
+          Key: plan.key,
+          ContentType: plan.contentType,
+          ContentLength: plan.size,
+          ...conditional,
+        }),
+        {
+          expiresIn: cfg.expiresInSeconds,
+          signableHeaders: new Set([
+            "content-type",
+            "content-length",
+            ...(overwrite ? [] : ["if-none-match"]),
+          ]),
+        },
       );
-    }
-    const conditional = overwrite ? {} : { IfNoneMatch: "*" };
-    const url = await getSignedUrl(
-      cfg.s3,
-      new PutObjectCommand({
-        Bucket: cfg.bucket,
-        Key: plan.key,
-        ContentType: plan.contentType,
-        ContentLength: plan.size,
-        ...conditional,
-      }),
-      {
-        expiresIn: cfg.expiresInSeconds,
-        signableHeaders: new Set(["content-type", "content-length", ...(overwrite ? [] : ["if-none-match"])]),
-      },
-    );
-    ctx.log.info("presigned upload", {
-      key: plan.key,
-      size: plan.size,
-      contentType: plan.contentType,
-      overwrite,
-      principal: scopeOf(c).principal,
-    });
-    return c.json(
-      {
+      ctx.log.info("presigned upload", {
         key: plan.key,
-        url,
-        method: "PUT",
-        headers: { "Content-Type": plan.contentType, ...(overwrite ? {} : { "If-None-Match": "*" }) },
-        expiresAt: new Date(Date.now() + cfg.expiresInSeconds * 1000).toISOString(),
-      },
-      201,
-      { "Cache-Control": "no-store" },
-    );
-  });
+        size: plan.size,
+        contentType: plan.contentType,
+        overwrite,
+        principal: scopeOf(c).principal,
+      });
+      return c.json(
+        {
+          key: plan.key,
+          url,
+          method: "PUT",
+          headers: { "Content-Type": plan.contentType, ...(overwrite ? {} : { "If-None-Match": "*" }) },
+          expiresAt: new Date(Date.now() + cfg.expiresInSeconds * 1000).toISOString(),
+        },
+        201,
+        { "Cache-Control": "no-store" },
+      );
+    },
+  );
 
   return routes;
 }

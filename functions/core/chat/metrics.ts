@@ -4,6 +4,10 @@ export const CHAT_METRICS = {
   answers: "ChatAnswers",
   /** The provider's completion tokens of those answers. */
   completionTokens: "ChatCompletionTokens",
+  /** Prompt tokens the provider served from its prefix cache (billed at the cached price). */
+  cachedPromptTokens: "ChatCachedPromptTokens",
+  /** What answers cost in USD, from the price table (answers of models without a price are left out). */
+  costUsd: "ChatCostUsd",
   /** The provider's count of each prompt sent (documents included). */
   promptTokens: "ChatPromptTokens",
   documentsSent: "ChatDocumentsSent",

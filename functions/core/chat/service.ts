@@ -5,9 +5,16 @@
  * `chatStream`; both routes (`/chat` and `/v1/chat/completions`) share this.
  */
 import type { DocumentReader, DocumentRecord, TextChunk } from "../documents/model";
-import type { CallOptions, ChatMessage, ChatRequest, ProviderApi } from "../provider/types";
+import type {
+  CallOptions,
+  ChatMessage,
+  ChatRequest,
+  GenerationOptions,
+  ProviderApi,
+} from "../provider/types";
 import { type MetricsPort, noMetrics } from "../runtime/telemetry";
 import type { IndexedDocument, SearchHit, SearchIndex } from "../search/model";
+import { DEFAULT_MAX_CONTEXT_TOKENS } from "./budget";
 import {
   ChunkRanker,
   type ChunkRef,
@@ -22,6 +29,7 @@ import {
 import { ApiError, badRequest } from "./errors";
 import { CHAT_METRICS } from "./metrics";
 import type { ModelCatalog, ResolvedModel } from "./models";
+import { layoutPrompt } from "./prompt-layout";
 import {
   type DocumentSelector,
   mapLimit,
@@ -52,6 +60,11 @@ export interface ChatServiceDeps {
    * seen); larger scopes are taken from the index, without limit.
    */
   maxDocuments?: number;
+  /**
+   * Most tokens of document text per request when the request sets none (still capped by the model's
+   * window). Default DEFAULT_MAX_CONTEXT_TOKENS.
+   */
+  maxContextTokens?: number;
   /** The search index: large scopes rank with it and read only the chunks they send. */
   search?: SearchIndex;
   /** Where context figures go (Powertools in Lambda). Default: nowhere. */
@@ -69,13 +82,18 @@ export interface ChatPlanInput {
   reader?: DocumentReader;
   /** The conversation without documents: system prompts, previous turns, the question last. */
   messages: ChatMessage[];
-  /** Index in `messages` where the document messages are inserted (after the leading system prompts). */
+  /**
+   * Where the leading system prompts end in `messages`: documents go there, or right before the
+   * question when they are ranked per question (prompt-layout.ts, for the provider's prefix cache).
+   */
   documentsAt: number;
   /** Text chunks are ranked against (normally the latest user message). */
   query: string;
   maxTokens?: number;
-  temperature?: number;
-  topP?: number;
+  /** Most tokens of document text to send (the deployment's default when absent; capped by the window). */
+  maxContextTokens?: number;
+  /** Sampling and output parameters, already checked against the model (core/chat/parameters.ts). */
+  options?: GenerationOptions;
 }
 
 export interface PreparedChat {
@@ -92,6 +110,8 @@ export interface PreparedChat {
     checks: number;
     /** Chunks were added after the provider counted fewer tokens than the local estimate. */
     toppedUp: boolean;
+    /** The context budget asked for (request or deployment); `budgetTokens` is it capped by the window. */
+    maxContextTokens: number;
     /** "index": chunks chosen by the search index, only those read; "read": the scope's text read. */
     retrieval: "index" | "read";
   };
@@ -119,8 +139,17 @@ export class ChatService {
 
     const maxTokens = input.maxTokens ?? Math.min(DEFAULT_MAX_TOKENS, Math.floor(model.contextLength / 4));
     const conversationTokens = estimateMessagesTokens(input.messages);
-    const budget = documentBudget({ contextLength: model.contextLength, maxTokens, conversationTokens });
-    if (budget <= 0) throw tooLong(model, maxTokens, conversationTokens, "estimated");
+    const windowBudget = documentBudget({
+      contextLength: model.contextLength,
+      maxTokens,
+      conversationTokens,
+    });
+    if (windowBudget <= 0) throw tooLong(model, maxTokens, conversationTokens, "estimated");
+    // The caller's (or the deployment's) context budget, when it is tighter than the window.
+    const maxContextTokens =
+      input.maxContextTokens ?? this.deps.maxContextTokens ?? DEFAULT_MAX_CONTEXT_TOKENS;
+    const cap = maxContextTokens < windowBudget ? maxContextTokens : undefined;
+    const budget = cap ?? windowBudget;
 
     const storedEstimate = selection.documents.reduce(
       (n, r) => n + (r.tokenEstimate ?? Number.POSITIVE_INFINITY),
@@ -152,11 +181,13 @@ export class ChatService {
     const t2 = performance.now();
     const t3 = performance.now();
 
-    const build = (): ChatMessage[] => [
-      ...input.messages.slice(0, input.documentsAt),
-      ...plan.messages(),
-      ...input.messages.slice(input.documentsAt),
-    ];
+    const build = (): ChatMessage[] =>
+      layoutPrompt({
+        messages: input.messages,
+        documentsAt: input.documentsAt,
+        documents: plan.messages(),
+        mode: plan.mode,
+      });
     let messages = build();
     let promptTokens = 0;
     let checks = 0;
@@ -164,15 +195,22 @@ export class ChatService {
     for (;;) {
       checks++;
       promptTokens = await this.deps.provider.estimateTokenCount({ model: model.id, messages }, opts);
-      const over = promptTokens + maxTokens - model.contextLength;
+      const local = plan.estimatedTokens + conversationTokens;
+      const windowOver = promptTokens + maxTokens - model.contextLength;
+      // The context budget counts document text only: the provider's count, scaled to the documents'
+      // share of the local estimate.
+      const capOver =
+        cap === undefined
+          ? Number.NEGATIVE_INFINITY
+          : Math.ceil((plan.estimatedTokens * promptTokens) / Math.max(1, local)) - cap;
+      const over = Math.max(windowOver, capOver);
       if (over <= 0) {
         // The local estimate errs high, so ranking may have left out chunks that fit. When the
         // provider's count leaves a real share of the budget unused, add the next-best chunks once
         // (scaled by how far the estimate ran over) and count again; an overshoot then shrinks.
-        const room = -over - defaultSafetyMargin(model.contextLength);
+        const room = Math.min(-windowOver - defaultSafetyMargin(model.contextLength), -capOver);
         if (toppedUp || checks >= MAX_CHECKS - 1 || room < budget * TOP_UP_MIN_SHARE) break;
         toppedUp = true;
-        const local = plan.estimatedTokens + conversationTokens;
         const ratio = Math.max(0.5, promptTokens / Math.max(1, local));
         if (plan.grow(Math.floor((room / ratio) * TOP_UP_FILL)) === 0) break;
         messages = build();
@@ -190,12 +228,9 @@ export class ChatService {
       }
       // Convert the provider's overshoot into local-estimate units, then drop a little extra (more each
       // round) so one or two rounds suffice.
-      const local = plan.estimatedTokens + conversationTokens;
       const ratio = Math.max(1, promptTokens / Math.max(1, local));
-      const toDrop = Math.ceil(
-        (over / ratio) * (1 + 0.25 * checks) + defaultSafetyMargin(model.contextLength) / 4,
-      );
-      plan.shrink(toDrop);
+      const slack = windowOver >= capOver ? defaultSafetyMargin(model.contextLength) / 4 : budget * 0.01;
+      plan.shrink(Math.ceil((over / ratio) * (1 + 0.25 * checks) + slack));
       messages = build();
     }
     const t4 = performance.now();
@@ -207,9 +242,7 @@ export class ChatService {
     metrics.count(CHAT_METRICS.tokenChecks, checks);
     metrics.timing(CHAT_METRICS.prepareTime, t4 - t0);
 
-    const request: ChatRequest = { model: model.id, messages, max_tokens: maxTokens };
-    if (input.temperature !== undefined) request.temperature = input.temperature;
-    if (input.topP !== undefined) request.top_p = input.topP;
+    const request: ChatRequest = { ...input.options, model: model.id, messages, max_tokens: maxTokens };
     return {
       request,
       model,
@@ -222,6 +255,7 @@ export class ChatService {
         promptTokens,
         checks,
         toppedUp,
+        maxContextTokens,
         retrieval: useIndex ? "index" : "read",
       },
       timings: { selectMs: t1 - t0, readMs: t2 - t1, planMs: t3 - t2, checkMs: t4 - t3 },

@@ -59,6 +59,7 @@ import {
 } from "./retry";
 import type {
   CallOptions,
+  ChatChoice,
   ChatDelta,
   ChatRequest,
   ChatResult,
@@ -360,24 +361,29 @@ export abstract class ProviderClient implements ProviderApi {
       let next: IteratorResult<ChatCompletionChunk> = opened.first;
       while (!next.done) {
         const chunk = next.value;
-        const choice = chunk.choices?.[0] as (ChatCompletionChunk.Choice & { usage?: ChatUsage }) | undefined;
-        const delta = choice?.delta as
-          | { content?: string | null; reasoning_content?: string | null }
-          | undefined;
-        usage = normaliseUsage(chunk.usage ?? choice?.usage) ?? usage;
-        const out: ChatDelta = {};
-        if (delta?.content) out.content = delta.content;
-        if (delta?.reasoning_content) out.reasoningContent = delta.reasoning_content;
-        if (choice?.finish_reason) {
-          finishReason = choice.finish_reason;
-          out.finishReason = finishReason;
-        }
-        if (
-          out.content !== undefined ||
-          out.reasoningContent !== undefined ||
-          out.finishReason !== undefined
-        ) {
-          yield out;
+        usage = normaliseUsage(chunk.usage) ?? usage;
+        // With n > 1 a chunk may carry deltas of several choices; Moonshot also puts usage in a choice.
+        for (const raw of chunk.choices ?? []) {
+          const choice = raw as ChatCompletionChunk.Choice & { usage?: ChatUsage };
+          usage = normaliseUsage(choice.usage) ?? usage;
+          const delta = choice.delta as
+            | { content?: string | null; reasoning_content?: string | null }
+            | undefined;
+          const index = typeof choice.index === "number" ? choice.index : 0;
+          const out: ChatDelta = index === 0 ? {} : { index };
+          if (delta?.content) out.content = delta.content;
+          if (delta?.reasoning_content) out.reasoningContent = delta.reasoning_content;
+          if (choice.finish_reason) {
+            if (index === 0 || finishReason === null) finishReason = choice.finish_reason;
+            out.finishReason = choice.finish_reason;
+          }
+          if (
+            out.content !== undefined ||
+            out.reasoningContent !== undefined ||
+            out.finishReason !== undefined
+          ) {
+            yield out;
+          }
         }
         idleTimer = setTimeout(() => {
           stop ??= "idle";
@@ -565,23 +571,46 @@ function normaliseUsage(u: unknown): ChatUsage | undefined {
   const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : 0);
   const prompt = num(o.prompt_tokens);
   const completion = num(o.completion_tokens);
-  return {
+  const out: ChatUsage = {
     prompt_tokens: prompt,
     completion_tokens: completion,
     total_tokens: num(o.total_tokens) || prompt + completion,
   };
+  // kimi-k2 models report prompt_tokens_details.cached_tokens, moonshot-v1 models a top-level
+  // cached_tokens: one field here, whichever the provider sent.
+  const details = o.prompt_tokens_details as Json | undefined | null;
+  const detailed = details && typeof details === "object" ? details.cached_tokens : undefined;
+  const cached = typeof detailed === "number" ? detailed : o.cached_tokens;
+  if (typeof cached === "number" && Number.isFinite(cached) && cached >= 0) {
+    out.cached_tokens = Math.min(cached, prompt);
+  }
+  return out;
 }
 
 function toChatResult(op: string, data: ChatCompletion): ChatResult {
-  const choice = data.choices?.[0];
-  if (!choice) throw unexpected(op, "a chat completion without choices");
-  const message = choice.message as ChatCompletion.Choice["message"] & { reasoning_content?: string | null };
+  if (!data.choices?.length) throw unexpected(op, "a chat completion without choices");
+  const choices: ChatChoice[] = data.choices
+    .map((choice, i) => {
+      const message = choice.message as ChatCompletion.Choice["message"] & {
+        reasoning_content?: string | null;
+      };
+      const out: ChatChoice = {
+        index: typeof choice.index === "number" ? choice.index : i,
+        content: message?.content ?? "",
+        finishReason: choice.finish_reason ?? null,
+      };
+      if (message?.reasoning_content) out.reasoningContent = message.reasoning_content;
+      return out;
+    })
+    .sort((a, b) => a.index - b.index);
+  const first = choices[0]!;
   return {
     id: data.id,
     model: data.model,
-    content: message.content ?? "",
-    reasoningContent: message.reasoning_content ?? undefined,
-    finishReason: choice.finish_reason ?? null,
+    content: first.content,
+    reasoningContent: first.reasoningContent,
+    finishReason: first.finishReason,
+    choices,
     usage: normaliseUsage(data.usage) ?? { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 },
   };
 }

@@ -45,31 +45,82 @@ export interface ChatMessage {
   name?: string;
 }
 
-export interface ChatRequest {
+/** Output format (JSON mode, structured output), passed to the provider as given. */
+export type ResponseFormat =
+  | { type: "text" }
+  | { type: "json_object" }
+  | {
+      type: "json_schema";
+      json_schema: {
+        name: string;
+        schema?: Record<string, unknown>;
+        strict?: boolean | null;
+        description?: string;
+      };
+    };
+
+/**
+ * Generation parameters forwarded to the provider unchanged (OpenAI names). Which ones a model accepts
+ * is checked before sending (functions/core/chat/parameters.ts).
+ */
+export interface GenerationOptions {
+  temperature?: number;
+  top_p?: number;
+  /** Choices to generate (1-5 on the models that allow it). */
+  n?: number;
+  stop?: string | string[];
+  response_format?: ResponseFormat;
+  seed?: number;
+  presence_penalty?: number;
+  frequency_penalty?: number;
+  /** Groups requests of one conversation for the provider's prompt cache. */
+  prompt_cache_key?: string;
+  /** A stable, anonymised end-user id for the provider's abuse detection. */
+  safety_identifier?: string;
+}
+
+export interface ChatRequest extends GenerationOptions {
   model: string;
   messages: ChatMessage[];
   max_tokens?: number;
-  temperature?: number;
-  top_p?: number;
 }
 
 export interface ChatUsage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
+  /**
+   * Prompt tokens the provider served from its prefix cache (billed at the cached price), whether it
+   * reported them as `prompt_tokens_details.cached_tokens` (kimi-k2) or a top-level `cached_tokens`
+   * (moonshot-v1). Absent when the provider said nothing.
+   */
+  cached_tokens?: number;
+}
+
+/** One generated choice (requests with `n` > 1 get several). */
+export interface ChatChoice {
+  index: number;
+  content: string;
+  reasoningContent?: string;
+  finishReason: string | null;
 }
 
 export interface ChatResult {
   id: string;
   model: string;
+  /** Choice 0. */
   content: string;
   reasoningContent?: string;
   finishReason: string | null;
+  /** Every choice, choice 0 included, in index order. */
+  choices: ChatChoice[];
   usage: ChatUsage;
 }
 
 /** One streamed delta; the last event of a stream has `usage` and `done: true`. */
 export interface ChatDelta {
+  /** The choice this delta belongs to (0 unless `n` > 1). */
+  index?: number;
   content?: string;
   reasoningContent?: string;
   finishReason?: string | null;
