@@ -409,6 +409,7 @@ export class DocumentPipeline extends Construct {
     this.searchIndex.grantRead(this.chatApi.function);
     this.observability = new Observability(this, "Observability", {
       ingestion: this.ingestion,
+      searchIndex: this.searchIndex,
       chatApi: this.chatApi,
       janitor: this.janitor,
       highWaterMark,

@@ -21,11 +21,17 @@ import type { ChatApi } from "./chat-api";
 import { CHAT_METRICS, INGEST_METRICS, JANITOR_METRICS, SERVICE_NAMES } from "./defaults";
 import type { Ingestion } from "./ingestion";
 import type { Janitor } from "./janitor";
+import type { SearchIndex } from "./search-index";
 
 export interface ObservabilityProps {
   readonly ingestion: Ingestion;
   readonly chatApi: ChatApi;
   readonly janitor: Janitor;
+  /**
+   * The search index: its alarms join the topic and its lag gets a graph.
+   * @default - none
+   */
+  readonly searchIndex?: SearchIndex;
   /** Namespace of the functions' custom metrics. */
   readonly metricsNamespace: string;
   /** High-water mark drawn on the quota graphs. */
@@ -61,7 +67,12 @@ export class Observability extends Construct {
     // AWS-managed aws/sns key, and notifications carry only alarm names and thresholds.
     if (props.alarmEmail) this.alarmTopic.addSubscription(new EmailSubscription(props.alarmEmail));
 
-    this.alarms = [...ingestion.alarms, ...chatApi.alarms, ...janitor.alarms];
+    this.alarms = [
+      ...ingestion.alarms,
+      ...chatApi.alarms,
+      ...janitor.alarms,
+      ...(props.searchIndex?.alarms ?? []),
+    ];
     const action = new SnsAction(this.alarmTopic);
     for (const alarm of this.alarms) {
       alarm.addAlarmAction(action);
@@ -313,6 +324,25 @@ export class Observability extends Construct {
         width: 8,
       }),
     );
+    const index = props.searchIndex;
+    if (index) {
+      this.dashboard.addWidgets(
+        new GraphWidget({
+          title: "Search index lag (ms, text change -> searchable, max per 5 min)",
+          left: [index.lagMetric],
+          width: 12,
+        }),
+        new GraphWidget({
+          title: "Search indexer runs and errors; wake-ups waiting",
+          left: [
+            index.function.metricInvocations({ period: fiveMinutes, statistic: "Sum" }),
+            index.function.metricErrors({ period: fiveMinutes, statistic: "Sum" }),
+          ],
+          right: [index.queue.metricApproximateNumberOfMessagesVisible({ period: fiveMinutes })],
+          width: 12,
+        }),
+      );
+    }
   }
 }
 

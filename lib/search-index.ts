@@ -9,8 +9,15 @@
  * a wake-up lost to a crash between the record write and the send; the to-do itself is never lost.
  */
 import { Duration, RemovalPolicy } from "aws-cdk-lib";
+import {
+  Alarm,
+  ComparisonOperator,
+  MathExpression,
+  Metric,
+  TreatMissingData,
+} from "aws-cdk-lib/aws-cloudwatch";
 import type { ITable } from "aws-cdk-lib/aws-dynamodb";
-import { Rule, RuleTargetInput, Schedule } from "aws-cdk-lib/aws-events";
+import { Rule, Schedule } from "aws-cdk-lib/aws-events";
 import { SqsQueue } from "aws-cdk-lib/aws-events-targets";
 import type { IGrantable } from "aws-cdk-lib/aws-iam";
 import { SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
@@ -58,6 +65,10 @@ export class SearchIndex extends Construct {
   public readonly function: PipelineFunction;
   /** The one-minute schedule that catches lost wake-ups. */
   public readonly rule: Rule;
+  /** Milliseconds from a document's text change to the index holding it (maximum per run). */
+  public readonly lagMetric: Metric;
+  /** Alarms: wake-ups in the dead-letter queue, indexer function errors. */
+  public readonly alarms: Alarm[];
 
   constructor(scope: Construct, id: string, props: SearchIndexProps) {
     super(scope, id);
@@ -87,9 +98,14 @@ export class SearchIndex extends Construct {
     });
     this.queue = new Queue(this, "Queue", {
       fifo: true,
+      // EventBridge cannot give a deduplication id; its events differ (id, time), so content-based
+      // deduplication never drops a scheduled wake-up. Ingestion sends its own ids.
+      contentBasedDeduplication: true,
       encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
-      visibilityTimeout: Duration.seconds(timeout.toSeconds() * 6),
+      // Only a timed-out run leaves messages in flight (failed runs are handled in the function): keep
+      // the one message group blocked no longer than one more run.
+      visibilityTimeout: Duration.seconds(timeout.toSeconds() + 60),
       retentionPeriod: Duration.days(1),
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: 5 },
     });
@@ -108,15 +124,55 @@ export class SearchIndex extends Construct {
       .bindSearchIndex(this.bucket, "readWrite");
     this.function.addEventSource(new SqsEventSource(this.queue, { batchSize: 10 }));
 
+    this.lagMetric = new Metric({
+      namespace: props.metricsNamespace ?? DEFAULT_METRICS_NAMESPACE,
+      metricName: "SearchIndexLag",
+      dimensionsMap: { service: SERVICE_NAMES.indexer },
+      statistic: "Maximum",
+      period: Duration.minutes(5),
+    });
+    this.alarms = [
+      new Alarm(this, "DeadLetterQueueNotEmpty", {
+        alarmDescription:
+          "The search indexer failed 5 times in a row (its wake-ups are in the dead-letter queue); documents stay on its to-do list until it runs again. See the indexer's log group.",
+        metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+          period: Duration.minutes(5),
+          statistic: "Maximum",
+        }),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+      new Alarm(this, "RunFailures", {
+        alarmDescription:
+          "Search indexer runs kept failing for 15 minutes (new or deleted text is not reaching search; the to-dos wait); see its log group.",
+        metric: new MathExpression({
+          expression: "failures + errors",
+          usingMetrics: {
+            failures: new Metric({
+              namespace: props.metricsNamespace ?? DEFAULT_METRICS_NAMESPACE,
+              metricName: "SearchIndexFailures",
+              dimensionsMap: { service: SERVICE_NAMES.indexer },
+              statistic: "Sum",
+              period: Duration.minutes(5),
+            }),
+            errors: this.function.metricErrors({ period: Duration.minutes(5), statistic: "Sum" }),
+          },
+          period: Duration.minutes(5),
+        }),
+        threshold: 1,
+        evaluationPeriods: 3,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+    ];
+
     this.rule = new Rule(this, "Schedule", {
       description: "Wakes the search indexer (catches wake-ups lost to a crashed ingestion)",
       schedule: Schedule.rate(Duration.minutes(1)),
-      targets: [
-        new SqsQueue(this.queue, {
-          messageGroupId: INDEX_MESSAGE_GROUP,
-          message: RuleTargetInput.fromObject({ source: "schedule" }),
-        }),
-      ],
+      // The whole event is the message (a constant body would be deduplicated for 5 minutes).
+      targets: [new SqsQueue(this.queue, { messageGroupId: INDEX_MESSAGE_GROUP })],
     });
   }
 

@@ -45,17 +45,25 @@ export const handler = async (_event: unknown, context: Context): Promise<Indexe
   const total: IndexerResult = { runs: 0, added: 0, removed: 0, deferred: 0, version: 0, maxLagMs: 0 };
   let last: IndexRunReport | undefined;
   try {
-    for (;;) {
-      last = await indexer.run();
-      total.runs++;
-      total.added += last.added;
-      total.removed += last.removed;
-      total.deferred = last.deferred;
-      total.version = last.version;
-      total.maxLagMs = Math.max(total.maxLagMs, last.maxLagMs);
-      const progressed = last.added + last.removed > 0 || last.todos > last.deferred;
-      // Another run only when this one moved and there is time for one as long again (plus margin).
-      if (last.todos === 0 || !progressed || Date.now() + last.ms * 2 + 5_000 > end) break;
+    try {
+      for (;;) {
+        last = await indexer.run();
+        total.runs++;
+        total.added += last.added;
+        total.removed += last.removed;
+        total.deferred = last.deferred;
+        total.version = last.version;
+        total.maxLagMs = Math.max(total.maxLagMs, last.maxLagMs);
+        const progressed = last.added + last.removed > 0 || last.todos > last.deferred;
+        // Another run only when this one moved and there is time for one as long again (plus margin).
+        if (last.todos === 0 || !progressed || Date.now() + last.ms * 2 + 5_000 > end) break;
+      }
+    } catch (err) {
+      // Not rethrown: a failed FIFO batch would block the queue's only message group until its
+      // visibility timeout. The to-dos are still there; the next wake-up (at most a minute away)
+      // retries, and the SearchIndexFailures alarm says when that keeps failing.
+      logger.error("search index run failed; retried at the next wake-up", { error: err as Error });
+      indexMetrics.count("SearchIndexFailures");
     }
     if (total.added + total.removed > 0) indexMetrics.timing("SearchIndexLag", total.maxLagMs);
     indexMetrics.count("SearchIndexChanges", total.added + total.removed);

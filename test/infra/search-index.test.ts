@@ -30,6 +30,8 @@ describe("search index", () => {
     const si = stack.pipeline.searchIndex;
     template.hasResourceProperties("AWS::SQS::Queue", {
       FifoQueue: true,
+      // Required for an EventBridge target; the scheduled events differ, so none is dropped.
+      ContentBasedDeduplication: true,
       RedrivePolicy: {
         deadLetterTargetArn: { "Fn::GetAtt": [logicalId(si.deadLetterQueue), "Arn"] },
         maxReceiveCount: 5,
@@ -37,11 +39,25 @@ describe("search index", () => {
     });
     template.hasResourceProperties("AWS::Events::Rule", {
       ScheduleExpression: "rate(1 minute)",
-      Targets: [Match.objectLike({ SqsParameters: { MessageGroupId: "search-index" } })],
+      Targets: [
+        Match.objectLike({ SqsParameters: { MessageGroupId: "search-index" }, Input: Match.absent() }),
+      ],
     });
     template.hasResourceProperties("AWS::Lambda::EventSourceMapping", {
       EventSourceArn: { "Fn::GetAtt": [logicalId(si.queue), "Arn"] },
       FunctionName: { Ref: logicalId(si.function) },
+    });
+  });
+
+  it("alarms on dead-lettered wake-ups and failing runs, through the pipeline's topic", () => {
+    const si = stack.pipeline.searchIndex;
+    expect(si.alarms).toHaveLength(2);
+    for (const alarm of si.alarms) expect(stack.pipeline.observability.alarms).toContain(alarm);
+    template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+      Dimensions: [
+        { Name: "QueueName", Value: { "Fn::GetAtt": [logicalId(si.deadLetterQueue), "QueueName"] } },
+      ],
+      AlarmActions: [{ Ref: logicalId(stack.pipeline.observability.alarmTopic) }],
     });
   });
 

@@ -368,6 +368,11 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     const janitorTimer = setInterval(() => void sweep(), opts.janitorSeconds * 1000);
     closers.push(async () => clearInterval(janitorTimer));
 
+    // The search indexer keeps up as in `npm start` (one run at a time, every 2 s), so chat answers
+    // from the index while documents change under it.
+    const indexing = await startIndexing(store, clients.s3);
+    closers.push(() => indexing.stop());
+
     // Quota usage sampled every second (the emulator refuses uploads past the cap; this shows the peak).
     let peakFiles = 0;
     const sampler = setInterval(() => {
@@ -406,23 +411,33 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       readyDocs = docs;
     };
     /**
-     * A tenant asks about 1-3 ready documents (any tenant's, or none: its whole scope). Naming another
-     * tenant's document must never be answered; every answer's sources must lie in the tenant's prefix.
+     * A tenant asks about a narrower prefix, 1-3 of its own ready documents, or names another tenant's.
+     * Naming another tenant's document must never be answered; every answer's sources must lie in the
+     * tenant's prefix.
      */
     const tenantChatOnce = async () => {
       if (readyDocs.length === 0) return;
       const tenant = tenantKeys[Math.floor(rand() * tenantKeys.length)]!;
-      const wholeScope = rand() < 0.1;
-      const picked = wholeScope
+      const own = readyDocs.filter((d) => d.key.startsWith(tenant.prefix));
+      const others = readyDocs.filter((d) => !d.key.startsWith(tenant.prefix));
+      const some = (from: typeof readyDocs, n: number) =>
+        from.length === 0 ? [] : Array.from({ length: n }, () => from[Math.floor(rand() * from.length)]!);
+      // 10% a narrower prefix (one of its own keys), 60% its own documents (answered), 30% naming
+      // another tenant's (refused). Never its whole scope: with the full soak's 3 MB documents that
+      // reads hundreds of MB per question (test/chat/tenants.test.ts covers the whole-scope case).
+      const roll = rand();
+      if (own.length === 0 && roll < 0.7) return;
+      const narrower = roll < 0.1 ? own[Math.floor(rand() * own.length)]!.key : undefined;
+      const picked = narrower
         ? []
         : [
             ...new Set(
-              Array.from(
-                { length: 1 + Math.floor(rand() * 3) },
-                () => readyDocs[Math.floor(rand() * readyDocs.length)]!,
-              ),
+              roll < 0.7
+                ? some(own, 1 + Math.floor(rand() * 3))
+                : [...some(own, Math.floor(rand() * 2)), ...some(others, 1)],
             ),
           ];
+      if (!narrower && picked.length === 0) return;
       const foreign = picked.filter((d) => !d.key.startsWith(tenant.prefix));
       tenants.requests++;
       try {
@@ -431,7 +446,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
           headers: { authorization: `Bearer ${tenant.key}`, "content-type": "application/json" },
           body: JSON.stringify({
             question: "What does this document begin with?",
-            ...(wholeScope ? {} : { documentIds: picked.map((d) => d.documentId) }),
+            ...(narrower ? { prefix: narrower } : { documentIds: picked.map((d) => d.documentId) }),
             maxTokens: 256,
           }),
           signal: AbortSignal.timeout(60_000),
@@ -641,6 +656,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     // The search index, once its lag has passed (the indexer run to an empty to-do list; nothing is in
     // flight any more, so a to-do whose write never landed is dropped at once): it must hold every
     // searchable document's latest text, and nothing else.
+    await indexing.stop();
     const searchIndex = await checkSearchIndex(store, clients.s3);
 
     // ---- Checks ----
@@ -781,7 +797,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       {
         name: "search index: every ready document's latest text, and nothing else",
         ok: searchIndex.missing.length === 0 && searchIndex.extra.length === 0 && searchIndex.caughtUp,
-        detail: `${searchIndex.indexed} indexed, ${searchIndex.missing.length} missing, ${searchIndex.extra.length} extra${searchIndex.caughtUp ? "" : ", to-dos left"}`,
+        detail: `${searchIndex.indexed} indexed, ${searchIndex.missing.length} missing, ${searchIndex.extra.length} extra${searchIndex.caughtUp ? "" : ", to-dos left"}; ${indexing.runs} runs during the soak, ${indexing.errors.length} failed`,
       },
       {
         name: "duplicate uploads per object version: 0",
@@ -978,5 +994,47 @@ async function checkSearchIndex(
     missing: [...want].filter((k) => !have.has(k)),
     extra: [...have].filter((k) => !want.has(k)),
     caughtUp,
+  };
+}
+
+/** Runs the indexer every 2 s, one run at a time, until stopped. */
+async function startIndexing(
+  store: import("../../functions/core/documents/dynamo-store").DynamoDocumentStore,
+  s3: import("@aws-sdk/client-s3").S3Client,
+): Promise<{ stop(): Promise<void>; runs: number; errors: string[] }> {
+  const [{ SearchIndexer }, { S3IndexObjects }] = await Promise.all([
+    import("../../functions/core/search/indexer"),
+    import("../../functions/core/search/storage"),
+  ]);
+  const indexer = new SearchIndexer({
+    store,
+    todos: store.searchTodos,
+    objects: new S3IndexObjects({ client: s3, bucket: SEARCH_INDEX_BUCKET }),
+  });
+  const state = { runs: 0, errors: [] as string[] };
+  let running: Promise<void> | undefined;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = indexer
+      .run()
+      .then(() => void state.runs++)
+      .catch((err) => void state.errors.push(err instanceof Error ? err.message : String(err)))
+      .finally(() => {
+        running = undefined;
+      });
+  }, 2000);
+  let stopped: Promise<void> | undefined;
+  return {
+    get runs() {
+      return state.runs;
+    },
+    errors: state.errors,
+    stop() {
+      stopped ??= (async () => {
+        clearInterval(timer);
+        await running;
+      })();
+      return stopped;
+    },
   };
 }

@@ -160,8 +160,11 @@ export class ChatService {
     // indexed yet is answered this way when named or in a small scope).
     const useIndex = storedEstimate > budget && (await this.indexedAtCurrentText(selection));
     let plan: ContextPlan;
+    let t2: number;
     if (useIndex) {
+      // Reading is the index search plus the chosen chunks; packing them is part of it.
       plan = await this.planFromIndex(input, selection, budget);
+      t2 = performance.now();
     } else {
       // When the stored estimates already say the text will not all fit, rank while reading: each
       // document is indexed as soon as its chunks arrive, overlapping the reads still in flight.
@@ -176,9 +179,9 @@ export class ChatService {
           return { record, chunks };
         },
       );
+      t2 = performance.now();
       plan = ContextPlan.plan(documents, input.query, budget, ranker);
     }
-    const t2 = performance.now();
     const t3 = performance.now();
 
     const build = (): ChatMessage[] =>
