@@ -102,8 +102,8 @@ export function banner(
 /** Which provider answers, and how to switch to the real one or the other provider. */
 function providerLine(info: RuntimeInfo): string {
   const profile = PROVIDER_PROFILES[info.provider];
-  const label = `${profile.label}`.padEnd(14);
-  if (!info.emulator) return `  ${label}${info.providerBaseUrl}`;
+  const label = "Provider".padEnd(14);
+  if (!info.emulator) return `  ${label}${profile.label} at ${info.providerBaseUrl}`;
   const other = info.provider === "glm" ? "PROVIDER=moonshot" : "PROVIDER=glm";
-  return `  ${label}emulator at ${info.providerBaseUrl} ${dim(`(set ${profile.env.apiKey} to use the real API; ${other} for the other provider)`)}`;
+  return `  ${label}${profile.label} emulator at ${info.providerBaseUrl} ${dim(`(set ${profile.env.apiKey} to use the real API; ${other} for the other provider)`)}`;
 }
