@@ -26,8 +26,8 @@ import { ChunkRanker, type ChunkRef, type ContextDocument } from "../functions/c
 import { mapLimit } from "../functions/core/chat/selection";
 import { DynamoDocumentStore } from "../functions/core/documents/dynamo-store";
 import type { DocumentRecord, TextChunk } from "../functions/core/documents/model";
-import { MoonshotClient } from "../functions/core/moonshot/client";
-import type { ChatRequest, MoonshotApi } from "../functions/core/moonshot/types";
+import { MoonshotClient } from "../functions/core/moonshot/adapter";
+import type { ChatRequest, ProviderApi } from "../functions/core/provider/types";
 import { SearchIndexer } from "../functions/core/search/indexer";
 import { IndexSearcher } from "../functions/core/search/searcher";
 import { S3IndexObjects } from "../functions/core/search/storage";
@@ -118,8 +118,8 @@ export async function main(opts: SearchBenchOptions = {}) {
       retry: { maxAttempts: 1 },
     });
     let upstreamAt = 0;
-    const moonshot: MoonshotApi = Object.assign(Object.create(client) as MoonshotApi, {
-      chat(req: ChatRequest, o?: Parameters<MoonshotApi["chat"]>[1]) {
+    const moonshot: ProviderApi = Object.assign(Object.create(client) as ProviderApi, {
+      chat(req: ChatRequest, o?: Parameters<ProviderApi["chat"]>[1]) {
         upstreamAt = performance.now();
         return client.chat(req, o);
       },
@@ -149,7 +149,7 @@ export async function main(opts: SearchBenchOptions = {}) {
           error() {},
         },
         store: counting,
-        moonshot,
+        provider: moonshot,
         objects: { deleteObject: async () => {} },
         search: searcher,
         defaultModel: "kimi-k2.6",

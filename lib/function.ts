@@ -5,6 +5,7 @@
  * least-privilege grant behind it, so a function can never get a name without the right to use it (or
  * the reverse).
  */
+
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Duration, RemovalPolicy } from "aws-cdk-lib";
@@ -25,6 +26,7 @@ import type { Construct } from "constructs";
 import { ENV } from "../functions/core/config";
 import { TABLE_KEYS } from "../functions/core/documents/table";
 import { acknowledge, wildcardFindingId } from "./nag";
+import { formatModelWindows, type ProviderConnection, profileOf } from "./provider";
 
 /** Repository root (one level above lib/), so entries and the lock file resolve from any cwd. */
 export const PROJECT_ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -322,6 +324,20 @@ export class PipelineFunction extends NodejsFunction {
     );
     secret.encryptionKey?.grantDecrypt(this);
     this.addEnvironment(envVar, secret.secretArn);
+    return this;
+  }
+
+  /**
+   * The model provider: PROVIDER, its base URL variable and its key secret (MOONSHOT_* or GLM_*,
+   * through bindSecret), and with `models` the context windows (MODEL_WINDOWS) when configured.
+   */
+  bindProvider(provider: ProviderConnection, opts: { models?: boolean } = {}): this {
+    const profile = profileOf(provider);
+    this.bindSecret(provider.apiKey, profile.env.apiKeySecret);
+    this.addEnvironment(ENV.PROVIDER, provider.name);
+    this.addEnvironment(profile.env.baseUrl, provider.baseUrl ?? profile.defaultBaseUrl);
+    if (opts.models && provider.models)
+      this.addEnvironment(ENV.MODEL_WINDOWS, formatModelWindows(provider.models));
     return this;
   }
 

@@ -17,7 +17,7 @@ import { type StreamingRuntime, streamingHandler } from "../../functions/chat/la
 import { consoleRoutes, contentSecurityPolicy, IMMUTABLE } from "../../functions/chat/routes/console";
 import { planUpload, type UploadPolicy, uploadsRoutes } from "../../functions/chat/routes/uploads";
 import { ADMIN_SCOPE } from "../../functions/core/auth/scope";
-import type { MoonshotApi } from "../../functions/core/moonshot/types";
+import type { ProviderApi } from "../../functions/core/provider/types";
 import { type LocalStack, startLocalStack } from "../support/local-stack";
 
 const ctx = {
@@ -363,7 +363,7 @@ describe("inside the chat app", () => {
   const makeApp = () =>
     createChatApp({
       store: { get: async () => undefined, list: async () => ({ items: [] }), getChunks: async () => [] },
-      moonshot: {} as MoonshotApi,
+      provider: {} as ProviderApi,
       objects: { deleteObject: async () => {} },
       defaultModel: "kimi-k2.6",
       authenticate: async (header) => (header === `Bearer ${TOKEN}` ? ADMIN_SCOPE : undefined),
@@ -405,7 +405,7 @@ describe("inside the chat app", () => {
   it("in AWS mode (no authenticate) the console still loads while API routes need the authorizer", async () => {
     const app = createChatApp({
       store: { get: async () => undefined, list: async () => ({ items: [] }), getChunks: async () => [] },
-      moonshot: {} as MoonshotApi,
+      provider: {} as ProviderApi,
       objects: { deleteObject: async () => {} },
       defaultModel: "kimi-k2.6",
     });
@@ -443,7 +443,7 @@ describe("through the streaming Lambda adapter (API Gateway REST, no authorizer 
     process.env.CONSOLE_DIR = dir;
     const app = createChatApp({
       store: { get: async () => undefined, list: async () => ({ items: [] }), getChunks: async () => [] },
-      moonshot: {} as MoonshotApi,
+      provider: {} as ProviderApi,
       objects: { deleteObject: async () => {} },
       defaultModel: "kimi-k2.6",
     });

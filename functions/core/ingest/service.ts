@@ -50,8 +50,9 @@ import {
   PermissionDeniedError,
   ProviderError,
   QuotaExhaustedError,
-} from "../moonshot/errors";
-import type { CallOptions, MoonshotApi, RemoteFile } from "../moonshot/types";
+} from "../provider/errors";
+import { type FileRules, PROVIDER_PROFILES } from "../provider/profiles";
+import type { CallOptions, ProviderApi, RemoteFile } from "../provider/types";
 import type { RoomMaker } from "../quota/types";
 import { type LoggerPort, type MetricsPort, noMetrics, silentLogger } from "../runtime/telemetry";
 import type { IndexWaker } from "../search/wake";
@@ -72,6 +73,8 @@ import { ObjectGoneError, type ObjectInfo, type ObjectSource } from "./objects";
 export interface IngestConfig {
   /** Refuse larger objects before upload. @default 100 MB (the provider's limit) */
   maxFileBytes: number;
+  /** The provider's file rules: types it extracts, images' lower cap. @default Moonshot's */
+  files: FileRules;
   /** The queue's redrive maxReceiveCount: the delivery that reaches it is the last. @default 5 */
   maxReceiveCount: number;
   /** S3 records processed at once per batch. @default 4 */
@@ -91,6 +94,7 @@ export interface IngestConfig {
 
 export const DEFAULT_INGEST_CONFIG: IngestConfig = {
   maxFileBytes: DEFAULT_MAX_FILE_BYTES,
+  files: PROVIDER_PROFILES.moonshot.files,
   maxReceiveCount: 5,
   concurrency: 4,
   leaseMarginMs: 60_000,
@@ -121,7 +125,7 @@ export interface IngestDeps {
    */
   deploymentId: string;
   store: DynamoDocumentStore;
-  moonshot: MoonshotApi;
+  provider: ProviderApi;
   objects: ObjectSource;
   /** Frees provider quota before failing an upload as `quota` (the janitor's QuotaRoomMaker). */
   roomMaker?: RoomMaker;
@@ -176,6 +180,8 @@ class TerminalFailure extends Error {
 }
 
 const READY_STATUSES = new Set(["ok", "ready", "processed"]);
+/** A listed upload worth reusing: extracted, or from a provider that reports no status (GLM). */
+const isUsable = (f: RemoteFile): boolean => f.status === undefined || READY_STATUSES.has(f.status);
 const TRANSIENT_CODES = new Set(["rate_limited", "server_error", "network", "timeout"]);
 
 /** Maps a provider error to the reason a user reads, or undefined when it is worth retrying. */
@@ -222,7 +228,7 @@ const errorText = (err: unknown): string => (err instanceof Error ? err.message 
 /** The ingest path, independent of Lambda: the handler and local mode both drive it. */
 export class IngestService {
   private readonly store: DynamoDocumentStore;
-  private readonly api: MoonshotApi;
+  private readonly api: ProviderApi;
   private readonly objects: ObjectSource;
   private readonly roomMaker?: RoomMaker;
   private readonly log: LoggerPort;
@@ -237,7 +243,7 @@ export class IngestService {
   constructor(deps: IngestDeps) {
     this.deploymentId = checkDeploymentId(deps.deploymentId);
     this.store = deps.store;
-    this.api = deps.moonshot;
+    this.api = deps.provider;
     this.objects = deps.objects;
     this.roomMaker = deps.roomMaker;
     this.log = deps.logger ?? silentLogger;
@@ -442,7 +448,10 @@ export class IngestService {
     let uploaded: RemoteFile | undefined;
     let uploadAttempted = false;
     try {
-      const invalid = validateObject(change.key, info.size, this.config.maxFileBytes);
+      const invalid = validateObject(change.key, info.size, {
+        ...this.config.files,
+        maxFileBytes: Math.min(this.config.maxFileBytes, this.config.files.maxFileBytes),
+      });
       if (invalid) throw new TerminalFailure(invalid);
       const callOpts: CallOptions = { deadline: delivery.deadline };
 
@@ -628,7 +637,7 @@ export class IngestService {
     }
     if (tagged.length === 0) return undefined;
     // Prefer a usable one; delete the rest.
-    const keep = tagged.find((f) => READY_STATUSES.has(f.status)) ?? tagged[0]!;
+    const keep = tagged.find(isUsable) ?? tagged[0]!;
     for (const f of tagged) if (f.id !== keep.id) await this.deleteRemote(f.id, record.documentId);
     this.metrics.count("UploadsReused");
     this.log.info("reusing an earlier upload of this version", {
@@ -683,7 +692,7 @@ export class IngestService {
           if (found.length > 0) {
             recovered = true;
             this.metrics.count("UploadsRecovered");
-            return found.find((f) => READY_STATUSES.has(f.status)) ?? found[0];
+            return found.find(isUsable) ?? found[0];
           }
         }
         return undefined;
