@@ -5,8 +5,8 @@ import { createChatApp } from "../functions/chat/app";
 import { mapLimit } from "../functions/core/chat/selection";
 import { DynamoDocumentStore } from "../functions/core/documents/dynamo-store";
 import type { DocumentRecord } from "../functions/core/documents/model";
-import { MoonshotClient } from "../functions/core/moonshot/client";
-import type { ChatRequest, MoonshotApi } from "../functions/core/moonshot/types";
+import { MoonshotClient } from "../functions/core/moonshot/adapter";
+import type { ChatRequest, ProviderApi } from "../functions/core/provider/types";
 import { ensureDocumentsTable, startLocalDynamo, startLocalDynamoProcess } from "../local/aws/dynamo";
 import { prng } from "../local/emulator/prng";
 import { startEmulator } from "../local/emulator/server";
@@ -215,15 +215,15 @@ export async function main(opts: ChatContextBenchOptions = {}): Promise<ChatCont
     });
     let upstreamAt = 0;
     let lastTimings: Record<string, number> = {};
-    const moonshot: MoonshotApi = Object.assign(Object.create(client) as MoonshotApi, {
-      chat(req: ChatRequest, o?: Parameters<MoonshotApi["chat"]>[1]) {
+    const moonshot: ProviderApi = Object.assign(Object.create(client) as ProviderApi, {
+      chat(req: ChatRequest, o?: Parameters<ProviderApi["chat"]>[1]) {
         upstreamAt = performance.now();
         return client.chat(req, o);
       },
     });
     const app = createChatApp({
       store,
-      moonshot,
+      provider: moonshot,
       objects: { deleteObject: async () => {} },
       defaultModel: "kimi-k2.6",
       requireGatewayAuthorizer: false,

@@ -30,7 +30,7 @@ import { DynamoDocumentStore } from "../functions/core/documents/dynamo-store";
 import { documentIdFor } from "../functions/core/ingest/events";
 import { S3ObjectSource } from "../functions/core/ingest/objects";
 import { IngestService } from "../functions/core/ingest/service";
-import { MoonshotClient } from "../functions/core/moonshot/client";
+import { MoonshotClient } from "../functions/core/moonshot/adapter";
 import { RecordingMetrics } from "../functions/core/runtime/telemetry";
 import { ensureDocumentsTable, startLocalDynamo } from "../local/aws/dynamo";
 import { startLocalS3 } from "../local/aws/s3";
@@ -199,7 +199,7 @@ function service(servers: Servers, concurrency: number, metrics = new RecordingM
   return new IngestService({
     deploymentId: "benchingest",
     store: servers.store,
-    moonshot: servers.client,
+    provider: servers.client,
     objects: new S3ObjectSource(servers.s3),
     metrics,
     config: { concurrency },

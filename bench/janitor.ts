@@ -17,7 +17,7 @@ import type { DocumentRecord } from "../functions/core/documents/model";
 import { DEFAULT_POLICY } from "../functions/core/janitor/policy";
 import type { JanitorStore } from "../functions/core/janitor/ports";
 import { runSweep, type SweepSummary } from "../functions/core/janitor/sweep";
-import type { RemoteFile } from "../functions/core/moonshot/types";
+import type { RemoteFile } from "../functions/core/provider/types";
 import { MemoryStore } from "../test/janitor/fakes";
 import { type Harness, startHarness } from "../test/janitor/harness";
 

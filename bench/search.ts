@@ -9,7 +9,9 @@
  * - process RSS (peak), next to the chat function's 1 GB;
  * - agreement: top-10 overlap of the index with today's in-memory ranking (ChunkRanker over every
  *   chunk) over `questions` questions (target 0.9);
- * - index upkeep: indexer time per document in bulk, against the seed's own write time per document.
+ * - index upkeep: indexer time per document in bulk, against the seed's own write time per document;
+ *   and one overwritten document after the bulk build: bytes its run wrote (delta + manifest, flat
+ *   in the corpus size) and bytes the warm chat side read to see it.
  *
  * `npx tsx bench/search.ts --docs 10000 --mb 500` (the issue's size; long on a small machine).
  */
@@ -24,8 +26,8 @@ import { ChunkRanker, type ChunkRef, type ContextDocument } from "../functions/c
 import { mapLimit } from "../functions/core/chat/selection";
 import { DynamoDocumentStore } from "../functions/core/documents/dynamo-store";
 import type { DocumentRecord, TextChunk } from "../functions/core/documents/model";
-import { MoonshotClient } from "../functions/core/moonshot/client";
-import type { ChatRequest, MoonshotApi } from "../functions/core/moonshot/types";
+import { MoonshotClient } from "../functions/core/moonshot/adapter";
+import type { ChatRequest, ProviderApi } from "../functions/core/provider/types";
 import { SearchIndexer } from "../functions/core/search/indexer";
 import { IndexSearcher } from "../functions/core/search/searcher";
 import { S3IndexObjects } from "../functions/core/search/storage";
@@ -116,8 +118,8 @@ export async function main(opts: SearchBenchOptions = {}) {
       retry: { maxAttempts: 1 },
     });
     let upstreamAt = 0;
-    const moonshot: MoonshotApi = Object.assign(Object.create(client) as MoonshotApi, {
-      chat(req: ChatRequest, o?: Parameters<MoonshotApi["chat"]>[1]) {
+    const moonshot: ProviderApi = Object.assign(Object.create(client) as ProviderApi, {
+      chat(req: ChatRequest, o?: Parameters<ProviderApi["chat"]>[1]) {
         upstreamAt = performance.now();
         return client.chat(req, o);
       },
@@ -147,7 +149,7 @@ export async function main(opts: SearchBenchOptions = {}) {
           error() {},
         },
         store: counting,
-        moonshot,
+        provider: moonshot,
         objects: { deleteObject: async () => {} },
         search: searcher,
         defaultModel: "kimi-k2.6",
@@ -178,6 +180,7 @@ export async function main(opts: SearchBenchOptions = {}) {
         sentBytes,
         retrieval: json.context?.retrieval,
         fill: (json.context?.promptTokens ?? 0) / Math.max(1, json.context?.budgetTokens ?? 1),
+        budgetTokens: json.context?.budgetTokens,
         timings: Object.fromEntries(Object.entries(lastTimings).map(([k, v]) => [k, Math.round(v)])),
       };
     };
@@ -204,9 +207,11 @@ export async function main(opts: SearchBenchOptions = {}) {
     const unscopedTimings: Record<string, number>[] = [];
     const fills: number[] = [];
     const scopedTimings: Record<string, number>[] = [];
+    let lastWarmQuestion = "";
     for (let r = 0; r < runs; r++) {
       const fact = facts[Math.floor(rand() * facts.length)]!;
       const question = `What is the ${fact.attribute} of ${fact.entity}?`;
+      lastWarmQuestion = question;
       await ask(warmApp, { question }); // warms the segments this question needs
       const u = await ask(warmApp, { question });
       const s = await ask(warmApp, { question, documentIds: [records[fact.doc]!.documentId] });
@@ -249,6 +254,37 @@ export async function main(opts: SearchBenchOptions = {}) {
     }
     const manifest = await searcher.manifest();
 
+    // ---- upkeep of one change after the bulk build: one document overwritten (same size), one run.
+    // Its bytes written (delta + manifest) should not grow with the corpus; the warm chat side then
+    // reads only the new manifest and delta, and patches the segments it holds.
+    const changed = records[1 % records.length]!;
+    const changedText = (await store.getChunks(changed))
+      .map((c) => c.text)
+      .reverse()
+      .join("\n\n");
+    await store.putDocumentText({ documentId: changed.documentId, key: changed.key }, changedText);
+    const t2 = performance.now();
+    let oneChange = { bytesWritten: 0, folded: false, deltaDocuments: 0, runs: 0 };
+    for (;;) {
+      const r = await indexer.run();
+      if (r.added + r.removed > 0)
+        oneChange = {
+          bytesWritten: oneChange.bytesWritten + r.bytesWritten,
+          folded: oneChange.folded || r.folded,
+          deltaDocuments: r.deltaDocuments,
+          runs: oneChange.runs + 1,
+        };
+      if (r.todos === 0) break;
+    }
+    const oneChangeMs = performance.now() - t2;
+    // The last warm question again: its segments are cached, so what it reads is what the change costs
+    // (an older question's segments may have left the LRU cache meanwhile: that is the cache cap).
+    const loadedBefore = coldSearcher.stats.bytesLoaded;
+    const deltaBefore = coldSearcher.stats.deltaBytesLoaded;
+    const afterChange = await ask(warmApp, { question: lastWarmQuestion });
+    const refreshBytes = coldSearcher.stats.bytesLoaded - loadedBefore;
+    const refreshDeltaBytes = coldSearcher.stats.deltaBytesLoaded - deltaBefore;
+
     clearInterval(sample);
     return {
       documents: docs,
@@ -278,6 +314,17 @@ export async function main(opts: SearchBenchOptions = {}) {
       /** Decompressed JSON of the segments the chat side cached (heap per JSON byte = chatHeapMB / this). */
       chatCachedJsonMB: Math.round((coldSearcher.stats.cachedJsonBytes / 1048576) * 10) / 10,
       chatFunctionMemoryMB: 1024,
+      /** The deployment's context budget the chat answered with (MAX_CONTEXT_TOKENS default). */
+      budgetTokens: cold.budgetTokens,
+      /** One overwritten document after the bulk build: the indexer run(s) it took. */
+      oneChangeBytesWritten: oneChange.bytesWritten,
+      oneChangeFolded: oneChange.folded,
+      oneChangeMs: Math.round(oneChangeMs),
+      /** Bytes the warm chat side read to see that change (manifest + delta), and its next answer's time. */
+      oneChangeChatRefreshBytes: refreshBytes,
+      /** ...of which the delta (the rest: the manifest, and any segment the LRU cap had evicted). */
+      oneChangeChatDeltaBytes: refreshDeltaBytes,
+      oneChangeNextQuestionMs: Math.round(afterChange.ms),
     };
   } finally {
     clearInterval(sample);

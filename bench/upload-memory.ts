@@ -15,8 +15,8 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { MoonshotClient } from "../functions/core/moonshot/client";
-import type { RemoteFile } from "../functions/core/moonshot/types";
+import { MoonshotClient } from "../functions/core/moonshot/adapter";
+import type { RemoteFile } from "../functions/core/provider/types";
 
 const MB = 1024 * 1024;
 const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));

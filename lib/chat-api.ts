@@ -28,10 +28,11 @@ import { Construct } from "constructs";
 import { MCP_SERVER_BUNDLE } from "../functions/chat/mcp/bundle";
 import { DEFAULT_MAX_CONTEXT_TOKENS } from "../functions/core/chat/budget";
 import type { ModelPrice } from "../functions/core/chat/prices";
-import { DEFAULT_MODEL, DEFAULT_MOONSHOT_BASE_URL, ENV } from "../functions/core/config";
+import { ENV } from "../functions/core/config";
 import { DEFAULT_CHAT_TIMEOUT, DEFAULT_METRICS_NAMESPACE, SERVICE_NAMES } from "./defaults";
 import { houseBundleCommand, PipelineFunction, PROJECT_ROOT } from "./function";
 import { acknowledge } from "./nag";
+import { type ProviderConnection, profileOf } from "./provider";
 
 /**
  * How callers authenticate. Both modes use the same Lambda authorizer (TOKEN type, identity source the
@@ -63,8 +64,8 @@ export interface ChatApiProps {
   readonly table: ITable;
   /** The documents bucket (DELETE /documents/{id} deletes the object; uploads are presigned PUTs). */
   readonly bucket: IBucket;
-  /** Secret holding the Moonshot API key. */
-  readonly moonshotApiKey: ISecret;
+  /** The model provider: which one, its key secret, its endpoint and (GLM) its model windows. */
+  readonly provider: ProviderConnection;
   /** Bearer-token secret; required in token mode. */
   readonly apiToken?: ISecret;
   /**
@@ -74,7 +75,7 @@ export interface ChatApiProps {
   readonly auth?: AuthMode;
   /**
    * Default chat model.
-   * @default "kimi-k2.6"
+   * @default - the provider's (kimi-k2.6 for Moonshot, glm-4.6 for GLM)
    */
   readonly model?: string;
   /**
@@ -89,11 +90,6 @@ export interface ChatApiProps {
    * @default 32768
    */
   readonly maxContextTokens?: number;
-  /**
-   * Moonshot API base URL.
-   * @default https://api.moonshot.ai/v1
-   */
-  readonly providerBaseUrl?: string;
   /**
    * Stage throttling: steady requests per second and burst, for the whole API.
    * @default { rateLimit: 25, burstLimit: 50 }
@@ -250,10 +246,9 @@ export class ChatApi extends Construct {
       .bindTable(props.table, "read")
       .bindBucket(props.bucket, { delete: true })
       .bindUploads(props.bucket, props.uploadPrefix ?? "")
-      .bindSecret(props.moonshotApiKey, ENV.MOONSHOT_API_KEY_SECRET)
+      .bindProvider(props.provider, { models: true })
       .bindSettings({
-        [ENV.MOONSHOT_BASE_URL]: props.providerBaseUrl ?? DEFAULT_MOONSHOT_BASE_URL,
-        [ENV.MODEL]: props.model ?? DEFAULT_MODEL,
+        [ENV.MODEL]: props.model ?? profileOf(props.provider).defaultModel,
         [ENV.MAX_CONTEXT_TOKENS]: String(props.maxContextTokens ?? DEFAULT_MAX_CONTEXT_TOKENS),
         ...(props.modelPrices ? { [ENV.MODEL_PRICES]: JSON.stringify(props.modelPrices) } : {}),
       });

@@ -3,12 +3,6 @@
  */
 import { Duration } from "aws-cdk-lib";
 
-/** Moonshot account limits (platform docs): 1,000 files, 10 GB in total, 100 MB per file. */
-export const PROVIDER_QUOTA = {
-  files: 1_000,
-  bytes: 10 * 1024 ** 3,
-} as const;
-
 /** SQS receives before a message moves to the dead-letter queue (the ingest handler reads it too). */
 export const DEFAULT_MAX_RECEIVE_COUNT = 5;
 

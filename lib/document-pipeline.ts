@@ -1,6 +1,7 @@
 /**
  * DocumentPipeline: the whole product as one construct another CDK app can use:
- * `new DocumentPipeline(this, "Docs", { model: "kimi-k2.6", alarmEmail: "ops@example.com" })`.
+ * `new DocumentPipeline(this, "Docs", { model: "kimi-k2.6", alarmEmail: "ops@example.com" })`, or with
+ * Zhipu GLM as the provider: `{ provider: "glm" }`.
  */
 import { type Duration, RemovalPolicy } from "aws-cdk-lib";
 import type { ITable } from "aws-cdk-lib/aws-dynamodb";
@@ -9,7 +10,6 @@ import type { IBucket } from "aws-cdk-lib/aws-s3";
 import { Construct } from "constructs";
 import { parseMaxContextTokens } from "../functions/core/chat/budget";
 import { type ModelPrice, parsePriceTable } from "../functions/core/chat/prices";
-import { DEFAULT_MODEL, DEFAULT_MOONSHOT_BASE_URL } from "../functions/core/config";
 import { DEPLOYMENT_ID_PATTERN } from "../functions/core/janitor/ownership";
 import { type AuthMode, ChatApi } from "./chat-api";
 import {
@@ -24,13 +24,21 @@ import { DocumentTable, type IndexUpgradeStep } from "./document-table";
 import { Ingestion } from "./ingestion";
 import { Janitor } from "./janitor";
 import { Observability } from "./observability";
+import { PROVIDER_NAMES, PROVIDER_PROFILES, type ProviderConnection, type ProviderName } from "./provider";
 import { SearchIndex } from "./search-index";
 import { PipelineSecrets } from "./secrets";
 
 export interface DocumentPipelineProps {
   /**
+   * The model provider: Moonshot (Kimi) or Zhipu GLM. Its key secret, endpoint, default model, account
+   * quotas (the janitor's and ingestion's file cap: 1,000 vs 100 files), file rules and error
+   * vocabulary all follow.
+   * @default "moonshot"
+   */
+  readonly provider?: ProviderName;
+  /**
    * Default chat model (callers may ask for another per request).
-   * @default "kimi-k2.6"
+   * @default - the provider's: "kimi-k2.6" (Moonshot), "glm-4.6" (GLM)
    */
   readonly model?: string;
   /**
@@ -46,10 +54,17 @@ export interface DocumentPipelineProps {
    */
   readonly maxContextTokens?: number;
   /**
-   * Moonshot API base URL (https). Use https://api.moonshot.cn/v1 for the China platform.
-   * @default "https://api.moonshot.ai/v1"
+   * Provider API base URL (https). Moonshot: https://api.moonshot.cn/v1 for the China platform; GLM:
+   * https://api.z.ai/api/paas/v4 for the international one.
+   * @default - the provider's: "https://api.moonshot.ai/v1", "https://open.bigmodel.cn/api/paas/v4"
    */
   readonly providerBaseUrl?: string;
+  /**
+   * Context windows (tokens) of the models the chat API offers, for GLM, which publishes no model list
+   * (Moonshot's come from its API: not allowed with provider moonshot).
+   * @default - glm-4.6 200,000; glm-4.5, glm-4.5-air, glm-4.5-x, glm-4.5-airx, glm-4.5-flash and glm-4-32b-0414-128k 128,000
+   */
+  readonly models?: Readonly<Record<string, number>>;
   /**
    * An existing bucket to ingest (its ObjectCreated/ObjectRemoved notifications are added).
    * @default - a new bucket: public access blocked, SSL only, SSE-S3, versioned, access-logged
@@ -171,8 +186,16 @@ export function validateDocumentPipelineProps(props: DocumentPipelineProps): voi
   };
   const { model, providerBaseUrl, retentionHours, highWaterMark, ingestConcurrency, janitorSchedule, auth } =
     props;
-  if (model !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/.test(model)) {
-    fail(`model must be a model id such as "kimi-k2.6", got ${JSON.stringify(model)}`);
+  const provider = props.provider ?? "moonshot";
+  if (!(PROVIDER_NAMES as readonly string[]).includes(provider)) {
+    fail(
+      `provider must be one of ${PROVIDER_NAMES.map((n) => `"${n}"`).join(", ")}, got ${JSON.stringify(provider)}`,
+    );
+  }
+  const profile = PROVIDER_PROFILES[provider] ?? PROVIDER_PROFILES.moonshot;
+  const modelId = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
+  if (model !== undefined && !modelId.test(model)) {
+    fail(`model must be a model id such as "${profile.defaultModel}", got ${JSON.stringify(model)}`);
   }
   if (props.maxContextTokens !== undefined) {
     try {
@@ -190,8 +213,25 @@ export function validateDocumentPipelineProps(props: DocumentPipelineProps): voi
   }
   if (providerBaseUrl !== undefined && !isHttpsUrl(providerBaseUrl)) {
     fail(
-      `providerBaseUrl must be an https URL such as "${DEFAULT_MOONSHOT_BASE_URL}", got ${JSON.stringify(providerBaseUrl)}`,
+      `providerBaseUrl must be an https URL such as "${profile.defaultBaseUrl}", got ${JSON.stringify(providerBaseUrl)}`,
     );
+  }
+  if (props.models !== undefined) {
+    if (provider !== "glm") {
+      fail("models is for provider glm (Moonshot lists its models and their windows itself)");
+    }
+    const entries = Object.entries(props.models);
+    if (entries.length === 0) fail("models must name at least one model");
+    for (const [id, tokens] of entries) {
+      if (!modelId.test(id)) fail(`models: ${JSON.stringify(id)} is not a model id`);
+      if (!(Number.isInteger(tokens) && tokens >= 1024)) {
+        fail(`models: the window of ${id} must be a whole number of tokens (at least 1024), got ${tokens}`);
+      }
+    }
+    const windows = { ...profile.models, ...props.models };
+    if (model !== undefined && !(model in props.models) && !(model in windows)) {
+      fail(`model ${JSON.stringify(model)} is not among models (${entries.map(([id]) => id).join(", ")})`);
+    }
   }
   if (
     retentionHours !== undefined &&
@@ -279,7 +319,7 @@ export function validateDocumentPipelineProps(props: DocumentPipelineProps): voi
 
 /** The document pipeline: secrets, table, ingestion, chat API, janitor, alarms and dashboard. */
 export class DocumentPipeline extends Construct {
-  /** The Moonshot key secret (fill after deploy) and the generated API token secret. */
+  /** The provider key secret (fill after deploy) and the generated API token secret. */
   public readonly secrets: PipelineSecrets;
   /** The documents table. */
   public readonly table: ITable;
@@ -293,6 +333,8 @@ export class DocumentPipeline extends Construct {
   public readonly searchIndex: SearchIndex;
   /** Alarm topic and dashboard. */
   public readonly observability: Observability;
+  /** The model provider, its key secret and endpoint, as handed to the functions. */
+  public readonly provider: ProviderConnection;
   /** Names this deployment's remote files (`kdp-<id>-...`); a token resolved at deploy by default. */
   public readonly deploymentId: string;
 
@@ -303,13 +345,22 @@ export class DocumentPipeline extends Construct {
     const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
     const metricsNamespace = props.metricsNamespace ?? DEFAULT_METRICS_NAMESPACE;
     const highWaterMark = props.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
-    const providerBaseUrl = props.providerBaseUrl ?? DEFAULT_MOONSHOT_BASE_URL;
+    const providerName = props.provider ?? "moonshot";
+    const profile = PROVIDER_PROFILES[providerName];
     const auth = props.auth ?? { mode: "token" as const };
 
     this.secrets = new PipelineSecrets(this, "Secrets", {
+      provider: providerName,
       createApiToken: auth.mode === "token",
       removalPolicy,
     });
+    this.provider = {
+      name: providerName,
+      apiKey: this.secrets.providerApiKey,
+      baseUrl: props.providerBaseUrl ?? profile.defaultBaseUrl,
+      // Configured windows extend the profile's table (a model of the table can be resized).
+      models: providerName === "glm" && props.models ? { ...profile.models, ...props.models } : undefined,
+    };
     this.table =
       props.table ??
       new DocumentTable(this, "Documents", { removalPolicy, indexUpgradeStep: props.tableIndexUpgradeStep })
@@ -320,8 +371,7 @@ export class DocumentPipeline extends Construct {
       table: this.table,
       deploymentId,
       bucket: props.bucket,
-      moonshotApiKey: this.secrets.moonshotApiKey,
-      providerBaseUrl,
+      provider: this.provider,
       highWaterMark,
       concurrency: props.ingestConcurrency ?? DEFAULT_INGEST_CONCURRENCY,
       browserUploadOrigins: props.browserUploadOrigins,
@@ -332,13 +382,12 @@ export class DocumentPipeline extends Construct {
     this.chatApi = new ChatApi(this, "ChatApi", {
       table: this.table,
       bucket: this.ingestion.bucket,
-      moonshotApiKey: this.secrets.moonshotApiKey,
+      provider: this.provider,
       apiToken: this.secrets.apiToken,
       auth,
-      model: props.model ?? DEFAULT_MODEL,
+      model: props.model ?? profile.defaultModel,
       modelPrices: props.modelPrices,
       maxContextTokens: props.maxContextTokens,
-      providerBaseUrl,
       throttle: props.throttle,
       cloudWatchRole: props.apiGatewayCloudWatchRole,
       webConsole: props.webConsole,
@@ -350,8 +399,7 @@ export class DocumentPipeline extends Construct {
     this.janitor = new Janitor(this, "Janitor", {
       table: this.table,
       deploymentId,
-      moonshotApiKey: this.secrets.moonshotApiKey,
-      providerBaseUrl,
+      provider: this.provider,
       schedule: props.janitorSchedule ?? DEFAULT_JANITOR_SCHEDULE,
       retentionHours: props.retentionHours ?? DEFAULT_RETENTION_HOURS,
       highWaterMark,

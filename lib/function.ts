@@ -5,6 +5,7 @@
  * least-privilege grant behind it, so a function can never get a name without the right to use it (or
  * the reverse).
  */
+
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Duration, RemovalPolicy } from "aws-cdk-lib";
@@ -25,6 +26,7 @@ import type { Construct } from "constructs";
 import { ENV } from "../functions/core/config";
 import { TABLE_KEYS } from "../functions/core/documents/table";
 import { acknowledge, wildcardFindingId } from "./nag";
+import { formatModelWindows, type ProviderConnection, profileOf } from "./provider";
 
 /** Repository root (one level above lib/), so entries and the lock file resolve from any cwd. */
 export const PROJECT_ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -329,6 +331,20 @@ export class PipelineFunction extends NodejsFunction {
   }
 
   /**
+   * The model provider: PROVIDER, its base URL variable and its key secret (MOONSHOT_* or GLM_*,
+   * through bindSecret), and with `models` the context windows (MODEL_WINDOWS) when configured.
+   */
+  bindProvider(provider: ProviderConnection, opts: { models?: boolean } = {}): this {
+    const profile = profileOf(provider);
+    this.bindSecret(provider.apiKey, profile.env.apiKeySecret);
+    this.addEnvironment(ENV.PROVIDER, provider.name);
+    this.addEnvironment(profile.env.baseUrl, provider.baseUrl ?? profile.defaultBaseUrl);
+    if (opts.models && provider.models)
+      this.addEnvironment(ENV.MODEL_WINDOWS, formatModelWindows(provider.models));
+    return this;
+  }
+
+  /**
    * SEARCH_INDEX_BUCKET plus object access on the search index bucket: "read" (GetObject) for readers,
    * "readWrite" (Get/Put/DeleteObject) for the indexer. No bucket-level or List rights.
    */
@@ -337,10 +353,13 @@ export class PipelineFunction extends NodejsFunction {
       access === "read" ? ["s3:GetObject"] : ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"];
     const objects = bucket.arnForObjects("*");
     this.addToRolePolicy(new PolicyStatement({ actions, resources: [objects] }));
+    // ListBucket: the writer sweeps objects no manifest names (a crashed run's); every reader needs it
+    // too, or S3 answers a missing object (no index yet) with 403 instead of 404.
+    this.addToRolePolicy(new PolicyStatement({ actions: ["s3:ListBucket"], resources: [bucket.bucketArn] }));
     acknowledge(
       this.executionRole,
       wildcardFindingId(this, objects),
-      `Object-level ${actions.join("/")} on the search index bucket's objects (segment keys are generated per run); no bucket-level or List rights.`,
+      `Object-level ${actions.join("/")} on the search index bucket's objects (segment keys are generated per run); bucket-level rights: ListBucket only.`,
     );
     this.addEnvironment(ENV.SEARCH_INDEX_BUCKET, bucket.bucketName);
     return this;

@@ -21,5 +21,6 @@ export { Ingestion, type IngestionProps } from "./ingestion";
 export { Janitor, type JanitorProps } from "./janitor";
 export { Observability, type ObservabilityProps } from "./observability";
 export { PipelineStack, type PipelineStackProps, pipelinePropsFromContext } from "./pipeline-stack";
+export { PROVIDER_NAMES, PROVIDER_PROFILES, type ProviderConnection, type ProviderName } from "./provider";
 export { SearchIndex, type SearchIndexProps } from "./search-index";
 export { PipelineSecrets, type PipelineSecretsProps } from "./secrets";

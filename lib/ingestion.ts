@@ -15,10 +15,9 @@ import {
   type IBucket,
 } from "aws-cdk-lib/aws-s3";
 import { SqsDestination } from "aws-cdk-lib/aws-s3-notifications";
-import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
 import { Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
-import { DEFAULT_MOONSHOT_BASE_URL, ENV } from "../functions/core/config";
+import { ENV } from "../functions/core/config";
 import {
   DEFAULT_HIGH_WATER_MARK,
   DEFAULT_INGEST_BATCH_SIZE,
@@ -30,6 +29,7 @@ import {
 } from "./defaults";
 import { PipelineFunction } from "./function";
 import { acknowledge } from "./nag";
+import { type ProviderConnection, profileOf } from "./provider";
 
 export interface IngestionProps {
   /** The documents table (document records and text chunks). */
@@ -39,19 +39,14 @@ export interface IngestionProps {
    * same id. DocumentPipeline derives one per stack (lib/deployment-id.ts).
    */
   readonly deploymentId: string;
-  /** Secret holding the Moonshot API key (the function gets its ARN, never its value). */
-  readonly moonshotApiKey: ISecret;
+  /** The model provider: which one, its key secret (the function gets its ARN), its endpoint. */
+  readonly provider: ProviderConnection;
   /**
    * An existing bucket to ingest from. The construct adds its notifications and object-read grant;
    * encryption, versioning and logging of that bucket stay the owner's business.
    * @default - a new bucket: public access blocked, SSL only, SSE-S3, versioned, access-logged
    */
   readonly bucket?: IBucket;
-  /**
-   * Moonshot API base URL.
-   * @default https://api.moonshot.ai/v1
-   */
-  readonly providerBaseUrl?: string;
   /**
    * High-water mark (fraction of the provider's file and byte quotas) ingestion makes room under.
    * @default 0.9
@@ -231,8 +226,7 @@ export class Ingestion extends Construct {
 
     this.function = new PipelineFunction(this, "Function", {
       name: "ingest",
-      description:
-        "Ingests S3 objects: uploads to the Moonshot Files API, stores the extracted text in DynamoDB",
+      description: `Ingests S3 objects: uploads to the ${profileOf(props.provider).label} Files API, stores the extracted text in DynamoDB`,
       serviceName: SERVICE_NAMES.ingest,
       metricsNamespace: props.metricsNamespace ?? DEFAULT_METRICS_NAMESPACE,
       timeout,
@@ -242,9 +236,8 @@ export class Ingestion extends Construct {
     })
       .bindTable(props.table, "readWrite")
       .bindBucket(this.bucket, { read: true })
-      .bindSecret(props.moonshotApiKey, ENV.MOONSHOT_API_KEY_SECRET)
+      .bindProvider(props.provider)
       .bindSettings({
-        [ENV.MOONSHOT_BASE_URL]: props.providerBaseUrl ?? DEFAULT_MOONSHOT_BASE_URL,
         [ENV.HIGH_WATER_MARK]: String(props.highWaterMark ?? DEFAULT_HIGH_WATER_MARK),
         [ENV.MAX_RECEIVE_COUNT]: String(this.maxReceiveCount),
         [ENV.DEPLOYMENT_ID]: props.deploymentId,

@@ -8,9 +8,8 @@ import type { ITable } from "aws-cdk-lib/aws-dynamodb";
 import { Rule, Schedule } from "aws-cdk-lib/aws-events";
 import { LambdaFunction } from "aws-cdk-lib/aws-events-targets";
 import type { RetentionDays } from "aws-cdk-lib/aws-logs";
-import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
 import { Construct } from "constructs";
-import { DEFAULT_MOONSHOT_BASE_URL, ENV } from "../functions/core/config";
+import { ENV } from "../functions/core/config";
 import { DEFAULT_STUCK_PROCESSING_MINUTES } from "../functions/core/janitor/stuck";
 import {
   DEFAULT_HIGH_WATER_MARK,
@@ -19,26 +18,21 @@ import {
   DEFAULT_METRICS_NAMESPACE,
   DEFAULT_RETENTION_HOURS,
   JANITOR_METRICS,
-  PROVIDER_QUOTA,
   SERVICE_NAMES,
 } from "./defaults";
 import { PipelineFunction } from "./function";
+import { type ProviderConnection, profileOf } from "./provider";
 
 export interface JanitorProps {
   /** The documents table (the janitor reads records and marks released files). */
   readonly table: ITable;
   /**
    * The deployment id Ingestion names its uploads with: the janitor deletes only files of this
-   * deployment (others sharing the Moonshot key are counted and reported, never deleted).
+   * deployment (others sharing the provider key are counted and reported, never deleted).
    */
   readonly deploymentId: string;
-  /** Secret holding the Moonshot API key. */
-  readonly moonshotApiKey: ISecret;
-  /**
-   * Moonshot API base URL.
-   * @default https://api.moonshot.ai/v1
-   */
-  readonly providerBaseUrl?: string;
+  /** The model provider whose files are swept: its key secret, endpoint and account limits. */
+  readonly provider: ProviderConnection;
   /**
    * Rate of the sweep (1 minute to 1 day).
    * @default Duration.hours(1)
@@ -105,9 +99,13 @@ export class Janitor extends Construct {
   public readonly deletionErrorsMetric: Metric;
   /** Alarms: failed sweeps, deletions failing sweep after sweep, quota still above the high-water mark. */
   public readonly alarms: Alarm[];
+  /** The provider account's quotas the alarms and the dashboard measure against (Moonshot 1,000 files, GLM 100). */
+  public readonly quota: { readonly files: number; readonly bytes: number };
 
   constructor(scope: Construct, id: string, props: JanitorProps) {
     super(scope, id);
+    const limits = profileOf(props.provider).limits;
+    this.quota = { files: limits.maxFiles, bytes: limits.maxTotalBytes };
     const schedule = props.schedule ?? DEFAULT_JANITOR_SCHEDULE;
     const timeout = props.timeout ?? DEFAULT_JANITOR_TIMEOUT;
     const highWaterMark = props.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
@@ -131,7 +129,7 @@ export class Janitor extends Construct {
 
     this.function = new PipelineFunction(this, "Function", {
       name: "janitor",
-      description: "Deletes stale Moonshot remote files to stay under the account quotas",
+      description: `Deletes stale ${profileOf(props.provider).label} remote files to stay under the account quotas`,
       serviceName: SERVICE_NAMES.janitor,
       metricsNamespace,
       timeout,
@@ -148,9 +146,8 @@ export class Janitor extends Construct {
       logRemovalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     })
       .bindTable(props.table, "readWrite")
-      .bindSecret(props.moonshotApiKey, ENV.MOONSHOT_API_KEY_SECRET)
+      .bindProvider(props.provider)
       .bindSettings({
-        [ENV.MOONSHOT_BASE_URL]: props.providerBaseUrl ?? DEFAULT_MOONSHOT_BASE_URL,
         [ENV.DEPLOYMENT_ID]: props.deploymentId,
         [ENV.RETENTION_HOURS]: String(retentionHours),
         [ENV.HIGH_WATER_MARK]: String(highWaterMark),
@@ -224,8 +221,8 @@ export class Janitor extends Construct {
         comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         treatMissingData: TreatMissingData.NOT_BREACHING,
       }),
-      quotaAlarm("RemoteFilesNearQuota", this.remoteFilesMetric, PROVIDER_QUOTA.files, "files"),
-      quotaAlarm("RemoteBytesNearQuota", this.remoteBytesMetric, PROVIDER_QUOTA.bytes, "bytes"),
+      quotaAlarm("RemoteFilesNearQuota", this.remoteFilesMetric, this.quota.files, "files"),
+      quotaAlarm("RemoteBytesNearQuota", this.remoteBytesMetric, this.quota.bytes, "bytes"),
     ];
   }
 }

@@ -18,7 +18,7 @@ import { Topic } from "aws-cdk-lib/aws-sns";
 import { EmailSubscription } from "aws-cdk-lib/aws-sns-subscriptions";
 import { Construct } from "constructs";
 import type { ChatApi } from "./chat-api";
-import { CHAT_METRICS, INGEST_METRICS, JANITOR_METRICS, PROVIDER_QUOTA, SERVICE_NAMES } from "./defaults";
+import { CHAT_METRICS, INGEST_METRICS, JANITOR_METRICS, SERVICE_NAMES } from "./defaults";
 import type { Ingestion } from "./ingestion";
 import type { Janitor } from "./janitor";
 import type { SearchIndex } from "./search-index";
@@ -212,7 +212,7 @@ export class Observability extends Construct {
       new GraphWidget({
         title: "Provider files held (after each sweep), of which foreign (never deleted)",
         left: [janitor.remoteFilesMetric, janitor.foreignFilesMetric],
-        leftAnnotations: [quotaLine(props.highWaterMark, PROVIDER_QUOTA.files, "high-water mark")],
+        leftAnnotations: [quotaLine(props.highWaterMark, janitor.quota.files, "high-water mark")],
         width: 8,
       }),
       new GraphWidget({
@@ -225,9 +225,7 @@ export class Observability extends Construct {
             period: janitor.remoteBytesMetric.period,
           }),
         ],
-        leftAnnotations: [
-          quotaLine(props.highWaterMark, PROVIDER_QUOTA.bytes / 1024 ** 3, "high-water mark"),
-        ],
+        leftAnnotations: [quotaLine(props.highWaterMark, janitor.quota.bytes / 1024 ** 3, "high-water mark")],
         width: 8,
       }),
       new SingleValueWidget({

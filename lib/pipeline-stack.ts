@@ -1,12 +1,14 @@
 /**
  * The stack `bin/app.ts` deploys: one DocumentPipeline, configured from CDK context so common settings
- * need no code change (`npx cdk deploy -c model=kimi-k2.6 -c alarmEmail=ops@example.com`).
+ * need no code change (`npx cdk deploy -c model=kimi-k2.6 -c alarmEmail=ops@example.com`, or
+ * `-c provider=glm` for Zhipu GLM).
  */
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from "aws-cdk-lib";
 import { RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Bucket } from "aws-cdk-lib/aws-s3";
 import type { Construct, Node } from "constructs";
 import { type ModelPrice, parsePriceTable } from "../functions/core/chat/prices";
+import { parseModelWindows } from "../functions/core/provider/profiles";
 import type { AuthMode } from "./chat-api";
 import {
   DocumentPipeline,
@@ -14,6 +16,7 @@ import {
   DocumentPipelinePropsError,
 } from "./document-pipeline";
 import type { IndexUpgradeStep } from "./document-table";
+import { PROVIDER_PROFILES, type ProviderName } from "./provider";
 
 export interface PipelineStackProps extends StackProps {
   /**
@@ -25,17 +28,20 @@ export interface PipelineStackProps extends StackProps {
 
 /**
  * Context keys read by pipelinePropsFromContext (all optional):
- * model, modelPrices (JSON), maxContextTokens, providerBaseUrl, retentionHours, highWaterMark,
- * ingestConcurrency, janitorScheduleMinutes, authMode (token|jwt), jwtIssuer, jwtAudience
- * (comma-separated, required with jwt), jwtTenantClaim, jwtTokenUse (id,access), logRetentionDays, removalPolicy
- * (retain|destroy), alarmEmail, bucketName (ingest an existing bucket), metricsNamespace, deploymentId,
- * uploadPrefix, tableIndexUpgradeStep (1|2|3, see DocumentTableProps.indexUpgradeStep).
+ * provider (moonshot|glm), model, modelPrices (JSON), maxContextTokens, providerBaseUrl, models (glm:
+ * id=tokens,...), retentionHours, highWaterMark, ingestConcurrency, janitorScheduleMinutes, authMode
+ * (token|jwt), jwtIssuer, jwtAudience (comma-separated, required with jwt), jwtTenantClaim, jwtTokenUse
+ * (id,access), logRetentionDays, removalPolicy (retain|destroy), alarmEmail, bucketName (ingest an
+ * existing bucket), metricsNamespace, deploymentId, uploadPrefix, tableIndexUpgradeStep (1|2|3, see
+ * DocumentTableProps.indexUpgradeStep).
  */
 export const CONTEXT_KEYS = [
+  "provider",
   "model",
   "modelPrices",
   "maxContextTokens",
   "providerBaseUrl",
+  "models",
   "retentionHours",
   "highWaterMark",
   "ingestConcurrency",
@@ -126,8 +132,20 @@ export function pipelinePropsFromContext(scope: Construct): DocumentPipelineProp
     }
   }
   const bucketName = str("bucketName");
+  const windows = str("models");
+  let models: Record<string, number> | undefined;
+  if (windows !== undefined) {
+    try {
+      models = parseModelWindows(windows);
+    } catch (err) {
+      throw new DocumentPipelinePropsError(`context models: ${(err as Error).message}`);
+    }
+  }
 
   return {
+    // Checked with the other props (the message lists the valid providers).
+    provider: str("provider")?.toLowerCase() as ProviderName | undefined,
+    models,
     model: str("model"),
     modelPrices,
     maxContextTokens: num("maxContextTokens"),
@@ -159,12 +177,23 @@ export class PipelineStack extends Stack {
   public readonly pipeline: DocumentPipeline;
 
   constructor(scope: Construct, id: string, props: PipelineStackProps = {}) {
+    // The description names the provider; the props (read from context, in the stack's scope) are
+    // checked by DocumentPipeline, so an unknown provider here only falls back to the default's label.
+    const chosen = props.pipeline ? props.pipeline.provider : scope.node.tryGetContext("provider");
+    const label = (
+      PROVIDER_PROFILES[String(chosen ?? "moonshot").toLowerCase() as ProviderName] ??
+      PROVIDER_PROFILES.moonshot
+    ).label;
     super(scope, id, {
-      description: "Kimi document pipeline: S3 -> Moonshot Files API -> DynamoDB, with a chat API",
+      description: `Document pipeline: S3 -> ${label} Files API -> DynamoDB, with a chat API`,
       ...props,
     });
     this.pipeline = new DocumentPipeline(this, "Pipeline", props.pipeline ?? pipelinePropsFromContext(this));
     const { secrets, ingestion, chatApi, observability } = this.pipeline;
+    const profile = PROVIDER_PROFILES[this.pipeline.provider.name];
+    // MoonshotApiKeySecretName / GlmApiKeySecretName, and the command that fills it from $MOONSHOT_API_KEY
+    // or $GLM_API_KEY.
+    const outputName = this.pipeline.provider.name === "glm" ? "Glm" : "Moonshot";
 
     new CfnOutput(this, "ApiUrl", {
       description: "Chat API base URL (openai client: baseURL = this + 'v1')",
@@ -179,13 +208,13 @@ export class PipelineStack extends Stack {
       description: "Drop documents here",
       value: ingestion.bucket.bucketName,
     });
-    new CfnOutput(this, "MoonshotApiKeySecretName", {
-      description: "Store your Moonshot API key in this secret after deploy",
-      value: secrets.moonshotApiKey.secretName,
+    new CfnOutput(this, `${outputName}ApiKeySecretName`, {
+      description: `Store your ${profile.label} API key in this secret after deploy`,
+      value: secrets.providerApiKey.secretName,
     });
-    new CfnOutput(this, "FillMoonshotApiKeyCommand", {
-      description: "Run once after deploy, with MOONSHOT_API_KEY set in your shell",
-      value: `aws secretsmanager put-secret-value --secret-id ${secrets.moonshotApiKey.secretName} --secret-string "$MOONSHOT_API_KEY"`,
+    new CfnOutput(this, `Fill${outputName}ApiKeyCommand`, {
+      description: `Run once after deploy, with ${profile.env.apiKey} set in your shell`,
+      value: `aws secretsmanager put-secret-value --secret-id ${secrets.providerApiKey.secretName} --secret-string "$${profile.env.apiKey}"`,
     });
     if (secrets.apiToken) {
       new CfnOutput(this, "ApiTokenSecretName", {

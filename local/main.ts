@@ -2,6 +2,7 @@
  * `npm start`: the whole pipeline on this machine (see local/runtime/stack.ts), with a banner saying
  * where everything is, and a clean shutdown on Ctrl-C (a second Ctrl-C exits at once).
  */
+import { PROVIDER_PROFILES } from "../functions/core/provider/profiles";
 import { ConfigError, loadConfig } from "./runtime/config";
 import { banner, consolePrinter } from "./runtime/print";
 import { startStack } from "./runtime/stack";
@@ -13,7 +14,9 @@ const out = consolePrinter();
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  out.info("starting local S3, DynamoDB, the Moonshot emulator and the chat API...");
+  const provider = PROVIDER_PROFILES[config.provider].label;
+  const stand = config.providerApiKey ? `the real ${provider} API` : `the ${provider} emulator`;
+  out.info(`starting local S3, DynamoDB, ${stand} and the chat API...`);
   const stack = await startStack(config, out);
   process.stdout.write(
     `${banner(stack.info, { tokenSource: describeTokenSource(stack.tokenSource), dataDir: config.dataDir, cwd: process.cwd() })}\n`,

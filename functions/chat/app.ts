@@ -71,10 +71,10 @@ const unauthorized = () =>
 /** Builds the chat API app. */
 export function createChatApp(deps: ChatDeps): Hono<ChatEnv> {
   const log = deps.logger ?? quietLogger;
-  const models = new ModelCatalog(deps.moonshot, { ttlMs: deps.modelCacheTtlMs });
+  const models = new ModelCatalog(deps.provider, { ttlMs: deps.modelCacheTtlMs });
   const service = new ChatService({
     store: deps.store,
-    moonshot: deps.moonshot,
+    provider: deps.provider,
     models,
     defaultModel: deps.defaultModel,
     maxDocuments: deps.maxDocuments,

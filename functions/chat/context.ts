@@ -8,7 +8,7 @@ import type { ModelCatalog } from "../core/chat/models";
 import type { PriceTable } from "../core/chat/prices";
 import type { ChatService } from "../core/chat/service";
 import type { DocumentReader } from "../core/documents/model";
-import type { MoonshotApi } from "../core/moonshot/types";
+import type { ProviderApi } from "../core/provider/types";
 import type { MetricsPort } from "../core/runtime/telemetry";
 import type { SearchIndex } from "../core/search/model";
 import type { SearchService } from "../core/search/service";
@@ -21,7 +21,7 @@ export interface ObjectDeleter {
 
 export interface ChatDeps {
   store: DocumentReader;
-  moonshot: MoonshotApi;
+  provider: ProviderApi;
   objects: ObjectDeleter;
   /** The search index (POST /search; chat over scopes larger than the window). Absent: 503 / read all. */
   search?: SearchIndex;

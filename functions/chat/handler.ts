@@ -9,9 +9,9 @@
 import { DynamoApiKeyStore } from "../core/auth/api-keys";
 import { parseMaxContextTokens } from "../core/chat/budget";
 import { priceTableFromJson } from "../core/chat/prices";
-import { DEFAULT_MODEL, ENV } from "../core/config";
+import { ENV } from "../core/config";
 import { DynamoDocumentStore } from "../core/documents/dynamo-store";
-import { moonshotFromEnv } from "../core/moonshot/index";
+import { providerFromEnv, providerSettingsFromEnv } from "../core/provider/index";
 import { documents, s3 } from "../core/runtime/clients";
 import { logger, metrics } from "../core/runtime/observability";
 import { powertoolsLogger, powertoolsMetrics } from "../core/runtime/telemetry";
@@ -35,11 +35,14 @@ function requireEnv(name: string): string {
   return value;
 }
 
+// Cold start: a bad PROVIDER (or its settings) fails every invocation loudly.
+const provider = providerSettingsFromEnv();
+
 const keysTable = process.env[ENV.KEYS_TABLE_NAME]?.trim();
 const app = createChatApp({
   store: new DynamoDocumentStore({ client: documents, tableName: requireEnv(ENV.TABLE_NAME) }),
   // A person is waiting: retry a provider hiccup once, then answer (429 passes Retry-After through).
-  moonshot: moonshotFromEnv({ retry: { maxAttempts: 2, maxElapsedMs: 20_000 } }),
+  provider: providerFromEnv({ retry: { maxAttempts: 2, maxElapsedMs: 20_000 } }, provider),
   objects: s3ObjectDeleter(s3),
   // Token mode: the admin's key-management routes (the authorizer checks the keys themselves).
   keys: keysTable ? new DynamoApiKeyStore(documents, keysTable) : undefined,
@@ -49,7 +52,7 @@ const app = createChatApp({
         objects: new S3IndexObjects({ client: s3, bucket: process.env[ENV.SEARCH_INDEX_BUCKET] as string }),
       })
     : undefined,
-  defaultModel: process.env[ENV.MODEL]?.trim() || DEFAULT_MODEL,
+  defaultModel: process.env[ENV.MODEL]?.trim() || provider.profile.defaultModel,
   prices: priceTableFromJson(process.env[ENV.MODEL_PRICES]),
   maxContextTokens: parseMaxContextTokens(process.env[ENV.MAX_CONTEXT_TOKENS]),
   logger: powertoolsLogger(logger),

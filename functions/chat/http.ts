@@ -8,7 +8,7 @@ import englishMessages from "zod/v4/locales/en.js";
 import { type ApiError, badRequest, toApiError } from "../core/chat/errors";
 import { CHAT_METRICS } from "../core/chat/metrics";
 import { costUsd, type PriceTable } from "../core/chat/prices";
-import type { ChatUsage } from "../core/moonshot/types";
+import type { ChatUsage } from "../core/provider/types";
 import type { LoggerPort, MetricsPort } from "../core/runtime/telemetry";
 
 /** The logger the app writes to (Powertools' Logger fits). */

@@ -7,6 +7,8 @@ export const ENV = {
   TABLE_NAME: "TABLE_NAME",
   /** Documents bucket (the chat API's DELETE and presign routes use it). */
   BUCKET_NAME: "BUCKET_NAME",
+  /** The model provider: `moonshot` (default) or `glm` (provider/profiles.ts says what follows). */
+  PROVIDER: "PROVIDER",
   /** Chat: the key prefix presigned uploads are confined to (unset: the whole bucket). */
   UPLOAD_PREFIX: "UPLOAD_PREFIX",
   /** Moonshot API base URL, default https://api.moonshot.ai/v1. */
@@ -15,6 +17,22 @@ export const ENV = {
   MOONSHOT_API_KEY: "MOONSHOT_API_KEY",
   /** ARN or name of the Secrets Manager secret holding the Moonshot API key. */
   MOONSHOT_API_KEY_SECRET: "MOONSHOT_API_KEY_SECRET",
+  /** Zhipu GLM API base URL, default https://open.bigmodel.cn/api/paas/v4. */
+  GLM_BASE_URL: "GLM_BASE_URL",
+  /** Local mode only: the GLM key itself. In AWS the key is read from the secret named below. */
+  GLM_API_KEY: "GLM_API_KEY",
+  /** ARN or name of the Secrets Manager secret holding the GLM API key. */
+  GLM_API_KEY_SECRET: "GLM_API_KEY_SECRET",
+  /**
+   * Context windows of the offered models, `id=tokens,...`, for a provider without a model list (GLM);
+   * unset: the provider profile's table.
+   */
+  MODEL_WINDOWS: "MODEL_WINDOWS",
+  /**
+   * Janitor/ingest: the account's file cap when it is not the provider's documented one (a raised
+   * quota, or a test account held lower). Unset: the provider's (Moonshot 1,000, GLM 100).
+   */
+  PROVIDER_MAX_FILES: "PROVIDER_MAX_FILES",
   /** ARN or name of the Secrets Manager secret holding the chat API bearer token. */
   API_TOKEN_SECRET: "API_TOKEN_SECRET",
   /** Local mode only: the API bearer token itself. */
@@ -65,4 +83,5 @@ export const ENV = {
 } as const;
 
 export const DEFAULT_MOONSHOT_BASE_URL = "https://api.moonshot.ai/v1";
+/** The default chat model of the default provider (each provider's is in provider/profiles.ts). */
 export const DEFAULT_MODEL = "kimi-k2.6";

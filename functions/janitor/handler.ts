@@ -1,7 +1,8 @@
 /**
  * Janitor Lambda: an EventBridge schedule starts one sweep (functions/core/janitor/sweep.ts) that
  * marks documents stuck in `processing` failed (functions/core/janitor/stuck.ts) and deletes stale
- * Moonshot remote files within the invocation's remaining time, then reports a summary
+ * remote files at the configured provider (Moonshot or Zhipu GLM, PROVIDER) within the invocation's
+ * remaining time, under that provider's account limits, then reports a summary
  * as a log line and metrics. An authentication or configuration error fails the invocation (alarm).
  *
  * Event: the scheduled event, or any object; `dryRun: true` (top level or under `detail`) reports what
@@ -9,7 +10,8 @@
  * (functions/core/janitor/ownership.ts); others are counted and reported. Environment (checked once
  * at cold start): TABLE_NAME, DEPLOYMENT_ID,
  * RETENTION_HOURS (default 24), HIGH_WATER_MARK (default 0.9), DRY_RUN (default false),
- * STUCK_PROCESSING_MINUTES (default 150: documents still `processing` after that are marked failed).
+ * STUCK_PROCESSING_MINUTES (default 150: documents still `processing` after that are marked failed),
+ * PROVIDER and its base URL / key variables, PROVIDER_MAX_FILES.
  */
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { Context } from "aws-lambda";
@@ -17,7 +19,7 @@ import { DynamoDocumentStore } from "../core/documents/dynamo-store";
 import { dryRunFromEvent, loadJanitorConfig } from "../core/janitor/config";
 import { JANITOR_METRICS, reportSweep } from "../core/janitor/report";
 import { runSweep, SweepAbortedError, type SweepSummary } from "../core/janitor/sweep";
-import { moonshotFromEnv } from "../core/moonshot";
+import { providerFromEnv } from "../core/provider";
 import { documents } from "../core/runtime/clients";
 import { logger, metrics } from "../core/runtime/observability";
 
@@ -27,7 +29,7 @@ const SWEEP_CONCURRENCY = 4;
 // Cold start: a bad configuration fails every invocation loudly instead of sweeping with guesses.
 const config = loadJanitorConfig();
 const store = new DynamoDocumentStore({ client: documents, tableName: config.tableName });
-const api = moonshotFromEnv();
+const api = providerFromEnv({}, config.provider);
 
 /** The sweep's outcome, also returned to direct invokers (the local runtime prints `deleted`). */
 export interface JanitorResult extends SweepSummary {

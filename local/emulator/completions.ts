@@ -13,7 +13,7 @@
  */
 import { createHash } from "node:crypto";
 import { answer } from "./chat";
-import { errors } from "./errors";
+import { type ErrorVocabulary, errors as moonshotErrors } from "./errors";
 import { countChatTokens, countTokens, messageText, TOKENS_PER_MESSAGE, TOKENS_PER_REPLY } from "./tokens";
 
 export interface ModelSpec {
@@ -112,6 +112,17 @@ export function usesThinking(model: string, thinking: unknown): boolean {
   return false;
 }
 
+/**
+ * What a provider does differently in the checks and the answer's shape: its error vocabulary and
+ * which models think (Moonshot's by default; the GLM profile passes its own, profiles.ts).
+ */
+export interface CompletionDialect {
+  errors: ErrorVocabulary;
+  thinks(model: string, thinking: unknown): boolean;
+}
+
+export const MOONSHOT_DIALECT: CompletionDialect = { errors: moonshotErrors, thinks: usesThinking };
+
 export interface CompletionParams {
   maxTokens?: number;
   n: number;
@@ -123,7 +134,11 @@ export interface CompletionParams {
   includeUsage: boolean;
 }
 
-function optionalInt(body: Record<string, unknown>, key: string): number | undefined {
+function optionalInt(
+  body: Record<string, unknown>,
+  key: string,
+  errors: ErrorVocabulary = moonshotErrors,
+): number | undefined {
   const v = body[key];
   if (v === undefined || v === null) return undefined;
   if (typeof v !== "number" || !Number.isInteger(v))
@@ -131,7 +146,13 @@ function optionalInt(body: Record<string, unknown>, key: string): number | undef
   return v;
 }
 
-function optionalNumber(body: Record<string, unknown>, key: string, min: number, max: number) {
+function optionalNumber(
+  body: Record<string, unknown>,
+  key: string,
+  min: number,
+  max: number,
+  errors: ErrorVocabulary = moonshotErrors,
+) {
   const v = body[key];
   if (v === undefined || v === null) return undefined;
   if (typeof v !== "number" || !(v >= min && v <= max))
@@ -140,18 +161,24 @@ function optionalNumber(body: Record<string, unknown>, key: string, min: number,
 }
 
 /** Checks the generation parameters as the provider does for `model`; returns what the answer needs. */
-export function checkParams(body: Record<string, unknown>, model: ModelSpec): CompletionParams {
-  const maxTokens = optionalInt(body, "max_completion_tokens") ?? optionalInt(body, "max_tokens");
+export function checkParams(
+  body: Record<string, unknown>,
+  model: ModelSpec,
+  dialect: CompletionDialect = MOONSHOT_DIALECT,
+): CompletionParams {
+  const { errors } = dialect;
+  const maxTokens =
+    optionalInt(body, "max_completion_tokens", errors) ?? optionalInt(body, "max_tokens", errors);
   if (maxTokens !== undefined && maxTokens < 1)
     throw errors.invalid("Invalid request: max_tokens must be >= 1");
-  const n = optionalInt(body, "n") ?? 1;
+  const n = optionalInt(body, "n", errors) ?? 1;
   if (n < 1 || n > 5) throw errors.invalid("Invalid request: n must be between 1 and 5");
-  const temperature = optionalNumber(body, "temperature", 0, 1);
-  const topP = optionalNumber(body, "top_p", 0, 1);
-  const presence = optionalNumber(body, "presence_penalty", -2, 2);
-  const frequency = optionalNumber(body, "frequency_penalty", -2, 2);
-  optionalInt(body, "seed");
-  const thinking = usesThinking(model.id, body.thinking);
+  const temperature = optionalNumber(body, "temperature", 0, 1, errors);
+  const topP = optionalNumber(body, "top_p", 0, 1, errors);
+  const presence = optionalNumber(body, "presence_penalty", -2, 2, errors);
+  const frequency = optionalNumber(body, "frequency_penalty", -2, 2, errors);
+  optionalInt(body, "seed", errors);
+  const thinking = dialect.thinks(model.id, body.thinking);
   if (fixesSampling(model.id)) {
     const fixedTemperature = thinking ? 1 : 0.6;
     if (temperature !== undefined && temperature !== fixedTemperature)
@@ -283,14 +310,20 @@ function asJson(text: string, source: string | undefined, schema?: Record<string
   return JSON.stringify(out);
 }
 
-/** The SSE frames of a streamed completion, `[DONE]` included. */
+/**
+ * The SSE frames of a streamed completion, `[DONE]` included. Moonshot puts usage on the finishing
+ * chunk in the first choice and at the top level; GLM (`usageInChoice: false`) at the top level only,
+ * and its chunks carry a `request_id`.
+ */
 export function streamFrames(
-  meta: { id: string; created: number; model: string },
+  meta: { id: string; created: number; model: string; requestId?: string },
   completion: Completion,
   params: CompletionParams,
+  style: { usageInChoice: boolean } = { usageInChoice: true },
 ): string[] {
+  const requestId = meta.requestId === undefined ? {} : { request_id: meta.requestId };
   const frame = (choices: unknown[], extra: Record<string, unknown> = {}) =>
-    `data: ${JSON.stringify({ id: meta.id, object: "chat.completion.chunk", created: meta.created, model: meta.model, choices, ...extra })}\n\n`;
+    `data: ${JSON.stringify({ id: meta.id, ...requestId, object: "chat.completion.chunk", created: meta.created, model: meta.model, choices, ...extra })}\n\n`;
   const indexes = Array.from({ length: params.n }, (_, i) => i);
   const frames: string[] = [
     frame(
@@ -306,14 +339,13 @@ export function streamFrames(
     }
   }
   const { usage, finish } = completion;
-  // Moonshot puts usage on the finishing chunk (in the choice and at the top level).
   frames.push(
     frame(
       indexes.map((index) => ({
         index,
         delta: {},
         finish_reason: finish,
-        ...(index === 0 ? { usage } : {}),
+        ...(index === 0 && style.usageInChoice ? { usage } : {}),
       })),
       { usage },
     ),

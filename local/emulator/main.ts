@@ -1,26 +1,30 @@
 /**
- * CLI: `npm run emulator -- --port 8787 [options]` starts the Moonshot emulator and prints
- * `listening on http://127.0.0.1:N` once it accepts connections. SIGINT/SIGTERM close it cleanly.
+ * CLI: `npm run emulator -- --port 8787 [--profile glm] [options]` starts the provider emulator and
+ * prints `listening on http://127.0.0.1:N` once it accepts connections (the API root is that plus
+ * `/v1`, or `/api/paas/v4` for glm). SIGINT/SIGTERM close it cleanly.
  */
 import { parseArgs } from "node:util";
+import { PROFILE_NAMES } from "./profiles";
 import { type FaultConfig, OPERATIONS, type Operation, startEmulator } from "./server";
 
-const HELP = `Moonshot API emulator
+const HELP = `Provider API emulator (Moonshot or Zhipu GLM)
 
 Usage: npm run emulator -- [options]
 
+  --profile P              moonshot (default; API root <url>/v1) or glm (API root <url>/api/paas/v4)
   --port N                 port to listen on (default 8787; 0 = random)
   --host H                 interface (default 127.0.0.1)
   --api-key KEY            required bearer (default: env EMULATOR_API_KEY; unset = any non-empty key)
   --data-dir DIR           persist files here and reload them on start (default: memory only)
   --content-format F       json (default, like the real service) or text
-  --max-files N            file-count quota (default 1000)
-  --max-file-bytes N       per-file size cap in bytes (default 104857600)
-  --max-total-bytes N      total size quota in bytes (default 10737418240)
+  --max-files N            file-count quota (default: moonshot 1000, glm 100)
+  --max-file-bytes N       per-file size cap in bytes (default: moonshot 104857600, glm 52428800)
+  --max-image-bytes N      per-image size cap in bytes (default: moonshot none, glm 5242880)
+  --max-total-bytes N      total size quota in bytes (default: moonshot 10737418240, glm 5242880000)
   --latency-ms MS|OP=MS,.. fixed latency for all /v1 operations, or per operation (e.g. upload=200,chat=50)
-  --rate-429 F             fraction of /v1 requests answered 429 with Retry-After (0..1)
-  --rate-quota F           fraction answered 429 exceeded_current_quota_error (0..1)
-  --rate-500 F             fraction answered 500 server_error (0..1)
+  --rate-429 F             fraction of API requests answered 429 (moonshot: with Retry-After; glm: 1302/1303)
+  --rate-quota F           fraction answered 429 out of credit (moonshot exceeded_current_quota_error, glm 1113)
+  --rate-500 F             fraction answered 500 (0..1)
   --rate-drop F            fraction whose connection is dropped (0..1)
   --rate-slow F            fraction delayed by --slow-ms (0..1)
   --slow-ms MS             delay of slow responses (default 30000)
@@ -66,6 +70,7 @@ function latency(value: string | undefined): FaultConfig["latencyMs"] | undefine
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
+      profile: { type: "string" },
       port: { type: "string" },
       host: { type: "string" },
       "api-key": { type: "string" },
@@ -73,6 +78,7 @@ async function main(): Promise<void> {
       "content-format": { type: "string" },
       "max-files": { type: "string" },
       "max-file-bytes": { type: "string" },
+      "max-image-bytes": { type: "string" },
       "max-total-bytes": { type: "string" },
       "latency-ms": { type: "string" },
       "rate-429": { type: "string" },
@@ -98,6 +104,10 @@ async function main(): Promise<void> {
   if (format !== undefined && format !== "json" && format !== "text") {
     throw new Error(`--content-format must be json or text, got "${format}"`);
   }
+  const profile = values.profile ?? "moonshot";
+  if (!(PROFILE_NAMES as readonly string[]).includes(profile)) {
+    throw new Error(`--profile must be one of ${PROFILE_NAMES.join(", ")}, got "${profile}"`);
+  }
   const apiKey = values["api-key"] ?? process.env.EMULATOR_API_KEY;
   const faults: Partial<FaultConfig> = {
     latencyMs: latency(values["latency-ms"]),
@@ -114,6 +124,7 @@ async function main(): Promise<void> {
     seed: num("seed", values.seed),
   };
   const emulator = await startEmulator({
+    profile: profile as (typeof PROFILE_NAMES)[number],
     port: num("port", values.port) ?? 8787,
     host: values.host ?? "127.0.0.1",
     apiKey: apiKey === "" ? undefined : apiKey,
@@ -122,6 +133,7 @@ async function main(): Promise<void> {
     limits: {
       maxFiles: num("max-files", values["max-files"]),
       maxFileBytes: num("max-file-bytes", values["max-file-bytes"]),
+      maxImageBytes: num("max-image-bytes", values["max-image-bytes"]),
       maxTotalBytes: num("max-total-bytes", values["max-total-bytes"]),
     },
     faults,

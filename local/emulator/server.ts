@@ -1,8 +1,10 @@
 /**
- * A Moonshot-compatible HTTP server for tests, benchmarks and `npm start`: the paths of the provider's
- * OpenAPI document (models, balance, files, content, chat completions, token estimate) with the
- * provider's quotas, error bodies and messages, real text extraction, a deterministic offline "model",
- * fault injection, and an inspection/control API under `/_emulator/` (loopback only, no bearer).
+ * A provider-compatible HTTP server for tests, benchmarks and `npm start`, with two profiles
+ * (profiles.ts): Moonshot (the paths of its OpenAPI document under `/v1`: models, balance, files,
+ * content, chat completions, token estimate) and Zhipu GLM (under `/api/paas/v4`: paged files,
+ * content, chat completions, tokenizer; contract in glm-contract.json). Either way: the provider's
+ * quotas, error bodies and messages, real text extraction, a deterministic offline "model", fault
+ * injection, and an inspection/control API under `/_emulator/` (loopback only, no bearer).
  *
  * Built on node:http rather than a framework because it needs low-level control: streaming multipart
  * parsing (busboy) with a size cap enforced while bytes arrive, dropping sockets, and streaming large
@@ -22,42 +24,31 @@ import {
   checkParams,
   complete,
   DEFAULT_PROMPT_CACHE,
-  isThinkingCapable,
-  type ModelSpec,
   PromptCache,
   type PromptCacheOptions,
   promptTokensOf,
   streamFrames,
 } from "./completions";
-import { ApiError, errors } from "./errors";
+import { ApiError, type ErrorVocabulary } from "./errors";
 import { classifyFile, extractFile } from "./extract";
 import { prng } from "./prng";
+import {
+  type EmulatorLimits,
+  type EmulatorProfile,
+  type EmulatorProfileName,
+  emulatorProfile,
+  MOONSHOT_MODELS,
+  type ModelSpec,
+  OPERATIONS,
+  type Operation,
+  PROFILES,
+  publicFile,
+} from "./profiles";
 import { FileStore, newFileId, type StoredFile } from "./store";
 import { countChatTokens } from "./tokens";
 
-/** The API operations the emulator distinguishes (faults and latency can target each one). */
-export type Operation =
-  | "models"
-  | "balance"
-  | "upload"
-  | "list"
-  | "retrieve"
-  | "delete"
-  | "content"
-  | "chat"
-  | "estimate";
-
-export const OPERATIONS: readonly Operation[] = [
-  "models",
-  "balance",
-  "upload",
-  "list",
-  "retrieve",
-  "delete",
-  "content",
-  "chat",
-  "estimate",
-];
+export type { EmulatorLimits, EmulatorProfileName, ModelSpec } from "./profiles";
+export { OPERATIONS, type Operation } from "./profiles";
 
 /**
  * Fault injection. Rates are fractions of /v1 requests (0..1) drawn from a seeded PRNG, checked in this
@@ -93,15 +84,11 @@ export interface FaultConfig {
   rateStreamCut?: number;
 }
 
-export interface EmulatorLimits {
-  maxFiles: number;
-  maxFileBytes: number;
-  maxTotalBytes: number;
-}
-
-export type { ModelSpec, PromptCacheOptions } from "./completions";
+export type { PromptCacheOptions } from "./completions";
 
 export interface EmulatorOptions {
+  /** Which provider to stand in for. @default "moonshot" */
+  profile?: EmulatorProfileName;
   /** 0 (default) picks a free port. */
   port?: number;
   /** Default 127.0.0.1. */
@@ -114,8 +101,10 @@ export interface EmulatorOptions {
   dataDir?: string;
   /** Shape of GET /v1/files/{id}/content: a JSON envelope like the real service (default) or plain text. */
   contentFormat?: "json" | "text";
-  /** Models served by GET /v1/models and accepted by chat; replaces the default list. */
+  /** Models served by GET /v1/models and accepted by chat; replaces the profile's list. */
   models?: ModelSpec[];
+  /** Models GLM's POST /tokenizer counts (others: 400 1214). @default the profile's (docs.z.ai) */
+  tokenizerModels?: string[];
   /** Account balance (CNY) reported by /v1/users/me/balance; chat answers 429 quota errors at <= 0. */
   balance?: number;
   /**
@@ -146,8 +135,9 @@ export interface FileSummary {
 export interface RunningEmulator {
   /** http://127.0.0.1:PORT */
   url: string;
-  /** url + "/v1", for an OpenAI-compatible client's baseURL. */
+  /** url + the profile's API root ("/v1" or "/api/paas/v4"), for an OpenAI-compatible client's baseURL. */
   baseURL: string;
+  profile: EmulatorProfileName;
   port: number;
   close(): Promise<void>;
   setFaults(f: Partial<FaultConfig>): void;
@@ -162,25 +152,11 @@ export interface RunningEmulator {
   requests(): RequestLogEntry[];
 }
 
-/** Context windows per model (tokens), from the platform's model list. */
-export const DEFAULT_MODELS: readonly ModelSpec[] = [
-  { id: "moonshot-v1-8k", context_length: 8192 },
-  { id: "moonshot-v1-32k", context_length: 32768 },
-  { id: "moonshot-v1-128k", context_length: 131072 },
-  { id: "moonshot-v1-auto", context_length: 131072 },
-  { id: "kimi-k2-0905-preview", context_length: 262144 },
-  { id: "kimi-k2-turbo-preview", context_length: 262144 },
-  { id: "kimi-k2-thinking", context_length: 262144 },
-  { id: "kimi-k2-thinking-turbo", context_length: 262144 },
-  { id: "kimi-k2.5", context_length: 262144 },
-  { id: "kimi-k2.6", context_length: 262144 },
-];
+/** Moonshot's models (the default profile's). */
+export const DEFAULT_MODELS: readonly ModelSpec[] = MOONSHOT_MODELS;
 
-export const DEFAULT_LIMITS: EmulatorLimits = {
-  maxFiles: 1000,
-  maxFileBytes: 100 * 1024 * 1024,
-  maxTotalBytes: 10 * 1024 * 1024 * 1024,
-};
+/** Moonshot's limits (the default profile's). */
+export const DEFAULT_LIMITS: EmulatorLimits = PROFILES.moonshot.limits;
 
 export const DEFAULT_FAULTS: FaultConfig = {
   latencyMs: 0,
@@ -204,14 +180,15 @@ const DEFAULT_BALANCE = 10_000;
 const PRICE_PER_TOKEN = 0.000001;
 const MAX_JSON_BODY = 64 * 1024 * 1024;
 const MAX_LOG = 50_000;
-const PURPOSES = ["file-extract", "image", "video", "batch"];
+/** Bounds GET /files?after= lookups of files deleted since a page was served. */
+const MAX_CURSOR_MEMORY = 10_000;
 
 /** Starts an emulator; resolves once it listens. */
 export async function startEmulator(opts: EmulatorOptions = {}): Promise<RunningEmulator> {
   const store = await FileStore.open(opts.dataDir);
   try {
     // Options are validated here (bad limits/faults throw) before anything listens.
-    const emulator = new Emulator(opts, store);
+    const emulator = new Emulator(opts, emulatorProfile(opts.profile ?? "moonshot"), store);
     return await emulator.listen(opts.port ?? 0, opts.host ?? "127.0.0.1");
   } catch (err) {
     await store.close(); // e.g. EADDRINUSE: do not leave a temp folder behind
@@ -281,6 +258,9 @@ export function mergeFaults(base: FaultConfig, patch: Partial<FaultConfig>): Fau
 
 /** Validates and merges a limits patch. */
 export function mergeLimits(base: EmulatorLimits, patch: Partial<EmulatorLimits>): EmulatorLimits {
+  // A file cap under the image cap would let an image through that the file cap refuses: follow it.
+  if (patch.maxFileBytes !== undefined && patch.maxImageBytes === undefined)
+    patch = { ...patch, maxImageBytes: Math.min(base.maxImageBytes, patch.maxFileBytes) };
   const out = { ...base };
   for (const [key, value] of Object.entries(patch) as [keyof EmulatorLimits, unknown][]) {
     if (value === undefined) continue;
@@ -298,18 +278,13 @@ interface Route {
   fileId?: string;
 }
 
-function route(method: string, path: string): Route | "method" | undefined {
+function route(profile: EmulatorProfile, method: string, path: string): Route | "method" | undefined {
   const p = path.length > 1 && path.endsWith("/") ? path.slice(0, -1) : path;
-  const fixed: Record<string, Partial<Record<string, Operation>>> = {
-    "/v1/models": { GET: "models" },
-    "/v1/users/me/balance": { GET: "balance" },
-    "/v1/files": { POST: "upload", GET: "list" },
-    "/v1/chat/completions": { POST: "chat" },
-    "/v1/tokenizers/estimate-token-count": { POST: "estimate" },
-  };
-  const known = fixed[p];
+  if (!p.startsWith(`${profile.basePath}/`)) return undefined;
+  const sub = p.slice(profile.basePath.length);
+  const known = profile.routes[sub];
   if (known) return known[method] ? { operation: known[method] } : "method";
-  const m = /^\/v1\/files\/([^/]+)(\/content)?$/.exec(p);
+  const m = /^\/files\/([^/]+)(\/content)?$/.exec(sub);
   if (m) {
     const fileId = decodeURIComponent(m[1]!);
     if (m[2]) return method === "GET" ? { operation: "content", fileId } : "method";
@@ -318,20 +293,6 @@ function route(method: string, path: string): Route | "method" | undefined {
     return "method";
   }
   return undefined;
-}
-
-function publicFile(f: StoredFile) {
-  const out: Record<string, unknown> = {
-    id: f.id,
-    object: "file",
-    bytes: f.bytes,
-    created_at: f.created_at,
-    filename: f.filename,
-    purpose: f.purpose,
-    status: f.status,
-  };
-  if (f.status_details !== undefined) out.status_details = f.status_details;
-  return out;
 }
 
 function sendJson(
@@ -360,7 +321,11 @@ function isLoopback(socket: Socket): boolean {
 }
 
 /** Reads a JSON body up to `max` bytes; rejects with 400 errors the provider would send. */
-async function readJson(req: IncomingMessage, max = MAX_JSON_BODY): Promise<unknown> {
+async function readJson(
+  req: IncomingMessage,
+  errors: ErrorVocabulary,
+  max = MAX_JSON_BODY,
+): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
   let tooLarge = false;
@@ -391,6 +356,13 @@ class Emulator {
   private readonly models: ModelSpec[];
   private readonly promptCache?: PromptCache;
   private readonly contentFormat: "json" | "text";
+  private readonly errors: ErrorVocabulary;
+  /**
+   * Upload order of each file (GLM pages in it), kept a while for deleted files so a page cursor
+   * naming one still places the next page.
+   */
+  private readonly uploadOrder = new Map<string, number>();
+  private nextOrder = 0;
   /** Uploads holding a file-count reservation (so concurrent uploads cannot overshoot the cap). */
   private inflightUploads = 0;
   /** Bytes of uploads that passed the total-size check but are still being extracted/stored. */
@@ -399,13 +371,15 @@ class Emulator {
 
   constructor(
     private readonly opts: EmulatorOptions,
+    private readonly profile: EmulatorProfile,
     private readonly store: FileStore,
   ) {
-    this.limits = mergeLimits(DEFAULT_LIMITS, opts.limits ?? {});
+    this.errors = profile.errors;
+    this.limits = mergeLimits(profile.limits, opts.limits ?? {});
     this.faults = mergeFaults(DEFAULT_FAULTS, opts.faults ?? {});
     this.random = prng(this.faults.seed ?? 1);
     this.balance = opts.balance ?? DEFAULT_BALANCE;
-    this.models = (opts.models ?? DEFAULT_MODELS).map((m) => ({ ...m }));
+    this.models = (opts.models ?? profile.models).map((m) => ({ ...m }));
     if (opts.promptCache !== false)
       this.promptCache = new PromptCache({ ...DEFAULT_PROMPT_CACHE, ...opts.promptCache });
     this.contentFormat = opts.contentFormat ?? "json";
@@ -420,7 +394,7 @@ class Emulator {
       this.handle(req, res).catch((err) => {
         // Last resort: never let a handler bug crash the process.
         if (!res.headersSent && !res.destroyed)
-          sendError(res, errors.server(`emulator error: ${String(err)}`));
+          sendError(res, this.errors.server(`emulator error: ${String(err)}`));
         else res.destroy();
       });
     });
@@ -444,7 +418,8 @@ class Emulator {
   private handleObject(url: string, port: number): RunningEmulator {
     return {
       url,
-      baseURL: `${url}/v1`,
+      baseURL: `${url}${this.profile.basePath}`,
+      profile: this.profile.name,
       port,
       close: () => this.close(),
       setFaults: (f) => {
@@ -478,7 +453,8 @@ class Emulator {
   private async reset(): Promise<void> {
     await this.store.clear();
     this.log.length = 0;
-    this.limits = mergeLimits(DEFAULT_LIMITS, this.opts.limits ?? {});
+    this.limits = mergeLimits(this.profile.limits, this.opts.limits ?? {});
+    this.uploadOrder.clear();
     this.faults = mergeFaults(DEFAULT_FAULTS, this.opts.faults ?? {});
     this.random = prng(this.faults.seed ?? 1);
     this.clockOffset = 0;
@@ -512,11 +488,11 @@ class Emulator {
       return;
     }
 
-    const r = route(method, path);
+    const r = route(this.profile, method, path);
     if (r === undefined || r === "method") {
       req.resume();
       const what = r === "method" ? `method ${method} for ${path}` : `path ${path}`;
-      sendError(res, errors.notFound(`The emulator has no ${what}; resource`));
+      sendError(res, this.errors.notFound(`The emulator has no ${what}; resource`));
       return;
     }
     res.on("close", () =>
@@ -543,8 +519,8 @@ class Emulator {
   private authorize(req: IncomingMessage): void {
     const header = req.headers.authorization ?? "";
     const m = /^Bearer\s+(\S.*)$/i.exec(header.trim());
-    if (!m?.[1]) throw errors.missingAuth();
-    if (this.opts.apiKey !== undefined && m[1].trim() !== this.opts.apiKey) throw errors.wrongKey();
+    if (!m?.[1]) throw this.errors.missingAuth();
+    if (this.opts.apiKey !== undefined && m[1].trim() !== this.opts.apiKey) throw this.errors.wrongKey();
   }
 
   /** Applies rate-based faults; true when the request was answered (or dropped) by a fault. */
@@ -558,13 +534,13 @@ class Emulator {
     if (x < edge) {
       // Alternate between the two retryable 429 flavours, deterministically.
       throw this.random() < 0.5
-        ? errors.rateLimited(f.retryAfterSeconds)
-        : errors.overloaded(f.retryAfterSeconds);
+        ? this.errors.rateLimited(f.retryAfterSeconds)
+        : this.errors.overloaded(f.retryAfterSeconds);
     }
     edge += f.rateQuota ?? 0;
-    if (x < edge) throw errors.quotaExhausted();
+    if (x < edge) throw this.errors.quotaExhausted();
     edge += f.rate500;
-    if (x < edge) throw errors.server();
+    if (x < edge) throw this.errors.server();
     edge += f.rateDrop;
     if (x < edge) {
       req.socket.destroy();
@@ -586,12 +562,12 @@ class Emulator {
             id: m.id,
             object: "model",
             created: 1_700_000_000,
-            owned_by: "moonshot",
+            owned_by: this.profile.ownedBy,
             context_length: m.context_length,
             supports_image_in:
               m.id.includes("vision") || m.id.startsWith("kimi-k2.5") || m.id.startsWith("kimi-k2.6"),
             supports_video_in: m.id.startsWith("kimi-k2.5") || m.id.startsWith("kimi-k2.6"),
-            supports_reasoning: isThinkingCapable(m.id),
+            supports_reasoning: this.profile.thinks(m.id, undefined),
           })),
         });
       case "balance":
@@ -608,16 +584,22 @@ class Emulator {
         });
       case "list":
         req.resume();
-        return sendJson(res, 200, { object: "list", data: this.store.list().map(publicFile) });
+        if (this.profile.listing === "paged") return this.listPage(res, new URL(req.url ?? "/", "http://e"));
+        return sendJson(res, 200, {
+          object: "list",
+          data: this.store.list().map((f) => publicFile(this.profile, f)),
+        });
       case "retrieve": {
         req.resume();
         const f = this.store.get(r.fileId!);
-        if (!f) throw errors.fileNotFound(r.fileId!);
-        return sendJson(res, 200, publicFile(f));
+        if (!f) throw this.errors.fileNotFound(r.fileId!);
+        return sendJson(res, 200, publicFile(this.profile, f));
       }
       case "delete": {
         req.resume();
-        if (!(await this.store.delete(r.fileId!))) throw errors.fileNotFound(r.fileId!);
+        const f = this.store.get(r.fileId!);
+        if (!f || !(await this.store.delete(r.fileId!))) throw this.errors.fileNotFound(r.fileId!);
+        this.rememberCursor(f);
         return sendJson(res, 200, { id: r.fileId, object: "file", deleted: true });
       }
       case "content":
@@ -629,7 +611,67 @@ class Emulator {
         return this.chat(req, res);
       case "estimate":
         return this.estimate(req, res);
+      case "tokenizer":
+        return this.tokenizer(req, res);
     }
+  }
+
+  /** Where a file sits in upload order (files loaded from disk get theirs in the store's order). */
+  private orderOf(id: string): number {
+    let n = this.uploadOrder.get(id);
+    if (n === undefined) {
+      n = this.nextOrder++;
+      this.uploadOrder.set(id, n);
+    }
+    return n;
+  }
+
+  /** Keeps a deleted file's place for cursors, forgetting the oldest beyond MAX_CURSOR_MEMORY. */
+  private rememberCursor(f: StoredFile): void {
+    if (this.profile.listing !== "paged") return;
+    this.orderOf(f.id);
+    const live = this.store.count();
+    while (this.uploadOrder.size > live + MAX_CURSOR_MEMORY) {
+      const oldest = [...this.uploadOrder.keys()].find((id) => !this.store.get(id));
+      if (oldest === undefined) break;
+      this.uploadOrder.delete(oldest);
+    }
+  }
+
+  /**
+   * GLM's paged list: `purpose` (required), `limit` 1-100 (default 20), `after` (a file id: the page
+   * starts after it, even if it was deleted since), `order` (only `created_at`); `has_more` says
+   * whether another page follows (docs.bigmodel.cn "文件列表").
+   */
+  private listPage(res: ServerResponse, url: URL): void {
+    const q = url.searchParams;
+    const purpose = q.get("purpose");
+    if (purpose === null || purpose === "")
+      throw new ApiError(400, "", "purpose parameter not received properly", {}, "1213");
+    if (!this.profile.purposes.includes(purpose))
+      throw this.errors.invalid(`Invalid purpose parameter: ${purpose}`);
+    const order = q.get("order");
+    if (order !== null && order !== "created_at")
+      throw this.errors.invalid(`Invalid order parameter: ${order} (only created_at)`);
+    const limitText = q.get("limit");
+    const limit = limitText === null ? 20 : Number(limitText);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100)
+      throw this.errors.invalid(`Invalid limit parameter: ${limitText} (1 to 100)`);
+    const all = this.store.list();
+    for (const f of all) this.orderOf(f.id);
+    const files = all
+      .filter((f) => f.purpose === purpose)
+      .sort((a, b) => this.orderOf(a.id) - this.orderOf(b.id));
+    let start = 0;
+    const after = q.get("after");
+    if (after !== null) {
+      const place = this.uploadOrder.get(after);
+      if (place === undefined) throw this.errors.invalid(`Invalid after parameter: no file ${after}`);
+      start = files.findIndex((f) => this.orderOf(f.id) > place);
+      if (start < 0) start = files.length;
+    }
+    const data = files.slice(start, start + limit).map((f) => publicFile(this.profile, f));
+    sendJson(res, 200, { object: "list", data, has_more: start + limit < files.length });
   }
 
   // ---------------------------------------------------------------- files
@@ -637,7 +679,9 @@ class Emulator {
   private async upload(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const contentType = req.headers["content-type"] ?? "";
     if (!/^multipart\/form-data/i.test(contentType)) {
-      throw errors.invalid("Invalid request: the body must be multipart/form-data with a file and a purpose");
+      throw this.errors.invalid(
+        "Invalid request: the body must be multipart/form-data with a file and a purpose",
+      );
     }
     let parser: busboy.Busboy;
     try {
@@ -650,7 +694,7 @@ class Emulator {
         limits: { fileSize: this.limits.maxFileBytes + 1, files: 1, fields: 20, fieldSize: 64 * 1024 },
       });
     } catch (err) {
-      throw errors.invalid(`Invalid request: ${(err as Error).message}`);
+      throw this.errors.invalid(`Invalid request: ${(err as Error).message}`);
     }
 
     const fields: Record<string, string> = {};
@@ -737,7 +781,7 @@ class Emulator {
         outcome = await parsed;
       } catch (err) {
         req.unpipe(parser);
-        throw errors.invalid(`Invalid request: malformed multipart body (${(err as Error).message})`);
+        throw this.errors.invalid(`Invalid request: malformed multipart body (${(err as Error).message})`);
       }
       if (outcome === "gone") {
         res.destroy(); // the client went away mid-upload: nobody to answer
@@ -746,29 +790,36 @@ class Emulator {
       try {
         if (file) await file.written;
       } catch (err) {
-        throw errors.server(`failed to store the upload: ${(err as Error).message}`);
+        throw this.errors.server(`failed to store the upload: ${(err as Error).message}`);
       }
 
-      if (!file) throw errors.invalid("Invalid request: missing the file field");
+      if (!file) throw this.errors.invalid("Invalid request: missing the file field");
       const purpose = fields.purpose;
-      if (purpose === undefined) throw errors.invalid("Invalid request: missing the purpose field");
-      if (!PURPOSES.includes(purpose)) {
-        throw errors.invalid(
-          `Invalid request: purpose must be one of ${PURPOSES.join(", ")}, got ${purpose}`,
+      if (purpose === undefined) throw this.errors.invalid("Invalid request: missing the purpose field");
+      if (!this.profile.purposes.includes(purpose)) {
+        throw this.errors.invalid(
+          `Invalid request: purpose must be one of ${this.profile.purposes.join(", ")}, got ${purpose}`,
         );
       }
-      if (file.countExceeded) throw errors.fileCount(limits.maxFiles);
-      if (file.truncated) throw errors.fileTooLarge(limits.maxFileBytes);
-      if (file.bytes === 0) throw errors.fileEmpty();
-      const cls = classifyFile(file.filename);
+      if (file.countExceeded) throw this.errors.fileCount(limits.maxFiles);
+      if (file.truncated) throw this.errors.fileTooLarge(limits.maxFileBytes);
+      if (file.bytes === 0) throw this.errors.fileEmpty();
+      const classified = classifyFile(file.filename);
+      const refused =
+        purpose === "file-extract" &&
+        this.profile.extractExtensions !== undefined &&
+        !this.profile.extractExtensions.has(classified.ext);
+      const cls = refused ? { ...classified, kind: "unsupported" as const } : classified;
+      if (cls.kind !== "unsupported" && cls.mime.startsWith("image/") && file.bytes > limits.maxImageBytes)
+        throw this.errors.fileTooLarge(limits.maxImageBytes);
       if (
         cls.kind !== "unsupported" &&
         (file.totalExceeded ||
           this.store.totalBytes() + this.reservedBytes + file.bytes > limits.maxTotalBytes)
       ) {
-        throw errors.totalTooLarge(limits.maxTotalBytes);
+        throw this.errors.totalTooLarge(limits.maxTotalBytes);
       }
-      if (cls.kind === "unsupported") throw errors.unsupportedType(cls.ext);
+      if (cls.kind === "unsupported") throw this.errors.unsupportedType(cls.ext);
       // Hold the bytes against the quota while extracting, so concurrent uploads cannot overshoot it.
       this.reservedBytes += file.bytes;
       bytesReserved = file.bytes;
@@ -795,9 +846,12 @@ class Emulator {
           stored.status_details = result.details;
         }
       }
+      // Files loaded from disk take their places before this one.
+      if (this.profile.listing === "paged") for (const f of this.store.list()) this.orderOf(f.id);
       await this.store.add(stored, file.tempPath!, extracted);
+      this.orderOf(stored.id);
       committed = true;
-      sendJson(res, 200, publicFile(stored));
+      sendJson(res, 200, publicFile(this.profile, stored));
     } finally {
       this.reservedBytes -= bytesReserved;
       if (reserved) this.inflightUploads -= 1;
@@ -807,16 +861,16 @@ class Emulator {
 
   private async content(res: ServerResponse, id: string): Promise<void> {
     const f = this.store.get(id);
-    if (!f) throw errors.fileNotFound(id);
-    if (f.status === "error") throw errors.extractionFailed(f.status_details ?? "unknown error");
+    if (!f) throw this.errors.fileNotFound(id);
+    if (f.status === "error") throw this.errors.extractionFailed(f.status_details ?? "unknown error");
     if (f.purpose !== "file-extract" || f.text === "none") {
-      throw errors.invalid(
+      throw this.errors.invalid(
         `Invalid request: file ${id} was uploaded with purpose ${f.purpose}, not file-extract`,
       );
     }
     // Sized before answering: a file deleted concurrently becomes a clean 404, not a broken 200.
     const size = await this.store.textBytes(f).catch(() => undefined);
-    if (size === undefined) throw errors.fileNotFound(id);
+    if (size === undefined) throw this.errors.fileNotFound(id);
     const source = this.store.openText(f);
     if (this.contentFormat === "text") {
       res.writeHead(200, { "content-type": "text/plain; charset=utf-8", "content-length": size });
@@ -840,29 +894,53 @@ class Emulator {
   // ---------------------------------------------------------------- chat
 
   private model(id: unknown): ModelSpec {
-    if (typeof id !== "string" || id === "") throw errors.invalid("Invalid request: model is required");
+    if (typeof id !== "string" || id === "") throw this.errors.invalid("Invalid request: model is required");
     const m = this.models.find((x) => x.id === id);
-    if (!m) throw errors.modelNotFound(id);
+    if (!m) throw this.errors.modelNotFound(id);
     return m;
   }
 
   private async estimate(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = asObject(await readJson(req));
+    const body = asObject(await readJson(req, this.errors), this.errors);
     this.model(body.model);
-    const messages = checkMessages(body.messages);
+    const messages = checkMessages(body.messages, this.errors);
     sendJson(res, 200, { data: { total_tokens: countChatTokens(messages) } });
   }
 
+  /**
+   * GLM's `POST /tokenizer` (docs.z.ai "Tokenizer", docs.bigmodel.cn "文本分词器"): `{model, messages}`
+   * -> `{id, created, request_id, usage: {prompt_tokens}}`, for the models it documents only; any
+   * other model is an invalid parameter (1214). Counts like chat completions do.
+   */
+  private async tokenizer(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = asObject(await readJson(req, this.errors), this.errors);
+    const model = body.model;
+    if (typeof model !== "string" || model === "")
+      throw this.errors.invalid("model parameter not received properly");
+    const supported = this.opts.tokenizerModels ?? this.profile.tokenizerModels ?? [];
+    if (!supported.includes(model)) {
+      throw this.errors.invalid(`Invalid model parameter: the tokenizer does not support ${model}`);
+    }
+    const messages = checkMessages(body.messages, this.errors);
+    const id = randomBytes(12).toString("hex");
+    sendJson(res, 200, {
+      id,
+      created: this.now(),
+      request_id: id,
+      usage: { prompt_tokens: countChatTokens(messages) },
+    });
+  }
+
   private async chat(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = asObject(await readJson(req));
+    const body = asObject(await readJson(req, this.errors), this.errors);
     const model = this.model(body.model);
-    const messages = checkMessages(body.messages);
-    const params: CompletionParams = checkParams(body, model);
+    const messages = checkMessages(body.messages, this.errors);
+    const params: CompletionParams = checkParams(body, model, this.profile);
 
     const promptTokens = promptTokensOf(messages);
     if (promptTokens + (params.maxTokens ?? 0) > model.context_length)
-      throw errors.tokenLimit(model.context_length);
-    if (this.balance <= 0) throw errors.quotaExhausted();
+      throw this.errors.tokenLimit(model.context_length);
+    if (this.balance <= 0) throw this.errors.quotaExhausted();
 
     const nowMs = Date.now() + this.clockOffset * 1000;
     const cached = this.promptCache?.lookup(model.id, messages, nowMs) ?? 0;
@@ -872,6 +950,9 @@ class Emulator {
     this.balance -= usage.total_tokens * PRICE_PER_TOKEN;
     const id = `chatcmpl-${randomBytes(12).toString("hex")}`;
     const created = this.now();
+    const glm = this.profile.name === "glm";
+    // GLM answers carry a request_id (docs.z.ai chat completion); Moonshot's do not.
+    const requestId = glm ? { request_id: id } : {};
 
     if (body.stream !== true) {
       const message: Record<string, unknown> = { role: "assistant", content: completion.content };
@@ -887,6 +968,7 @@ class Emulator {
           finish_reason: completion.finish,
         })),
         usage,
+        ...requestId,
       });
     }
 
@@ -895,7 +977,12 @@ class Emulator {
       "cache-control": "no-cache",
       connection: "keep-alive",
     });
-    const frames = streamFrames({ id, created, model: model.id }, completion, params);
+    const frames = streamFrames(
+      { id, created, model: model.id, ...(glm ? { requestId: id } : {}) },
+      completion,
+      params,
+      { usageInChoice: !glm },
+    );
     const cutAfter =
       (this.faults.rateStreamCut ?? 0) > 0 &&
       (!this.faults.operations || this.faults.operations.includes("chat")) &&
@@ -935,7 +1022,7 @@ class Emulator {
     }
     const sub = path.slice("/_emulator".length) || "/";
     const readBody = async (): Promise<Record<string, unknown>> => {
-      const value = await readJson(req, 1024 * 1024).catch((err: ApiError) => {
+      const value = await readJson(req, this.errors, 1024 * 1024).catch((err: ApiError) => {
         throw new Error(err.message);
       });
       if (!value || typeof value !== "object" || Array.isArray(value))
@@ -948,7 +1035,9 @@ class Emulator {
         case "GET /state":
           req.resume();
           return sendJson(res, 200, {
-            files: this.store.list().map(publicFile),
+            // The emulator's own view: extraction status included, whatever the profile answers.
+            files: this.store.list().map((f) => publicFile(PROFILES.moonshot, f)),
+            profile: this.profile.name,
             count: this.store.count(),
             totalBytes: this.store.totalBytes(),
             limits: this.limits,
@@ -1004,7 +1093,7 @@ function round5(x: number): number {
   return Math.round(x * 1e5) / 1e5;
 }
 
-function asObject(value: unknown): Record<string, unknown> {
+function asObject(value: unknown, errors: ErrorVocabulary): Record<string, unknown> {
   if (!value || typeof value !== "object" || Array.isArray(value)) {
     throw errors.invalid("Invalid request: the request body must be a JSON object");
   }
@@ -1013,7 +1102,7 @@ function asObject(value: unknown): Record<string, unknown> {
 
 const ROLES = ["system", "user", "assistant", "tool"];
 
-function checkMessages(value: unknown): ChatMessageIn[] {
+function checkMessages(value: unknown, errors: ErrorVocabulary): ChatMessageIn[] {
   if (!Array.isArray(value) || value.length === 0) {
     throw errors.invalid("Invalid request: messages must be a non-empty array");
   }

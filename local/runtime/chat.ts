@@ -1,11 +1,11 @@
 /**
  * The chat API for local mode: the same Hono app the Lambda serves (functions/chat/app.ts), built
- * exactly like functions/chat/handler.ts builds it (same store, Moonshot client, S3 deleter, default
+ * exactly like functions/chat/handler.ts builds it (same store, provider client, S3 deleter, default
  * model, logger), except that authentication is the app's own bearer check (the same function the
  * API Gateway authorizer uses) instead of API Gateway's authorizer. Imported only after `startStack`
  * has set the environment, like a cold start.
  */
-import { DEFAULT_MODEL, ENV } from "../../functions/core/config";
+import { ENV } from "../../functions/core/config";
 import { IndexSearcher } from "../../functions/core/search/searcher";
 import { S3IndexObjects } from "../../functions/core/search/storage";
 
@@ -19,7 +19,7 @@ export async function loadChatFetch(): Promise<
     { parseMaxContextTokens },
     { s3ObjectDeleter },
     { DynamoDocumentStore },
-    { moonshotFromEnv },
+    { providerFromEnv, providerSettingsFromEnv },
     clients,
     keys,
     secrets,
@@ -31,7 +31,7 @@ export async function loadChatFetch(): Promise<
     import("../../functions/core/chat/budget"),
     import("../../functions/chat/objects"),
     import("../../functions/core/documents/dynamo-store"),
-    import("../../functions/core/moonshot/index"),
+    import("../../functions/core/provider/index"),
     import("../../functions/core/runtime/clients"),
     import("../../functions/core/auth/api-keys"),
     import("../../functions/core/runtime/secrets"),
@@ -40,18 +40,19 @@ export async function loadChatFetch(): Promise<
   ]);
   const tableName = process.env[ENV.TABLE_NAME];
   if (!tableName) throw new Error(`${ENV.TABLE_NAME} is not set`);
+  const provider = providerSettingsFromEnv();
   const keysTable = process.env[ENV.KEYS_TABLE_NAME];
   const keyStore = keysTable ? new keys.DynamoApiKeyStore(clients.documents, keysTable) : undefined;
   const indexBucket = process.env[ENV.SEARCH_INDEX_BUCKET];
   const app = createChatApp({
     store: new DynamoDocumentStore({ client: clients.documents, tableName }),
-    moonshot: moonshotFromEnv(),
+    provider: providerFromEnv({}, provider),
     objects: s3ObjectDeleter(clients.s3),
     // As in the Lambda: without an index bucket /search answers 503 and chat reads the scope itself.
     search: indexBucket
       ? new IndexSearcher({ objects: new S3IndexObjects({ client: clients.s3, bucket: indexBucket }) })
       : undefined,
-    defaultModel: process.env[ENV.MODEL]?.trim() || DEFAULT_MODEL,
+    defaultModel: process.env[ENV.MODEL]?.trim() || provider.profile.defaultModel,
     prices: priceTableFromJson(process.env[ENV.MODEL_PRICES]),
     maxContextTokens: parseMaxContextTokens(process.env[ENV.MAX_CONTEXT_TOKENS]),
     logger: telemetry.powertoolsLogger(obs.logger),

@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import { chmod, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { DEPLOYMENT_ID_PATTERN } from "../../functions/core/janitor/ownership";
+import { PROVIDER_NAMES, PROVIDER_PROFILES, type ProviderName } from "../../functions/core/provider/profiles";
 
 export interface LocalConfig {
   /** Chat API port (0 = any free port). */
@@ -14,7 +15,7 @@ export interface LocalConfig {
   s3Port: number;
   /** Local DynamoDB port (0 = any free port). */
   dynamoPort: number;
-  /** Moonshot emulator port (0 = any free port); unused when a real key is configured. */
+  /** Provider emulator port (0 = any free port); unused when a real key is configured. */
   emulatorPort: number;
   bucket: string;
   tableName: string;
@@ -23,9 +24,12 @@ export interface LocalConfig {
   dataDir: string;
   /** Absolute path of the drop folder, or undefined when disabled (`DROP_DIR=off`). */
   dropDir?: string;
-  /** Set when the user brought a real Moonshot key: no emulator is started. */
-  moonshotApiKey?: string;
-  moonshotBaseUrl?: string;
+  /** The model provider (PROVIDER): moonshot (default) or glm. */
+  provider: ProviderName;
+  /** Set when the user brought a real key (MOONSHOT_API_KEY or GLM_API_KEY): no emulator is started. */
+  providerApiKey?: string;
+  /** The real service's base URL (MOONSHOT_BASE_URL or GLM_BASE_URL); unset: its public endpoint. */
+  providerBaseUrl?: string;
   /** Seconds between janitor sweeps; 0 disables them. */
   janitorIntervalSeconds: number;
   ingest: {
@@ -83,7 +87,16 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): LocalCo
     );
   const dropRaw = env.DROP_DIR?.trim();
   const functionTimeoutSeconds = int(env, "INGEST_TIMEOUT_SECONDS", 300, 1, 900);
-  const apiKey = env.MOONSHOT_API_KEY?.trim();
+  const provider = env.PROVIDER?.trim() || "moonshot";
+  if (!(PROVIDER_NAMES as readonly string[]).includes(provider))
+    throw new ConfigError(`PROVIDER=${provider} is not valid: use one of ${PROVIDER_NAMES.join(", ")}`);
+  const profile = PROVIDER_PROFILES[provider as ProviderName];
+  const apiKey = env[profile.env.apiKey]?.trim();
+  const baseUrl = env[profile.env.baseUrl]?.trim();
+  if (baseUrl && !/^https?:\/\/[^\s/]+/.test(baseUrl))
+    throw new ConfigError(
+      `${profile.env.baseUrl}=${baseUrl} is not valid: expected a URL such as ${profile.defaultBaseUrl}`,
+    );
   const deploymentId = env.DEPLOYMENT_ID?.trim() || undefined;
   if (deploymentId !== undefined && !DEPLOYMENT_ID_PATTERN.test(deploymentId))
     throw new ConfigError(
@@ -99,8 +112,9 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): LocalCo
     region: env.AWS_REGION?.trim() || "us-east-1",
     dataDir: resolve(cwd, env.DATA_DIR?.trim() || ".data"),
     dropDir: dropRaw === "off" || dropRaw === "false" ? undefined : resolve(cwd, dropRaw || "inbox"),
-    moonshotApiKey: apiKey || undefined,
-    moonshotBaseUrl: env.MOONSHOT_BASE_URL?.trim() || undefined,
+    provider: profile.name,
+    providerApiKey: apiKey || undefined,
+    providerBaseUrl: baseUrl || undefined,
     janitorIntervalSeconds: int(env, "JANITOR_INTERVAL_SECONDS", 300, 0, 7 * 24 * 3600),
     ingest: {
       batchSize: int(env, "INGEST_BATCH_SIZE", 10, 1, 10_000),
@@ -119,6 +133,8 @@ export const dataPaths = (dataDir: string) => ({
   s3: join(dataDir, "s3"),
   dynamo: join(dataDir, "dynamodb"),
   emulator: join(dataDir, "emulator"),
+  /** The GLM emulator's files (each provider keeps its own account). */
+  emulatorGlm: join(dataDir, "emulator-glm"),
   token: join(dataDir, "api-token"),
   deploymentId: join(dataDir, "deployment-id"),
   emulatorKey: join(dataDir, "emulator-key"),
@@ -191,8 +207,10 @@ export interface RuntimeInfo {
   bucket: string;
   region: string;
   dropDir?: string;
-  /** The Moonshot endpoint in use: the emulator's URL, or the real provider's. */
-  moonshotBaseUrl: string;
+  /** The model provider (moonshot or glm). */
+  provider: ProviderName;
+  /** The provider endpoint in use: the emulator's URL, or the real provider's. */
+  providerBaseUrl: string;
   emulator: boolean;
   /** The web console, when its assets are built (web/dist). */
   consoleUrl?: string;

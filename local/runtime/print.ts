@@ -2,8 +2,10 @@
  * What `npm start` prints: the start-up banner (URLs, token, a ready-to-paste example) and one short
  * line per pipeline event. Colours only on a TTY (and never with NO_COLOR).
  */
+
 import { existsSync } from "node:fs";
 import { join, relative } from "node:path";
+import { PROVIDER_PROFILES } from "../../functions/core/provider/profiles";
 import type { RuntimeInfo } from "./config";
 
 export interface Printer {
@@ -69,7 +71,7 @@ export function banner(
     `  MCP server    ${info.apiUrl}/mcp  ${dim("(Streamable HTTP; header Authorization: Bearer <token>; see the README)")}`,
     `  API token     ${info.token}  ${dim(`(${extra.tokenSource})`)}`,
     `  S3 endpoint   ${info.s3Endpoint}   bucket: ${info.bucket}`,
-    `  Moonshot      ${info.emulator ? `emulator at ${info.moonshotBaseUrl} (set MOONSHOT_API_KEY to use the real API)` : info.moonshotBaseUrl}`,
+    providerLine(info),
     `  Data          ${rel(extra.dataDir)}  ${dim("(S3 objects, DynamoDB, emulator state, token; kept across restarts)")}`,
     info.dropDir
       ? `  Drop folder   ${rel(info.dropDir)}  ${dim("(files put here are uploaded to the bucket and left in place)")}`
@@ -95,4 +97,13 @@ export function banner(
     "",
   ];
   return lines.join("\n");
+}
+
+/** Which provider answers, and how to switch to the real one or the other provider. */
+function providerLine(info: RuntimeInfo): string {
+  const profile = PROVIDER_PROFILES[info.provider];
+  const label = "Provider".padEnd(14);
+  if (!info.emulator) return `  ${label}${profile.label} at ${info.providerBaseUrl}`;
+  const other = info.provider === "glm" ? "PROVIDER=moonshot" : "PROVIDER=glm";
+  return `  ${label}${profile.label} emulator at ${info.providerBaseUrl} ${dim(`(set ${profile.env.apiKey} to use the real API; ${other} for the other provider)`)}`;
 }

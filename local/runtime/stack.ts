@@ -1,7 +1,7 @@
 /**
  * The whole pipeline in one process, on 127.0.0.1: local S3 (s3rver) holding the bucket, local
- * DynamoDB (dynalite) with the stack's table design, the Moonshot emulator (unless a real key is
- * configured), S3 events -> LocalQueue (SQS semantics) -> the ingest Lambda handler, the janitor
+ * DynamoDB (dynalite) with the stack's table design, the provider emulator (Moonshot or GLM, PROVIDER;
+ * unless a real key is configured), S3 events -> LocalQueue (SQS semantics) -> the ingest Lambda handler, the janitor
  * handler on an interval, and the chat app (same code, same bearer auth) on PORT, plus the drop
  * folder. The handlers are the Lambda modules themselves, imported after the environment they read
  * at cold start has been set.
@@ -13,6 +13,7 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { PutBucketCorsCommand, S3Client } from "@aws-sdk/client-s3";
 import type { S3EventRecord, SQSBatchResponse, SQSEvent } from "aws-lambda";
 import type { DocumentRecord } from "../../functions/core/documents/model";
+import { PROVIDER_PROFILES } from "../../functions/core/provider/profiles";
 import { ensureApiKeysTable, ensureDocumentsTable, startLocalDynamo } from "../aws/dynamo";
 import { startLocalS3 } from "../aws/s3";
 import { createAdminApp } from "./admin";
@@ -55,7 +56,8 @@ export interface RunningStack {
 /** Starts the local pipeline described by `config`, printing pipeline events through `out`. */
 export async function startStack(config: LocalConfig, out: Printer): Promise<RunningStack> {
   const paths = dataPaths(config.dataDir);
-  await ensureDirs(config.dataDir, paths.s3, paths.dynamo, paths.emulator);
+  const emulatorDir = config.provider === "glm" ? paths.emulatorGlm : paths.emulator;
+  await ensureDirs(config.dataDir, paths.s3, paths.dynamo, emulatorDir);
   if (config.dropDir) await ensureDirs(config.dropDir);
   await refuseSecondInstance(paths.runtime, config.dataDir);
 
@@ -100,19 +102,29 @@ export async function startStack(config: LocalConfig, out: Printer): Promise<Run
     await ensureApiKeysTable(admin, keysTableName);
     if (migrated) out.info("dynamodb: the documents table gained its holdsFiles index (data migrated)");
 
-    let moonshotBaseUrl: string;
-    let moonshotApiKey: string;
-    if (config.moonshotApiKey) {
-      moonshotBaseUrl = config.moonshotBaseUrl ?? "https://api.moonshot.ai/v1";
-      moonshotApiKey = config.moonshotApiKey;
+    const profile = PROVIDER_PROFILES[config.provider];
+    let providerBaseUrl: string;
+    let providerApiKey: string;
+    if (config.providerApiKey) {
+      providerBaseUrl = config.providerBaseUrl ?? profile.defaultBaseUrl;
+      providerApiKey = config.providerApiKey;
     } else {
       const { startEmulator } = await import("../emulator/server");
-      const emulator = await withPortHint("The Moonshot emulator", "EMULATOR_PORT", config.emulatorPort, () =>
-        startEmulator({ port: config.emulatorPort, apiKey: EMULATOR_API_KEY, dataDir: paths.emulator }),
+      const emulator = await withPortHint(
+        `The ${profile.label} emulator`,
+        "EMULATOR_PORT",
+        config.emulatorPort,
+        () =>
+          startEmulator({
+            profile: config.provider,
+            port: config.emulatorPort,
+            apiKey: EMULATOR_API_KEY,
+            dataDir: emulatorDir,
+          }),
       );
       closers.push(() => emulator.close());
-      moonshotBaseUrl = emulator.baseURL;
-      moonshotApiKey = EMULATOR_API_KEY;
+      providerBaseUrl = emulator.baseURL;
+      providerApiKey = EMULATOR_API_KEY;
     }
 
     // The handlers read these at import time (cold start), exactly as in Lambda.
@@ -129,8 +141,9 @@ export async function startStack(config: LocalConfig, out: Printer): Promise<Run
       AWS_ENDPOINT_URL_S3: s3.endpoint,
       AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
       S3_FORCE_PATH_STYLE: "true",
-      MOONSHOT_BASE_URL: moonshotBaseUrl,
-      MOONSHOT_API_KEY: moonshotApiKey,
+      PROVIDER: config.provider,
+      [profile.env.baseUrl]: providerBaseUrl,
+      [profile.env.apiKey]: providerApiKey,
       API_TOKEN: token.value,
       MAX_RECEIVE_COUNT: String(config.ingest.maxReceiveCount),
       POWERTOOLS_SERVICE_NAME: process.env.POWERTOOLS_SERVICE_NAME ?? "kimi-doc-pipeline-local",
@@ -314,8 +327,9 @@ export async function startStack(config: LocalConfig, out: Printer): Promise<Run
       bucket: config.bucket,
       region: config.region,
       ...(config.dropDir ? { dropDir: config.dropDir } : {}),
-      moonshotBaseUrl,
-      emulator: !config.moonshotApiKey,
+      provider: config.provider,
+      providerBaseUrl,
+      emulator: !config.providerApiKey,
       ...(consoleUrl ? { consoleUrl } : {}),
     };
     await writeFileAtomic(paths.runtime, `${JSON.stringify(info, null, 2)}\n`, 0o600);

@@ -12,7 +12,7 @@ import {
   RateLimitError,
   ServerError,
   TimeoutError,
-} from "../../functions/core/moonshot/errors";
+} from "../../functions/core/provider/errors";
 import { RecordingMetrics } from "../../functions/core/runtime/telemetry";
 import { authHeader, FakeMoonshot, MemoryStore, parseSse, TOKEN } from "./support";
 
@@ -26,7 +26,7 @@ let deleted: { bucket: string; key: string }[];
 function makeApp(overrides: Partial<ChatDeps> = {}) {
   return createChatApp({
     store,
-    moonshot,
+    provider: moonshot,
     objects: {
       async deleteObject(bucket, key) {
         deleted.push({ bucket, key });

@@ -192,7 +192,7 @@ describe("JWT tenants: a tenant claim maps to the key prefix, end to end through
     store.add({ documentId: "b1", key: "acme2/vault.txt" }, "Acme2 vault code is pelican.\n\n");
     return createChatApp({
       store,
-      moonshot: new FakeMoonshot(),
+      provider: new FakeMoonshot(),
       objects: { deleteObject: async () => {} },
       defaultModel: "kimi-k2.6",
       logger: { info() {}, warn() {}, error() {} },

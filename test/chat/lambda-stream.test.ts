@@ -67,7 +67,7 @@ function app() {
   store.add({ documentId: "d1", key: "notes/one.txt" }, "The kettle is blue.\n\nThe teapot is green.\n\n");
   return createChatApp({
     store,
-    moonshot: new FakeMoonshot(),
+    provider: new FakeMoonshot(),
     objects: { deleteObject: async () => {} },
     defaultModel: "kimi-k2.6",
     logger: { info() {}, warn() {}, error() {} },

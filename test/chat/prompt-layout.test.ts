@@ -5,7 +5,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { layoutPrompt } from "../../functions/core/chat/prompt-layout";
-import type { ChatMessage } from "../../functions/core/moonshot/types";
+import type { ChatMessage } from "../../functions/core/provider/types";
 
 const text = fc.string({ minLength: 1, maxLength: 30 });
 const system = text.map((content): ChatMessage => ({ role: "system", content }));

@@ -11,8 +11,8 @@ import { s3ObjectDeleter } from "../../functions/chat/objects";
 import { bearerAuthenticator } from "../../functions/core/auth/token";
 import { type DynamoDocumentStore, normaliseSequencer } from "../../functions/core/documents/dynamo-store";
 import { documentIdFor } from "../../functions/core/ingest/events";
-import { MoonshotClient } from "../../functions/core/moonshot/client";
 import { type IngestHarness, messagesFor, startIngestHarness } from "../ingest/harness";
+import { testClient } from "../support/provider";
 import { type ServedApp, serveApp, TOKEN } from "./support";
 
 let h: IngestHarness;
@@ -42,7 +42,7 @@ beforeAll(async () => {
   h = await startIngestHarness();
   const app = createChatApp({
     store: interceptedStore(h.store),
-    moonshot: new MoonshotClient({
+    provider: testClient({
       baseURL: h.emulator.baseURL,
       apiKey: async () => "sk",
       retry: { maxAttempts: 1 },

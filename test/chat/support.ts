@@ -1,5 +1,5 @@
 /**
- * Test helpers for the chat API: an in-memory DocumentReader, a scriptable MoonshotApi fake, and a
+ * Test helpers for the chat API: an in-memory DocumentReader, a scriptable ProviderApi fake, and a
  * way to serve the Hono app on 127.0.0.1:0 with @hono/node-server.
  */
 import type { AddressInfo } from "node:net";
@@ -19,8 +19,8 @@ import type {
   ChatRequest,
   ChatResult,
   ModelInfo,
-  MoonshotApi,
-} from "../../functions/core/moonshot/types";
+  ProviderApi,
+} from "../../functions/core/provider/types";
 import { chunkText } from "../../functions/core/text/chunking";
 import { estimateTokens } from "../../functions/core/text/tokens";
 
@@ -97,10 +97,10 @@ export class MemoryStore implements DocumentReader {
 }
 
 /**
- * A MoonshotApi fake: answers with the labels of the documents it received (so tests can see what
+ * A ProviderApi fake: answers with the labels of the documents it received (so tests can see what
  * was sent), counts tokens like the local estimate times `tokenRatio`, and throws `fail` when set.
  */
-export class FakeMoonshot implements MoonshotApi {
+export class FakeMoonshot implements ProviderApi {
   models: ModelInfo[] = [
     { id: "kimi-k2.6", context_length: 262_144 },
     { id: "tiny-4k", context_length: 4096 },

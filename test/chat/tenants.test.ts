@@ -16,7 +16,7 @@ import { createChatApp } from "../../functions/chat/app";
 import { s3ObjectDeleter } from "../../functions/chat/objects";
 import { DynamoApiKeyStore, keyAuthenticator } from "../../functions/core/auth/api-keys";
 import { DynamoDocumentStore } from "../../functions/core/documents/dynamo-store";
-import { MoonshotClient } from "../../functions/core/moonshot/client";
+import { MoonshotClient } from "../../functions/core/moonshot/adapter";
 import { SearchIndexer } from "../../functions/core/search/indexer";
 import { IndexSearcher } from "../../functions/core/search/searcher";
 import { S3IndexObjects } from "../../functions/core/search/storage";
@@ -71,7 +71,7 @@ beforeAll(async () => {
   const objects = new S3IndexObjects({ client: stack.s3Client, bucket: indexBucket });
   const app = createChatApp({
     store,
-    moonshot: new MoonshotClient({
+    provider: new MoonshotClient({
       baseURL: emulator.baseURL,
       apiKey: async () => "sk-local",
       retry: { maxAttempts: 1 },

@@ -85,11 +85,31 @@ describe("emulator CLI", () => {
     expect(await p.exited).toBe(0);
   });
 
+  it("--profile glm serves GLM's paths, limits and error codes", async () => {
+    const p = launch(["--port", "0", "--profile", "glm", "--max-files", "1"]);
+    const url = await p.ready;
+    const headers = { authorization: "Bearer anything" };
+    expect((await fetch(`${url}/v1/files`, { headers })).status).toBe(404);
+    const form = new FormData();
+    form.append("file", new Blob(["plain text body"]), "a.txt");
+    form.append("purpose", "file-extract");
+    const up = await fetch(`${url}/api/paas/v4/files`, { method: "POST", headers, body: form });
+    expect(await up.json()).not.toHaveProperty("status");
+    const second = await fetch(`${url}/api/paas/v4/files`, { method: "POST", headers, body: form });
+    expect(((await second.json()) as { error: { code: string } }).error.code).toBe("1214");
+    const list = await fetch(`${url}/api/paas/v4/files?purpose=file-extract&limit=100`, { headers });
+    expect(await list.json()).toMatchObject({ object: "list", has_more: false });
+    p.child.kill("SIGTERM");
+    expect(await p.exited).toBe(0);
+  });
+
   it("refuses bad flags with a message and exit code 1", async () => {
     const p = launch(["--rate-429", "lots"]);
     const q = launch(["--content-format", "xml"]);
+    const r = launch(["--profile", "openai"]);
     await expect(p.ready).rejects.toThrow(/--rate-429 expects a number/);
     expect(await p.exited).toBe(1);
     await expect(q.ready).rejects.toThrow(/--content-format must be json or text/);
+    await expect(r.ready).rejects.toThrow(/--profile must be one of moonshot, glm/);
   });
 });

@@ -43,6 +43,7 @@ describe("quotas", () => {
       expect((r.body as { limits: unknown }).limits).toEqual({
         maxFiles: 1000,
         maxFileBytes: 100 * 1024 * 1024,
+        maxImageBytes: 100 * 1024 * 1024,
         maxTotalBytes: 10 * 1024 * 1024 * 1024,
       });
     } finally {

@@ -27,7 +27,7 @@ beforeAll(() => {
   const api = new ChatApi(stack, "Api", {
     table: new DocumentTable(stack, "Table").table,
     bucket: Bucket.fromBucketName(stack, "Docs", "docs-bucket"),
-    moonshotApiKey: secrets.moonshotApiKey,
+    provider: { name: "moonshot", apiKey: secrets.providerApiKey },
     apiToken: secrets.apiToken,
   });
   const assembly = app.synth();

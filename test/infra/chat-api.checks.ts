@@ -114,7 +114,7 @@ describe("chat API authentication", () => {
     const api = new ChatApi(s, "Api", {
       table: new DocumentTable(s, "D").table,
       bucket: Bucket.fromBucketName(s, "B", "docs-bucket"),
-      moonshotApiKey: secrets.moonshotApiKey,
+      provider: { name: "moonshot", apiKey: secrets.providerApiKey },
       apiToken: secrets.apiToken,
       webConsole: false,
     });
@@ -223,7 +223,7 @@ describe("chat API stage", () => {
         new ChatApi(s, "Api", {
           table: new DocumentTable(s, "D").table,
           bucket: Bucket.fromBucketName(s, "B", "docs-bucket"),
-          moonshotApiKey: secrets.moonshotApiKey,
+          provider: { name: "moonshot", apiKey: secrets.providerApiKey },
           apiToken: secrets.apiToken,
           timeout: Duration.minutes(16),
         }),

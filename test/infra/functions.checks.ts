@@ -101,6 +101,7 @@ describe("environment", () => {
         ...common2,
         ENV.TABLE_NAME,
         ENV.BUCKET_NAME,
+        ENV.PROVIDER,
         ENV.MOONSHOT_API_KEY_SECRET,
         ENV.MOONSHOT_BASE_URL,
         ENV.HIGH_WATER_MARK,
@@ -115,6 +116,7 @@ describe("environment", () => {
         ...common2,
         ENV.TABLE_NAME,
         ENV.BUCKET_NAME,
+        ENV.PROVIDER,
         ENV.MOONSHOT_API_KEY_SECRET,
         ENV.API_TOKEN_SECRET,
         ENV.MOONSHOT_BASE_URL,
@@ -132,6 +134,7 @@ describe("environment", () => {
       [
         ...common2,
         ENV.TABLE_NAME,
+        ENV.PROVIDER,
         ENV.MOONSHOT_API_KEY_SECRET,
         ENV.MOONSHOT_BASE_URL,
         ENV.RETENTION_HOURS,
@@ -166,7 +169,7 @@ describe("environment", () => {
 
 describe("secrets wiring", () => {
   it("hands out secret ARNs, never values, and only to the functions that read them", () => {
-    const moonshot = { Ref: logicalId(stack.pipeline.secrets.moonshotApiKey) };
+    const moonshot = { Ref: logicalId(stack.pipeline.secrets.providerApiKey) };
     const token = { Ref: logicalId(stack.pipeline.secrets.apiToken!) };
     for (const name of ["ingest", "chat", "janitor"]) {
       expect(envOf(functions[name])[ENV.MOONSHOT_API_KEY_SECRET], name).toEqual(moonshot);
@@ -179,7 +182,7 @@ describe("secrets wiring", () => {
   });
 
   it("grants GetSecretValue on exactly the secrets a function was given", () => {
-    const moonshot = { Ref: logicalId(stack.pipeline.secrets.moonshotApiKey) };
+    const moonshot = { Ref: logicalId(stack.pipeline.secrets.providerApiKey) };
     const token = { Ref: logicalId(stack.pipeline.secrets.apiToken!) };
     const expected: Record<string, unknown[]> = {
       ingest: [moonshot],
@@ -215,7 +218,7 @@ describe("secrets wiring", () => {
   });
 
   it("creates the Moonshot key secret without a value and generates the API token", () => {
-    const moonshot = resources[logicalId(stack.pipeline.secrets.moonshotApiKey)].Properties;
+    const moonshot = resources[logicalId(stack.pipeline.secrets.providerApiKey)].Properties;
     expect(moonshot.GenerateSecretString).toBeUndefined();
     expect(moonshot.SecretString).toBeUndefined();
     const token = resources[logicalId(stack.pipeline.secrets.apiToken!)].Properties;

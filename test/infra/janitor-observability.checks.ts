@@ -1,6 +1,7 @@
 import { Match, type Template } from "aws-cdk-lib/assertions";
 import { beforeAll, describe, expect, it } from "vitest";
-import { CHAT_METRICS, JANITOR_METRICS, PROVIDER_QUOTA } from "../../lib/defaults";
+import { PROVIDER_PROFILES } from "../../functions/core/provider/profiles";
+import { CHAT_METRICS, JANITOR_METRICS } from "../../lib/defaults";
 import type { PipelineStack } from "../../lib/pipeline-stack";
 import { logicalId, type Resources, shared, sharedDefaults } from "./synth";
 
@@ -103,7 +104,7 @@ describe("alarms", () => {
       Namespace: ns,
       MetricName: JANITOR_METRICS.remoteFiles,
       Dimensions: [{ Name: "service", Value: "janitor" }],
-      Threshold: 0.8 * PROVIDER_QUOTA.files,
+      Threshold: 0.8 * PROVIDER_PROFILES.moonshot.limits.maxFiles,
       Statistic: "Maximum",
       Period: 1800,
       ComparisonOperator: "GreaterThanOrEqualToThreshold",
@@ -112,7 +113,7 @@ describe("alarms", () => {
       Namespace: ns,
       MetricName: JANITOR_METRICS.remoteBytes,
       Dimensions: [{ Name: "service", Value: "janitor" }],
-      Threshold: Math.floor(0.8 * PROVIDER_QUOTA.bytes),
+      Threshold: Math.floor(0.8 * PROVIDER_PROFILES.moonshot.limits.maxTotalBytes),
     });
     expect(JANITOR_METRICS).toMatchObject({ remoteFiles: "RemoteFiles", remoteBytes: "RemoteBytes" });
   });

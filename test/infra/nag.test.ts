@@ -95,7 +95,7 @@ describe("cdk-nag AwsSolutions", () => {
     }
   });
 
-  it("stays clean with DESTROY, JWT auth and an existing bucket", () => {
+  it("stays clean with DESTROY, JWT auth, an existing bucket and the GLM provider", () => {
     const app = testApp();
     new PipelineStack(app, "Destroy", {
       env: TEST_ENV,
@@ -115,6 +115,10 @@ describe("cdk-nag AwsSolutions", () => {
     const imported = new Stack(app, "Imported", { env: TEST_ENV });
     new DocumentPipeline(imported, "Pipeline", {
       bucket: Bucket.fromBucketName(imported, "B", "shared-documents"),
+    });
+    new PipelineStack(app, "Glm", {
+      env: TEST_ENV,
+      pipeline: { provider: "glm", models: { "glm-4.6": 200_000 } },
     });
     const { findings } = nag(app);
     expect(findings).toEqual([]);

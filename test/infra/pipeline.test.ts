@@ -41,7 +41,7 @@ describe("removal policies", () => {
       p.ingestion.bucket,
       p.ingestion.accessLogsBucket!,
       p.table,
-      p.secrets.moonshotApiKey,
+      p.secrets.providerApiKey,
       p.secrets.apiToken!,
       p.ingestion.function.logs,
       p.chatApi.function.logs,
@@ -60,7 +60,7 @@ describe("removal policies", () => {
     const destroyed = synthPipeline({ removalPolicy: RemovalPolicy.DESTROY });
     const r = destroyed.template.toJSON().Resources as Resources;
     const p = destroyed.stack.pipeline;
-    for (const c of [p.ingestion.bucket, p.table, p.secrets.moonshotApiKey, p.janitor.function.logs]) {
+    for (const c of [p.ingestion.bucket, p.table, p.secrets.providerApiKey, p.janitor.function.logs]) {
       expect(policyOf(r, logicalId(c)).deletion, c.node.path).toBe("Delete");
     }
     expect(policyOf(r, logicalId(p.searchIndex.bucket)).deletion).toBe("Delete");
@@ -223,6 +223,19 @@ describe("invalid props fail at synth with a clear message", () => {
     ],
     ["providerBaseUrl junk", { providerBaseUrl: "moonshot" }, /providerBaseUrl must be an https URL/],
     ["model with spaces", { model: "kimi k2" }, /model must be a model id/],
+    [
+      "unknown provider",
+      { provider: "openai" as never },
+      /provider must be one of "moonshot", "glm", got "openai"/,
+    ],
+    ["models with moonshot", { models: { "kimi-k2.6": 262_144 } }, /models is for provider glm/],
+    ["models window too small", { provider: "glm", models: { "glm-4.6": 12 } }, /window of glm-4.6 must be/],
+    ["models empty", { provider: "glm", models: {} }, /models must name at least one model/],
+    [
+      "GLM base URL http",
+      { provider: "glm", providerBaseUrl: "http://api.z.ai" },
+      /such as "https:\/\/open.bigmodel.cn/,
+    ],
     [
       "modelPrices with a negative price",
       { modelPrices: { "kimi-k2.6": { input: -1, cachedInput: 0.1, output: 3 } } },

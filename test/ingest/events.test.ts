@@ -19,7 +19,8 @@ import {
   QuotaExhaustedError,
   RateLimitError,
   ServerError,
-} from "../../functions/core/moonshot/errors";
+} from "../../functions/core/provider/errors";
+import { PROVIDER_PROFILES } from "../../functions/core/provider/profiles";
 import { encodeS3EventKey } from "../../local/aws/s3";
 import { s3TestEventMessage, sqsMessageFor } from "../../local/aws/sqs";
 
@@ -101,13 +102,34 @@ describe("ids and names", () => {
 
 describe("validateObject", () => {
   it("rejects empty, too large and unsupported files before any provider call", () => {
-    expect(validateObject("a.txt", 0, 100)?.code).toBe("empty");
-    expect(validateObject("a.txt", 101, 100)?.code).toBe("too_large");
-    expect(validateObject("a.txt", 101, 100)?.message).toMatch(/101 bytes.*100 bytes/);
-    expect(validateObject("a.exe", 10, 100)?.code).toBe("unsupported_type");
-    expect(validateObject("README", 10, 100)?.message).toMatch(/without an extension/);
-    expect(validateObject("a.PDF", 10, 100)).toBeUndefined();
-    expect(validateObject("a.txt", 100, 100)).toBeUndefined();
+    const rules = { ...PROVIDER_PROFILES.moonshot.files, maxFileBytes: 100 };
+    expect(validateObject("a.txt", 0, rules)?.code).toBe("empty");
+    expect(validateObject("a.txt", 101, rules)?.code).toBe("too_large");
+    expect(validateObject("a.txt", 101, rules)?.message).toMatch(/101 bytes.*100 bytes/);
+    expect(validateObject("a.exe", 10, rules)?.code).toBe("unsupported_type");
+    expect(validateObject("README", 10, rules)?.message).toMatch(/without an extension/);
+    expect(validateObject("a.PDF", 10, rules)).toBeUndefined();
+    expect(validateObject("a.txt", 100, rules)).toBeUndefined();
+  });
+
+  it("follows the provider: GLM takes fewer types and caps images at 5 MB", () => {
+    const glm = PROVIDER_PROFILES.glm.files;
+    const moonshot = PROVIDER_PROFILES.moonshot.files;
+    expect(validateObject("page.html", 10, moonshot)).toBeUndefined();
+    expect(validateObject("page.html", 10, glm)).toEqual({
+      code: "unsupported_type",
+      message:
+        '".html" files are not supported; supported types are .pdf, .docx, .doc, .xls, .xlsx, .ppt, .pptx, .png, .jpg, .jpeg, .csv, .txt, .md',
+    });
+    expect(validateObject("scan.PNG", 6 * 1024 * 1024, glm)).toEqual({
+      code: "too_large",
+      message: "the image is 6 MB; the provider accepts images up to 5 MB",
+    });
+    expect(validateObject("scan.png", 6 * 1024 * 1024, moonshot)).toBeUndefined();
+    expect(validateObject("big.pdf", 51 * 1024 * 1024, glm)?.message).toBe(
+      "the file is 51 MB; the provider accepts files up to 50 MB",
+    );
+    expect(validateObject("notes.md", 10, glm)).toBeUndefined();
   });
 });
 

@@ -1,24 +1,26 @@
 /**
- * Integration harness for ingestion: local S3 + DynamoDB (test/support/local-stack.ts), the Moonshot
- * emulator, the real MoonshotClient, and IngestService fed with SQS-shaped batches built from the S3
- * server's own event records, exactly as the Lambda receives them.
+ * Integration harness for ingestion: local S3 + DynamoDB (test/support/local-stack.ts), the provider
+ * emulator in the test provider's profile (TEST_PROVIDER, test/support/provider.ts), that provider's
+ * real client, and IngestService (with the provider's file rules) fed with SQS-shaped batches built
+ * from the S3 server's own event records, exactly as the Lambda receives them.
  */
 import { DeleteObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import type { S3EventRecord, SQSBatchResponse, SQSRecord } from "aws-lambda";
 import { DynamoDocumentStore } from "../../functions/core/documents/dynamo-store";
 import { S3ObjectSource } from "../../functions/core/ingest/objects";
-import { type IngestDeps, IngestService } from "../../functions/core/ingest/service";
-import { MoonshotClient, type MoonshotClientOptions } from "../../functions/core/moonshot/client";
+import { DEFAULT_INGEST_CONFIG, type IngestDeps, IngestService } from "../../functions/core/ingest/service";
+import type { ProviderClient, ProviderClientOptions } from "../../functions/core/provider/client";
 import { RecordingMetrics } from "../../functions/core/runtime/telemetry";
 import { sqsMessageFor } from "../../local/aws/sqs";
 import { type EmulatorOptions, type RunningEmulator, startEmulator } from "../../local/emulator/server";
 import { type LocalStack, startLocalStack } from "../support/local-stack";
+import { TEST_PROFILE, TEST_PROVIDER, testClient } from "../support/provider";
 
 export interface IngestHarness {
   stack: LocalStack;
   emulator: RunningEmulator;
   store: DynamoDocumentStore;
-  client: MoonshotClient;
+  client: ProviderClient;
   metrics: RecordingMetrics;
   /** A service over the harness's servers; `overrides` replace any dependency or config field. */
   service(overrides?: Partial<IngestDeps>): IngestService;
@@ -44,7 +46,7 @@ export interface IngestHarness {
 /** The deployment id every harness ingest service uploads under. */
 export const INGEST_DEPLOYMENT = "ingesttest";
 
-export const FAST_RETRY: MoonshotClientOptions["retry"] = {
+export const FAST_RETRY: ProviderClientOptions["retry"] = {
   maxAttempts: 4,
   baseDelayMs: 20,
   maxDelayMs: 2_000,
@@ -54,12 +56,12 @@ export const FAST_RETRY: MoonshotClientOptions["retry"] = {
 export async function startIngestHarness(opts: { emulator?: EmulatorOptions } = {}): Promise<IngestHarness> {
   const [stack, emulator] = await Promise.all([
     startLocalStack({ prefix: "ingest" }),
-    startEmulator({ ...opts.emulator }),
+    startEmulator({ profile: TEST_PROVIDER, ...opts.emulator }),
   ]);
   const events: S3EventRecord[] = [];
   const off = stack.onS3Event((r) => events.push(r));
   const store = new DynamoDocumentStore({ client: stack.documentClient, tableName: stack.tableName });
-  const client = new MoonshotClient({
+  const client = testClient({
     baseURL: emulator.baseURL,
     apiKey: async () => "test",
     retry: FAST_RETRY,
@@ -68,14 +70,21 @@ export async function startIngestHarness(opts: { emulator?: EmulatorOptions } = 
   });
   const metrics = new RecordingMetrics();
   const objects = new S3ObjectSource(stack.s3Client);
+  // The provider's file rules, as the ingest handler configures them (ingest/config.ts).
+  const config = {
+    ...DEFAULT_INGEST_CONFIG,
+    files: TEST_PROFILE.files,
+    maxFileBytes: TEST_PROFILE.files.maxFileBytes,
+  };
   const service = (overrides: Partial<IngestDeps> = {}) =>
     new IngestService({
       deploymentId: INGEST_DEPLOYMENT,
       store,
-      moonshot: client,
+      provider: client,
       objects,
       metrics,
       ...overrides,
+      config: { ...config, ...overrides.config },
     });
   const lastEventFor = (key: string): S3EventRecord => {
     for (let i = events.length - 1; i >= 0; i--) {

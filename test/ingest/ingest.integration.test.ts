@@ -1,6 +1,6 @@
 /**
  * The ingest path end to end on real local servers: s3rver -> SQS-shaped batches -> IngestService ->
- * the Moonshot emulator -> dynalite.
+ * the provider emulator -> dynalite. Runs once per provider (TEST_PROVIDER, see vitest.config.ts).
  */
 import { Readable } from "node:stream";
 import { CopyObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
@@ -9,10 +9,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { normaliseSequencer } from "../../functions/core/documents/dynamo-store";
 import { documentIdFor, uploadTagFor } from "../../functions/core/ingest/events";
 import { ObjectGoneError, type ObjectSource } from "../../functions/core/ingest/objects";
-import { MoonshotClient } from "../../functions/core/moonshot/client";
 import type { RoomMaker } from "../../functions/core/quota/types";
 import { s3TestEventMessage, sqsMessageFor } from "../../local/aws/sqs";
 import { makeDocx, makePdf } from "../support/pdf-docx";
+import { isGlm, testClient } from "../support/provider";
 import {
   FAST_RETRY,
   INGEST_DEPLOYMENT,
@@ -58,18 +58,29 @@ function remoteFilesOf(key: string): string[] {
 
 describe("ingest end to end", () => {
   it("stores what the provider extracted, for awkward keys and several formats", async () => {
+    const html = "<html><body><h1>Head</h1><p>Para &amp; more</p><script>x()</script></body></html>";
     const inputs: [string, string | Buffer][] = [
       ["e2e/plain file.txt", "Hello world.\n\nSecond paragraph."],
       ["e2e/deep/er/a+b=c, d.md", "# Title\n\nMarkdown *body*."],
       ["e2e/ünïcødé 文件.txt", "Unicode 文字 body"],
-      ["e2e/page.html", "<html><body><h1>Head</h1><p>Para &amp; more</p><script>x()</script></body></html>"],
+      ["e2e/table.csv", "name,amount\nalice,3\n"],
+      // GLM's file-extract takes no HTML: refused before any upload (below).
+      ...(isGlm ? [] : [["e2e/page.html", html] as [string, string]]),
       ["e2e/report.pdf", await makePdf(["A PDF line", "Another line"])],
       ["e2e/letter.docx", await makeDocx(["Dear reader,", "Kind regards."])],
     ];
     const records = [];
     for (const [key, body] of inputs) records.push(await h.put(key, body));
     expect(records[1]!.s3.object.key).toContain("a%2Bb%3Dc%2C+d.md");
-    expect(await h.deliver(messagesFor(records))).toEqual([]);
+    const refused = isGlm ? [await h.put("e2e/page.html", html)] : [];
+    expect(await h.deliver(messagesFor([...records, ...refused]))).toEqual([]);
+    if (isGlm) {
+      expect(await h.store.get(docId("e2e/page.html"))).toMatchObject({
+        status: "failed",
+        error: { code: "unsupported_type" },
+      });
+      expect(h.emulator.files().some((f) => f.filename.endsWith("page.html"))).toBe(false);
+    }
 
     for (const [key] of inputs) {
       const doc = await h.store.get(docId(key));
@@ -87,7 +98,7 @@ describe("ingest end to end", () => {
       expect(remote.filename).toBe(`${tag}__${key.split("/").pop()}`);
     }
     expect(await storedText("e2e/plain file.txt")).toBe("Hello world.\n\nSecond paragraph.");
-    const listed = await h.store.list({ prefix: "e2e/" });
+    const listed = await h.store.list({ prefix: "e2e/", status: "ready" });
     expect(listed.items.map((d) => d.key).sort()).toEqual(inputs.map(([k]) => k).sort());
   });
 
@@ -331,12 +342,12 @@ describe("bad input", () => {
 
   it("reports a missing API key as provider_not_configured", async () => {
     const record = await h.put("nokey/doc.txt", "no key");
-    const client = new MoonshotClient({
+    const client = testClient({
       baseURL: h.emulator.baseURL,
       apiKey: async () => undefined,
       retry: FAST_RETRY,
     });
-    expect(await h.deliver(messagesFor([record]), { service: h.service({ moonshot: client }) })).toEqual([]);
+    expect(await h.deliver(messagesFor([record]), { service: h.service({ provider: client }) })).toEqual([]);
     expect((await h.store.get(docId("nokey/doc.txt")))?.error).toEqual({
       code: "provider_not_configured",
       message: "provider API key not configured",

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { documentIdFor } from "../../functions/core/ingest/events";
-import type { MoonshotApi } from "../../functions/core/moonshot/types";
+import type { ProviderApi } from "../../functions/core/provider/types";
 import { type IngestHarness, messagesFor, startIngestHarness } from "./harness";
 
 let h: IngestHarness;
@@ -35,7 +35,7 @@ describe("extracted text", () => {
     let seen = 0;
     let storedEarly = false;
     // The real client, watched: after 2 MB of text, chunk items must already be in the table.
-    const watched: MoonshotApi = Object.create(h.client);
+    const watched: ProviderApi = Object.create(h.client);
     watched.streamFileContent = async function* (fileId, opts) {
       for await (const piece of h.client.streamFileContent(fileId, opts)) {
         seen += piece.length;
@@ -49,7 +49,7 @@ describe("extracted text", () => {
       }
     };
     expect(
-      await h.deliver(messagesFor([await h.put(key, text)]), { service: h.service({ moonshot: watched }) }),
+      await h.deliver(messagesFor([await h.put(key, text)]), { service: h.service({ provider: watched }) }),
     ).toEqual([]);
     expect(storedEarly).toBe(true);
     const doc = await h.store.get(docId(key));

@@ -5,7 +5,7 @@
 import type { DocumentFailure, DocumentRecord } from "../../functions/core/documents/model";
 import type { JanitorStore } from "../../functions/core/janitor/ports";
 import type { JanitorApi } from "../../functions/core/janitor/sweep";
-import type { CallOptions, RemoteFile } from "../../functions/core/moonshot/types";
+import type { CallOptions, RemoteFile } from "../../functions/core/provider/types";
 
 export const HOUR = 3_600_000;
 export const NOW = Date.parse("2026-11-20T12:00:00Z");

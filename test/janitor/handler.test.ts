@@ -8,6 +8,7 @@ import { DynamoDocumentStore } from "../../functions/core/documents/dynamo-store
 import { dryRunFromEvent, loadJanitorConfig } from "../../functions/core/janitor/config";
 import { createLambdaContext } from "../../local/runtime/lambda-context";
 import { type LocalStack, startLocalStack } from "../support/local-stack";
+import { providerEnv, TEST_PROFILE } from "../support/provider";
 import { type Harness, startHarness } from "./harness";
 
 describe("loadJanitorConfig", () => {
@@ -73,8 +74,7 @@ describe("handler", () => {
       AWS_ACCESS_KEY_ID: "local",
       AWS_SECRET_ACCESS_KEY: "local",
       AWS_ENDPOINT_URL_DYNAMODB: stack.dynamoEndpoint,
-      MOONSHOT_BASE_URL: h.emulator.baseURL,
-      MOONSHOT_API_KEY: "test",
+      ...providerEnv(h.emulator.baseURL, "test"),
       RETENTION_HOURS: "24",
       POWERTOOLS_SERVICE_NAME: "janitor",
       POWERTOOLS_METRICS_NAMESPACE: "test",
@@ -164,8 +164,9 @@ describe("handler", () => {
 
   it("fails the invocation loudly when the provider rejects the key", async () => {
     await h.orphan("another.txt", 3);
-    const previous = process.env.MOONSHOT_API_KEY;
-    process.env.MOONSHOT_API_KEY = "";
+    const keyVar = TEST_PROFILE.env.apiKey;
+    const previous = process.env[keyVar];
+    process.env[keyVar] = "";
     const spy = vi.spyOn(process.stdout, "write").mockImplementation(() => true);
     try {
       await expect(
@@ -173,7 +174,7 @@ describe("handler", () => {
       ).rejects.toThrow(/not configured|api key/i);
     } finally {
       spy.mockRestore();
-      process.env.MOONSHOT_API_KEY = previous;
+      process.env[keyVar] = previous;
     }
   });
 });

@@ -1,6 +1,7 @@
 /**
- * Real local servers for janitor integration tests and the benchmark: the Moonshot emulator, dynalite
- * with the documents table, the HTTP client and the DynamoDB store. Documents are driven through the
+ * Real local servers for janitor integration tests and the benchmark: the provider emulator (in the
+ * test provider's profile, TEST_PROVIDER), dynalite with the documents table, that provider's HTTP
+ * client and the DynamoDB store. Documents are driven through the
  * store's real transitions (claim -> upload -> record -> ready), as ingestion does.
  */
 import { randomUUID } from "node:crypto";
@@ -8,16 +9,17 @@ import { Readable } from "node:stream";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { DynamoDocumentStore, normaliseSequencer } from "../../functions/core/documents/dynamo-store";
-import { MoonshotClient } from "../../functions/core/moonshot/client";
-import type { RemoteFile } from "../../functions/core/moonshot/types";
+import type { ProviderClient } from "../../functions/core/provider/client";
+import type { RemoteFile } from "../../functions/core/provider/types";
 import { ensureDocumentsTable, startLocalDynamo } from "../../local/aws/dynamo";
 import { type EmulatorOptions, type RunningEmulator, startEmulator } from "../../local/emulator/server";
+import { TEST_PROVIDER, testClient } from "../support/provider";
 
 export interface Harness {
   /** This harness's deployment id: its uploads are named `kdp-<deploymentId>-...`. */
   deploymentId: string;
   emulator: RunningEmulator;
-  api: MoonshotClient;
+  api: ProviderClient;
   store: DynamoDocumentStore;
   tableName: string;
   /** Claims a new version of `key` (processing, upload intent recorded). */
@@ -53,7 +55,10 @@ export interface Doc {
 const CREDENTIALS = { accessKeyId: "local", secretAccessKey: "local" };
 
 export async function startHarness(opts: EmulatorOptions = {}): Promise<Harness> {
-  const [emulator, dynamo] = await Promise.all([startEmulator(opts), startLocalDynamo()]);
+  const [emulator, dynamo] = await Promise.all([
+    startEmulator({ profile: TEST_PROVIDER, ...opts }),
+    startLocalDynamo(),
+  ]);
   const client = new DynamoDBClient({
     endpoint: dynamo.endpoint,
     region: "us-east-1",
@@ -67,7 +72,7 @@ export async function startHarness(opts: EmulatorOptions = {}): Promise<Harness>
     client: DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } }),
     tableName,
   });
-  const api = new MoonshotClient({
+  const api = testClient({
     baseURL: emulator.baseURL,
     apiKey: async () => "test-key",
     retry: { baseDelayMs: 20, maxDelayMs: 200 },

@@ -10,7 +10,7 @@ import {
   planSweep,
   validatePolicyConfig,
 } from "../../functions/core/janitor/policy";
-import type { RemoteFile } from "../../functions/core/moonshot/types";
+import type { RemoteFile } from "../../functions/core/provider/types";
 import { DEPLOYMENT, HOUR, NOW, record, remote } from "./fakes";
 
 const MIN = 60_000;

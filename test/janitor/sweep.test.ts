@@ -8,7 +8,7 @@ import {
   NotFoundError,
   RateLimitError,
   ServerError,
-} from "../../functions/core/moonshot/errors";
+} from "../../functions/core/provider/errors";
 import { DEPLOYMENT, FakeFiles, HOUR, MemoryStore, NOW, record, remote } from "./fakes";
 
 const policy: JanitorPolicyConfig = { ...DEFAULT_POLICY, deploymentId: DEPLOYMENT };

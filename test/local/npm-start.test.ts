@@ -2,7 +2,8 @@
  * `npm start` as a user runs it (a child process on random ports, a temporary DATA_DIR and drop
  * folder, the emulator instead of the real provider), then the `kdp` CLI against that running stack,
  * then Ctrl-C (SIGINT to the process group) and a restart on the same DATA_DIR.
- * One stack serves all the CLI tests to keep this file fast.
+ * One stack serves all the CLI tests to keep this file fast. Runs once per provider (TEST_PROVIDER):
+ * with glm it is `PROVIDER=glm npm start` and the README's quick start against the GLM emulator.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -15,6 +16,7 @@ import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RuntimeInfo } from "../../local/runtime/config";
 import { makeDocx, makePdf } from "../support/pdf-docx";
+import { isGlm, TEST_PROFILE, TEST_PROVIDER } from "../support/provider";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -46,9 +48,12 @@ function baseEnv(): NodeJS.ProcessEnv {
     S3_PORT: "0",
     JANITOR_INTERVAL_SECONDS: "3",
     NO_COLOR: "1",
+    PROVIDER: TEST_PROVIDER,
   };
   delete env.MOONSHOT_API_KEY;
   delete env.MOONSHOT_BASE_URL;
+  delete env.GLM_API_KEY;
+  delete env.GLM_BASE_URL;
   delete env.API_TOKEN;
   delete env.KDP_API_URL;
   delete env.KDP_API_TOKEN;
@@ -214,6 +219,9 @@ describe("npm start", { timeout: 120_000 }, () => {
       `curl -s ${stack!.info.apiUrl}/chat -H 'Authorization: Bearer ${stack!.info.token}'`,
     );
     expect(stack!.info.emulator).toBe(true);
+    expect(stack!.info.provider).toBe(TEST_PROVIDER);
+    expect(out).toContain(`${TEST_PROFILE.label}`);
+    expect(stack!.info.providerBaseUrl).toMatch(isGlm ? /\/api\/paas\/v4$/ : /\/v1$/);
   });
 
   it("ingests a PDF and a DOCX dropped into the drop folder", async () => {
@@ -488,8 +496,12 @@ describe("kdp CLI against the running stack", { timeout: 120_000 }, () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("Pyrex");
     expect(r.stdout).toMatch(/Sources:\n\s+1\. cli\/observatory notes\.txt\s+\(id=/);
-    // What the answer cost, from the published price of the default model.
-    expect(r.stdout).toMatch(/kimi-k2\.6, \d+ prompt( \(\d+ cached\))? \+ \d+ completion tokens, \$\d/);
+    // What the answer cost, from the published price of the default model (GLM's has none by default).
+    if (isGlm)
+      expect(r.stdout).toMatch(
+        /glm-4\.6, \d+ prompt( \(\d+ cached\))? \+ \d+ completion tokens, cost unknown \(no price for glm-4\.6\)/,
+      );
+    else expect(r.stdout).toMatch(/kimi-k2\.6, \d+ prompt( \(\d+ cached\))? \+ \d+ completion tokens, \$\d/);
   });
 
   it("says so for an unknown document, a wrong token, and an unknown command", async () => {

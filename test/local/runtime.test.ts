@@ -32,8 +32,26 @@ describe("loadConfig", () => {
       dropDir: "/work/app/inbox",
       janitorIntervalSeconds: 300,
     });
-    expect(c.moonshotApiKey).toBeUndefined();
+    expect(c.provider).toBe("moonshot");
+    expect(c.providerApiKey).toBeUndefined();
     expect(c.apiToken).toBeUndefined();
+  });
+
+  it("PROVIDER=glm reads GLM's key and base URL, not Moonshot's; a typo says what to use", () => {
+    const glm = loadConfig({
+      PROVIDER: "glm",
+      MOONSHOT_API_KEY: "sk-moon",
+      GLM_BASE_URL: "https://api.z.ai/api/paas/v4",
+    });
+    expect(glm).toMatchObject({ provider: "glm", providerBaseUrl: "https://api.z.ai/api/paas/v4" });
+    expect(glm.providerApiKey).toBeUndefined();
+    expect(loadConfig({ PROVIDER: "glm", GLM_API_KEY: " glm-key " }).providerApiKey).toBe("glm-key");
+    expect(() => loadConfig({ PROVIDER: "zhipu" })).toThrow(
+      "PROVIDER=zhipu is not valid: use one of moonshot, glm",
+    );
+    expect(() => loadConfig({ PROVIDER: "glm", GLM_BASE_URL: "api.z.ai" })).toThrow(
+      /GLM_BASE_URL=api.z.ai is not valid/,
+    );
   });
 
   it("reads overrides and turns the drop folder off", () => {
@@ -53,7 +71,7 @@ describe("loadConfig", () => {
       s3Port: 9000,
       bucket: "my-docs",
       dataDir: "/tmp/d",
-      moonshotApiKey: "sk-1",
+      providerApiKey: "sk-1",
     });
     expect(c.dropDir).toBeUndefined();
   });
@@ -265,7 +283,8 @@ describe("banner", () => {
         bucket: "documents",
         region: "us-east-1",
         dropDir: "/w/inbox",
-        moonshotBaseUrl: "http://127.0.0.1:1234/v1",
+        provider: "moonshot",
+        providerBaseUrl: "http://127.0.0.1:1234/v1",
         emulator: true,
       },
       { tokenSource: "generated", dataDir: "/w/.data", cwd: "/w" },

@@ -15,7 +15,7 @@ import { MAX_DOCUMENT_TEXT_BYTES, MAX_RESOURCE_TEXT_BYTES } from "../../function
 import { s3ObjectDeleter } from "../../functions/chat/objects";
 import { bearerAuthenticator } from "../../functions/core/auth/token";
 import { DynamoDocumentStore } from "../../functions/core/documents/dynamo-store";
-import { MoonshotClient } from "../../functions/core/moonshot/client";
+import { MoonshotClient } from "../../functions/core/moonshot/adapter";
 import { SearchIndexer } from "../../functions/core/search/indexer";
 import { IndexSearcher } from "../../functions/core/search/searcher";
 import { S3IndexObjects } from "../../functions/core/search/storage";
@@ -83,7 +83,7 @@ beforeAll(async () => {
 
   const app = createChatApp({
     store,
-    moonshot: new MoonshotClient({
+    provider: new MoonshotClient({
       baseURL: emulator.baseURL,
       apiKey: async () => "sk-local",
       retry: { maxAttempts: 1 },

@@ -14,7 +14,7 @@ import {
 import { DEFAULT_PRICES } from "../../functions/core/chat/prices";
 import type { ChatService } from "../../functions/core/chat/service";
 import type { DocumentReader, DocumentRecord, TextChunk } from "../../functions/core/documents/model";
-import type { MoonshotApi } from "../../functions/core/moonshot/types";
+import type { ProviderApi } from "../../functions/core/provider/types";
 import { noMetrics } from "../../functions/core/runtime/telemetry";
 import type { SearchService } from "../../functions/core/search/service";
 import { MemoryStore } from "../chat/support";
@@ -25,7 +25,7 @@ function context(reader: DocumentReader, errors: unknown[] = []): McpToolContext
     select: (selector) => ({ reader, selector }),
     search: {} as SearchService,
     chat: {} as ChatService,
-    moonshot: {} as MoonshotApi,
+    provider: {} as ProviderApi,
     call: {},
     log: { info() {}, warn() {}, error: (_m, a) => errors.push(a) },
     metrics: noMetrics,

@@ -5,15 +5,15 @@
  */
 import type { ServerResponse } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
-import { MoonshotClient, type MoonshotClientOptions } from "../../functions/core/moonshot/client";
+import { MoonshotClient, type MoonshotClientOptions } from "../../functions/core/moonshot/adapter";
 import {
   ContextLengthError,
   NetworkError,
   RateLimitError,
   ServerError,
   TimeoutError,
-} from "../../functions/core/moonshot/errors";
-import type { ChatDelta, ChatRequest } from "../../functions/core/moonshot/types";
+} from "../../functions/core/provider/errors";
+import type { ChatDelta, ChatRequest } from "../../functions/core/provider/types";
 import {
   drop,
   type Handler,

@@ -15,11 +15,8 @@ import {
   startChildEmulator,
   stopChildEmulator,
 } from "../../bench/upload-memory";
-import {
-  MoonshotClient,
-  type MoonshotClientOptions,
-  type RequestEvent,
-} from "../../functions/core/moonshot/client";
+import { MoonshotClient, type MoonshotClientOptions } from "../../functions/core/moonshot/adapter";
+import type { RequestEvent } from "../../functions/core/provider/client";
 import {
   AuthenticationError,
   ContextLengthError,
@@ -31,8 +28,8 @@ import {
   QuotaExhaustedError,
   StorageQuotaError,
   TimeoutError,
-} from "../../functions/core/moonshot/errors";
-import type { ChatDelta, ChatRequest, UploadSource } from "../../functions/core/moonshot/types";
+} from "../../functions/core/provider/errors";
+import type { ChatDelta, ChatRequest, UploadSource } from "../../functions/core/provider/types";
 import { type RunningEmulator, startEmulator } from "../../local/emulator/server";
 import { validateRequest } from "../support/openapi";
 

@@ -5,11 +5,8 @@
  */
 import { createServer } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  MoonshotClient,
-  type MoonshotClientOptions,
-  type RequestEvent,
-} from "../../functions/core/moonshot/client";
+import { MoonshotClient, type MoonshotClientOptions } from "../../functions/core/moonshot/adapter";
+import type { RequestEvent } from "../../functions/core/provider/client";
 import {
   AuthenticationError,
   ContentFilterError,
@@ -29,7 +26,7 @@ import {
   ServerError,
   StorageQuotaError,
   TimeoutError,
-} from "../../functions/core/moonshot/errors";
+} from "../../functions/core/provider/errors";
 import {
   drop,
   fileObject,

@@ -6,18 +6,15 @@
 import { Readable } from "node:stream";
 import busboy from "busboy";
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  extractContent,
-  MoonshotClient,
-  type MoonshotClientOptions,
-} from "../../functions/core/moonshot/client";
+import { MoonshotClient, type MoonshotClientOptions } from "../../functions/core/moonshot/adapter";
+import { extractContent } from "../../functions/core/provider/client";
 import {
   EmptyFileError,
   FileTooLargeError,
   ServerError,
   UploadSourceError,
-} from "../../functions/core/moonshot/errors";
-import type { RemoteFile, UploadSource } from "../../functions/core/moonshot/types";
+} from "../../functions/core/provider/errors";
+import type { RemoteFile, UploadSource } from "../../functions/core/provider/types";
 import { validateRequest } from "../support/openapi";
 import {
   drop,

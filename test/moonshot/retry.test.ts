@@ -1,8 +1,8 @@
 /** The retry loop's arithmetic and bounds, with an injected clock, sleep and random source. */
 import { describe, expect, it } from "vitest";
-import { parseRetryAfter } from "../../functions/core/moonshot/error-mapping";
-import { RateLimitError, ServerError } from "../../functions/core/moonshot/errors";
-import { backoffDelay, type RetryPolicy, withRetry } from "../../functions/core/moonshot/retry";
+import { parseRetryAfter } from "../../functions/core/provider/error-mapping";
+import { RateLimitError, ServerError } from "../../functions/core/provider/errors";
+import { backoffDelay, type RetryPolicy, withRetry } from "../../functions/core/provider/retry";
 
 const policy: RetryPolicy = { maxAttempts: 6, baseDelayMs: 100, maxDelayMs: 1_000, maxElapsedMs: 60_000 };
 

@@ -5,8 +5,8 @@
  */
 import { createChatApp } from "../../functions/chat/app";
 import { bearerAuthenticator } from "../../functions/core/auth/token";
-import { MoonshotClient } from "../../functions/core/moonshot/client";
-import type { ChatRequest, MoonshotApi } from "../../functions/core/moonshot/types";
+import { MoonshotClient } from "../../functions/core/moonshot/adapter";
+import type { ChatRequest, ProviderApi } from "../../functions/core/provider/types";
 import { type EmulatorOptions, type RunningEmulator, startEmulator } from "../../local/emulator/server";
 import { MemoryStore, type ServedApp, serveApp, TOKEN } from "../chat/support";
 
@@ -46,12 +46,12 @@ export async function startOpenAiHarness(
     retry: { maxAttempts: 1 },
   });
   const sent: ChatRequest[] = [];
-  const moonshot: MoonshotApi = Object.assign(Object.create(client) as MoonshotApi, {
-    chat(req: ChatRequest, o?: Parameters<MoonshotApi["chat"]>[1]) {
+  const moonshot: ProviderApi = Object.assign(Object.create(client) as ProviderApi, {
+    chat(req: ChatRequest, o?: Parameters<ProviderApi["chat"]>[1]) {
       sent.push(req);
       return client.chat(req, o);
     },
-    chatStream(req: ChatRequest, o?: Parameters<MoonshotApi["chatStream"]>[1]) {
+    chatStream(req: ChatRequest, o?: Parameters<ProviderApi["chatStream"]>[1]) {
       sent.push(req);
       return client.chatStream(req, o);
     },
@@ -67,7 +67,7 @@ export async function startOpenAiHarness(
   );
   const app = createChatApp({
     store,
-    moonshot,
+    provider: moonshot,
     objects: { deleteObject: async () => {} },
     defaultModel: "kimi-k2.6",
     authenticate: bearerAuthenticator(async () => TOKEN),

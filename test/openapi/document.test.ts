@@ -13,7 +13,7 @@ import { FakeMoonshot, MemoryStore, TOKEN } from "../chat/support";
 
 const app = createChatApp({
   store: new MemoryStore(),
-  moonshot: new FakeMoonshot(),
+  provider: new FakeMoonshot(),
   objects: { deleteObject: async () => {} },
   defaultModel: "kimi-k2.6",
   authenticate: bearerAuthenticator(async () => TOKEN),

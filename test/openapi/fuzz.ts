@@ -15,7 +15,7 @@ import { createChatApp } from "../../functions/chat/app";
 import { DynamoApiKeyStore } from "../../functions/core/auth/api-keys";
 import { bearerAuthenticator } from "../../functions/core/auth/token";
 import { DynamoDocumentStore } from "../../functions/core/documents/dynamo-store";
-import { MoonshotClient } from "../../functions/core/moonshot/client";
+import { MoonshotClient } from "../../functions/core/moonshot/adapter";
 import { SearchIndexer } from "../../functions/core/search/indexer";
 import { IndexSearcher } from "../../functions/core/search/searcher";
 import { MemoryIndexObjects } from "../../functions/core/search/storage";
@@ -177,7 +177,7 @@ export async function runApiFuzz(opts: FuzzOptions): Promise<FuzzReport> {
       search: new IndexSearcher({ objects, refreshMs: 0 }),
       keys,
       loadMcpServer: () => import("../../functions/chat/mcp/server"),
-      moonshot: new MoonshotClient({
+      provider: new MoonshotClient({
         baseURL: emulator.baseURL,
         apiKey: async () => "sk-fuzz",
         retry: { maxAttempts: 2, maxElapsedMs: 20_000 },

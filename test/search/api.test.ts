@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createChatApp } from "../../functions/chat/app";
 import { ADMIN_SCOPE } from "../../functions/core/auth/scope";
 import { DynamoDocumentStore } from "../../functions/core/documents/dynamo-store";
-import type { MoonshotApi } from "../../functions/core/moonshot/types";
+import type { ProviderApi } from "../../functions/core/provider/types";
 import { SearchIndexer } from "../../functions/core/search/indexer";
 import { IndexSearcher } from "../../functions/core/search/searcher";
 import { S3IndexObjects } from "../../functions/core/search/storage";
@@ -44,7 +44,7 @@ beforeAll(async () => {
   await store.putDocumentText({ documentId: "d4", key: "notes/late.txt" }, "Late pump note.");
   app = createChatApp({
     store,
-    moonshot: {} as MoonshotApi,
+    provider: {} as ProviderApi,
     objects: { deleteObject: async () => {} },
     search: new IndexSearcher({ objects, refreshMs: 0 }),
     defaultModel: "kimi-k2.6",

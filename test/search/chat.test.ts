@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createChatApp } from "../../functions/chat/app";
 import { DynamoDocumentStore } from "../../functions/core/documents/dynamo-store";
 import type { DocumentRecord } from "../../functions/core/documents/model";
-import { MoonshotClient } from "../../functions/core/moonshot/client";
+import { MoonshotClient } from "../../functions/core/moonshot/adapter";
 import { SearchIndexer } from "../../functions/core/search/indexer";
 import { IndexSearcher } from "../../functions/core/search/searcher";
 import { S3IndexObjects } from "../../functions/core/search/storage";
@@ -71,7 +71,7 @@ beforeAll(async () => {
     retry: { maxAttempts: 1 },
   });
   const common = {
-    moonshot,
+    provider: moonshot,
     objects: { deleteObject: async () => {} },
     defaultModel: "moonshot-v1-8k",
     requireGatewayAuthorizer: false,

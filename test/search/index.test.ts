@@ -157,8 +157,9 @@ describe("search index", () => {
     const failing: IndexObjects = {
       get: (k, e) => objects.get(k, e),
       delete: (k) => objects.delete(k),
+      list: () => objects.list(),
       put: async (k, b, t) => {
-        if (++puts === 3) throw new Error("simulated crash");
+        if (++puts === 2) throw new Error("simulated crash"); // the manifest, after the delta
         return objects.put(k, b, t);
       },
     };

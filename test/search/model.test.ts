@@ -96,6 +96,7 @@ class Index implements fc.AsyncCommand<Model, Real> {
     const objects: IndexObjects = {
       get: (k, e) => r.objects.get(k, e),
       delete: (k) => r.objects.delete(k),
+      list: () => r.objects.list(),
       put: async (k, b, t) => {
         if (this.crashAt > 0 && ++puts === this.crashAt) throw new Error("crash");
         return r.objects.put(k, b, t);

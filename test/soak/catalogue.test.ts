@@ -45,7 +45,7 @@ describe("chat API: DELETE of a document that is already deleted", () => {
     const deleted: string[] = [];
     const app = createChatApp({
       store,
-      moonshot: new FakeMoonshot(),
+      provider: new FakeMoonshot(),
       objects: {
         async deleteObject(_bucket, key) {
           deleted.push(key);

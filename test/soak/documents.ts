@@ -74,9 +74,13 @@ export interface GenerateOptions {
   /** Size of the "big" documents. */
   bigBytes: number;
   seed: number;
+  /** Good kinds to draw from. @default every Kind */
+  kinds?: readonly Kind[];
 }
 
 /** The plan of one soak: n documents with kinds chosen by index (deterministic for a seed). */
+const ALL_KINDS: readonly Kind[] = ["txt", "md", "csv", "json", "html", "pdf", "docx"];
+
 export class DocumentFactory {
   private readonly rand: () => number;
   constructor(private readonly opts: GenerateOptions) {
@@ -94,7 +98,7 @@ export class DocumentFactory {
     ];
     if (n % 40 === 7) return bad[Math.floor(n / 40) % bad.length]!;
     if (big > 0 && n % Math.max(1, Math.floor(total / big)) === 3) return "big";
-    const kinds: Kind[] = ["txt", "md", "csv", "json", "html", "pdf", "docx"];
+    const kinds = this.opts.kinds ?? ALL_KINDS;
     return kinds[Math.floor(this.rand() * kinds.length)]!;
   }
 

@@ -4,16 +4,15 @@
  * start, and runs the invocations the parent's queue sends it over IPC, one at a time. The parent
  * kills it with SIGKILL at a random moment to model a crashed or killed Lambda.
  *
- * Two things are adjusted before the handler loads, both to model the provider account of the soak:
- * - PROVIDER_LIMITS.maxFiles is set to SOAK_MAX_FILES (the emulator's low file cap), so ingestion's
- *   quota room maker plans against the cap the provider enforces (in AWS, the documented 1,000);
- * - every provider request gets a short timeout to its response headers (SOAK_CLIENT_TIMEOUT_MS,
- *   uploads SOAK_UPLOAD_TIMEOUT_MS) through a fetch wrapper: the client's own 120 s / 300 s per-attempt
- *   timeouts would make each injected slow response cost minutes. The abort surfaces in the client
- *   exactly like a timed-out attempt (a transport error, retried by its retry loop).
+ * The provider account of the soak is modelled before the handler loads: the parent sets PROVIDER and
+ * PROVIDER_MAX_FILES (the emulator's file cap; ingestion's quota room maker plans against it, as it
+ * plans against the provider's documented cap in AWS), and every provider request gets a short
+ * timeout to its response headers (SOAK_CLIENT_TIMEOUT_MS, uploads SOAK_UPLOAD_TIMEOUT_MS) through a
+ * fetch wrapper: the client's own 120 s / 300 s per-attempt timeouts would make each injected slow
+ * response cost minutes. The abort surfaces in the client exactly like a timed-out attempt (a
+ * transport error, retried by its retry loop).
  */
 import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
-import { PROVIDER_LIMITS } from "../../functions/core/moonshot/types";
 import { createLambdaContext } from "../../local/runtime/lambda-context";
 
 export interface InvokeMessage {
@@ -27,9 +26,6 @@ export type WorkerReply =
   | { type: "ready" }
   | { type: "result"; id: number; response: SQSBatchResponse | undefined }
   | { type: "error"; id: number; error: string };
-
-const maxFiles = Number(process.env.SOAK_MAX_FILES);
-if (maxFiles > 0) Object.assign(PROVIDER_LIMITS, { maxFiles });
 
 const headerTimeout = Number(process.env.SOAK_CLIENT_TIMEOUT_MS) || 0;
 const uploadTimeout = Number(process.env.SOAK_UPLOAD_TIMEOUT_MS) || headerTimeout;

@@ -8,8 +8,9 @@
  * SOAK_FAULT_RATE / --faults (0..1), SOAK_KILL_RATE / --kills (0..1), SOAK_OVERWRITE_RATE,
  * SOAK_DELETE_RATE, SOAK_CHAT_PER_MIN / --chat, SOAK_READER_DOCS / --reader-docs,
  * SOAK_READER_CHAT_PER_MIN / --reader-chat, SOAK_JANITOR_SECONDS / --janitor, SOAK_MAX_FILES /
- * --max-files, SOAK_WORKERS / --workers, SOAK_SEED / --seed; `--short` starts from the short
- * profile `npm test` runs; `--json FILE` also writes the full report as JSON.
+ * --max-files, SOAK_WORKERS / --workers, SOAK_SEED / --seed, SOAK_PROVIDER / --provider (moonshot or
+ * glm: the pipeline and the emulator play that provider); `--short` starts from the short profile
+ * `npm test` runs; `--json FILE` also writes the full report as JSON.
  *
  * Before the soak, the API fuzz (test/openapi/fuzz.ts) sends SOAK_FUZZ_RUNS / --fuzz requests
  * (default 5,000; 0 skips it) generated from GET /openapi.json, bounded to 150 s: any 5xx or
@@ -31,7 +32,7 @@ const { FULL_SOAK, formatReport, runSoak, SHORT_SOAK } = await import("./soak");
 /** The API fuzz before the soak stops after this long, whatever its count. */
 const FUZZ_SECONDS = 150;
 
-type Numeric = Exclude<keyof Omit<SoakOptions, "log">, never>;
+type Numeric = Exclude<keyof Omit<SoakOptions, "log">, "provider">;
 
 const PARAMS: [Numeric, string, string, number?][] = [
   ["documents", "SOAK_DOCS", "--docs"],
@@ -66,7 +67,14 @@ export function soakOptions(argv: string[], env: NodeJS.ProcessEnv): Omit<SoakOp
         `${flag} / ${envName}: expected ${isRate ? "a fraction 0..1" : "a non-negative number"}, got "${raw}"`,
       );
     }
-    (o as Record<string, number>)[field] = scale ? Math.round(value * scale) : value;
+    (o as unknown as Record<string, number>)[field] = scale ? Math.round(value * scale) : value;
+  }
+  const p = argv.indexOf("--provider");
+  const provider = p >= 0 ? argv[p + 1] : env.SOAK_PROVIDER;
+  if (provider !== undefined && provider !== "") {
+    if (provider !== "moonshot" && provider !== "glm")
+      throw new Error(`--provider / SOAK_PROVIDER: expected moonshot or glm, got "${provider}"`);
+    o.provider = provider;
   }
   if (o.seconds > 600) throw new Error("--seconds: the soak is bounded to 600 s");
   if (o.documents < 1) throw new Error("--docs: at least one document");

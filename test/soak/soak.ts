@@ -41,8 +41,10 @@ export interface SoakOptions {
   /** Chat requests a minute against the reader documents (search: about as many). */
   readerChatPerMinute: number;
   janitorSeconds: number;
-  /** The emulator's file cap (the provider's is 1,000). */
+  /** The emulator's file cap (Moonshot's is 1,000, GLM's 100). */
   maxFiles: number;
+  /** Which provider the pipeline and the emulator play. */
+  provider: "moonshot" | "glm";
   /** Ingest execution environments (the event source's maxConcurrency). */
   workers: number;
   /** S3 puts in flight. */
@@ -67,6 +69,7 @@ export const FULL_SOAK: Omit<SoakOptions, "log"> = {
   readerChatPerMinute: 60,
   janitorSeconds: 30,
   maxFiles: 200,
+  provider: "moonshot",
   workers: 10,
   putConcurrency: 6,
   seed: 8,
@@ -220,6 +223,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       seed: opts.seed,
     };
     const emulator: RunningEmulator = await startEmulator({
+      profile: opts.provider,
       apiKey: API_KEY,
       limits: { maxFiles: opts.maxFiles },
     });
@@ -239,8 +243,12 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       AWS_ENDPOINT_URL_S3: s3server.endpoint,
       AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
       S3_FORCE_PATH_STYLE: "true",
-      MOONSHOT_BASE_URL: emulator.baseURL,
-      MOONSHOT_API_KEY: API_KEY,
+      PROVIDER: opts.provider,
+      [opts.provider === "glm" ? "GLM_BASE_URL" : "MOONSHOT_BASE_URL"]: emulator.baseURL,
+      [opts.provider === "glm" ? "GLM_API_KEY" : "MOONSHOT_API_KEY"]: API_KEY,
+      // Ingestion's room maker and the janitor plan against the emulator's cap, as against the
+      // provider's documented one in AWS.
+      PROVIDER_MAX_FILES: String(opts.maxFiles),
       API_TOKEN,
       MAX_RECEIVE_COUNT: "6",
       INGEST_CONCURRENCY: "10",
@@ -250,17 +258,11 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       POWERTOOLS_METRICS_DISABLED: "true",
       POWERTOOLS_TRACE_ENABLED: "false",
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-      SOAK_MAX_FILES: String(opts.maxFiles),
       SOAK_CLIENT_TIMEOUT_MS: "3000",
       SOAK_UPLOAD_TIMEOUT_MS: "8000",
     });
     delete process.env.AWS_PROFILE;
     delete process.env.AWS_SESSION_TOKEN;
-    // This process runs the janitor and the chat app: they plan against the same (low) file cap.
-    const { PROVIDER_LIMITS } = await import("../../functions/core/moonshot/types");
-    const savedLimits = { ...PROVIDER_LIMITS };
-    Object.assign(PROVIDER_LIMITS, { maxFiles: opts.maxFiles });
-    closers.push(async () => Object.assign(PROVIDER_LIMITS, savedLimits));
 
     // Kept after the run (outside the data folder) for post-mortems.
     const logFile = join(tmpdir(), `kdp-soak-workers-${process.pid}.log`);
@@ -343,15 +345,16 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     const { handler: janitor } = (await import("../../functions/janitor/handler")) as unknown as {
       handler: (event: object, context: unknown) => Promise<{ deleted: number }>;
     };
-    const { DEFAULT_POLICY } = await import("../../functions/core/janitor/policy");
-    if (DEFAULT_POLICY.limits.maxFiles !== opts.maxFiles) {
+    const { loadJanitorConfig } = await import("../../functions/core/janitor/config");
+    const planned = loadJanitorConfig();
+    if (planned.policy.limits.maxFiles !== opts.maxFiles || planned.provider.profile.name !== opts.provider) {
       throw new Error(
-        "the janitor policy was loaded before the soak set its file cap; run the soak in a fresh process",
+        "the janitor was configured before the soak set its provider and file cap; run the soak in a fresh process",
       );
     }
     emulator.setFaults(faults);
     log(
-      `stack up: S3 ${s3server.endpoint}, DynamoDB ${dynamo.endpoint}, emulator ${emulator.url} (cap ${opts.maxFiles} files, ${(f * 100).toFixed(0)}% faults), chat ${apiUrl}`,
+      `stack up: S3 ${s3server.endpoint}, DynamoDB ${dynamo.endpoint}, emulator ${emulator.baseURL} (${opts.provider}, cap ${opts.maxFiles} files, ${(f * 100).toFixed(0)}% faults), chat ${apiUrl}`,
     );
 
     // Janitor on its schedule.
@@ -560,6 +563,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       maxBytes: opts.maxBytes,
       bigBytes: opts.bigBytes,
       seed: opts.seed + 1,
+      // GLM's file-extract takes no JSON or HTML (unsupported types are already among the bad inputs).
+      kinds: opts.provider === "glm" ? ["txt", "md", "csv", "pdf", "docx"] : undefined,
     });
     const s3 = new S3Client({
       endpoint: s3server.endpoint,
@@ -810,7 +815,10 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     for (const r of requests) emuByStatus[r.status] = (emuByStatus[r.status] ?? 0) + 1;
     const providerFaults = requests.filter(
       (r) =>
-        (r.operation === "chat" || r.operation === "estimate" || r.operation === "models") &&
+        (r.operation === "chat" ||
+          r.operation === "estimate" ||
+          r.operation === "tokenizer" ||
+          r.operation === "models") &&
         (r.status >= 500 || r.status === 0),
     ).length;
     const chat5xx = Object.entries(chat.byStatus)

@@ -17,7 +17,7 @@ import { type StreamingRuntime, streamingHandler } from "../../functions/chat/la
 import { consoleRoutes, contentSecurityPolicy, IMMUTABLE } from "../../functions/chat/routes/console";
 import { planUpload, type UploadPolicy, uploadsRoutes } from "../../functions/chat/routes/uploads";
 import { ADMIN_SCOPE } from "../../functions/core/auth/scope";
-import type { MoonshotApi } from "../../functions/core/moonshot/types";
+import type { ProviderApi } from "../../functions/core/provider/types";
 import { type LocalStack, startLocalStack } from "../support/local-stack";
 
 const ctx = {
@@ -368,7 +368,7 @@ describe("inside the chat app", () => {
         getChunks: async () => [],
         readText: async () => ({ ok: false, record: undefined, status: "deleted", reason: "none" }),
       },
-      moonshot: {} as MoonshotApi,
+      provider: {} as ProviderApi,
       objects: { deleteObject: async () => {} },
       defaultModel: "kimi-k2.6",
       authenticate: async (header) => (header === `Bearer ${TOKEN}` ? ADMIN_SCOPE : undefined),
@@ -415,7 +415,7 @@ describe("inside the chat app", () => {
         getChunks: async () => [],
         readText: async () => ({ ok: false, record: undefined, status: "deleted", reason: "none" }),
       },
-      moonshot: {} as MoonshotApi,
+      provider: {} as ProviderApi,
       objects: { deleteObject: async () => {} },
       defaultModel: "kimi-k2.6",
     });
@@ -458,7 +458,7 @@ describe("through the streaming Lambda adapter (API Gateway REST, no authorizer 
         getChunks: async () => [],
         readText: async () => ({ ok: false, record: undefined, status: "deleted", reason: "none" }),
       },
-      moonshot: {} as MoonshotApi,
+      provider: {} as ProviderApi,
       objects: { deleteObject: async () => {} },
       defaultModel: "kimi-k2.6",
     });

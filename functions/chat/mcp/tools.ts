@@ -18,7 +18,7 @@ import type { PriceTable } from "../../core/chat/prices";
 import type { DocumentSelector } from "../../core/chat/selection";
 import type { ChatService } from "../../core/chat/service";
 import type { DocumentReader, DocumentRecord, TextChunk } from "../../core/documents/model";
-import type { CallOptions, MoonshotApi } from "../../core/moonshot/types";
+import type { CallOptions, ProviderApi } from "../../core/provider/types";
 import type { MetricsPort } from "../../core/runtime/telemetry";
 import type { SearchService } from "../../core/search/service";
 import { type AppLogger, countAnswer, countError, parseWith } from "../http";
@@ -38,7 +38,7 @@ export interface McpToolContext {
   select(asked: DocumentSelector): { reader: DocumentReader; selector: DocumentSelector };
   search: SearchService;
   chat: ChatService;
-  moonshot: MoonshotApi;
+  provider: ProviderApi;
   /** The request's abort signal and the Lambda deadline, passed to provider calls. */
   call: CallOptions;
   log: AppLogger;
@@ -296,7 +296,7 @@ const ask = tool({
       ctx.call,
     );
     ctx.log.info("mcp ask prepared", { model: prepared.model.id, context: prepared.context });
-    const result = await ctx.moonshot.chat(prepared.request, ctx.call);
+    const result = await ctx.provider.chat(prepared.request, ctx.call);
     const costUsd = countAnswer(ctx.metrics, ctx.prices, prepared.model.id, result.usage);
     const u = result.usage;
     return {

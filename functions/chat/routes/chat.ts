@@ -24,7 +24,7 @@ import * as z from "zod/mini";
 import { toApiError } from "../../core/chat/errors";
 import { checkGenerationOptions } from "../../core/chat/parameters";
 import type { PreparedChat } from "../../core/chat/service";
-import type { ChatMessage, ChatResult, ChatUsage } from "../../core/moonshot/types";
+import type { ChatMessage, ChatResult, ChatUsage } from "../../core/provider/types";
 import type { ChatAppContext, ChatEnv } from "../context";
 import { callOptions, countAnswer, countError, parseWith, readJson, sseFrame, streamResponse } from "../http";
 import {
@@ -151,7 +151,7 @@ export function chatRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
       });
 
       if (!body.stream) {
-        const result: ChatResult = await deps.moonshot.chat(prepared.request, call);
+        const result: ChatResult = await deps.provider.chat(prepared.request, call);
         const cost = countAnswer(ctx.metrics, ctx.prices, prepared.model.id, result.usage);
         return c.json({
           answer: result.content,
@@ -167,7 +167,7 @@ export function chatRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
       let reasoning = "";
       let usage: ChatUsage | undefined;
       let finishReason: string | null = null;
-      return streamResponse(deps.moonshot.chatStream(prepared.request, call), {
+      return streamResponse(deps.provider.chatStream(prepared.request, call), {
         start: () =>
           sseFrame(
             { type: "start", model: prepared.model.id, skipped: prepared.skipped, context: prepared.context },

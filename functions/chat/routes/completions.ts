@@ -36,7 +36,7 @@ import * as z from "zod/mini";
 import type { ContextSource } from "../../core/chat/context";
 import { badRequest, toApiError } from "../../core/chat/errors";
 import { checkGenerationOptions } from "../../core/chat/parameters";
-import type { ChatMessage, ChatUsage, GenerationOptions } from "../../core/moonshot/types";
+import type { ChatMessage, ChatUsage, GenerationOptions } from "../../core/provider/types";
 import type { ChatAppContext, ChatEnv } from "../context";
 import { callOptions, countAnswer, countError, parseWith, readJson, sseFrame, streamResponse } from "../http";
 import {
@@ -335,7 +335,7 @@ export function completionsRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
       const created = Math.floor(Date.now() / 1000);
 
       if (!body.stream) {
-        const result = await deps.moonshot.chat(prepared.request, call);
+        const result = await deps.provider.chat(prepared.request, call);
         countAnswer(ctx.metrics, ctx.prices, prepared.model.id, result.usage);
         return c.json({
           id: result.id || `chatcmpl-${randomUUID()}`,
@@ -378,7 +378,7 @@ export function completionsRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
       });
       let usage: ChatUsage | undefined;
       const finishReasons = new Map<number, string>();
-      return streamResponse(deps.moonshot.chatStream(prepared.request, call), {
+      return streamResponse(deps.provider.chatStream(prepared.request, call), {
         start: () =>
           frame(Array.from({ length: choiceCount }, (_, i) => delta(i, { role: "assistant", content: "" }))),
         frame: (d) => {

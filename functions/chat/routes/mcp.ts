@@ -84,7 +84,7 @@ export function mcpRoutes(ctx: ChatAppContext): Hono<ChatEnv> {
         select: (asked) => selectionFor(c, ctx, asked),
         search: ctx.search,
         chat: ctx.service,
-        moonshot: ctx.deps.moonshot,
+        provider: ctx.deps.provider,
         call: callOptions(c),
         log: ctx.log,
         metrics: ctx.metrics,

@@ -7,7 +7,7 @@ import { Hono } from "hono";
 import * as z from "zod/mini";
 import { ApiError } from "../../core/chat/errors";
 import { contextLengthOf } from "../../core/chat/models";
-import type { ModelInfo } from "../../core/moonshot/types";
+import type { ModelInfo } from "../../core/provider/types";
 import type { ChatAppContext, ChatEnv } from "../app";
 import { describeRoute, errorResponses, jsonResponse, modelSchema, PROVIDER_ERRORS } from "../openapi";
 

@@ -14,7 +14,7 @@
  */
 import MiniSearch from "minisearch";
 import type { DocumentRecord, TextChunk, TextVersion } from "../documents/model";
-import type { ChatMessage } from "../moonshot/types";
+import type { ChatMessage } from "../provider/types";
 import { CJK_CHAR, normalizeTerm, queryTerms, tokenize } from "../text/terms";
 import { estimateTokens } from "../text/tokens";
 

@@ -5,7 +5,8 @@
  * The `type` strings are stable for programs; messages say what to fix. Provider errors never leak a
  * stack or the provider's raw body beyond its one-line message.
  */
-import { ProviderError } from "../moonshot/errors";
+import { ProviderError } from "../provider/errors";
+import { PROVIDER_PROFILES } from "../provider/profiles";
 
 /** Stable error types in the `error.type` field of every error response. */
 export type ApiErrorType =
@@ -71,6 +72,11 @@ function retryAfterSeconds(ms: number | undefined): string | undefined {
  */
 export function fromProviderError(err: ProviderError): ApiError {
   const retryAfter = retryAfterSeconds(err.retryAfterMs);
+  // The provider that answered (its client marks the error); Moonshot when nothing says otherwise.
+  const profile = PROVIDER_PROFILES[err.provider ?? "moonshot"];
+  const providerType = err.options.type
+    ? ` (${err.provider === "glm" ? `code ${err.options.type}` : err.options.type})`
+    : "";
   switch (err.code) {
     case "rate_limited":
       return new ApiError(
@@ -83,21 +89,21 @@ export function fromProviderError(err: ProviderError): ApiError {
       return new ApiError(
         429,
         "insufficient_quota",
-        "The model provider account is out of credit (exceeded_current_quota_error): top up the Moonshot account; retrying will not help until then.",
+        `The model provider account is out of credit${providerType}: top up the ${profile.label} account; retrying will not help until then.`,
         { code: "provider_quota_exhausted" },
       );
     case "not_configured":
       return new ApiError(
         503,
         "provider_not_configured",
-        "provider API key not configured: store the Moonshot API key in the configured secret (or MOONSHOT_API_KEY locally).",
+        `provider API key not configured: store the ${profile.label} API key in the configured secret (or ${profile.env.apiKey} locally).`,
       );
     case "auth":
     case "permission_denied":
       return new ApiError(
         502,
         "provider_error",
-        "The model provider rejected this service's API key; an operator must check the stored Moonshot key.",
+        `The model provider rejected this service's API key; an operator must check the stored ${profile.label} key.`,
         { code: `provider_${err.code}` },
       );
     case "content_filter":

@@ -2,7 +2,7 @@
  * The models the provider offers and their context windows, from `GET /v1/models`, cached per process
  * so a warm Lambda asks once every few minutes rather than on every request.
  */
-import type { ModelInfo, MoonshotApi } from "../moonshot/types";
+import type { ModelInfo, ProviderApi } from "../provider/types";
 import { ApiError, badRequest } from "./errors";
 
 /** Context windows by name, used only when `/v1/models` does not say (`context_length` missing). */
@@ -35,7 +35,7 @@ export class ModelCatalog {
   private readonly now: () => number;
 
   constructor(
-    private readonly api: Pick<MoonshotApi, "listModels">,
+    private readonly api: Pick<ProviderApi, "listModels">,
     opts: ModelCatalogOptions = {},
   ) {
     this.ttlMs = opts.ttlMs ?? 10 * 60_000;

@@ -9,7 +9,7 @@
  * provider's models get a row of their own; a model no row matches gets the permissive default and the
  * provider has the last word.
  */
-import type { GenerationOptions } from "../moonshot/types";
+import type { GenerationOptions } from "../provider/types";
 import { badRequest } from "./errors";
 
 type FixedParameter = "temperature" | "top_p" | "n" | "presence_penalty" | "frequency_penalty";

@@ -5,7 +5,7 @@
  * `MODEL_PRICES` locally: a JSON object keyed by model id), e.g. for another provider's models or a
  * negotiated rate. A model without a price has cost `null`: unknown, never a guess.
  */
-import type { ChatUsage } from "../moonshot/types";
+import type { ChatUsage } from "../provider/types";
 
 /** USD per million tokens. */
 export interface ModelPrice {

@@ -12,7 +12,7 @@
  *   after the earlier turns, right before the question: the leading system messages and the turns,
  *   which only grow, stay a shared prefix.
  */
-import type { ChatMessage } from "../moonshot/types";
+import type { ChatMessage } from "../provider/types";
 import type { ContextMode } from "./context";
 
 export interface PromptParts {

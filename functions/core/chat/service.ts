@@ -10,8 +10,8 @@ import type {
   ChatMessage,
   ChatRequest,
   GenerationOptions,
-  MoonshotApi,
-} from "../moonshot/types";
+  ProviderApi,
+} from "../provider/types";
 import { type MetricsPort, noMetrics } from "../runtime/telemetry";
 import type { IndexedDocument, SearchHit, SearchIndex } from "../search/model";
 import { DEFAULT_MAX_CONTEXT_TOKENS } from "./budget";
@@ -50,7 +50,7 @@ const TOP_UP_FILL = 0.9;
 
 export interface ChatServiceDeps {
   store: DocumentReader;
-  moonshot: Pick<MoonshotApi, "estimateTokenCount">;
+  provider: Pick<ProviderApi, "estimateTokenCount">;
   models: ModelCatalog;
   defaultModel: string;
   /** Parallel chunk reads. Default 16. */
@@ -217,7 +217,7 @@ export class ChatService {
     let toppedUp = false;
     for (;;) {
       checks++;
-      promptTokens = await this.deps.moonshot.estimateTokenCount({ model: model.id, messages }, opts);
+      promptTokens = await this.deps.provider.estimateTokenCount({ model: model.id, messages }, opts);
       const local = plan.estimatedTokens + conversationTokens;
       const windowOver = promptTokens + maxTokens - model.contextLength;
       // The context budget counts document text only: the provider's count, scaled to the documents'

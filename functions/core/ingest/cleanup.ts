@@ -5,14 +5,14 @@
  * garbage; the next event for the document, or the janitor, finishes the job.
  */
 import type { DynamoDocumentStore, StoredDocument } from "../documents/dynamo-store";
-import type { MoonshotApi } from "../moonshot/types";
+import type { ProviderApi } from "../provider/types";
 import type { LoggerPort } from "../runtime/telemetry";
 import { hasTag } from "./events";
 import { errorText } from "./failures";
 
 export interface StaleWorkCleanerDeps {
   store: Pick<DynamoDocumentStore, "getState" | "staleWork" | "deleteGeneration" | "removeFromSets">;
-  api: Pick<MoonshotApi, "listFiles">;
+  api: Pick<ProviderApi, "listFiles">;
   /** Deletes one remote file (ingestion's timed, logged delete). */
   deleteRemote(fileId: string, documentId: string): Promise<void>;
   log: LoggerPort;

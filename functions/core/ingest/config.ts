@@ -4,6 +4,7 @@
  */
 import { ENV } from "../config";
 import { checkDeploymentId } from "../janitor/ownership";
+import { type ProviderSettings, providerSettingsFromEnv } from "../provider/index";
 import { EnvReader } from "../runtime/env";
 import { DEFAULT_INGEST_CONFIG, type IngestConfig } from "./service";
 
@@ -11,7 +12,7 @@ import { DEFAULT_INGEST_CONFIG, type IngestConfig } from "./service";
 export const INGEST_ENV = {
   MAX_RECEIVE_COUNT: ENV.MAX_RECEIVE_COUNT,
   INGEST_CONCURRENCY: ENV.INGEST_CONCURRENCY,
-  /** Largest object accepted (bytes); default and ceiling: the provider's 100 MB. */
+  /** Largest object accepted (bytes); default and ceiling: the provider's per-file limit. */
   INGEST_MAX_FILE_BYTES: "INGEST_MAX_FILE_BYTES",
   /** Largest extracted text stored for one document (UTF-8 bytes); default 128 MiB. */
   INGEST_MAX_TEXT_BYTES: "INGEST_MAX_TEXT_BYTES",
@@ -24,12 +25,15 @@ export interface IngestEnvironment {
   config: IngestConfig;
   /** For the quota room maker's policy (the janitor's high-water mark). */
   highWaterMark?: number;
+  /** The provider and what follows from it (file rules, account limits). */
+  provider: ProviderSettings;
 }
 
 /** Reads the ingest environment; throws one error listing every invalid variable. */
 export function loadIngestEnvironment(env: NodeJS.ProcessEnv = process.env): IngestEnvironment {
+  const provider = providerSettingsFromEnv(env);
   const r = new EnvReader(env);
-  const d = DEFAULT_INGEST_CONFIG;
+  const d = { ...DEFAULT_INGEST_CONFIG, maxFileBytes: provider.profile.files.maxFileBytes };
   const tableName = r.requiredString(ENV.TABLE_NAME);
   const deploymentId = r.requiredString(ENV.DEPLOYMENT_ID);
   const maxReceiveCount = r.number(INGEST_ENV.MAX_RECEIVE_COUNT, d.maxReceiveCount, {
@@ -54,7 +58,8 @@ export function loadIngestEnvironment(env: NodeJS.ProcessEnv = process.env): Ing
     tableName,
     deploymentId: checkDeploymentId(deploymentId, ENV.DEPLOYMENT_ID),
     highWaterMark,
-    config: { ...d, maxReceiveCount, concurrency, maxFileBytes, maxTextBytes },
+    provider,
+    config: { ...d, files: provider.profile.files, maxReceiveCount, concurrency, maxFileBytes, maxTextBytes },
   };
 }
 

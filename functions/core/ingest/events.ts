@@ -5,6 +5,7 @@
 import { createHash } from "node:crypto";
 import type { S3EventRecord, SQSRecord } from "aws-lambda";
 import type { DocumentFailure } from "../documents/model";
+import { type FileRules, isImageExtension, PROVIDER_PROFILES } from "../provider/profiles";
 
 /** One S3 change, decoded. */
 export interface ObjectChange {
@@ -142,20 +143,8 @@ export function extensionOf(key: string): string {
   return dot > 0 && dot < base.length - 1 ? base.slice(dot).toLowerCase() : "";
 }
 
-/**
- * Extensions the provider's Files API extracts (its "Upload File" page lists these, "and more";
- * `.jpg` and `.htm` are the common spellings of listed types). Others are refused before upload.
- */
-export const SUPPORTED_EXTENSIONS: ReadonlySet<string> = new Set(
-  (
-    ".pdf .txt .csv .doc .docx .xls .xlsx .ppt .pptx .md .jpeg .jpg .png .bmp .gif .svg .svgz .webp .ico " +
-    ".xbm .dib .pjp .tif .pjpeg .avif .dot .apng .epub .tiff .jfif .html .htm .json .mobi .log .go .h .c " +
-    ".cpp .cxx .cc .cs .java .js .css .jsp .php .py .py3 .asp .yaml .yml .ini .conf .ts .tsx"
-  ).split(" "),
-);
-
-/** Provider's per-file limit (100 MB). */
-export const DEFAULT_MAX_FILE_BYTES = 100 * 1024 * 1024;
+/** Moonshot's per-file limit (100 MB), the default provider's. */
+export const DEFAULT_MAX_FILE_BYTES = PROVIDER_PROFILES.moonshot.files.maxFileBytes;
 
 function formatBytes(n: number): string {
   if (n >= 1024 * 1024) return `${(n / (1024 * 1024)).toFixed(1).replace(/\.0$/, "")} MB`;
@@ -163,22 +152,27 @@ function formatBytes(n: number): string {
   return `${n} bytes`;
 }
 
-/** Checks made before any provider call; a failure here never reaches the provider. */
-export function validateObject(key: string, size: number, maxFileBytes: number): DocumentFailure | undefined {
+/**
+ * Checks made before any provider call, against the provider's rules (provider/profiles.ts: size caps,
+ * images' lower cap, the types it extracts); a failure here never reaches the provider.
+ */
+export function validateObject(key: string, size: number, rules: FileRules): DocumentFailure | undefined {
   if (size === 0)
     return { code: "empty", message: "the file is empty (0 bytes); there is nothing to extract" };
-  if (size > maxFileBytes) {
+  const ext = extensionOf(key);
+  const image = rules.maxImageBytes !== undefined && isImageExtension(ext);
+  const cap = image ? Math.min(rules.maxImageBytes!, rules.maxFileBytes) : rules.maxFileBytes;
+  if (size > cap) {
     return {
       code: "too_large",
-      message: `the file is ${formatBytes(size)}; the provider accepts files up to ${formatBytes(maxFileBytes)}`,
+      message: `the ${image ? "image" : "file"} is ${formatBytes(size)}; the provider accepts ${image ? "images" : "files"} up to ${formatBytes(cap)}`,
     };
   }
-  const ext = extensionOf(key);
-  if (!SUPPORTED_EXTENSIONS.has(ext)) {
+  if (!rules.extensions.has(ext)) {
     return {
       code: "unsupported_type",
       message: ext
-        ? `"${ext}" files are not supported; supported types include .pdf, .docx, .txt, .md, .html, .csv, .xlsx, .pptx and images`
+        ? `"${ext}" files are not supported; ${rules.typesSummary ?? `supported types are ${[...rules.extensions].join(", ")}`}`
         : "files without an extension are not supported; name the file with its type, e.g. report.pdf",
     };
   }

@@ -16,7 +16,7 @@ import {
   PermissionDeniedError,
   type ProviderError,
   QuotaExhaustedError,
-} from "../moonshot/errors";
+} from "../provider/errors";
 
 /** Thrown for a retryable problem; the SQS record becomes a batch item failure. */
 export class RetryLaterError extends Error {

@@ -5,8 +5,8 @@
  * got no answer, or a crashed attempt's upload that landed late, is found again.
  */
 import type { DynamoDocumentStore, StoredDocument } from "../documents/dynamo-store";
-import { NotFoundError } from "../moonshot/errors";
-import type { CallOptions, MoonshotApi, RemoteFile } from "../moonshot/types";
+import { NotFoundError } from "../provider/errors";
+import type { CallOptions, ProviderApi, RemoteFile } from "../provider/types";
 import type { RoomMaker } from "../quota/types";
 import type { LoggerPort, MetricsPort } from "../runtime/telemetry";
 import { contentTypeFor, hasTag, type ObjectChange, remoteFilename } from "./events";
@@ -15,6 +15,8 @@ import type { ObjectInfo, ObjectSource } from "./objects";
 
 /** Provider file statuses whose extracted text can be read. */
 export const READY_STATUSES = new Set(["ok", "ready", "processed"]);
+/** A listed upload worth reusing: extracted, or from a provider that reports no status (GLM). */
+const isUsable = (f: RemoteFile): boolean => f.status === undefined || READY_STATUSES.has(f.status);
 /** Between listings while a takeover waits for a crashed attempt's upload to appear. */
 const SETTLE_POLL_MS = 2_000;
 /** Listings (and the pause between them) before an upload attempt that got no answer is re-sent. */
@@ -22,7 +24,7 @@ const UNANSWERED_LOOKS = 3;
 const UNANSWERED_LOOK_MS = 1_500;
 
 export interface RemoteUploadsDeps {
-  api: MoonshotApi;
+  api: ProviderApi;
   objects: ObjectSource;
   store: Pick<DynamoDocumentStore, "noteUploading">;
   roomMaker?: RoomMaker;
@@ -35,7 +37,7 @@ export interface RemoteUploadsDeps {
 
 /** The provider calls of one ingest service (see the module comment). */
 export class RemoteUploads {
-  private readonly api: MoonshotApi;
+  private readonly api: ProviderApi;
   private readonly objects: ObjectSource;
   private readonly store: RemoteUploadsDeps["store"];
   private readonly roomMaker?: RoomMaker;
@@ -88,7 +90,7 @@ export class RemoteUploads {
     }
     if (tagged.length === 0) return undefined;
     // Prefer a usable one; delete the rest.
-    const keep = tagged.find((f) => READY_STATUSES.has(f.status)) ?? tagged[0]!;
+    const keep = tagged.find(isUsable) ?? tagged[0]!;
     for (const f of tagged) if (f.id !== keep.id) await this.deleteRemote(f.id, record.documentId);
     this.metrics.count("UploadsReused");
     this.log.info("reusing an earlier upload of this version", {
@@ -144,7 +146,7 @@ export class RemoteUploads {
           if (found.length > 0) {
             recovered = true;
             this.metrics.count("UploadsRecovered");
-            return found.find((f) => READY_STATUSES.has(f.status)) ?? found[0];
+            return found.find(isUsable) ?? found[0];
           }
         }
         return undefined;

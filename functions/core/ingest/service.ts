@@ -38,8 +38,9 @@ import { type DynamoDocumentStore, normaliseSequencer } from "../documents/dynam
 import type { DocumentFailure } from "../documents/model";
 import { attemptGeneration } from "../documents/transitions";
 import { checkDeploymentId } from "../janitor/ownership";
-import { ProviderError } from "../moonshot/errors";
-import type { CallOptions, MoonshotApi, RemoteFile } from "../moonshot/types";
+import { ProviderError } from "../provider/errors";
+import { type FileRules, PROVIDER_PROFILES } from "../provider/profiles";
+import type { CallOptions, ProviderApi, RemoteFile } from "../provider/types";
 import type { RoomMaker } from "../quota/types";
 import { type LoggerPort, type MetricsPort, noMetrics, silentLogger } from "../runtime/telemetry";
 import type { IndexWaker } from "../search/wake";
@@ -68,6 +69,8 @@ export { failureForProviderError, RetryLaterError } from "./failures";
 export interface IngestConfig {
   /** Refuse larger objects before upload. @default 100 MB (the provider's limit) */
   maxFileBytes: number;
+  /** The provider's file rules: types it extracts, images' lower cap. @default Moonshot's */
+  files: FileRules;
   /** The queue's redrive maxReceiveCount: the delivery that reaches it is the last. @default 5 */
   maxReceiveCount: number;
   /** S3 records processed at once per batch. @default 4 */
@@ -89,6 +92,7 @@ export interface IngestConfig {
 
 export const DEFAULT_INGEST_CONFIG: IngestConfig = {
   maxFileBytes: DEFAULT_MAX_FILE_BYTES,
+  files: PROVIDER_PROFILES.moonshot.files,
   maxReceiveCount: 5,
   concurrency: 4,
   leaseMarginMs: 60_000,
@@ -114,7 +118,7 @@ export interface IngestDeps {
    */
   deploymentId: string;
   store: DynamoDocumentStore;
-  moonshot: MoonshotApi;
+  provider: ProviderApi;
   objects: ObjectSource;
   /** Frees provider quota before failing an upload as `quota` (the janitor's QuotaRoomMaker). */
   roomMaker?: RoomMaker;
@@ -156,7 +160,7 @@ interface Delivery {
 /** The ingest path, independent of Lambda: the handler and local mode both drive it. */
 export class IngestService {
   private readonly store: DynamoDocumentStore;
-  private readonly api: MoonshotApi;
+  private readonly api: ProviderApi;
   private readonly objects: ObjectSource;
   private readonly log: LoggerPort;
   private readonly metrics: MetricsPort;
@@ -172,7 +176,7 @@ export class IngestService {
   constructor(deps: IngestDeps) {
     this.deploymentId = checkDeploymentId(deps.deploymentId);
     this.store = deps.store;
-    this.api = deps.moonshot;
+    this.api = deps.provider;
     this.objects = deps.objects;
     this.log = deps.logger ?? silentLogger;
     this.metrics = deps.metrics ?? noMetrics;
@@ -402,7 +406,10 @@ export class IngestService {
     let uploaded: RemoteFile | undefined;
     let uploadAttempted = false;
     try {
-      const invalid = validateObject(change.key, info.size, this.config.maxFileBytes);
+      const invalid = validateObject(change.key, info.size, {
+        ...this.config.files,
+        maxFileBytes: Math.min(this.config.maxFileBytes, this.config.files.maxFileBytes),
+      });
       if (invalid) throw new TerminalFailure(invalid);
       const callOpts: CallOptions = { deadline: delivery.deadline };
 

@@ -2,6 +2,7 @@
  * The janitor Lambda's configuration, read and checked once at cold start, and the event's `dryRun`.
  */
 import { ENV } from "../config";
+import { type ProviderSettings, providerSettingsFromEnv } from "../provider/index";
 import { EnvReader, parseFlag } from "../runtime/env";
 import { checkDeploymentId } from "./ownership";
 import { DEFAULT_POLICY, type JanitorPolicyConfig, validatePolicyConfig } from "./policy";
@@ -13,10 +14,13 @@ export interface JanitorConfig {
   policy: JanitorPolicyConfig;
   /** Minutes after which a `processing` document is marked failed (stuck.ts). */
   stuckProcessingMinutes: number;
+  /** The provider whose files are swept; its account limits are `policy.limits`. */
+  provider: ProviderSettings;
 }
 
 /** Reads and checks the janitor's environment; throws one error naming every bad variable. */
 export function loadJanitorConfig(env: NodeJS.ProcessEnv = process.env): JanitorConfig {
+  const provider = providerSettingsFromEnv(env);
   const r = new EnvReader(env);
   const tableName = r.requiredString(ENV.TABLE_NAME);
   const deploymentId = r.requiredString(ENV.DEPLOYMENT_ID);
@@ -34,9 +38,10 @@ export function loadJanitorConfig(env: NodeJS.ProcessEnv = process.env): Janitor
     ...DEFAULT_POLICY,
     retentionHours,
     highWaterMark,
+    limits: provider.limits,
     deploymentId: checkDeploymentId(deploymentId, ENV.DEPLOYMENT_ID),
   });
-  return { tableName, dryRun: dryRun ?? false, policy, stuckProcessingMinutes };
+  return { tableName, dryRun: dryRun ?? false, policy, stuckProcessingMinutes, provider };
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> =>

@@ -19,7 +19,7 @@
  * legacy-named file no record knows any more (an orphan from before the upgrade) cannot be told
  * apart from another stack's file, so it is treated as foreign: reported, never deleted. Deleting by
  * guess is exactly the defect this module exists to prevent; an operator who knows the key is not
- * shared deletes such files by hand (README, "Sharing a Moonshot key").
+ * shared deletes such files by hand (README, "Sharing a provider key").
  */
 import { UPLOAD_TAG_PREFIX } from "../ingest/events";
 

@@ -28,7 +28,8 @@
  */
 import type { DocumentRecord } from "../documents/model";
 import { legacyUploadTagFor, uploadTagFor } from "../ingest/events";
-import { PROVIDER_LIMITS, type RemoteFile } from "../moonshot/types";
+import { PROVIDER_PROFILES } from "../provider/profiles";
+import type { RemoteFile } from "../provider/types";
 import { checkDeploymentId, hasDeploymentPrefix } from "./ownership";
 import { uploadTagOf, uploadTagOfFilename } from "./upload-tag";
 
@@ -42,7 +43,7 @@ export const DELETION_REASONS: readonly DeletionReason[] = [
   "high_water",
 ];
 
-/** The provider limits the policy plans against (PROVIDER_LIMITS, or the emulator's in tests). */
+/** The provider limits the policy plans against (the provider profile's, or the emulator's in tests). */
 export interface QuotaLimits {
   maxFiles: number;
   maxFileBytes: number;
@@ -67,12 +68,13 @@ export type PolicyDefaults = Omit<JanitorPolicyConfig, "deploymentId">;
 /**
  * Defaults: 24 h retention and a 90% high-water mark (issue 5); a 30 min orphan grace, far longer than
  * one ingest invocation (the ingest Lambda's timeout is minutes), so no in-flight upload is an orphan.
+ * The limits are the default provider's (Moonshot); the handlers plan against the configured one's.
  */
 export const DEFAULT_POLICY: PolicyDefaults = {
   retentionHours: 24,
   highWaterMark: 0.9,
   orphanGraceMinutes: 30,
-  limits: { ...PROVIDER_LIMITS },
+  limits: { ...PROVIDER_PROFILES.moonshot.limits },
 };
 
 /** One remote file to delete. `documentId` is set when a record holds the file (it is then released). */

@@ -11,7 +11,7 @@
  * usage, so N ingests refused together at the cap make room for N uploads, not one.
  */
 import type { DocumentRecord } from "../documents/model";
-import type { CallOptions, RemoteFile } from "../moonshot/types";
+import type { CallOptions, RemoteFile } from "../provider/types";
 import type { RoomMaker, RoomRequest, RoomResult } from "../quota/types";
 import {
   DEFAULT_POLICY,

@@ -22,8 +22,8 @@ import {
   PermissionDeniedError,
   RateLimitError,
   TimeoutError,
-} from "../moonshot/errors";
-import type { MoonshotApi, RemoteFile } from "../moonshot/types";
+} from "../provider/errors";
+import type { ProviderApi, RemoteFile } from "../provider/types";
 import {
   DELETION_REASONS,
   type DeletionReason,
@@ -40,8 +40,8 @@ import {
   stuckFailure,
 } from "./stuck";
 
-/** Provider calls the sweep makes (the full MoonshotApi also fits). */
-export type JanitorApi = Pick<MoonshotApi, "listFiles" | "deleteFile">;
+/** Provider calls the sweep makes (the full ProviderApi also fits). */
+export type JanitorApi = Pick<ProviderApi, "listFiles" | "deleteFile">;
 
 export interface SweepDeps {
   api: JanitorApi;

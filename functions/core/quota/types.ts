@@ -3,7 +3,7 @@
  * provider's file-count or byte quota, ingestion asks for room, and the janitor's shared policy frees
  * it by deleting remote files whose text is already stored.
  */
-import type { CallOptions } from "../moonshot/types";
+import type { CallOptions } from "../provider/types";
 
 export interface RoomRequest {
   /** Files about to be uploaded (usually 1). */

@@ -4,36 +4,35 @@
  * searchable record is indexed, anything else the index holds for the document is discarded. It reads
  * the *current* state, never an event, so duplicate, late or out-of-order changes all converge, and a
  * run that crashes changes nothing (its new objects are unreferenced until the manifest points at
- * them; the to-dos stay until then).
+ * them; the to-dos stay until then; a later run sweeps them).
  *
- * Every run that changes something rewrites every segment (see segments.ts for why), so runs batch:
- * up to `maxDocuments` to-dos or `maxTextBytes` of new text each; the rest waits for the next run.
- * Exactly one run at a time is the deployment's job (a FIFO queue with one message group in AWS, one
- * local queue worker in `npm start`); the manifest holds no lock.
+ * Upkeep follows the change, not the corpus: a run rewrites only the delta (delta.ts: the changed
+ * documents' entries and tokens since the last fold) and the manifest. Once the delta passes
+ * `foldTextChars` or `foldDocuments`, the run folds it into new base segments (every segment
+ * rewritten, as a bulk load does), so a reader's patch work and the delta's size stay bounded.
+ * Runs batch: up to `maxDocuments` to-dos or `maxTextBytes` of new text each; the rest waits for the
+ * next run. Exactly one run at a time is the deployment's job (a FIFO queue with one message group in
+ * AWS, one local queue worker in `npm start`); the manifest holds no lock.
  */
 import { randomUUID } from "node:crypto";
 import { mapLimit } from "../chat/selection";
 import type { DocumentReader, DocumentRecord, TextChunk } from "../documents/model";
 import { type LoggerPort, silentLogger } from "../runtime/telemetry";
 import { tokenize } from "../text/terms";
+import { type DeltaObject, IndexDelta } from "./delta";
 import {
   type DocumentEntry,
   type DocumentTableObject,
   decodeDocuments,
   emptyManifest,
   encodeDocuments,
+  MANIFEST_FORMAT,
   MANIFEST_KEY,
   type Manifest,
+  manifestObjects,
 } from "./layout";
 import { isSearchable } from "./model";
-import {
-  chunkId,
-  createSegment,
-  loadSegment,
-  type SegmentDocument,
-  TermRouter,
-  vacuumIfDirty,
-} from "./segments";
+import { chunkId, createSegment, loadSegment, TermRouter, vacuumIfDirty } from "./segments";
 import { type IndexObjects, packJson, unpackJson, unpackText } from "./storage";
 import type { SearchTodo, SearchTodoList } from "./todos";
 
@@ -60,6 +59,18 @@ export interface IndexerConfig {
   todoSettleMs: number;
   /** Parallel record and chunk reads. @default 8 */
   readConcurrency: number;
+  /**
+   * The delta is folded into new base segments once its chunks' token text passes this many
+   * characters (about the text's size)... @default 4 Mi characters
+   */
+  foldTextChars: number;
+  /** ...or once it names this many documents. @default 1000 */
+  foldDocuments: number;
+  /**
+   * An object no manifest names (a run crashed before its manifest) is deleted by a later run once
+   * it is this old; a run in progress is never that slow. @default 1 hour
+   */
+  orphanGraceMs: number;
 }
 
 export const DEFAULT_INDEXER_CONFIG: IndexerConfig = {
@@ -70,6 +81,9 @@ export const DEFAULT_INDEXER_CONFIG: IndexerConfig = {
   staleTodoMs: 15 * 60_000,
   todoSettleMs: 30_000,
   readConcurrency: 8,
+  foldTextChars: 4 * 1024 * 1024,
+  foldDocuments: 1000,
+  orphanGraceMs: 60 * 60_000,
 };
 
 /** What the indexer reads: records *including* tombstones (a delete must be seen as landed), and chunks. */
@@ -98,7 +112,24 @@ export interface IndexRunReport {
   documents: number;
   /** Oldest to-do this run completed, ms from its write to the new manifest (the index lag). */
   maxLagMs: number;
+  /** Whether this run folded the delta into new base segments. */
+  folded: boolean;
+  /** Documents in the delta after this run (0 after a fold). */
+  deltaDocuments: number;
+  /** Bytes this run wrote to the index's storage (delta and manifest; the segments too when it folded). */
+  bytesWritten: number;
+  /** Objects no manifest names that this run deleted (left by a crashed run). */
+  orphansDeleted: number;
   ms: number;
+}
+
+/** What is stored: the manifest, the base document table and the delta over it. */
+export interface IndexState {
+  manifest: Manifest;
+  base: Map<string, DocumentEntry>;
+  delta: IndexDelta;
+  /** base + delta: what the index holds now. */
+  documents: Map<string, DocumentEntry>;
 }
 
 interface Planned {
@@ -118,21 +149,26 @@ export class SearchIndexer {
     this.now = deps.now ?? (() => new Date());
   }
 
-  /** The manifest and document table as stored (an empty index when none is). */
-  async readState(): Promise<{ manifest: Manifest; documents: Map<string, DocumentEntry> }> {
+  /** The manifest, base table and delta as stored (an empty index when none is). */
+  async readState(): Promise<IndexState> {
     const stored = await this.deps.objects.get(MANIFEST_KEY);
     const manifest =
       stored && stored !== "unchanged"
         ? (JSON.parse(stored.body.toString("utf8")) as Manifest)
         : emptyManifest(this.config.segments);
-    const documents = new Map<string, DocumentEntry>();
+    const base = new Map<string, DocumentEntry>();
     if (manifest.documentsKey) {
       const obj = await this.deps.objects.get(manifest.documentsKey);
       if (!obj || obj === "unchanged") throw new Error(`search index: ${manifest.documentsKey} is missing`);
-      for (const d of decodeDocuments(unpackJson<DocumentTableObject>(obj.body)))
-        documents.set(d.documentId, d);
+      for (const d of decodeDocuments(unpackJson<DocumentTableObject>(obj.body))) base.set(d.documentId, d);
     }
-    return { manifest, documents };
+    let delta = new IndexDelta();
+    if (manifest.deltaKey) {
+      const obj = await this.deps.objects.get(manifest.deltaKey);
+      if (!obj || obj === "unchanged") throw new Error(`search index: ${manifest.deltaKey} is missing`);
+      delta = IndexDelta.decode(unpackJson<DeltaObject>(obj.body));
+    }
+    return { manifest, base, delta, documents: delta.merge(base.values()) };
   }
 
   /** One run; see the module comment. Returns what it did. */
@@ -149,16 +185,22 @@ export class SearchIndexer {
       chunks: 0,
       documents: 0,
       maxLagMs: 0,
+      folded: false,
+      deltaDocuments: 0,
+      bytesWritten: 0,
+      orphansDeleted: 0,
       ms: 0,
     };
     if (todos.length === 0) {
       report.ms = performance.now() - started;
       return report;
     }
-    const { manifest, documents } = await this.readState();
+    const state = await this.readState();
+    const { manifest, documents } = state;
     report.version = manifest.version;
+    report.deltaDocuments = state.delta.size;
 
-    const removals: number[] = [];
+    const removals: DocumentEntry[] = [];
     const additions: { entry: DocumentEntry; chunks: TextChunk[] }[] = [];
     let textBytes = 0;
     let nextNumber = manifest.nextDocNumber;
@@ -213,7 +255,7 @@ export class SearchIndexer {
         continue;
       }
       if (have) {
-        for (let i = 0; i < have.chunkCount; i++) removals.push(chunkId(have.number, i));
+        removals.push(have);
         documents.delete(todo.documentId);
         report.removed++;
       }
@@ -236,7 +278,7 @@ export class SearchIndexer {
 
     let written = manifest;
     if (removals.length > 0 || additions.length > 0) {
-      written = await this.write(manifest, documents, removals, additions, nextNumber);
+      written = await this.write(state, removals, additions, nextNumber, report);
     }
     report.version = written.version;
     report.chunks = written.chunks;
@@ -251,6 +293,16 @@ export class SearchIndexer {
         report.maxLagMs = Math.max(report.maxLagMs, committedAt - Date.parse(p.todo.at));
       }
     }
+    if (written !== manifest) {
+      try {
+        report.orphansDeleted = await this.sweep(written);
+      } catch (err) {
+        // The index is committed; leftovers wait for the next run's sweep.
+        this.log.warn("search index: sweep of unreferenced objects failed", {
+          error: (err as Error)?.message,
+        });
+      }
+    }
     report.ms = performance.now() - started;
     this.log.info("search index run", { ...report });
     return report;
@@ -263,68 +315,116 @@ export class SearchIndexer {
     return !have || have.generation !== record.textGeneration || have.key !== record.key;
   }
 
-  /** Rewrites every segment with the changes, then the document table, then the manifest. */
+  /**
+   * Applies the changes to the delta, then writes either the delta alone or (past the fold threshold,
+   * or when there is no base yet) new base segments and table; the manifest last.
+   */
   private async write(
-    manifest: Manifest,
-    documents: Map<string, DocumentEntry>,
-    removals: number[],
+    state: IndexState,
+    removals: DocumentEntry[],
     additions: { entry: DocumentEntry; chunks: TextChunk[] }[],
     nextDocNumber: number,
+    report: IndexRunReport,
   ): Promise<Manifest> {
+    const { manifest, base, delta, documents } = state;
     const run = `${Date.now().toString(36)}-${randomUUID().slice(0, 8)}`;
-    const router = new TermRouter(manifest.segments);
-    // Tokenised once; each segment keeps only its own terms of the same token arrays.
-    const docs: SegmentDocument[] = [];
+    const put = async (key: string, body: Buffer, type: string) => {
+      await this.deps.objects.put(key, body, type);
+      report.bytesWritten += body.length;
+    };
+    for (const have of removals) delta.remove(have.documentId, base.has(have.documentId));
     for (const { entry, chunks } of additions) {
-      for (const c of chunks) docs.push({ id: chunkId(entry.number, c.index), tokens: tokenize(c.text) });
+      // Tokenised once; each segment keeps only its own terms of the same token arrays.
+      delta.add(
+        entry,
+        chunks.map((c) => ({ id: chunkId(entry.number, c.index), tokens: tokenize(c.text) })),
+      );
     }
-    router.setDocuments(docs);
-    const segmentKeys: string[] = [];
-    let chunks = 0;
-    for (let s = 0; s < manifest.segments; s++) {
-      const key = manifest.segmentKeys[s];
-      let segment: ReturnType<typeof createSegment>;
-      if (key) {
-        const obj = await this.deps.objects.get(key);
-        if (!obj || obj === "unchanged") throw new Error(`search index: segment ${key} is missing`);
-        segment = loadSegment(unpackText(obj.body), router, s);
-      } else segment = createSegment(router, s);
-      for (const id of removals) if (segment.has(id)) segment.discard(id);
-      segment.addAll(docs);
-      await vacuumIfDirty(segment);
-      chunks = segment.documentCount;
-      const newKey = `segments/${s}/${run}.json.gz`;
-      await this.deps.objects.put(newKey, packJson(segment), "application/gzip");
-      segmentKeys.push(newKey);
-    }
-    const documentsKey = `documents/${run}.json.gz`;
-    await this.deps.objects.put(
-      documentsKey,
-      packJson(encodeDocuments(documents.values())),
-      "application/gzip",
-    );
+    const fold =
+      !manifest.documentsKey ||
+      delta.textChars > this.config.foldTextChars ||
+      delta.size > this.config.foldDocuments;
 
+    let next: Manifest;
     const now = this.now();
+    if (fold) {
+      const router = new TermRouter(manifest.segments);
+      const docs = delta.documents();
+      const tombstones = delta.tombstones(base);
+      router.setDocuments(docs);
+      const segmentKeys: string[] = [];
+      let chunks = 0;
+      for (let s = 0; s < manifest.segments; s++) {
+        const key = manifest.segmentKeys[s];
+        let segment: ReturnType<typeof createSegment>;
+        if (key) {
+          const obj = await this.deps.objects.get(key);
+          if (!obj || obj === "unchanged") throw new Error(`search index: segment ${key} is missing`);
+          segment = loadSegment(unpackText(obj.body), router, s);
+        } else segment = createSegment(router, s);
+        for (const id of tombstones) if (segment.has(id)) segment.discard(id);
+        segment.addAll(docs);
+        await vacuumIfDirty(segment);
+        chunks = segment.documentCount;
+        const newKey = `segments/${s}/${run}.json.gz`;
+        await put(newKey, packJson(segment), "application/gzip");
+        segmentKeys.push(newKey);
+      }
+      const documentsKey = `documents/${run}.json.gz`;
+      await put(documentsKey, packJson(encodeDocuments(documents.values())), "application/gzip");
+      next = { ...manifest, segmentKeys, documentsKey, deltaKey: "", chunks };
+      report.folded = true;
+      report.deltaDocuments = 0;
+    } else {
+      const deltaKey = `delta/${run}.json.gz`;
+      await put(deltaKey, packJson(delta.encode()), "application/gzip");
+      let chunks = 0;
+      for (const d of documents.values()) chunks += d.chunkCount;
+      next = { ...manifest, deltaKey, chunks };
+      report.deltaDocuments = delta.size;
+    }
+
     const graceEnd = now.getTime() - this.config.retireGraceMs;
-    const replaced = [manifest.documentsKey, ...manifest.segmentKeys].filter(Boolean);
+    const kept = new Set(manifestObjects(next));
+    const replaced = manifestObjects(manifest).filter((k) => !kept.has(k));
     const expired = manifest.retired.filter((r) => Date.parse(r.at) < graceEnd);
-    const next: Manifest = {
-      ...manifest,
+    next = {
+      ...next,
+      format: MANIFEST_FORMAT,
       version: manifest.version + 1,
-      segmentKeys,
-      documentsKey,
       nextDocNumber,
       documents: documents.size,
-      chunks,
       updatedAt: now.toISOString(),
       retired: [
         ...manifest.retired.filter((r) => Date.parse(r.at) >= graceEnd),
         ...replaced.map((key) => ({ key, at: now.toISOString() })),
       ],
     };
-    await this.deps.objects.put(MANIFEST_KEY, Buffer.from(JSON.stringify(next)), "application/json");
+    await put(MANIFEST_KEY, Buffer.from(JSON.stringify(next)), "application/json");
     // After the manifest: a crash here leaves unreferenced objects, never a manifest pointing at nothing.
     if (expired.length) await this.deps.objects.delete(expired.map((r) => r.key));
     return next;
+  }
+
+  /**
+   * Deletes objects that neither the manifest nor its retired list names and that are older than
+   * `orphanGraceMs`: what a run that crashed before its manifest wrote. The retired list holds the
+   * previous manifests' objects (deleted on their own schedule), so only true leftovers go.
+   */
+  private async sweep(manifest: Manifest): Promise<number> {
+    const named = new Set([
+      MANIFEST_KEY,
+      ...manifestObjects(manifest),
+      ...manifest.retired.map((r) => r.key),
+    ]);
+    const cutoff = this.now().getTime() - this.config.orphanGraceMs;
+    const orphans = (await this.deps.objects.list())
+      .filter((o) => !named.has(o.key) && o.lastModified.getTime() < cutoff)
+      .map((o) => o.key);
+    if (orphans.length) {
+      await this.deps.objects.delete(orphans);
+      this.log.info("search index: deleted objects no manifest names", { count: orphans.length });
+    }
+    return orphans.length;
   }
 }

@@ -1,9 +1,11 @@
 /**
  * The index's objects: one manifest (`manifest.json`, overwritten by each indexer run), pointing at
- * immutable objects written by that run: the document table (`documents/<run>.json.gz`) and one
- * segment per term partition (`segments/<n>/<run>.json.gz`). Objects a run replaced are listed as
- * retired and deleted a grace period later, so a reader that fetched the previous manifest can still
- * load what it points at.
+ * immutable objects: the base (a document table `documents/<run>.json.gz` and one segment per term
+ * partition `segments/<n>/<run>.json.gz`, written by the run that last folded) and the recent changes
+ * on top of it (`delta/<run>.json.gz`, rewritten by each run that changes something; see delta.ts).
+ * Objects a run replaced are listed as retired and deleted a grace period later, so a reader that
+ * fetched the previous manifest can still load what it points at. Objects no manifest ever named (a
+ * run that crashed before its manifest) are swept by a later run (indexer.ts).
  */
 import type { IndexedDocument } from "./model";
 
@@ -19,6 +21,8 @@ export interface Manifest {
   /** Object key of each segment; "" while a segment was never written. */
   segmentKeys: string[];
   documentsKey: string;
+  /** The recent changes over the base (delta.ts); "" or absent when there are none. */
+  deltaKey?: string;
   /** Next document number to assign (numbers are never reused). */
   nextDocNumber: number;
   documents: number;
@@ -34,12 +38,17 @@ export const emptyManifest = (segments: number): Manifest => ({
   segments,
   segmentKeys: Array.from({ length: segments }, () => ""),
   documentsKey: "",
+  deltaKey: "",
   nextDocNumber: 1,
   documents: 0,
   chunks: 0,
   updatedAt: new Date(0).toISOString(),
   retired: [],
 });
+
+/** Every object a manifest points at (base, delta). */
+export const manifestObjects = (m: Manifest): string[] =>
+  [m.documentsKey, m.deltaKey ?? "", ...m.segmentKeys].filter(Boolean);
 
 /** A document in the table, with the number its chunk ids are built from. */
 export interface DocumentEntry extends IndexedDocument {

@@ -3,9 +3,13 @@
  * the manifest is revalidated (conditional GET on its ETag) at most every `refreshMs`; the document
  * table and segments are immutable objects cached by key, so a new manifest costs only the objects it
  * changed that a query then needs. Segments are loaded on demand (only those holding a query's terms)
- * and evicted least-recently-used beyond `maxCachedBytes`.
+ * and evicted least-recently-used beyond `maxCachedBytes`. A run that did not fold changes only the
+ * delta (delta.ts): the searcher loads that one small object and patches the cached segments with
+ * what changed since it last patched them (discard the delta's tombstones, add its new chunks), so
+ * the scores stay those of one index over everything and the base segments are not read again.
  */
 import { queryTerms } from "../text/terms";
+import { type DeltaObject, IndexDelta, splitTokens } from "./delta";
 import {
   type DocumentEntry,
   type DocumentTableObject,
@@ -20,8 +24,10 @@ import {
   docNumberOf,
   loadSegment,
   type PartialScore,
+  type SegmentDocument,
   searchSegment,
   segmentOf,
+  TermRouter,
 } from "./segments";
 import { type IndexObjects, unpackJson, unpackText } from "./storage";
 
@@ -45,13 +51,44 @@ export interface SearcherStats {
   segmentsCached: number;
   /** Decompressed JSON bytes of the cached segments (see maxCachedBytes). */
   cachedJsonBytes: number;
+  /** Deltas loaded (one per index change that did not fold), and their bytes. */
+  deltasLoaded: number;
+  deltaBytesLoaded: number;
+  /** Chunks added to cached segments from deltas (patch work). */
+  chunksPatched: number;
 }
 
 interface State {
   manifest: Manifest;
   etag?: string;
   checkedAt: number;
+  /** The base table (from documentsKey) and the delta over it. */
+  base: Map<string, DocumentEntry>;
+  delta: PatchDelta;
+  /** base + delta. */
   table: DocumentTable;
+}
+
+/** A loaded delta, as the patches need it. */
+interface PatchDelta {
+  key: string;
+  chunks: ReadonlyMap<number, string>;
+  /** Base chunk ids the delta replaced or removed. */
+  tombstones: number[];
+}
+
+const NO_DELTA: PatchDelta = { key: "", chunks: new Map(), tombstones: [] };
+
+/** A cached segment and what of the deltas it holds. */
+interface CachedSegment {
+  segment: Promise<Segment>;
+  loaded?: Segment;
+  bytes: number;
+  /** Manifest version the patch follows; never moved back (a query on an older manifest uses it as is). */
+  version: number;
+  /** Delta chunks added, base chunks discarded. */
+  added: Set<number>;
+  discarded: Set<number>;
 }
 
 class DocumentTable {
@@ -67,12 +104,16 @@ class DocumentTable {
 
 const EMPTY_TABLE = new DocumentTable([]);
 
+const byKey = (a: DocumentEntry, b: DocumentEntry) =>
+  a.key < b.key ? -1 : a.key > b.key ? 1 : a.documentId < b.documentId ? -1 : 1;
+
 type Segment = ReturnType<typeof loadSegment>;
 
 export class IndexSearcher implements SearchIndex {
   private state?: State;
   private refreshing?: Promise<State>;
-  private readonly segments = new Map<string, { segment: Promise<Segment>; bytes: number }>();
+  private readonly segments = new Map<string, CachedSegment>();
+  private router?: TermRouter;
   private cachedBytes = 0;
   readonly stats: SearcherStats = {
     manifestChecks: 0,
@@ -80,6 +121,9 @@ export class IndexSearcher implements SearchIndex {
     bytesLoaded: 0,
     segmentsCached: 0,
     cachedJsonBytes: 0,
+    deltasLoaded: 0,
+    deltaBytesLoaded: 0,
+    chunksPatched: 0,
   };
   private readonly refreshMs: number;
   private readonly maxCachedBytes: number;
@@ -111,7 +155,8 @@ export class IndexSearcher implements SearchIndex {
   async search(q: SearchQuery): Promise<SearchHit[]> {
     const terms = queryTerms(q.query);
     if (terms.length === 0 || q.limit <= 0) return [];
-    const { manifest, table } = await this.current();
+    const state = await this.current();
+    const { manifest, table } = state;
     if (manifest.version === 0 || table.sorted.length === 0) return [];
 
     let allow: ((id: number) => boolean) | undefined;
@@ -138,11 +183,17 @@ export class IndexSearcher implements SearchIndex {
       else bySegment.set(s, [t]);
     }
     const loaded = await Promise.all(
-      [...bySegment.keys()].map(async (s) => ({ s, segment: await this.segment(manifest.segmentKeys[s]) })),
+      [...bySegment.keys()].map(async (s) => ({
+        s,
+        entry: await this.segment(manifest.segmentKeys[s], manifest.segments, s),
+      })),
     );
+    // From here to the end of the search nothing awaits: the patches and the search see one state.
     const partial = new Map<number, PartialScore>();
-    for (const { s, segment } of loaded) {
-      if (segment) searchSegment(segment, bySegment.get(s)!, allow, partial);
+    for (const { s, entry } of loaded) {
+      if (!entry?.loaded) continue;
+      this.patch(entry, state);
+      searchSegment(entry.loaded, bySegment.get(s)!, allow, partial);
     }
     const hits: { id: number; score: number }[] = [];
     for (const [id, p] of partial) hits.push({ id, score: combine(p) });
@@ -183,20 +234,42 @@ export class IndexSearcher implements SearchIndex {
       this.state = {
         manifest: { version: 0 } as Manifest,
         checkedAt: this.now(),
+        base: new Map(),
+        delta: NO_DELTA,
         table: EMPTY_TABLE,
       };
       return this.state;
     }
     this.stats.bytesLoaded += got.body.length;
     const manifest = JSON.parse(got.body.toString("utf8")) as Manifest;
-    let table = prev?.table ?? EMPTY_TABLE;
-    if (manifest.documentsKey !== prev?.manifest.documentsKey) {
+    let base = prev?.base ?? new Map<string, DocumentEntry>();
+    const baseChanged = manifest.documentsKey !== prev?.manifest.documentsKey;
+    if (baseChanged) {
+      base = new Map();
       const obj = manifest.documentsKey ? await this.opts.objects.get(manifest.documentsKey) : undefined;
       if (obj && obj !== "unchanged") {
         this.stats.objectsLoaded++;
         this.stats.bytesLoaded += obj.body.length;
-        table = new DocumentTable(decodeDocuments(unpackJson<DocumentTableObject>(obj.body)));
-      } else table = EMPTY_TABLE;
+        for (const d of decodeDocuments(unpackJson<DocumentTableObject>(obj.body))) base.set(d.documentId, d);
+      }
+      this.router?.forgetTerms();
+    }
+    const deltaKey = manifest.deltaKey ?? "";
+    let delta = prev?.delta ?? NO_DELTA;
+    let table = prev?.table ?? EMPTY_TABLE;
+    if (baseChanged || deltaKey !== delta.key) {
+      let d = new IndexDelta();
+      if (deltaKey) {
+        const obj = await this.opts.objects.get(deltaKey);
+        if (!obj || obj === "unchanged") throw new Error(`search index: ${deltaKey} is missing`);
+        this.stats.objectsLoaded++;
+        this.stats.deltasLoaded++;
+        this.stats.deltaBytesLoaded += obj.body.length;
+        this.stats.bytesLoaded += obj.body.length;
+        d = IndexDelta.decode(unpackJson<DeltaObject>(obj.body));
+      }
+      delta = { key: deltaKey, chunks: d.chunks, tombstones: d.tombstones(base) };
+      table = new DocumentTable([...d.merge(base.values()).values()].sort(byKey));
     }
     // Segments the new manifest no longer names can go (a query still running keeps its own reference).
     const live = new Set(manifest.segmentKeys);
@@ -206,37 +279,89 @@ export class IndexSearcher implements SearchIndex {
         this.cachedBytes -= entry.bytes;
       }
     }
-    this.state = { manifest, etag: got.etag, checkedAt: this.now(), table };
+    this.state = { manifest, etag: got.etag, checkedAt: this.now(), base, delta, table };
     return this.state;
   }
 
-  private async segment(key: string | undefined): Promise<Segment | undefined> {
+  /**
+   * Brings a cached segment to `state`'s delta: discards delta chunks gone since and base chunks newly
+   * replaced, adds the delta's new chunks. Synchronous (MiniSearch's add/discard are), so a query
+   * patches and searches one state. A segment already patched to a newer manifest is left as is.
+   */
+  private patch(entry: CachedSegment, state: State): void {
+    const segment = entry.loaded;
+    if (!segment || entry.version >= state.manifest.version) return;
+    const { delta } = state;
+    for (const id of entry.added) {
+      if (delta.chunks.has(id)) continue;
+      if (segment.has(id)) segment.discard(id);
+      entry.added.delete(id);
+    }
+    for (const id of delta.tombstones) {
+      if (entry.discarded.has(id)) continue;
+      if (segment.has(id)) segment.discard(id);
+      entry.discarded.add(id);
+    }
+    const docs: SegmentDocument[] = [];
+    for (const [id, joined] of delta.chunks) {
+      if (entry.added.has(id)) continue;
+      docs.push({ id, tokens: splitTokens(joined) });
+      entry.added.add(id);
+    }
+    if (docs.length) {
+      const router = this.routerFor(state.manifest.segments);
+      router.setDocuments(docs);
+      segment.addAll(docs);
+      router.setDocuments([]);
+      this.stats.chunksPatched += docs.length;
+    }
+    entry.version = state.manifest.version;
+  }
+
+  private routerFor(segments: number): TermRouter {
+    if (this.router?.segments !== segments) this.router = new TermRouter(segments);
+    return this.router;
+  }
+
+  private async segment(
+    key: string | undefined,
+    segments: number,
+    s: number,
+  ): Promise<CachedSegment | undefined> {
     if (!key) return undefined;
     const hit = this.segments.get(key);
     if (hit) {
       // Most recently used last.
       this.segments.delete(key);
       this.segments.set(key, hit);
-      return hit.segment;
+      await hit.segment;
+      return hit;
     }
-    const entry = { segment: this.loadSegment(key), bytes: 0 };
+    const entry: CachedSegment = {
+      segment: this.loadSegment(key, segments, s),
+      bytes: 0,
+      version: 0,
+      added: new Set(),
+      discarded: new Set(),
+    };
     this.segments.set(key, entry);
     try {
-      const segment = await entry.segment;
-      return segment;
+      entry.loaded = await entry.segment;
+      return entry;
     } catch (err) {
       this.segments.delete(key);
       throw err;
     }
   }
 
-  private async loadSegment(key: string): Promise<Segment> {
+  private async loadSegment(key: string, segments: number, s: number): Promise<Segment> {
     const obj = await this.opts.objects.get(key);
     if (!obj || obj === "unchanged") throw new Error(`search index: segment ${key} is missing`);
     const json = unpackText(obj.body);
     this.stats.objectsLoaded++;
     this.stats.bytesLoaded += obj.body.length;
-    const segment = loadSegment(json);
+    // With the router: a delta's chunks can be added to it (their terms routed like the indexer's).
+    const segment = loadSegment(json, this.routerFor(segments), s);
     const entry = this.segments.get(key);
     if (entry) {
       entry.bytes = json.length;

@@ -8,8 +8,9 @@
  *   the per-segment results add up to exactly what a single index would score (see `combine`);
  * - a reader's memory follows the segments its queries touch, not the corpus (the 1 GB chat function
  *   cannot hold a whole MiniSearch index of 500 MB of text: about 1.2 GB of heap);
- * - the price is on the write side: a new chunk changes every segment's statistics, so each indexer
- *   run rewrites every segment (bounded, batched; see indexer.ts).
+ * - the price is on the write side: a new chunk changes every segment's statistics. Runs therefore
+ *   write a small delta that readers apply to the segments they load (delta.ts), and rewrite every
+ *   segment only when they fold that delta in (indexer.ts).
  *
  * Chunk ids are numbers: `docNumber * 2^20 + chunkIndex`, where the document number is assigned by
  * the indexer per indexed text generation and never reused (a discarded id can never come back).
@@ -67,6 +68,12 @@ export class TermRouter {
     for (const d of docs) this.tokens.set(fieldKey(d.id), d.tokens);
   }
 
+  /** Forgets the terms seen so far (a long-lived router's cache follows its recent documents only). */
+  forgetTerms(): void {
+    this.cache.clear();
+    this.normal.clear();
+  }
+
   tokensOf(key: string): string[] {
     return this.tokens.get(key) ?? [];
   }
@@ -112,10 +119,39 @@ export function loadSegment(json: string, router?: TermRouter, segment = 0): Seg
   );
 }
 
-/** Removes references to discarded chunks once they are a tenth of the segment (not every run). */
+/**
+ * Removes the postings of discarded chunks (a fold rewrites the whole segment anyway): a stored
+ * segment holds no dirt, so its document frequencies are exact (see searchSegment).
+ */
 export async function vacuumIfDirty(segment: Segment): Promise<void> {
-  if (segment.dirtCount > 0 && segment.dirtFactor >= 0.1)
-    await segment.vacuum({ batchSize: 1e9, batchWait: 0 });
+  if (segment.dirtCount > 0) await segment.vacuum({ batchSize: 1e9, batchWait: 0 });
+}
+
+/** The parts of MiniSearch 7's index that `vacuum` itself cleans (not in its typings). */
+interface SegmentInternals {
+  _index: { get(term: string): Map<number, Map<number, number>> | undefined };
+  _documentIds: Map<number, unknown>;
+}
+
+/**
+ * A segment patched with a delta holds the postings of discarded chunks. MiniSearch skips them while
+ * scoring but counts them in the term's document frequency until it meets them (and its lazy cleanup
+ * only lowers their term frequency by one per search), so scores would drift from one clean index.
+ * `vacuum` fixes that for the whole segment; this does what it does for the query's terms only, so
+ * the query scores with exact frequencies at the cost of its own postings.
+ */
+function dropDiscardedPostings(segment: Segment, terms: readonly string[]): void {
+  const inner = segment as unknown as SegmentInternals;
+  if (typeof inner._index?.get !== "function" || !(inner._documentIds instanceof Map)) {
+    throw new Error("search index: minisearch internals changed; check dropDiscardedPostings");
+  }
+  for (const term of terms) {
+    const fields = inner._index.get(term);
+    if (!fields) continue;
+    for (const postings of fields.values()) {
+      for (const shortId of postings.keys()) if (!inner._documentIds.has(shortId)) postings.delete(shortId);
+    }
+  }
 }
 
 /** Raw per-segment result: the summed term scores and how many query terms matched. */
@@ -134,12 +170,16 @@ export function searchSegment(
   allow: ((id: number) => boolean) | undefined,
   into: Map<number, PartialScore>,
 ): void {
-  const results: SearchResult[] = segment.search(terms.join(" "), {
-    tokenize: (s) => s.split(" "),
-    processTerm: (t) => t,
-    combineWith: "OR",
+  const options = {
+    tokenize: (s: string) => s.split(" "),
+    processTerm: (t: string) => t,
+    combineWith: "OR" as const,
     prefix: false,
-    fuzzy: false,
+    fuzzy: false as const,
+  };
+  if (segment.dirtCount > 0) dropDiscardedPostings(segment, terms);
+  const results: SearchResult[] = segment.search(terms.join(" "), {
+    ...options,
     ...(allow ? { boostDocument: (id) => (allow(id as number) ? 1 : 0) } : {}),
   });
   for (const r of results) {

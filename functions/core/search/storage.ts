@@ -7,6 +7,7 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import {
   DeleteObjectsCommand,
   GetObjectCommand,
+  ListObjectsV2Command,
   NoSuchKey,
   PutObjectCommand,
   type S3Client,
@@ -23,6 +24,8 @@ export interface IndexObjects {
   get(key: string, ifNoneMatch?: string): Promise<StoredObject | "unchanged" | undefined>;
   put(key: string, body: Buffer, contentType: string): Promise<void>;
   delete(keys: string[]): Promise<void>;
+  /** Every index object with its last write time (the sweep of objects no manifest names). */
+  list(): Promise<{ key: string; lastModified: Date }[]>;
 }
 
 /** JSON in, gzip bytes out (and back): segments of numbers compress about 4x. */
@@ -70,6 +73,22 @@ export class S3IndexObjects implements IndexObjects {
     );
   }
 
+  async list(): Promise<{ key: string; lastModified: Date }[]> {
+    const out: { key: string; lastModified: Date }[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.opts.client.send(
+        new ListObjectsV2Command({ Bucket: this.opts.bucket, Prefix: this.prefix, ContinuationToken: token }),
+      );
+      for (const o of page.Contents ?? []) {
+        if (o.Key)
+          out.push({ key: o.Key.slice(this.prefix.length), lastModified: o.LastModified ?? new Date(0) });
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return out;
+  }
+
   async delete(keys: string[]): Promise<void> {
     for (let i = 0; i < keys.length; i += 1000) {
       const batch = keys.slice(i, i + 1000);
@@ -85,15 +104,19 @@ export class S3IndexObjects implements IndexObjects {
 
 /** In-memory objects (unit tests). */
 export class MemoryIndexObjects implements IndexObjects {
-  readonly objects = new Map<string, StoredObject>();
+  readonly objects = new Map<string, StoredObject & { lastModified: Date }>();
   private counter = 0;
+  constructor(private readonly now: () => Date = () => new Date()) {}
   async get(key: string, ifNoneMatch?: string) {
     const o = this.objects.get(key);
     if (!o) return undefined;
     return ifNoneMatch && o.etag === ifNoneMatch ? "unchanged" : o;
   }
   async put(key: string, body: Buffer) {
-    this.objects.set(key, { body, etag: `"${++this.counter}"` });
+    this.objects.set(key, { body, etag: `"${++this.counter}"`, lastModified: this.now() });
+  }
+  async list() {
+    return [...this.objects].map(([key, o]) => ({ key, lastModified: o.lastModified }));
   }
   async delete(keys: string[]) {
     for (const k of keys) this.objects.delete(k);

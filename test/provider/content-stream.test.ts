@@ -9,7 +9,7 @@ import {
   ContentDecoder,
   ContentStreamError,
   extractContent,
-} from "../../functions/core/moonshot/content-stream";
+} from "../../functions/core/provider/content-stream";
 
 /** `body` cut at `cuts` (positions, any order). */
 function cut(body: string, cuts: number[]): string[] {

@@ -1,10 +1,12 @@
 /**
- * Typed errors for every class of failure the Moonshot API (or the network in between) produces,
+ * Typed errors for every class of failure a provider API (or the network in between) produces,
  * so callers decide by `instanceof` or `code` instead of parsing messages.
  *
  * `retryable` says whether the same request may succeed later; the client's retry loop and the
  * ingest path both read it.
  */
+import type { ProviderName } from "./profiles";
+
 export type ProviderErrorCode =
   | "auth" // 401 invalid_authentication_error / incorrect_api_key_error
   | "permission_denied" // 403
@@ -26,12 +28,14 @@ export type ProviderErrorCode =
 
 export class ProviderError extends Error {
   override readonly name: string = "ProviderError";
+  /** Which provider answered (set by the client), so messages can name it and its settings. */
+  provider?: ProviderName;
   constructor(
     readonly code: ProviderErrorCode,
     message: string,
     readonly options: {
       status?: number;
-      /** The provider's `error.type`, when it sent one. */
+      /** The provider's `error.type` (Moonshot) or `error.code` (GLM), when it sent one. */
       type?: string;
       retryable?: boolean;
       /** Milliseconds the provider asked us to wait (Retry-After / retry-after-ms). */

@@ -1,11 +1,13 @@
 /**
- * `MoonshotClient`: the HTTP adapter behind the `MoonshotApi` port.
+ * `ProviderClient`: the HTTP machinery behind the `ProviderApi` port, shared by the adapters of the
+ * OpenAI-compatible providers (moonshot/adapter.ts, glm/adapter.ts). An adapter adds what differs:
+ * its error vocabulary, how files are listed, how tokens are counted and where the models come from.
  *
  * Where the `openai` SDK is used, and where it is not (and why):
  * - Chat completions (plain and streaming) and the model list go through `openai`: they are
  *   OpenAI-compatible endpoints, the SDK's types fit, and its SSE decoder (frames split across
  *   chunks, multi-line `data:`, `[DONE]`) is maintained upstream. Moonshot's extras (`reasoning_content`,
- *   usage inside `choices[0]`) survive because the SDK passes the JSON through untouched.
+ *   usage inside `choices[0]`, GLM's `request_id`) survive because the SDK passes the JSON through untouched.
  *   The SDK runs with `maxRetries: 0`: its own loop would retry `exceeded_current_quota_error` (any
  *   429) for nothing and ignores our deadline, so the one retry loop is ours (retry.ts). We also keep
  *   our own per-attempt timeout and, for streams, an idle timeout between chunks (the SDK's timeout
@@ -33,16 +35,15 @@ import type {
   ChatCompletionCreateParamsNonStreaming,
   ChatCompletionCreateParamsStreaming,
 } from "openai/resources/chat/completions";
-import { DEFAULT_MOONSHOT_BASE_URL } from "../config";
 import { ContentDecoder, ContentStreamError, extractContent } from "./content-stream";
-import { mapHttpError, mapTransportError, parseErrorBody } from "./error-mapping";
+import { type HttpErrorInput, mapTransportError, parseErrorBody, readErrorObject } from "./error-mapping";
 import {
   EmptyFileError,
   FileTooLargeError,
   NetworkError,
   NotConfiguredError,
   NotFoundError,
-  type ProviderError,
+  ProviderError,
   type ProviderErrorCode,
   ServerError,
   TimeoutError,
@@ -52,6 +53,7 @@ import {
 export { extractContent } from "./content-stream";
 
 import { buildMultipart } from "./multipart";
+import type { ProviderName } from "./profiles";
 import {
   type AttemptContext,
   AttemptTimeout,
@@ -59,19 +61,18 @@ import {
   type RetryPolicy,
   withRetry,
 } from "./retry";
-import {
-  type CallOptions,
-  type ChatChoice,
-  type ChatDelta,
-  type ChatRequest,
-  type ChatResult,
-  type ChatUsage,
-  type FilePurpose,
-  type ModelInfo,
-  type MoonshotApi,
-  PROVIDER_LIMITS,
-  type RemoteFile,
-  type UploadSource,
+import type {
+  CallOptions,
+  ChatChoice,
+  ChatDelta,
+  ChatRequest,
+  ChatResult,
+  ChatUsage,
+  FilePurpose,
+  ModelInfo,
+  ProviderApi,
+  RemoteFile,
+  UploadSource,
 } from "./types";
 
 export type { RetryPolicy } from "./retry";
@@ -90,8 +91,8 @@ export interface RequestEvent {
   code?: ProviderErrorCode;
 }
 
-export interface MoonshotClientOptions {
-  /** API root including `/v1`. @default DEFAULT_MOONSHOT_BASE_URL */
+export interface ProviderClientOptions {
+  /** API root (Moonshot: `.../v1`, GLM: `.../api/paas/v4`). @default the adapter's public endpoint */
   baseURL?: string;
   /** Key provider, asked once per call (Secrets Manager in AWS, cached there). Undefined -> NotConfiguredError. */
   apiKey: () => Promise<string | undefined>;
@@ -101,7 +102,7 @@ export interface MoonshotClientOptions {
   requestTimeoutMs?: number;
   /** Per-attempt timeout of an upload (it includes server-side extraction). @default 300000 */
   uploadTimeoutMs?: number;
-  /** Largest upload accepted before sending. @default PROVIDER_LIMITS.maxFileBytes (100 MB) */
+  /** Largest upload accepted before sending. @default the provider's per-file limit */
   maxFileBytes?: number;
   /** Injectable fetch (tests, instrumentation). @default globalThis.fetch */
   fetch?: typeof fetch;
@@ -112,21 +113,7 @@ export interface MoonshotClientOptions {
 const DEFAULT_REQUEST_TIMEOUT_MS = 120_000;
 const DEFAULT_UPLOAD_TIMEOUT_MS = 300_000;
 
-/** Provider error types -> the status they come with, for errors that arrive inside an SSE stream. */
-const TYPE_STATUS: Record<string, number> = {
-  invalid_request_error: 400,
-  content_filter: 400,
-  invalid_authentication_error: 401,
-  incorrect_api_key_error: 401,
-  permission_denied_error: 403,
-  resource_not_found_error: 404,
-  rate_limit_reached_error: 429,
-  engine_overloaded_error: 429,
-  exceeded_current_quota_error: 429,
-  server_error: 500,
-};
-
-type Json = Record<string, unknown>;
+export type Json = Record<string, unknown>;
 
 type OpenAIModule = typeof import("openai");
 /** The `openai` module once some client has loaded it (its error classes are only thrown after that). */
@@ -136,28 +123,64 @@ const loadOpenAI = async (): Promise<OpenAIModule> => {
   return openaiModule;
 };
 
-/** The Moonshot (Kimi) API over HTTP, with typed errors and bounded retries. */
-export class MoonshotClient implements MoonshotApi {
+/** What an adapter fixes for its provider. */
+export interface ProviderDefaults {
+  baseURL: string;
+  maxFileBytes: number;
+}
+
+/** An OpenAI-compatible provider API over HTTP, with typed errors and bounded retries. */
+export abstract class ProviderClient implements ProviderApi {
+  /** Which provider this client talks to (errors carry it). */
+  abstract readonly provider: ProviderName;
   readonly baseURL: string;
-  private readonly policy: RetryPolicy;
-  private readonly requestTimeoutMs: number;
-  private readonly uploadTimeoutMs: number;
-  private readonly maxFileBytes: number;
-  private readonly fetchImpl: typeof fetch;
+  protected readonly policy: RetryPolicy;
+  protected readonly requestTimeoutMs: number;
+  protected readonly uploadTimeoutMs: number;
+  protected readonly maxFileBytes: number;
+  protected readonly fetchImpl: typeof fetch;
   private sdkClient?: OpenAI;
 
-  constructor(private readonly opts: MoonshotClientOptions) {
-    this.baseURL = (opts.baseURL ?? DEFAULT_MOONSHOT_BASE_URL).replace(/\/+$/, "");
+  constructor(
+    private readonly opts: ProviderClientOptions,
+    defaults: ProviderDefaults,
+  ) {
+    this.baseURL = (opts.baseURL ?? defaults.baseURL).replace(/\/+$/, "");
     this.policy = { ...DEFAULT_RETRY_POLICY, ...opts.retry };
     this.requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.uploadTimeoutMs = opts.uploadTimeoutMs ?? DEFAULT_UPLOAD_TIMEOUT_MS;
-    this.maxFileBytes = opts.maxFileBytes ?? PROVIDER_LIMITS.maxFileBytes;
+    this.maxFileBytes = opts.maxFileBytes ?? defaults.maxFileBytes;
     const f = opts.fetch ?? globalThis.fetch;
     this.fetchImpl = ((input, init) => f(input, init)) as typeof fetch;
   }
 
+  /** Every file of the account (all pages, when the provider pages its list). */
+  abstract listFiles(opts?: CallOptions): Promise<RemoteFile[]>;
+  /** Prompt tokens of a chat request, as the budget must count them (see each adapter). */
+  abstract estimateTokenCount(
+    req: Pick<ChatRequest, "model" | "messages">,
+    opts?: CallOptions,
+  ): Promise<number>;
+  /** The models offered, with their context windows. */
+  abstract listModels(opts?: CallOptions): Promise<ModelInfo[]>;
+  /** The provider's error vocabulary -> a typed error (moonshot/error-mapping.ts, glm/error-mapping.ts). */
+  protected abstract mapError(input: HttpErrorInput): ProviderError;
+  /**
+   * The HTTP status an error object implies when it arrives without one (inside an SSE stream), from
+   * its `type` or `code`; undefined when it does not say.
+   */
+  protected abstract statusOfError(body: { type?: string; code?: string }): number | undefined;
+
+  /**
+   * Fields added to a streamed chat request. OpenAI-style servers only send usage when asked; an
+   * adapter whose provider does not document `stream_options` sends none.
+   */
+  protected streamRequestExtras(): Record<string, unknown> {
+    return { stream_options: { include_usage: true } };
+  }
+
   /** The `openai` client for the OpenAI-compatible endpoints, created on first use (see the header). */
-  private async sdk(): Promise<OpenAI> {
+  protected async sdk(): Promise<OpenAI> {
     if (!this.sdkClient) {
       const { default: OpenAIClient } = await loadOpenAI();
       this.sdkClient ??= new OpenAIClient({
@@ -325,7 +348,7 @@ export class MoonshotClient implements MoonshotApi {
       if (err instanceof ContentStreamError) {
         throw new NetworkError("network", `${op}: ${err.message}`, { retryable: true });
       }
-      throw classify(err, { operation: op, timedOut: false, deadlineHit: false });
+      throw this.classify(err, { operation: op, timedOut: false, deadlineHit: false });
     } finally {
       clearTimeout(idleTimer);
       clearTimeout(deadlineTimer);
@@ -345,16 +368,6 @@ export class MoonshotClient implements MoonshotApi {
     });
   }
 
-  async listFiles(opts?: CallOptions): Promise<RemoteFile[]> {
-    const op = "files.list";
-    return this.call(op, opts, this.requestTimeoutMs, async (ctx, key) => {
-      const res = await this.send(op, ctx, key, "GET", "/files");
-      const body = await this.readJson(op, res);
-      if (!Array.isArray(body.data)) throw unexpected(op, "a file list without a data array");
-      return body.data as RemoteFile[];
-    });
-  }
-
   async deleteFile(fileId: string, opts?: CallOptions): Promise<boolean> {
     const op = "files.delete";
     try {
@@ -367,34 +380,6 @@ export class MoonshotClient implements MoonshotApi {
       if (err instanceof NotFoundError) return false;
       throw err;
     }
-  }
-
-  async estimateTokenCount(
-    req: Pick<ChatRequest, "model" | "messages">,
-    opts?: CallOptions,
-  ): Promise<number> {
-    const op = "tokenizers.estimate";
-    return this.call(op, opts, this.requestTimeoutMs, async (ctx, key) => {
-      const res = await this.send(op, ctx, key, "POST", "/tokenizers/estimate-token-count", {
-        body: JSON.stringify({ model: req.model, messages: req.messages }),
-        headers: { "content-type": "application/json" },
-      });
-      const body = await this.readJson(op, res);
-      const total = (body.data as Json | undefined)?.total_tokens;
-      if (typeof total !== "number") throw unexpected(op, "no data.total_tokens");
-      return total;
-    });
-  }
-
-  async listModels(opts?: CallOptions): Promise<ModelInfo[]> {
-    const op = "models.list";
-    return this.call(op, opts, this.requestTimeoutMs, async (ctx, key) => {
-      const { data, response } = await (await this.sdk()).models
-        .list({ signal: ctx.signal, headers: auth(key) })
-        .withResponse();
-      ctx.status = response.status;
-      return data.data as unknown as ModelInfo[];
-    });
   }
 
   async chat(req: ChatRequest, opts?: CallOptions): Promise<ChatResult> {
@@ -414,8 +399,7 @@ export class MoonshotClient implements MoonshotApi {
     const body = {
       ...req,
       stream: true,
-      // OpenAI-style servers only send usage when asked; Moonshot sends it in choices[0] anyway.
-      stream_options: { include_usage: true },
+      ...this.streamRequestExtras(),
     } as unknown as ChatCompletionCreateParamsStreaming;
 
     // Retried only up to the first chunk: once a delta reached the caller, a retry would repeat it.
@@ -519,7 +503,7 @@ export class MoonshotClient implements MoonshotApi {
     } catch (err) {
       if (stop === "caller") throw opts?.signal?.reason ?? err;
       if (stop) throw streamTimeout(op, stop, this.requestTimeoutMs);
-      throw classify(err, { operation: op, timedOut: false, deadlineHit: false });
+      throw this.classify(err, { operation: op, timedOut: false, deadlineHit: false });
     } finally {
       clearTimeout(idleTimer);
       clearTimeout(deadlineTimer);
@@ -533,38 +517,49 @@ export class MoonshotClient implements MoonshotApi {
   }
 
   /** Resolves the key, then runs `fn` under the retry loop with this client's policy and hook. */
-  private async call<T>(
+  protected async call<T>(
     operation: string,
     opts: CallOptions | undefined,
     timeoutMs: number,
     fn: (ctx: AttemptContext, key: string) => Promise<T>,
+    policy?: Partial<RetryPolicy>,
   ): Promise<T> {
     const key = (await this.opts.apiKey())?.trim();
-    if (!key) throw new NotConfiguredError("not_configured", "provider API key not configured");
-    return withRetry(
-      {
-        operation,
-        policy: this.policy,
-        timeoutMs,
-        deadline: opts?.deadline,
-        signal: opts?.signal,
-        classify,
-        onAttempt: (r) =>
-          this.opts.onRequest?.({
-            operation: r.operation,
-            status: r.status,
-            attempt: r.attempt,
-            durationMs: r.durationMs,
-            error: r.error?.message,
-            code: r.error?.code,
-          }),
-      },
-      (ctx) => fn(ctx, key),
-    );
+    if (!key) throw this.label(new NotConfiguredError("not_configured", "provider API key not configured"));
+    try {
+      return await withRetry(
+        {
+          operation,
+          policy: policy ? { ...this.policy, ...policy } : this.policy,
+          timeoutMs,
+          deadline: opts?.deadline,
+          signal: opts?.signal,
+          classify: (err, c) => this.classify(err, c),
+          onAttempt: (r) =>
+            this.opts.onRequest?.({
+              operation: r.operation,
+              status: r.status,
+              attempt: r.attempt,
+              durationMs: r.durationMs,
+              error: r.error?.message,
+              code: r.error?.code,
+            }),
+        },
+        (ctx) => fn(ctx, key),
+      );
+    } catch (err) {
+      throw this.label(err);
+    }
+  }
+
+  /** Marks a provider error with the provider that produced it (for messages naming it). */
+  protected label<E>(err: E): E {
+    if (err instanceof ProviderError) err.provider ??= this.provider;
+    return err;
   }
 
   /** One fetch; resolves on 2xx, throws the mapped error otherwise (after reading the error body). */
-  private async send(
+  protected async send(
     operation: string,
     ctx: AttemptContext,
     key: string,
@@ -588,18 +583,19 @@ export class MoonshotClient implements MoonshotApi {
     if (res.ok) return res;
     const text = await res.text().catch(() => "");
     const parsed = parseErrorBody(text);
-    throw mapHttpError({
+    throw this.mapError({
       operation,
       status: res.status,
       statusText: res.statusText,
       headers: res.headers,
       type: parsed?.type,
+      code: parsed?.code,
       message: parsed?.message,
       bodyText: parsed ? undefined : text,
     });
   }
 
-  private async readJson(operation: string, res: Response): Promise<Json> {
+  protected async readJson(operation: string, res: Response): Promise<Json> {
     const text = await res.text();
     try {
       const value = JSON.parse(text) as unknown;
@@ -609,13 +605,23 @@ export class MoonshotClient implements MoonshotApi {
     }
     throw unexpected(operation, `a non-JSON body: ${text.slice(0, 120)}`);
   }
+
+  /** Any failure of an attempt -> a typed ProviderError, in this provider's vocabulary. */
+  protected classify(err: unknown, ctx: { operation: string; timedOut: boolean; deadlineHit: boolean }) {
+    return this.label(
+      classifyFailure(err, ctx, {
+        mapError: (input) => this.mapError(input),
+        statusOfError: (body) => this.statusOfError(body),
+      }),
+    );
+  }
 }
 
-function auth(key: string): Record<string, string> {
+export function auth(key: string): Record<string, string> {
   return { authorization: `Bearer ${key}` };
 }
 
-function unexpected(operation: string, what: string): ServerError {
+export function unexpected(operation: string, what: string): ServerError {
   return new ServerError("server_error", `${operation}: unexpected response from provider: ${what}`, {
     retryable: false,
   });
@@ -678,9 +684,13 @@ function toChatResult(op: string, data: ChatCompletion): ChatResult {
 }
 
 /** Any failure of an attempt -> a typed ProviderError (UploadSourceError and foreign bugs pass through). */
-function classify(
+function classifyFailure(
   err: unknown,
   ctx: { operation: string; timedOut: boolean; deadlineHit: boolean },
+  provider: {
+    mapError: (input: HttpErrorInput) => ProviderError;
+    statusOfError: (body: { type?: string; code?: string }) => number | undefined;
+  },
 ): ProviderError {
   const { operation } = ctx;
   if (err instanceof UploadSourceError) throw err;
@@ -703,17 +713,16 @@ function classify(
   }
   if (sdk && err instanceof sdk.APIConnectionError) return mapTransportError(err.cause ?? err, operation);
   if (sdk && err instanceof sdk.APIError) {
-    const body = err.error as { type?: unknown; message?: unknown } | undefined;
-    const type = typeof body?.type === "string" ? body.type : undefined;
-    const message = typeof body?.message === "string" ? body.message : undefined;
-    const status = err.status ?? (type ? TYPE_STATUS[type] : undefined) ?? 500;
-    return mapHttpError({
+    const body = readErrorObject(err.error);
+    const status = err.status ?? (body ? provider.statusOfError(body) : undefined) ?? 500;
+    return provider.mapError({
       operation,
       status,
       headers: err.headers,
-      type,
-      message,
-      bodyText: body === undefined ? err.message.replace(/^\d{3}\s*/, "") : undefined,
+      type: body?.type,
+      code: body?.code,
+      message: body?.message,
+      bodyText: err.error === undefined ? err.message.replace(/^\d{3}\s*/, "") : undefined,
     });
   }
   if (err instanceof SyntaxError) {

@@ -1,6 +1,7 @@
 /**
  * The port every Lambda and the local runtime use to talk to the Moonshot (Kimi) API.
- * `MoonshotClient` (client.ts) is the HTTP adapter; tests may substitute fakes.
+ * `MoonshotClient` (moonshot/adapter.ts) and `GlmClient` (glm/adapter.ts) are its HTTP adapters; tests
+ * may substitute fakes.
  * Shapes follow the provider's OpenAPI document (local/emulator/moonshot-openapi.json).
  */
 import type { Readable } from "node:stream";
@@ -15,8 +16,8 @@ export interface RemoteFile {
   created_at: number;
   filename: string;
   purpose: FilePurpose | string;
-  /** `ok`, `ready`, `error`, ... */
-  status: string;
+  /** Moonshot: `ok`, `ready`, `error`, ... GLM sends none (its text is extracted when read). */
+  status?: string;
   status_details?: string;
 }
 
@@ -142,7 +143,7 @@ export interface CallOptions {
   deadline?: number;
 }
 
-export interface MoonshotApi {
+export interface ProviderApi {
   uploadFile(source: UploadSource, purpose?: FilePurpose, opts?: CallOptions): Promise<RemoteFile>;
   /** The extracted text, whether the provider answered plain text or a JSON envelope. */
   getFileContent(fileId: string, opts?: CallOptions): Promise<string>;
@@ -160,10 +161,3 @@ export interface MoonshotApi {
   estimateTokenCount(req: Pick<ChatRequest, "model" | "messages">, opts?: CallOptions): Promise<number>;
   listModels(opts?: CallOptions): Promise<ModelInfo[]>;
 }
-
-/** Provider limits (from the platform docs); the emulator makes them configurable for tests. */
-export const PROVIDER_LIMITS = {
-  maxFiles: 1000,
-  maxFileBytes: 100 * 1024 * 1024,
-  maxTotalBytes: 10 * 1024 * 1024 * 1024,
-} as const;
