@@ -13,6 +13,9 @@
  * (b) efficiency: N small documents with the emulator answering every call after `latencyMs`, C at a
  *     time: wall time against the ideal N x (2 calls x latency) / C. Target <= 1.15x.
  * (c) overhead: per-document time outside provider calls with zero emulator latency, one at a time.
+ * (a') text memory: peak RSS growth while ingesting one 100 MiB plain text file, whose extracted text
+ *     is as big (`npx tsx bench/ingest.ts text-memory [MiB]`). Target <= 128 MB (an eighth of the 1 GB
+ *     function) at any size: the text streams (held whole, it grew 385 MB).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -312,6 +315,96 @@ export async function benchMemory(opts: { bytes?: number } = {}): Promise<Memory
   }
 }
 
+/** A text of exactly `size` bytes in paragraphs, produced as a stream (never held in memory). */
+function bigText(size: number): Readable {
+  const paragraph = Buffer.from(
+    "A paragraph of the long report: findings, figures and the words around them, in plain text.\n\n",
+  );
+  async function* generate() {
+    const block = Buffer.alloc(MiB - (MiB % paragraph.length));
+    for (let at = 0; at < block.length; at += paragraph.length) paragraph.copy(block, at);
+    let left = size;
+    while (left > 0) {
+      const n = Math.min(left, block.length);
+      yield n === block.length ? block : block.subarray(0, n);
+      left -= n;
+    }
+  }
+  return Readable.from(generate(), { objectMode: false });
+}
+
+export interface TextMemoryResult {
+  textBytes: number;
+  baselineRssMB: number;
+  peakRssMB: number;
+  peakRssGrowthMB: number;
+  /** V8 heap in use when RSS peaked (the rest of the growth is buffers and allocator slack). */
+  heapUsedAtPeakMB: number;
+  status: string;
+  error?: string;
+  storedTextBytes: number;
+  chunks: number;
+  seconds: number;
+}
+
+/**
+ * (a') Peak RSS growth while one `bytes`-sized plain text file goes S3 -> provider -> extracted text
+ * -> chunks -> DynamoDB: the text is as big as the file, so this measures holding the extracted text.
+ */
+export async function benchTextMemory(opts: { bytes?: number } = {}): Promise<TextMemoryResult> {
+  const bytes = opts.bytes ?? 100 * MiB;
+  const servers = await startServers(0);
+  try {
+    const svc = service(servers, 1);
+    await servers.s3.send(new PutObjectCommand({ Bucket: servers.bucket, Key: "warm.txt", Body: "warm up" }));
+    await svc.processBatch([sqsMessageFor([await servers.eventFor("warm.txt")])]);
+
+    const key = "big/hundred-mb.txt";
+    await servers.s3.send(
+      new PutObjectCommand({
+        Bucket: servers.bucket,
+        Key: key,
+        Body: bigText(bytes),
+        ContentLength: bytes,
+        ContentType: "text/plain",
+      }),
+    );
+    const event = await servers.eventFor(key);
+    (globalThis as { gc?: () => void }).gc?.();
+    const baseline = process.memoryUsage().rss;
+    let peak = baseline;
+    let atPeak = process.memoryUsage();
+    const sampler = setInterval(() => {
+      const m = process.memoryUsage();
+      if (m.rss > peak) {
+        peak = m.rss;
+        atPeak = m;
+      }
+    }, 10);
+    const started = performance.now();
+    const result = await svc.processBatch([sqsMessageFor([event])]);
+    const seconds = (performance.now() - started) / 1000;
+    clearInterval(sampler);
+    peak = Math.max(peak, process.memoryUsage().rss);
+    if (result.batchItemFailures.length) throw new Error("the text document was not ingested");
+    const doc = await servers.store.get(documentIdFor(servers.bucket, key));
+    return {
+      textBytes: bytes,
+      baselineRssMB: round(baseline / MiB),
+      peakRssMB: round(peak / MiB),
+      peakRssGrowthMB: round((peak - baseline) / MiB),
+      heapUsedAtPeakMB: round(atPeak.heapUsed / MiB),
+      status: doc?.status ?? "missing",
+      error: doc?.error ? `${doc.error.code}: ${doc.error.message}` : undefined,
+      storedTextBytes: doc?.textBytes ?? 0,
+      chunks: doc?.chunkCount ?? 0,
+      seconds: round(seconds),
+    };
+  } finally {
+    await servers.close();
+  }
+}
+
 async function putSmallDocuments(servers: Servers, prefix: string, n: number) {
   const messages = [];
   for (let i = 0; i < n; i += 25) {
@@ -480,11 +573,13 @@ if (isMain) {
     const result =
       which === "memory"
         ? { memory: await benchMemory() }
-        : which === "efficiency"
-          ? { efficiency: await benchEfficiency({ documents: Number(process.argv[3]) || undefined }) }
-          : which === "overhead"
-            ? { overhead: await benchOverhead() }
-            : await runIngestBenchmarks();
+        : which === "text-memory"
+          ? { textMemory: await benchTextMemory({ bytes: Number(process.argv[3]) * MiB || undefined }) }
+          : which === "efficiency"
+            ? { efficiency: await benchEfficiency({ documents: Number(process.argv[3]) || undefined }) }
+            : which === "overhead"
+              ? { overhead: await benchOverhead() }
+              : await runIngestBenchmarks();
     console.log(
       JSON.stringify({ command: "npx tsx bench/ingest.ts", node: process.version, ...result }, null, 2),
     );

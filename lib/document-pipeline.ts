@@ -20,7 +20,7 @@ import {
   DEFAULT_RETENTION_HOURS,
 } from "./defaults";
 import { defaultDeploymentId } from "./deployment-id";
-import { DocumentTable } from "./document-table";
+import { DocumentTable, type IndexUpgradeStep } from "./document-table";
 import { Ingestion } from "./ingestion";
 import { Janitor } from "./janitor";
 import { Observability } from "./observability";
@@ -75,6 +75,12 @@ export interface DocumentPipelineProps {
    * @default - a new on-demand table with point-in-time recovery
    */
   readonly table?: ITable;
+  /**
+   * Upgrade step of a table deployed with the unsharded indexes (see DocumentTableProps.indexUpgradeStep;
+   * ignored with `table`).
+   * @default - no upgrade in progress
+   */
+  readonly tableIndexUpgradeStep?: IndexUpgradeStep;
   /**
    * Hours a ready document's remote file is kept before the janitor deletes it (1..8760).
    * @default 24
@@ -355,7 +361,10 @@ export class DocumentPipeline extends Construct {
       // Configured windows extend the profile's table (a model of the table can be resized).
       models: providerName === "glm" && props.models ? { ...profile.models, ...props.models } : undefined,
     };
-    this.table = props.table ?? new DocumentTable(this, "Documents", { removalPolicy }).table;
+    this.table =
+      props.table ??
+      new DocumentTable(this, "Documents", { removalPolicy, indexUpgradeStep: props.tableIndexUpgradeStep })
+        .table;
     const deploymentId = props.deploymentId ?? defaultDeploymentId(this);
     this.deploymentId = deploymentId;
     this.ingestion = new Ingestion(this, "Ingestion", {

@@ -3,7 +3,14 @@
  * shape comes from functions/core/documents/table.ts (the same definition local mode uses).
  */
 import { RemovalPolicy } from "aws-cdk-lib";
-import { AttributeType, Billing, type ITableV2, TableV2 } from "aws-cdk-lib/aws-dynamodb";
+import {
+  AttributeType,
+  Billing,
+  type GlobalSecondaryIndexPropsV2,
+  type ITableV2,
+  ProjectionType,
+  TableV2,
+} from "aws-cdk-lib/aws-dynamodb";
 import { Construct } from "constructs";
 import { TABLE_KEYS } from "../functions/core/documents/table";
 
@@ -23,9 +30,24 @@ export interface DocumentTableProps {
    * @default true when removalPolicy is RETAIN, false otherwise
    */
   readonly deletionProtection?: boolean;
+  /**
+   * For a table deployed with the unsharded indexes (`byKey`, `holdsFiles`, every attribute
+   * projected): CloudFormation adds or removes one index per update, so such a stack moves to the
+   * sharded ones in four deploys: step 1 adds `byKeySharded`, 2 adds `holdsFilesSharded`, 3 drops
+   * `byKey`, then no step drops `holdsFiles`. Wait for each new index to be ACTIVE (backfilled)
+   * before the next deploy; the functions read the old index while the new one is not ready.
+   * @default - no upgrade: the sharded indexes only
+   */
+  readonly indexUpgradeStep?: IndexUpgradeStep;
 }
 
-/** On-demand table with PITR, the byKey and holdsFiles GSIs and TTL on `expiresAt`. */
+/** See DocumentTableProps.indexUpgradeStep. */
+export type IndexUpgradeStep = 1 | 2 | 3;
+
+/**
+ * On-demand table with PITR, TTL on `expiresAt` and two sharded GSIs (table.ts): `byKeySharded`
+ * (key order; keys plus `status`) and `holdsFilesSharded` (sparse; keys only).
+ */
 export class DocumentTable extends Construct {
   /** The table. */
   public readonly table: ITableV2;
@@ -33,7 +55,11 @@ export class DocumentTable extends Construct {
   constructor(scope: Construct, id: string, props: DocumentTableProps = {}) {
     super(scope, id);
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
-    const { partitionKey, sortKey, byKeyIndex, holdsFilesIndex, ttlAttribute } = TABLE_KEYS;
+    const { partitionKey, sortKey, ttlAttribute } = TABLE_KEYS;
+    const step = props.indexUpgradeStep;
+    if (step !== undefined && ![1, 2, 3].includes(step)) {
+      throw new Error(`DocumentTable: indexUpgradeStep must be 1, 2 or 3, got ${step}`);
+    }
     this.table = new TableV2(this, "Table", {
       partitionKey: { name: partitionKey, type: AttributeType.STRING },
       sortKey: { name: sortKey, type: AttributeType.STRING },
@@ -42,17 +68,38 @@ export class DocumentTable extends Construct {
       deletionProtection: props.deletionProtection ?? removalPolicy === RemovalPolicy.RETAIN,
       timeToLiveAttribute: ttlAttribute,
       removalPolicy,
-      globalSecondaryIndexes: [
-        {
-          indexName: byKeyIndex.name,
-          partitionKey: { name: byKeyIndex.partitionKey, type: AttributeType.STRING },
-          sortKey: { name: byKeyIndex.sortKey, type: AttributeType.STRING },
-        },
-        {
-          indexName: holdsFilesIndex.name,
-          partitionKey: { name: holdsFilesIndex.partitionKey, type: AttributeType.STRING },
-        },
-      ],
+      globalSecondaryIndexes: documentIndexes(step),
     });
+  }
+}
+
+/** The table's GSIs: the sharded ones, plus the legacy ones an upgrade step still keeps. */
+export function documentIndexes(step?: IndexUpgradeStep): GlobalSecondaryIndexPropsV2[] {
+  const { byKeyIndex, holdsFilesIndex, legacyIndexNames } = TABLE_KEYS;
+  const byKeyKeys = {
+    partitionKey: { name: byKeyIndex.partitionKey, type: AttributeType.STRING },
+    sortKey: { name: byKeyIndex.sortKey, type: AttributeType.STRING },
+  };
+  const filesKeys = { partitionKey: { name: holdsFilesIndex.partitionKey, type: AttributeType.STRING } };
+  const sharded: GlobalSecondaryIndexPropsV2[] = [
+    {
+      indexName: byKeyIndex.name,
+      ...byKeyKeys,
+      projectionType: ProjectionType.INCLUDE,
+      nonKeyAttributes: [...byKeyIndex.projected],
+    },
+    { indexName: holdsFilesIndex.name, ...filesKeys, projectionType: ProjectionType.KEYS_ONLY },
+  ];
+  const legacyByKey = { indexName: legacyIndexNames.byKey, ...byKeyKeys };
+  const legacyFiles = { indexName: legacyIndexNames.holdsFiles, ...filesKeys };
+  switch (step) {
+    case 1:
+      return [legacyByKey, legacyFiles, sharded[0]!];
+    case 2:
+      return [legacyByKey, legacyFiles, ...sharded];
+    case 3:
+      return [legacyFiles, ...sharded];
+    default:
+      return sharded;
   }
 }

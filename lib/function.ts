@@ -212,8 +212,8 @@ export class PipelineFunction extends NodejsFunction {
   }
 
   /**
-   * TABLE_NAME plus DynamoDB item access on the table and its byKey and holdsFiles indexes (named,
-   * not `index/*`).
+   * TABLE_NAME plus DynamoDB item access on the table and its byKey and holdsFiles indexes, sharded
+   * and legacy (named, not `index/*`).
    * "read": GetItem/BatchGetItem/Query/Scan/ConditionCheckItem; "readWrite" adds Put/Update/Delete/
    * BatchWriteItem (transactions need exactly these per-item actions).
    */
@@ -241,6 +241,9 @@ export class PipelineFunction extends NodejsFunction {
           table.tableArn,
           `${table.tableArn}/index/${TABLE_KEYS.byKeyIndex.name}`,
           `${table.tableArn}/index/${TABLE_KEYS.holdsFilesIndex.name}`,
+          // Read while an upgraded stack's sharded indexes are still being built (DocumentTable).
+          `${table.tableArn}/index/${TABLE_KEYS.legacyIndexNames.byKey}`,
+          `${table.tableArn}/index/${TABLE_KEYS.legacyIndexNames.holdsFiles}`,
         ],
       }),
     );

@@ -15,6 +15,7 @@ import {
   type DocumentPipelineProps,
   DocumentPipelinePropsError,
 } from "./document-pipeline";
+import type { IndexUpgradeStep } from "./document-table";
 import { PROVIDER_PROFILES, type ProviderName } from "./provider";
 
 export interface PipelineStackProps extends StackProps {
@@ -31,7 +32,8 @@ export interface PipelineStackProps extends StackProps {
  * id=tokens,...), retentionHours, highWaterMark, ingestConcurrency, janitorScheduleMinutes, authMode
  * (token|jwt), jwtIssuer, jwtAudience (comma-separated, required with jwt), jwtTenantClaim, jwtTokenUse
  * (id,access), logRetentionDays, removalPolicy (retain|destroy), alarmEmail, bucketName (ingest an
- * existing bucket), metricsNamespace, deploymentId, uploadPrefix.
+ * existing bucket), metricsNamespace, deploymentId, uploadPrefix, tableIndexUpgradeStep (1|2|3, see
+ * DocumentTableProps.indexUpgradeStep).
  */
 export const CONTEXT_KEYS = [
   "provider",
@@ -56,6 +58,7 @@ export const CONTEXT_KEYS = [
   "metricsNamespace",
   "deploymentId",
   "uploadPrefix",
+  "tableIndexUpgradeStep",
 ] as const;
 
 /** Builds DocumentPipeline props from CDK context (`-c key=value` or cdk.json "context"). */
@@ -112,6 +115,12 @@ export function pipelinePropsFromContext(scope: Construct): DocumentPipelineProp
       `context logRetentionDays must be a CloudWatch retention (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, ...), got ${logDays}`,
     );
   }
+  const upgradeStep = num("tableIndexUpgradeStep");
+  if (upgradeStep !== undefined && ![1, 2, 3].includes(upgradeStep)) {
+    throw new DocumentPipelinePropsError(
+      `context tableIndexUpgradeStep must be 1, 2 or 3, got ${upgradeStep}`,
+    );
+  }
   const scheduleMinutes = num("janitorScheduleMinutes");
   const pricesJson = str("modelPrices");
   let modelPrices: Record<string, ModelPrice> | undefined;
@@ -157,6 +166,7 @@ export function pipelinePropsFromContext(scope: Construct): DocumentPipelineProp
     metricsNamespace: str("metricsNamespace"),
     deploymentId: str("deploymentId"),
     uploadPrefix: str("uploadPrefix"),
+    tableIndexUpgradeStep: upgradeStep as IndexUpgradeStep | undefined,
     bucket: bucketName ? Bucket.fromBucketName(scope, "ExistingDocumentsBucket", bucketName) : undefined,
   };
 }

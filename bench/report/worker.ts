@@ -10,6 +10,8 @@ import { writeFile } from "node:fs/promises";
 export const BENCHMARKS = {
   "ingest-memory": async (o: Record<string, unknown>) =>
     (await import("../ingest")).benchMemory(o as { bytes?: number }),
+  "ingest-text-memory": async (o: Record<string, unknown>) =>
+    (await import("../ingest")).benchTextMemory(o as { bytes?: number }),
   "ingest-efficiency": async (o: Record<string, unknown>) =>
     (await import("../ingest")).benchEfficiency(
       o as { documents?: number; concurrency?: number; latencyMs?: number },

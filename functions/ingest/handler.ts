@@ -5,7 +5,7 @@
  * Environment (checked once at cold start): TABLE_NAME; DEPLOYMENT_ID; PROVIDER (moonshot or glm), its
  * base URL and key (MOONSHOT_BASE_URL and MOONSHOT_API_KEY_SECRET in AWS / MOONSHOT_API_KEY locally, or
  * the GLM_* ones); MAX_RECEIVE_COUNT (the queue's redrive limit, default 5); optional INGEST_CONCURRENCY,
- * INGEST_MAX_FILE_BYTES, HIGH_WATER_MARK, PROVIDER_MAX_FILES.
+ * INGEST_MAX_FILE_BYTES, INGEST_MAX_TEXT_BYTES, HIGH_WATER_MARK, PROVIDER_MAX_FILES.
  */
 import { SQSClient } from "@aws-sdk/client-sqs";
 import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";

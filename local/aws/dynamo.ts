@@ -14,6 +14,8 @@ import {
   DeleteTableCommand,
   DescribeTableCommand,
   type DynamoDBClient,
+  type GlobalSecondaryIndex,
+  type GlobalSecondaryIndexDescription,
   ResourceInUseException,
   ResourceNotFoundException,
   ScanCommand,
@@ -24,7 +26,10 @@ import {
 import dynalite from "dynalite";
 import {
   DOCUMENT_SK,
-  FILES_PARTITION,
+  deletedPartition,
+  documentIdOfPk,
+  documentsPartition,
+  filesPartition,
   HOLDING_ATTRIBUTES,
   TABLE_KEYS,
 } from "../../functions/core/documents/table";
@@ -75,10 +80,11 @@ export async function startLocalDynamo(opts: LocalDynamoOptions = {}): Promise<L
 }
 
 /**
- * Creates the documents table (pk/sk, GSIs `byKey` and `holdsFiles`, on-demand) unless it exists,
- * waits until it is ACTIVE and enables TTL on `expiresAt` where the server supports it (dynalite
- * does not implement UpdateTimeToLive; tombstones then simply never expire locally). A table made by
- * an older version without the `holdsFiles` index is migrated (see migrateToFilesIndex); `migrated`
+ * Creates the documents table (pk/sk, the sharded GSIs `byKey` and `holdsFiles` with their
+ * projections, on-demand) unless it exists, waits until it is ACTIVE and enables TTL on `expiresAt`
+ * where the server supports it (dynalite does not implement UpdateTimeToLive; tombstones then simply
+ * never expire locally). A table made by an older version, whose indexes are not these (no
+ * `holdsFiles`, or the unsharded every-attribute ones), is migrated (see migrateIndexes); `migrated`
  * says so.
  */
 export async function ensureDocumentsTable(
@@ -88,7 +94,7 @@ export async function ensureDocumentsTable(
   const backup = `${tableName}-migration`;
   const table = await describe(client, tableName);
   let migrated = true;
-  if (table && !hasFilesIndex(table)) await migrateToFilesIndex(client, tableName, backup);
+  if (table && !hasCurrentIndexes(table)) await migrateIndexes(client, tableName, backup);
   else if (await describe(client, backup)) await restoreFromBackup(client, tableName, backup);
   else {
     migrated = false;
@@ -107,6 +113,26 @@ export async function ensureDocumentsTable(
     if (!/UnknownOperation|Validation/.test(name)) throw err;
   }
   return { migrated };
+}
+
+/** The indexes the documents table has, as CreateTable takes them (from TABLE_KEYS). */
+export function documentIndexes(): GlobalSecondaryIndex[] {
+  const { byKeyIndex, holdsFilesIndex } = TABLE_KEYS;
+  return [
+    {
+      IndexName: byKeyIndex.name,
+      KeySchema: [
+        { AttributeName: byKeyIndex.partitionKey, KeyType: "HASH" },
+        { AttributeName: byKeyIndex.sortKey, KeyType: "RANGE" },
+      ],
+      Projection: { ProjectionType: "INCLUDE", NonKeyAttributes: [...byKeyIndex.projected] },
+    },
+    {
+      IndexName: holdsFilesIndex.name,
+      KeySchema: [{ AttributeName: holdsFilesIndex.partitionKey, KeyType: "HASH" }],
+      Projection: { ProjectionType: "KEYS_ONLY" },
+    },
+  ];
 }
 
 async function createDocumentsTable(client: DynamoDBClient, tableName: string, withIndexes = true) {
@@ -131,23 +157,7 @@ async function createDocumentsTable(client: DynamoDBClient, tableName: string, w
           { AttributeName: partitionKey, KeyType: "HASH" },
           { AttributeName: sortKey, KeyType: "RANGE" },
         ],
-        GlobalSecondaryIndexes: withIndexes
-          ? [
-              {
-                IndexName: byKeyIndex.name,
-                KeySchema: [
-                  { AttributeName: byKeyIndex.partitionKey, KeyType: "HASH" },
-                  { AttributeName: byKeyIndex.sortKey, KeyType: "RANGE" },
-                ],
-                Projection: { ProjectionType: "ALL" },
-              },
-              {
-                IndexName: holdsFilesIndex.name,
-                KeySchema: [{ AttributeName: holdsFilesIndex.partitionKey, KeyType: "HASH" }],
-                Projection: { ProjectionType: "ALL" },
-              },
-            ]
-          : undefined,
+        GlobalSecondaryIndexes: withIndexes ? documentIndexes() : undefined,
       }),
     );
   } catch (err) {
@@ -165,16 +175,28 @@ async function describe(client: DynamoDBClient, tableName: string) {
   }
 }
 
-const hasFilesIndex = (table: { GlobalSecondaryIndexes?: { IndexName?: string }[] }) =>
-  (table.GlobalSecondaryIndexes ?? []).some((i) => i.IndexName === TABLE_KEYS.holdsFilesIndex.name);
+/** Whether the table's indexes are exactly the wanted ones (names, keys, projections). */
+function hasCurrentIndexes(table: { GlobalSecondaryIndexes?: GlobalSecondaryIndexDescription[] }): boolean {
+  const have = table.GlobalSecondaryIndexes ?? [];
+  const want = documentIndexes();
+  const shape = (i: GlobalSecondaryIndex | GlobalSecondaryIndexDescription) =>
+    JSON.stringify([
+      i.IndexName,
+      (i.KeySchema ?? []).map((k) => [k.AttributeName, k.KeyType]),
+      i.Projection?.ProjectionType,
+      [...(i.Projection?.NonKeyAttributes ?? [])].sort(),
+    ]);
+  return have.length === want.length && want.every((w) => have.some((h) => shape(h) === shape(w)));
+}
 
 /**
- * dynalite cannot add an index to a table, so a local table from before the `holdsFiles` index is
- * copied to a backup table, recreated with the index, and restored (records holding files get the
- * index attribute on the way). A crash while copying out leaves the old table whole (the next start
- * begins again); after that the backup is complete and the next start restores from it.
+ * dynalite cannot add or change an index, so a local table from an older layout is copied to a backup
+ * table, recreated with the current indexes, and restored (every record gets the index attributes of
+ * the current layout on the way: its `byKey` shard, or the tombstones' partition, and its
+ * `holdsFiles` shard when it holds files). A crash while copying out leaves the old table whole (the
+ * next start begins again); after that the backup is complete and the next start restores from it.
  */
-async function migrateToFilesIndex(client: DynamoDBClient, tableName: string, backup: string) {
+async function migrateIndexes(client: DynamoDBClient, tableName: string, backup: string) {
   await dropTable(client, backup);
   await createDocumentsTable(client, backup, false);
   await copyItems(client, tableName, backup);
@@ -184,14 +206,28 @@ async function migrateToFilesIndex(client: DynamoDBClient, tableName: string, ba
 
 async function restoreFromBackup(client: DynamoDBClient, tableName: string, backup: string) {
   await createDocumentsTable(client, tableName);
-  await copyItems(client, backup, tableName, markHolders);
+  await copyItems(client, backup, tableName, withIndexAttributes);
   await dropTable(client, backup);
 }
 
-function markHolders(item: Record<string, AttributeValue>): Record<string, AttributeValue> {
-  const holds = HOLDING_ATTRIBUTES.some((a) => a in item);
-  if (item[TABLE_KEYS.sortKey]?.S !== DOCUMENT_SK || !holds) return item;
-  return { ...item, [TABLE_KEYS.holdsFilesIndex.partitionKey]: { S: FILES_PARTITION } };
+/** A record item with the index attributes of the current layout (chunk items pass unchanged). */
+export function withIndexAttributes(item: Record<string, AttributeValue>): Record<string, AttributeValue> {
+  const { sortKey, byKeyIndex, holdsFilesIndex } = TABLE_KEYS;
+  if (item[sortKey]?.S !== DOCUMENT_SK) return item;
+  const documentId = item.documentId?.S ?? documentIdOfPk(item[TABLE_KEYS.partitionKey]?.S ?? "");
+  const out = { ...item };
+  const key = item.key?.S;
+  if (key !== undefined) {
+    const deleted = item.status?.S === "deleted";
+    out[byKeyIndex.partitionKey] = {
+      S: deleted ? deletedPartition(documentId) : documentsPartition(documentId),
+    };
+    out[byKeyIndex.sortKey] = { S: key };
+  }
+  if (HOLDING_ATTRIBUTES.some((a) => a in item))
+    out[holdsFilesIndex.partitionKey] = { S: filesPartition(documentId) };
+  else delete out[holdsFilesIndex.partitionKey];
+  return out;
 }
 
 async function dropTable(client: DynamoDBClient, tableName: string) {

@@ -7,9 +7,13 @@
  * Clients must use path-style addressing (`forcePathStyle: true` / S3_FORCE_PATH_STYLE=true) and the
  * access key id `S3RVER` (secret `S3RVER`): s3rver rejects other key ids with InvalidAccessKeyId.
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { createHash, randomBytes } from "node:crypto";
+import { createWriteStream } from "node:fs";
+import { mkdir, mkdtemp, rename, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import type { S3EventRecord } from "aws-lambda";
 import S3rver from "s3rver";
 
@@ -74,6 +78,9 @@ export async function startLocalS3(opts: LocalS3Options = {}): Promise<LocalS3> 
     configureBuckets: (opts.buckets ?? []).map((name) => ({ name })),
   });
   enforceIfNoneMatch(server);
+  makeObjectWritesAtomic(server);
+  // First in the chain (Koa composes its middleware when the server starts listening).
+  (server as unknown as { middleware: Middleware[] }).middleware.unshift(ifMatch);
   const address = await server.run();
   const nextSequencer = createSequencer();
   const listeners = new Set<(record: S3EventRecord) => void>();
@@ -111,6 +118,45 @@ export async function startLocalS3(opts: LocalS3Options = {}): Promise<LocalS3> 
     },
   };
 }
+
+type Middleware = (ctx: KoaContext, next: () => Promise<void>) => Promise<void>;
+interface KoaContext {
+  method: string;
+  status: number;
+  body: unknown;
+  get(header: string): string;
+  set(header: string, value: string): void;
+  remove(header: string): void;
+  response: { get(header: string): string };
+}
+
+/**
+ * `If-Match` on GET and HEAD of an object, which s3rver ignores: like S3, a 412 PreconditionFailed
+ * when the object's ETag is another (ingestion pins an unversioned object's bytes with it, so an
+ * event read after an overwrite is told the version is gone instead of getting the newer bytes).
+ */
+const ifMatch: Middleware = async (ctx, next) => {
+  const wanted = ctx.get("if-match");
+  await next();
+  if (!wanted || (ctx.method !== "GET" && ctx.method !== "HEAD") || ctx.status >= 300) return;
+  const etag = ctx.response.get("etag");
+  const matches = wanted
+    .split(",")
+    .map((t) => t.trim().replace(/^W\//, ""))
+    .some((t) => t === "*" || t === etag);
+  if (matches) return;
+  const body = ctx.body as { destroy?: () => void } | undefined;
+  body?.destroy?.();
+  // The body first: Koa turns an empty body into 204 unless the status is set after it.
+  ctx.body =
+    ctx.method === "HEAD"
+      ? null
+      : '<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message><Condition>If-Match</Condition></Error>';
+  ctx.status = 412;
+  ctx.remove("etag");
+  ctx.remove("last-modified");
+  ctx.set("content-type", "application/xml");
+};
 
 /**
  * S3 refuses a PutObject carrying `If-None-Match: *` when the key exists (412 PreconditionFailed): the
@@ -173,6 +219,78 @@ function enforceIfNoneMatch(server: S3rver): void {
     }
   };
   server.middleware.unshift(middleware);
+}
+
+interface FilesystemStore {
+  getResourcePath(bucket: string, key: string, resource: string): string;
+  getObject(bucket: string, key: string, options?: unknown): Promise<unknown>;
+  putObject(object: { bucket: string; key: string; content: Buffer | Readable; metadata: unknown }): Promise<{
+    size: number;
+    md5: string;
+  }>;
+  putMetadata(bucket: string, key: string, metadata: unknown, md5: string): Promise<void>;
+}
+
+/**
+ * S3 serves every GET a whole object version, however a PUT of the same key races it. s3rver writes
+ * an object's bytes in place (truncating the file a reader may be streaming) and its metadata after
+ * them, so a GET racing a PUT could get a truncated body, or new bytes with old metadata (seen by the
+ * soak's readers: the search index's manifest, rewritten while chat read it, failed to parse). Here a
+ * PUT writes the bytes to a temporary file, then renames it over the object (a reader keeps the file
+ * it opened) and writes the metadata, in one turn with the GETs of that key (each reads the metadata
+ * and opens the bytes in its turn).
+ */
+function makeObjectWritesAtomic(server: S3rver): void {
+  const store = (server as unknown as { store: FilesystemStore }).store;
+  const turns = new Map<string, Promise<void>>();
+  const inTurn = async <T>(id: string, fn: () => Promise<T>): Promise<T> => {
+    const before = turns.get(id) ?? Promise.resolve();
+    let done!: () => void;
+    const mine = before.then(() => new Promise<void>((resolve) => (done = resolve)));
+    turns.set(id, mine);
+    await before;
+    try {
+      return await fn();
+    } finally {
+      done();
+      if (turns.get(id) === mine) turns.delete(id);
+    }
+  };
+  const getObject = store.getObject.bind(store);
+  store.getObject = (bucket, key, options) =>
+    inTurn(`${bucket}/${key}`, () => getObject(bucket, key, options));
+  store.putObject = async (object) => {
+    const objectPath = store.getResourcePath(object.bucket, object.key, "object");
+    await mkdir(dirname(objectPath), { recursive: true });
+    // The bytes go to a file of their own first (GETs meanwhile serve the previous version whole)...
+    const temporary = `${objectPath}.${randomBytes(6).toString("hex")}.tmp`;
+    const md5 = createHash("md5");
+    let size = 0;
+    const source = Buffer.isBuffer(object.content) ? Readable.from([object.content]) : object.content;
+    try {
+      await pipeline(
+        source,
+        new Transform({
+          transform(chunk: Buffer, _encoding, callback) {
+            md5.update(chunk);
+            size += chunk.length;
+            callback(null, chunk);
+          },
+        }),
+        createWriteStream(temporary),
+      );
+    } catch (err) {
+      await rm(temporary, { force: true });
+      throw err;
+    }
+    const digest = md5.digest("hex");
+    // ...then they replace the object and its metadata in one turn.
+    await inTurn(`${object.bucket}/${object.key}`, async () => {
+      await rename(temporary, objectPath);
+      await store.putMetadata(object.bucket, object.key, object.metadata, digest);
+    });
+    return { size, md5: digest };
+  };
 }
 
 function normaliseRecord(raw: S3EventRecord, sequencer: string): S3EventRecord {

@@ -5,12 +5,14 @@
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
 import type { Hono } from "hono";
-import type {
-  DocumentPage,
-  DocumentReader,
-  DocumentRecord,
-  ListDocumentsQuery,
-  TextChunk,
+import {
+  type DocumentPage,
+  type DocumentReader,
+  type DocumentRecord,
+  type ListDocumentsQuery,
+  type TextChunk,
+  type TextRead,
+  textVersionOf,
 } from "../../functions/core/documents/model";
 import type {
   ChatDelta,
@@ -41,7 +43,9 @@ export class MemoryStore implements DocumentReader {
       sequencer: "0",
       createdAt: now,
       updatedAt: now,
-      textGeneration: "g1",
+      // A record that is not ready and was given no text (a first version still processing, a
+      // failure) has no generation: chat must not answer from it.
+      ...(text || (record.status ?? "ready") === "ready" ? { textGeneration: "g1" } : {}),
       chunkCount: pieces.length,
       tokenEstimate: pieces.reduce((n, c) => n + c.tokens, 0),
       ...record,
@@ -76,6 +80,15 @@ export class MemoryStore implements DocumentReader {
     const limit = q.limit ?? 100;
     const items = all.slice(start, start + limit);
     return { items, cursor: start + limit < all.length ? String(start + limit) : undefined };
+  }
+
+  async readText(record: DocumentRecord): Promise<TextRead> {
+    const current = this.records.get(record.documentId);
+    const version = current ? textVersionOf(current) : undefined;
+    if (!current || !version) {
+      return { ok: false, record: current, status: current?.status ?? "deleted", reason: "no text" };
+    }
+    return { ok: true, record: current, version, chunks: this.chunks.get(record.documentId) ?? [] };
   }
 
   async getChunks(record: DocumentRecord): Promise<TextChunk[]> {

@@ -171,7 +171,7 @@ describe("documents bucket", () => {
 });
 
 describe("documents table", () => {
-  it("is on-demand with point-in-time recovery, TTL and the byKey and holdsFiles indexes from TABLE_KEYS", () => {
+  it("is on-demand with point-in-time recovery, TTL and the sharded byKey and holdsFiles indexes from TABLE_KEYS", () => {
     template.hasResourceProperties("AWS::DynamoDB::GlobalTable", {
       BillingMode: "PAY_PER_REQUEST",
       KeySchema: [
@@ -186,11 +186,13 @@ describe("documents table", () => {
             { AttributeName: TABLE_KEYS.byKeyIndex.partitionKey, KeyType: "HASH" },
             { AttributeName: TABLE_KEYS.byKeyIndex.sortKey, KeyType: "RANGE" },
           ],
+          // Only what listing filters on: a record write that changes no status costs the index nothing.
+          Projection: { ProjectionType: "INCLUDE", NonKeyAttributes: ["status"] },
         }),
         Match.objectLike({
           IndexName: TABLE_KEYS.holdsFilesIndex.name,
           KeySchema: [{ AttributeName: TABLE_KEYS.holdsFilesIndex.partitionKey, KeyType: "HASH" }],
-          Projection: { ProjectionType: "ALL" },
+          Projection: { ProjectionType: "KEYS_ONLY" },
         }),
       ],
       Replicas: [
@@ -227,6 +229,9 @@ describe("documents table", () => {
           ],
         ],
       },
+      ...Object.values(TABLE_KEYS.legacyIndexNames).map((name) => ({
+        "Fn::Join": ["", [{ "Fn::GetAtt": [logicalId(stack.pipeline.table), "Arn"] }, `/index/${name}`]],
+      })),
     ]);
   });
 });

@@ -337,6 +337,7 @@ describe("CDK context", () => {
     [{ removalPolicy: "snapshot" }, /context removalPolicy must be "retain" or "destroy"/],
     [{ logRetentionDays: "8" }, /context logRetentionDays must be a CloudWatch retention/],
     [{ highWaterMark: "2" }, /highWaterMark must be a fraction/],
+    [{ tableIndexUpgradeStep: "4" }, /context tableIndexUpgradeStep must be 1, 2 or 3, got 4/],
     [{ modelPrices: "{not json" }, /context modelPrices is not valid JSON/],
     [{ maxContextTokens: "lots" }, /context maxContextTokens must be a number/],
     [
@@ -345,5 +346,38 @@ describe("CDK context", () => {
     ],
   ])("rejects bad context %o", (context, message) => {
     expect(() => synthPipeline(undefined, context)).toThrow(message);
+  });
+});
+
+describe("upgrading a table from the unsharded indexes", () => {
+  const indexesAt = (step?: number) => {
+    const { template: t } = synthPipeline(
+      undefined,
+      step === undefined ? {} : { tableIndexUpgradeStep: String(step) },
+    );
+    const tables = Object.values(t.toJSON().Resources as Resources).filter(
+      (r) => r.Type === "AWS::DynamoDB::GlobalTable",
+    );
+    return (tables[0]!.Properties.GlobalSecondaryIndexes as { IndexName: string }[])
+      .map((i) => i.IndexName)
+      .sort();
+  };
+
+  it("changes one index per deploy (CloudFormation's limit): add, add, drop, drop", () => {
+    const steps = [["byKey", "holdsFiles"], indexesAt(1), indexesAt(2), indexesAt(3), indexesAt(undefined)];
+    expect(steps).toEqual([
+      ["byKey", "holdsFiles"],
+      ["byKey", "byKeySharded", "holdsFiles"],
+      ["byKey", "byKeySharded", "holdsFiles", "holdsFilesSharded"],
+      ["byKeySharded", "holdsFiles", "holdsFilesSharded"],
+      ["byKeySharded", "holdsFilesSharded"],
+    ]);
+    for (let i = 1; i < steps.length; i++) {
+      const before = new Set(steps[i - 1]);
+      const after = new Set(steps[i]);
+      const changes =
+        [...before].filter((n) => !after.has(n)).length + [...after].filter((n) => !before.has(n)).length;
+      expect(changes, `step ${i}`).toBe(1);
+    }
   });
 });

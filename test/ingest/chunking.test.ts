@@ -1,5 +1,11 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { CHUNKING_DEFAULTS, type ChunkingOptions, chunkText } from "../../functions/core/text/chunking";
+import {
+  CHUNKING_DEFAULTS,
+  type ChunkingOptions,
+  ChunkStream,
+  chunkText,
+} from "../../functions/core/text/chunking";
 import { estimateTokens } from "../../functions/core/text/tokens";
 
 /** Deterministic PRNG (mulberry32) so failures reproduce. */
@@ -128,5 +134,56 @@ describe("chunkText on very long texts", () => {
     expect(chunks.map((c) => c.text).join("")).toBe(text);
     expect(chunks.length).toBeGreaterThan(100);
     for (const c of chunks) expect(c.tokens).toBeLessThanOrEqual(CHUNKING_DEFAULTS.maxTokens);
+  });
+});
+
+describe("ChunkStream (a text chunked as it arrives)", () => {
+  const options = { targetTokens: 20, maxTokens: 30, maxBytes: 120 };
+  const word = fc.constantFrom("alpha", "beta", "gamma", "δέλτα", "文字", "😀", "a.", "b!", "c?");
+  const sep = fc.constantFrom(" ", " ", " ", "\n", "\n\n", "\n \n  ", ". ");
+  const paragraphText = fc
+    .array(fc.tuple(word, sep), { maxLength: 400 })
+    .map((parts) => parts.map(([w, s]) => w + s).join(""));
+
+  it("makes exactly chunkText's chunks of a text with paragraphs, wherever it is cut into pieces", () => {
+    fc.assert(
+      fc.property(paragraphText, fc.array(fc.nat(), { maxLength: 20 }), (text, cuts) => {
+        const stream = new ChunkStream(options, 300);
+        const got = [];
+        let from = 0;
+        for (const c of [...new Set(cuts.map((x) => x % (text.length + 1)))].sort((a, b) => a - b)) {
+          got.push(...stream.push(text.slice(from, c)));
+          from = c;
+        }
+        got.push(...stream.push(text.slice(from)), ...stream.end());
+        expect(got).toEqual(chunkText(text, options));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it("keeps every character and the limits for any text, long paragraphs included", () => {
+    fc.assert(
+      fc.property(
+        fc.string({ unit: "binary", maxLength: 2_000 }),
+        fc.array(fc.nat(), { maxLength: 20 }),
+        (text, cuts) => {
+          const stream = new ChunkStream(options, 100);
+          const got = [];
+          let from = 0;
+          for (const c of [...new Set(cuts.map((x) => x % (text.length + 1)))].sort((a, b) => a - b)) {
+            got.push(...stream.push(text.slice(from, c)));
+            from = c;
+          }
+          got.push(...stream.push(text.slice(from)), ...stream.end());
+          expect(got.map((c) => c.text).join("")).toBe(text);
+          for (const c of got) {
+            expect(c.tokens).toBeLessThanOrEqual(options.maxTokens);
+            expect(Buffer.byteLength(c.text)).toBeLessThanOrEqual(options.maxBytes);
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 });

@@ -6,7 +6,7 @@ import {
   InvalidCursorError,
   normaliseSequencer,
 } from "../../functions/core/documents/dynamo-store";
-import { DOCUMENT_SK, documentPk, FILES_PARTITION, TABLE_KEYS } from "../../functions/core/documents/table";
+import { DOCUMENT_SK, documentPk, filesPartition, TABLE_KEYS } from "../../functions/core/documents/table";
 import { type LocalStack, startLocalStack } from "../support/local-stack";
 
 let stack: LocalStack;
@@ -222,7 +222,7 @@ describe("DynamoDocumentStore", () => {
       const { Item } = await stack.documentClient.send(
         new GetCommand({ TableName: stack.tableName, Key: { pk: documentPk(documentId), sk: DOCUMENT_SK } }),
       );
-      return Item?.[TABLE_KEYS.holdsFilesIndex.partitionKey] === FILES_PARTITION;
+      return Item?.[TABLE_KEYS.holdsFilesIndex.partitionKey] === filesPartition(documentId);
     };
     const listed = async () => (await store.listWithRemoteFiles()).map((d) => d.documentId);
     await store.putDocumentText({ documentId: "idx-held", key: "idx/held.txt", remoteFileId: "f-idx" }, "x");
@@ -256,8 +256,75 @@ describe("DynamoDocumentStore", () => {
     );
     expect(record.chunkCount).toBeGreaterThan(1);
     expect(await store.deleteGeneration("gen", "gX", 1)).toBe(record.chunkCount! - 1);
-    expect(await store.getChunks(record)).toHaveLength(1);
+    expect(await store.chunkGenerations("gen")).toEqual(new Map([["gX", 1]]));
     expect(await store.deleteGeneration("gen", "gX")).toBe(1);
-    expect(await store.getChunks(record)).toHaveLength(0);
+    expect(await store.chunkGenerations("gen")).toEqual(new Map());
+  });
+
+  it("reads chosen chunks with each document's version, or why it has no text any more", async () => {
+    const text = (word: string) => `${word} `.repeat(30_000);
+    await store.putDocumentText({ documentId: "ck-a", key: "ck/a.txt", textGeneration: "a1" }, text("a"));
+    await store.putDocumentText({ documentId: "ck-b", key: "ck/b.txt", textGeneration: "b1" }, text("b"));
+    await store.putDocumentText({ documentId: "ck-c", key: "ck/c.txt", textGeneration: "c1" }, text("c"));
+    const keys = [
+      { documentId: "ck-a", generation: "a1", index: 1 },
+      { documentId: "ck-b", generation: "b1", index: 0 },
+      { documentId: "ck-c", generation: "c1", index: 0 },
+    ];
+    // b is overwritten (its chunks still there), c deleted with its chunks.
+    await store.putDocumentText({ documentId: "ck-b", key: "ck/b.txt", textGeneration: "b2" }, text("B"));
+    await store.tombstone({
+      documentId: "ck-c",
+      bucket: "b",
+      key: "ck/c.txt",
+      sequencer: normaliseSequencer("7"),
+      now: new Date(),
+    });
+    await store.deleteGeneration("ck-c", "c1");
+    const read = await store.readChunksAt(keys);
+    expect(read.documents.get("ck-a")).toMatchObject({ ok: true, version: "current" });
+    expect(read.documents.get("ck-b")).toMatchObject({ ok: true, version: "previous" });
+    expect(read.documents.get("ck-c")).toMatchObject({ ok: false, status: "deleted" });
+    expect(read.chunks.map((c) => c?.generation)).toEqual(["a1", "b1", undefined]);
+  });
+
+  it("reads a text whole or reports why not: never with holes", async () => {
+    const text = (word: string) => `${word} `.repeat(30_000);
+    const v1 = await store.putDocumentText(
+      { documentId: "rt", key: "rt.txt", textGeneration: "r1" },
+      text("one"),
+    );
+    expect(v1.chunkCount).toBeGreaterThan(2);
+    const whole = await store.readText(v1);
+    expect(whole).toMatchObject({ ok: true, version: "current" });
+    expect(whole.ok && whole.chunks.map((c) => c.text).join("")).toBe(text("one"));
+
+    // Overwritten and half deleted under a reader holding v1: it follows the record to r2.
+    await store.putDocumentText({ documentId: "rt", key: "rt.txt", textGeneration: "r2" }, text("two"));
+    await store.deleteGeneration("rt", "r1", 1);
+    const followed = await store.readText(v1);
+    expect(followed.ok && followed.record.textGeneration).toBe("r2");
+    expect(followed.ok && followed.chunks.map((c) => c.text).join("")).toBe(text("two"));
+
+    // A record pointing at a generation with a hole is never read as a text.
+    const v2 = (await store.get("rt"))!;
+    await store.deleteGeneration("rt", "r2", 1);
+    const holed = await store.readText(v2);
+    expect(holed).toMatchObject({ ok: false, status: "ready", reason: expect.stringMatching(/incomplete/) });
+    await expect(store.getChunks(v2)).rejects.toThrow(/incomplete/);
+
+    // Deleted under the reader: reported as deleted.
+    await store.tombstone({
+      documentId: "rt",
+      bucket: "b",
+      key: "rt.txt",
+      sequencer: normaliseSequencer("5"),
+      now: new Date(),
+    });
+    expect(await store.readText(v2)).toMatchObject({
+      ok: false,
+      status: "deleted",
+      reason: expect.stringMatching(/deleted/),
+    });
   });
 });

@@ -1,5 +1,10 @@
 import { DescribeTableCommand } from "@aws-sdk/client-dynamodb";
-import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+} from "@aws-sdk/client-s3";
 import type { S3EventRecord } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSequencer, encodeS3EventKey } from "../../local/aws/s3";
@@ -17,7 +22,48 @@ describe("local AWS stand-ins", () => {
   it("creates the documents table with the byKey and holdsFiles indexes", async () => {
     const { Table } = await stack.dynamoClient.send(new DescribeTableCommand({ TableName: stack.tableName }));
     expect(Table?.TableStatus).toBe("ACTIVE");
-    expect(Table?.GlobalSecondaryIndexes?.map((i) => i.IndexName).sort()).toEqual(["byKey", "holdsFiles"]);
+    expect(Table?.GlobalSecondaryIndexes?.map((i) => i.IndexName).sort()).toEqual([
+      "byKeySharded",
+      "holdsFilesSharded",
+    ]);
+  });
+
+  it("answers a GET or HEAD whose If-Match is an older ETag with 412, like S3", async () => {
+    const key = "if-match/doc.txt";
+    const first = await stack.s3Client.send(
+      new PutObjectCommand({ Bucket: stack.bucket, Key: key, Body: "one" }),
+    );
+    const got = await stack.s3Client.send(
+      new GetObjectCommand({ Bucket: stack.bucket, Key: key, IfMatch: first.ETag }),
+    );
+    expect(await got.Body!.transformToString()).toBe("one");
+    await stack.s3Client.send(new PutObjectCommand({ Bucket: stack.bucket, Key: key, Body: "two, longer" }));
+    await expect(
+      stack.s3Client.send(new GetObjectCommand({ Bucket: stack.bucket, Key: key, IfMatch: first.ETag })),
+    ).rejects.toMatchObject({ name: "PreconditionFailed", $metadata: { httpStatusCode: 412 } });
+    await expect(
+      stack.s3Client.send(new HeadObjectCommand({ Bucket: stack.bucket, Key: key, IfMatch: first.ETag })),
+    ).rejects.toMatchObject({ $metadata: { httpStatusCode: 412 } });
+  });
+
+  it("serves every GET a whole version while PUTs of the same key race it, like S3", async () => {
+    const key = "atomic/manifest.json";
+    const versions = Array.from({ length: 6 }, (_, v) =>
+      JSON.stringify({ v, pad: "x".repeat(200_000 + v * 50_000) }),
+    );
+    await stack.s3Client.send(new PutObjectCommand({ Bucket: stack.bucket, Key: key, Body: versions[0] }));
+    const reads: string[] = [];
+    const reader = (async () => {
+      for (let i = 0; i < 40; i++) {
+        const got = await stack.s3Client.send(new GetObjectCommand({ Bucket: stack.bucket, Key: key }));
+        reads.push(await got.Body!.transformToString());
+      }
+    })();
+    for (const body of versions.slice(1)) {
+      await stack.s3Client.send(new PutObjectCommand({ Bucket: stack.bucket, Key: key, Body: body }));
+    }
+    await reader;
+    for (const body of reads) expect(versions).toContain(body);
   });
 
   it("emits AWS-shaped records with encoded keys and increasing sequencers", async () => {

@@ -1,6 +1,7 @@
 /**
- * Local tables made before the `holdsFiles` index existed are migrated by ensureDocumentsTable:
- * nothing is lost, and records holding files are found through the new index.
+ * Local tables of older layouts are migrated by ensureDocumentsTable: made before the `holdsFiles`
+ * index existed, or with the unsharded every-attribute indexes. Nothing is lost, records are listed
+ * and found holding files through the sharded indexes, tombstones are listed under status=deleted.
  */
 import {
   CreateTableCommand,
@@ -32,9 +33,13 @@ afterAll(async () => {
   await dynamo?.close();
 });
 
-/** The table as the first release created it: keys and the byKey index only. */
-async function createOldShapeTable(name: string) {
-  const { partitionKey, sortKey, byKeyIndex } = TABLE_KEYS;
+/**
+ * The table as the first release created it (keys and the unsharded byKey index only), or, with
+ * `filesIndex`, as the next one did (plus the unsharded holdsFiles index).
+ */
+async function createOldShapeTable(name: string, filesIndex = false) {
+  const { partitionKey, sortKey } = TABLE_KEYS;
+  const byKeyIndex = { name: "byKey", partitionKey: "gsi1pk", sortKey: "gsi1sk" };
   await client.send(
     new CreateTableCommand({
       TableName: name,
@@ -44,6 +49,7 @@ async function createOldShapeTable(name: string) {
         { AttributeName: sortKey, AttributeType: "S" },
         { AttributeName: byKeyIndex.partitionKey, AttributeType: "S" },
         { AttributeName: byKeyIndex.sortKey, AttributeType: "S" },
+        ...(filesIndex ? [{ AttributeName: "gsi2pk", AttributeType: "S" as const }] : []),
       ],
       KeySchema: [
         { AttributeName: partitionKey, KeyType: "HASH" },
@@ -58,6 +64,15 @@ async function createOldShapeTable(name: string) {
           ],
           Projection: { ProjectionType: "ALL" },
         },
+        ...(filesIndex
+          ? [
+              {
+                IndexName: "holdsFiles",
+                KeySchema: [{ AttributeName: "gsi2pk", KeyType: "HASH" as const }],
+                Projection: { ProjectionType: "ALL" as const },
+              },
+            ]
+          : []),
       ],
     }),
   );
@@ -72,9 +87,20 @@ const oldItems = [
     status: "ready",
     remoteFileId: "f-1",
     rev: 3,
+    gsi1pk: "DOCS",
+    gsi1sk: "held.txt",
   },
   { pk: "DOC#held", sk: "CHUNK#g1#000000", text: "hello", tokens: 1 },
-  { pk: "DOC#free", sk: "DOC", documentId: "free", key: "free.txt", status: "ready", rev: 2 },
+  {
+    pk: "DOC#free",
+    sk: "DOC",
+    documentId: "free",
+    key: "free.txt",
+    status: "ready",
+    rev: 2,
+    gsi1pk: "DOCS",
+    gsi1sk: "free.txt",
+  },
   {
     pk: "DOC#gone",
     sk: "DOC",
@@ -99,13 +125,15 @@ async function indexNames(name: string) {
   return (Table?.GlobalSecondaryIndexes ?? []).map((i) => i.IndexName).sort();
 }
 
+const CURRENT_INDEXES = ["byKeySharded", "holdsFilesSharded"];
+
 describe("ensureDocumentsTable on a table from before the holdsFiles index", () => {
   it("adds the index, keeps every item and indexes the records that hold files", async () => {
     await createOldShapeTable("old-docs");
     await seed("old-docs");
     expect(await ensureDocumentsTable(client, "old-docs")).toEqual({ migrated: true });
 
-    expect(await indexNames("old-docs")).toEqual(["byKey", "holdsFiles"]);
+    expect(await indexNames("old-docs")).toEqual(CURRENT_INDEXES);
     expect(await itemCount("old-docs")).toBe(oldItems.length);
     const store = new DynamoDocumentStore({ client: doc, tableName: "old-docs" });
     const held = (await store.listWithRemoteFiles()).map((d) => d.documentId).sort();
@@ -123,8 +151,24 @@ describe("ensureDocumentsTable on a table from before the holdsFiles index", () 
     await seed("crashed-docs-migration");
     await ensureDocumentsTable(client, "crashed-docs");
 
-    expect(await indexNames("crashed-docs")).toEqual(["byKey", "holdsFiles"]);
+    expect(await indexNames("crashed-docs")).toEqual(CURRENT_INDEXES);
     expect(await itemCount("crashed-docs")).toBe(oldItems.length);
     expect((await client.send(new ListTablesCommand({}))).TableNames).not.toContain("crashed-docs-migration");
+  });
+});
+
+describe("ensureDocumentsTable on a table with the unsharded indexes", () => {
+  it("moves to the sharded indexes: listing, status filters and the janitor's read all find the old items", async () => {
+    await createOldShapeTable("flat-docs", true);
+    await seed("flat-docs");
+    expect(await ensureDocumentsTable(client, "flat-docs")).toEqual({ migrated: true });
+    expect(await indexNames("flat-docs")).toEqual(CURRENT_INDEXES);
+    expect(await itemCount("flat-docs")).toBe(oldItems.length);
+
+    const store = new DynamoDocumentStore({ client: doc, tableName: "flat-docs" });
+    expect((await store.list()).items.map((d) => d.key)).toEqual(["free.txt", "held.txt"]);
+    expect((await store.list({ status: "deleted" })).items.map((d) => d.key)).toEqual(["gone.txt"]);
+    expect((await store.listWithRemoteFiles()).map((d) => d.documentId).sort()).toEqual(["gone", "held"]);
+    expect(await ensureDocumentsTable(client, "flat-docs")).toEqual({ migrated: false });
   });
 });

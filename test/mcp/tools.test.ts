@@ -106,6 +106,9 @@ describe("failures stay tool errors", () => {
       throw err;
     },
     getChunks: async () => [],
+    readText: async () => {
+      throw err;
+    },
   });
 
   it("a bug or an outage is a generic tool error, logged with its stack, not a thrown error", async () => {
@@ -154,6 +157,7 @@ describe("failures stay tool errors", () => {
       },
       list: async () => ({ items: [] }),
       getChunks: async () => [],
+      readText: async () => ({ ok: false, record: undefined, status: "deleted", reason: "none" }),
     };
     for (const uri of ["file:///etc/passwd", "kdp://documents/../x", "kdp://documents/"]) {
       const err = await readDocumentResource(context(reader), uri).catch((e: unknown) => e);

@@ -6,16 +6,23 @@
  * Parameters (environment or flags; flags win): SOAK_DOCS / --docs, SOAK_SECONDS / --seconds,
  * SOAK_MAX_MB / --max-mb (largest ordinary document), SOAK_BIG_MB / --big-mb, SOAK_BIG_COUNT / --big,
  * SOAK_FAULT_RATE / --faults (0..1), SOAK_KILL_RATE / --kills (0..1), SOAK_OVERWRITE_RATE,
- * SOAK_DELETE_RATE, SOAK_CHAT_PER_MIN / --chat, SOAK_JANITOR_SECONDS / --janitor, SOAK_MAX_FILES /
+ * SOAK_DELETE_RATE, SOAK_CHAT_PER_MIN / --chat, SOAK_READER_DOCS / --reader-docs,
+ * SOAK_READER_CHAT_PER_MIN / --reader-chat, SOAK_JANITOR_SECONDS / --janitor, SOAK_MAX_FILES /
  * --max-files, SOAK_WORKERS / --workers, SOAK_SEED / --seed, SOAK_PROVIDER / --provider (moonshot or
  * glm: the pipeline and the emulator play that provider); `--short` starts from the short profile
  * `npm test` runs; `--json FILE` also writes the full report as JSON.
  *
  * Before the soak, the API fuzz (test/openapi/fuzz.ts) sends SOAK_FUZZ_RUNS / --fuzz requests
  * (default 5,000; 0 skips it) generated from GET /openapi.json, bounded to 150 s: any 5xx or
- * undocumented answer fails the run.
+ * undocumented answer fails the run. Then a longer model-based run of the store and ingestion
+ * invariants (test/model/store-model.ts): SOAK_MODEL_RUNS / --model-runs (default 100, 0 with
+ * --short) and SOAK_MODEL_SECONDS / --model-seconds (default 240).
  */
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { writeFile } from "node:fs/promises";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
 import type { SoakOptions } from "./soak";
 
 // The SDK's "Node 22 will be required from 2027" notice is noise here.
@@ -38,6 +45,8 @@ const PARAMS: [Numeric, string, string, number?][] = [
   ["overwriteRate", "SOAK_OVERWRITE_RATE", "--overwrites"],
   ["deleteRate", "SOAK_DELETE_RATE", "--deletes"],
   ["chatPerMinute", "SOAK_CHAT_PER_MIN", "--chat"],
+  ["readerDocs", "SOAK_READER_DOCS", "--reader-docs"],
+  ["readerChatPerMinute", "SOAK_READER_CHAT_PER_MIN", "--reader-chat"],
   ["janitorSeconds", "SOAK_JANITOR_SECONDS", "--janitor"],
   ["maxFiles", "SOAK_MAX_FILES", "--max-files"],
   ["workers", "SOAK_WORKERS", "--workers"],
@@ -84,6 +93,61 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   const log = (line: string) =>
     console.log(`[soak +${String(Math.round((Date.now() - t0) / 1000)).padStart(3)}s] ${line}`);
+
+  // First the longer model-based run of the store and ingestion invariants (npm test runs a short one).
+  const flag = (name: string, envName: string, fallback: number) => {
+    const i = argv.indexOf(name);
+    const raw = i >= 0 ? argv[i + 1] : process.env[envName];
+    const value = raw === undefined || raw === "" ? fallback : Number(raw);
+    if (!Number.isInteger(value) || value < 0) {
+      console.error(`${name} / ${envName}: expected a whole number, got "${raw}"`);
+      process.exit(2);
+    }
+    return value;
+  };
+  const modelRuns = flag("--model-runs", "SOAK_MODEL_RUNS", argv.includes("--short") ? 0 : 100);
+  const modelSeconds = Math.min(flag("--model-seconds", "SOAK_MODEL_SECONDS", 240), 600);
+  let modelOk = true;
+  let modelLine = "";
+  if (modelRuns > 0) {
+    // In a child process: the model's servers and modules must not touch this process's settings
+    // (the soak lowers the provider's file cap before the janitor's policy is first loaded).
+    log(`model-based run: up to ${modelRuns} sequences of up to 30 events, ${modelSeconds} s at most`);
+    const child = spawn(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        fileURLToPath(new URL("../model/main.ts", import.meta.url)),
+        String(modelRuns),
+        String(modelSeconds),
+        String(options.seed),
+      ],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    let result: {
+      ok: boolean;
+      runs?: number;
+      steps?: number;
+      seconds?: number;
+      seed?: number;
+      error?: string;
+    } = {
+      ok: false,
+      error: "no result from the model-based run",
+    };
+    for await (const line of createInterface({ input: child.stdout! })) {
+      if (line.startsWith("RESULT ")) result = JSON.parse(line.slice(7));
+      else log(line);
+    }
+    await once(child, "close");
+    modelOk = result.ok;
+    modelLine = result.ok
+      ? `  PASS model-based: store and ingestion invariants after every step (${result.runs} sequences, ${result.steps} steps, ${result.seconds} s, seed ${result.seed})`
+      : `  FAIL model-based: store and ingestion invariants (${result.error})`;
+    log(modelLine.trim());
+  }
+
   log(`starting: ${JSON.stringify(options)}`);
   // The soak bounds itself; this is the last line of defence for "stops by itself".
   setTimeout(
@@ -110,10 +174,11 @@ async function main(): Promise<void> {
   }
   const report = await runSoak({ ...options, log });
   console.log(formatReport(report));
+  if (modelLine) console.log(`model:\n${modelLine}`);
   if (!fuzzOk) console.log("API fuzz: FAILED (see FUZZ FAILURE lines above)");
   const j = argv.indexOf("--json");
   if (j >= 0 && argv[j + 1]) await writeFile(argv[j + 1]!, `${JSON.stringify(report, null, 2)}\n`);
-  process.exit(report.ok && fuzzOk ? 0 : 1);
+  process.exit(report.ok && modelOk && fuzzOk ? 0 : 1);
 }
 
 main().catch((err) => {

@@ -2,7 +2,8 @@
  * The short soak of `npm test` as a suite, for one provider: ~200 generated documents (small ones, two
  * 3 MiB ones, bad inputs) through local S3 -> queue (every event twice, some out of order) -> the real
  * ingest handler in killable worker processes, with 15% provider faults, a 100-file cap, the janitor on
- * an interval, overwrites, deletes and chat requests; then every invariant of the full soak
+ * an interval, overwrites, deletes, chat requests and readers (chat and search against documents
+ * overwritten and deleted while they read, test/soak/readers.ts); then every invariant of the full soak
  * (test/soak/soak.ts). SOAK_TEST_DOCS overrides the document count. One provider per test file: the
  * handlers read their configuration once per process, as at a cold start.
  */
@@ -39,6 +40,11 @@ export function describeShortSoak(provider: SoakOptions["provider"]): void {
       expect(d.expectedFailed).toBeGreaterThan(0);
       expect(report.queue.sent).toBeGreaterThanOrEqual(2 * (d.versionsPut + d.deletes));
       expect(report.chat.requests).toBeGreaterThan(0);
+      // Readers ran against documents being overwritten and deleted, and checked what they got.
+      expect(report.readers.puts).toBeGreaterThan(report.options.readerDocs);
+      expect(report.readers.deletes).toBeGreaterThan(0);
+      expect(report.readers.chat.sources).toBeGreaterThan(0);
+      expect(report.readers.search.hits).toBeGreaterThan(0);
       // Both tenants asked: answers inside their prefix, and requests naming the other's documents refused.
       expect(report.tenants.answered).toBeGreaterThan(0);
       expect(report.tenants.refused).toBeGreaterThan(0);

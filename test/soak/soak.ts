@@ -17,6 +17,7 @@ import { LocalQueue } from "../../local/runtime/queue";
 import { decodeS3EventKey, s3NotificationBody } from "../../local/runtime/s3-events";
 import { DocumentFactory, type Expectation, type GeneratedDocument } from "./documents";
 import { WorkerPool } from "./pool";
+import { Readers, type ReadersReport } from "./readers";
 
 export interface SoakOptions {
   /** Documents to create (each key once; overwrites and deletes come on top). */
@@ -35,6 +36,10 @@ export interface SoakOptions {
   overwriteRate: number;
   deleteRate: number;
   chatPerMinute: number;
+  /** Reader documents overwritten and deleted while chat and search read them (readers.ts). */
+  readerDocs: number;
+  /** Chat requests a minute against the reader documents (search: about as many). */
+  readerChatPerMinute: number;
   janitorSeconds: number;
   /** The emulator's file cap (Moonshot's is 1,000, GLM's 100). */
   maxFiles: number;
@@ -60,6 +65,8 @@ export const FULL_SOAK: Omit<SoakOptions, "log"> = {
   overwriteRate: 0.05,
   deleteRate: 0.05,
   chatPerMinute: 50,
+  readerDocs: 8,
+  readerChatPerMinute: 60,
   janitorSeconds: 30,
   maxFiles: 200,
   provider: "moonshot",
@@ -125,6 +132,10 @@ export interface SoakReport {
    * `refused` requests naming another tenant's document (must never be answered), `leaks` any breach.
    */
   tenants: { requests: number; answered: number; refused: number; leaks: string[] };
+  /** Chat and search against documents while they are overwritten and deleted (readers.ts). */
+  readers: ReadersReport;
+  /** Chunk items outside a live generation once the run has drained (none allowed). */
+  strayChunks: { items: number; documents: number; examples: string[] };
   queue: { sent: number; invocations: number; deadLetters: number; failedReceives: number };
   workers: { kills: number; killsTooLate: number; coldStarts: number; unexpectedExits: number };
   emulator: { requests: number; faulted: number; byStatus: Record<string, number> };
@@ -299,9 +310,14 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
         if (!queue.isClosed) queue.send(body);
       }, delayMs);
     };
+    let readers: Readers | undefined;
     s3server.onEvent((record: S3EventRecord) => {
+      // Only the documents bucket notifies the ingest queue (as in AWS): the search index's own bucket
+      // is on the same local server, and its segment writes are not documents.
+      if (record.s3.bucket.name !== BUCKET) return;
       const key = decodeS3EventKey(record.s3.object.key);
       keys.get(key)?.sequencers.push(record.s3.object.sequencer);
+      if (Readers.owns(key)) readers?.onS3Event(record, key);
       const body = s3NotificationBody(record);
       const first = rand() < 0.2 ? Math.floor(rand() * 2000) : 0;
       delayedSend(body, first);
@@ -524,6 +540,24 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       await Promise.all(inflight);
     })();
 
+    // Readers: chat and search against documents overwritten and deleted while they read them.
+    readers = new Readers({
+      apiUrl,
+      token: API_TOKEN,
+      bucket: BUCKET,
+      s3: clients.s3,
+      getState: (id) => store.getState(id),
+      documentIdFor,
+      normaliseSequencer,
+      rand: prng(opts.seed + 7),
+      docs: opts.readerDocs,
+      chatPerMinute: opts.readerChatPerMinute,
+      searchPerMinute: opts.readerChatPerMinute,
+      writesPerMinute: opts.readerChatPerMinute,
+      log,
+    });
+    readers.start();
+
     // The workload: puts, then overwrites and deletes of earlier keys while ingestion runs.
     const factory = new DocumentFactory({
       maxBytes: opts.maxBytes,
@@ -618,6 +652,9 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     await Promise.all(Array.from({ length: opts.putConcurrency }, producer));
     await Promise.all(later);
     for (const s of keys.values()) await s.chain;
+    // Readers write a while longer when the workload was quick (at least 30% of the run), then stop so
+    // the pipeline can drain; they read until the checks.
+    await readers.finishWrites(started + opts.seconds * 1000 * 0.3);
     log(
       `workload done: ${keys.size} keys, ${versionsPut} puts, ${overwrites} overwrites, ${deletes} deletes`,
     );
@@ -640,6 +677,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     }
     chatStop = true;
     await chatLoop;
+    const readersReport = await readers.stop();
     clearInterval(janitorTimer);
     await sweeping;
     // Stop the pipeline (no more deliveries, running invocations finish or are dropped with their
@@ -651,6 +689,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     const orphansBeforeFinalSweep = orphanFiles(filesBeforeSweep, recordsBefore).length;
     // The scheduled sweep that would come next (it deletes superseded files queued by crashed runs).
     await sweep();
+    // Read while the search index catches up below (both only read).
+    const strayChunksRead = findStrayChunks(clients.documents);
     log(`drained: ${drained}; final janitor sweep done; checking invariants`);
 
     // The search index, once its lag has passed (the indexer run to an empty to-do list; nothing is in
@@ -658,6 +698,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     // searchable document's latest text, and nothing else.
     await indexing.stop();
     const searchIndex = await checkSearchIndex(store, clients.s3);
+    const strayChunks = await strayChunksRead;
 
     // ---- Checks ----
     const files = emulator.files();
@@ -821,6 +862,21 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       },
       { name: "chat requests made", ok: chat.requests > 0, detail: `${chat.requests} requests` },
       {
+        name: "readers see whole versions",
+        ok: readersReport.violations.length === 0 && readersReport.chat.sources > 0,
+        detail: `${readersReport.chat.sources} sources (${readersReport.chat.current} current, ${readersReport.chat.previous} previous, ${readersReport.chat.partial} ranked) in ${readersReport.chat.answered} answers, ${readersReport.search.hits} search hits, ${readersReport.violations.length} violation(s)`,
+      },
+      {
+        name: "readers: no 5xx caused by us",
+        ok: readersReport.serverErrors.length === 0,
+        detail: `${readersReport.serverErrors.length} of ${readersReport.chat.requests + readersReport.search.requests} reader requests`,
+      },
+      {
+        name: "no stray chunks",
+        ok: strayChunks.items === 0,
+        detail: `${strayChunks.items} chunk item(s) outside a live generation, in ${strayChunks.documents} document(s)`,
+      },
+      {
         name: "tenants: every answer's sources inside the asker's prefix, another tenant's documents never answered",
         ok: tenants.leaks.length === 0 && tenants.requests > 0,
         detail: `${tenants.requests} tenant requests: ${tenants.answered} answered, ${tenants.refused} naming another tenant's document refused (404), ${tenants.leaks.length} leak(s)${tenants.leaks.length ? `: ${tenants.leaks.slice(0, 3).join("; ")}` : ""}`,
@@ -873,6 +929,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       deleted,
       chat: { requests: chat.requests, byStatus: chat.byStatus, ourErrors: chat.ourErrors, providerFaults },
       tenants,
+      readers: readersReport,
+      strayChunks,
       queue: {
         sent: qs.sent,
         invocations: qs.invocations,
@@ -923,6 +981,57 @@ async function countChunks(
   return r.Count ?? 0;
 }
 
+/**
+ * Chunk items outside a live generation: every chunk must belong to its record's text (or, for a
+ * record still processing, to its running attempt). One keys-only Scan of the table.
+ */
+async function findStrayChunks(client: import("@aws-sdk/lib-dynamodb").DynamoDBDocumentClient) {
+  const { ScanCommand } = await import("@aws-sdk/lib-dynamodb");
+  const { CHUNK_SK_PREFIX, DOCUMENT_SK } = await import("../../functions/core/documents/table");
+  const live = new Map<string, Set<string>>();
+  const chunks = new Map<string, Map<string, number>>();
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await client.send(
+      new ScanCommand({
+        TableName: TABLE,
+        ProjectionExpression: "pk, sk, textGeneration, pendingGeneration, #status",
+        ExpressionAttributeNames: { "#status": "status" },
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    for (const item of page.Items ?? []) {
+      const pk = item.pk as string;
+      const sk = item.sk as string;
+      if (sk === DOCUMENT_SK) {
+        const gens = new Set<string>();
+        if (item.textGeneration) gens.add(item.textGeneration as string);
+        if (item.status === "processing" && item.pendingGeneration)
+          gens.add(item.pendingGeneration as string);
+        live.set(pk, gens);
+      } else if (sk.startsWith(CHUNK_SK_PREFIX)) {
+        const generation = sk.slice(CHUNK_SK_PREFIX.length, sk.lastIndexOf("#"));
+        const byGen = chunks.get(pk) ?? new Map<string, number>();
+        byGen.set(generation, (byGen.get(generation) ?? 0) + 1);
+        chunks.set(pk, byGen);
+      }
+    }
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  let items = 0;
+  const documents = new Set<string>();
+  const examples: string[] = [];
+  for (const [pk, byGen] of chunks) {
+    for (const [generation, count] of byGen) {
+      if (live.get(pk)?.has(generation)) continue;
+      items += count;
+      documents.add(pk);
+      if (examples.length < 10) examples.push(`${pk} generation ${generation}: ${count} item(s)`);
+    }
+  }
+  return { items, documents: documents.size, examples };
+}
+
 /** The report as the lines `npm run soak` prints. */
 export function formatReport(r: SoakReport): string {
   const d = r.documents;
@@ -943,6 +1052,11 @@ export function formatReport(r: SoakReport): string {
     ...r.chat.ourErrors.slice(0, 5).map((o) => `  OUR ERROR ${o}`),
     `tenants: ${r.tenants.requests} requests, ${r.tenants.answered} answered inside their prefix, ${r.tenants.refused} refused for naming another tenant's document, ${r.tenants.leaks.length} leak(s)`,
     ...r.tenants.leaks.slice(0, 5).map((l) => `  LEAK ${l}`),
+    `readers: ${r.readers.puts} puts and ${r.readers.deletes} deletes of ${r.options.readerDocs} documents while read; chat ${r.readers.chat.requests} requests ${JSON.stringify(r.readers.chat.byStatus)}, ${r.readers.chat.sources} sources checked (${r.readers.chat.current} current, ${r.readers.chat.previous} previous, ${r.readers.chat.partial} ranked); search ${r.readers.search.requests} requests ${JSON.stringify(r.readers.search.byStatus)}, ${r.readers.search.hits} hits checked; seen applied: ${r.readers.observed.ready} versions, ${r.readers.observed.deleted} deletes`,
+    ...r.readers.violations.slice(0, 10).map((v) => `  READER ${v}`),
+    ...r.readers.serverErrors.slice(0, 5).map((v) => `  READER 5XX ${v}`),
+    `chunks: ${r.strayChunks.items} stray item(s) in ${r.strayChunks.documents} document(s)`,
+    ...r.strayChunks.examples.slice(0, 5).map((e) => `  STRAY ${e}`),
     `queue: ${r.queue.sent} messages, ${r.queue.invocations} invocations, ${r.queue.failedReceives} failed receives, ${r.queue.deadLetters} dead letters`,
     `workers: ${r.workers.kills} killed mid-invocation (${r.workers.killsTooLate} kill timers fired after the answer), ${r.workers.coldStarts} cold starts, ${r.workers.unexpectedExits} unexpected exits`,
     `provider (emulator): ${r.emulator.requests} requests, ${r.emulator.faulted} faulted ${JSON.stringify(r.emulator.byStatus)}`,

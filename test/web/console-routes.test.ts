@@ -362,7 +362,12 @@ describe("inside the chat app", () => {
   const TOKEN = "console-test-token";
   const makeApp = () =>
     createChatApp({
-      store: { get: async () => undefined, list: async () => ({ items: [] }), getChunks: async () => [] },
+      store: {
+        get: async () => undefined,
+        list: async () => ({ items: [] }),
+        getChunks: async () => [],
+        readText: async () => ({ ok: false, record: undefined, status: "deleted", reason: "none" }),
+      },
       provider: {} as ProviderApi,
       objects: { deleteObject: async () => {} },
       defaultModel: "kimi-k2.6",
@@ -404,7 +409,12 @@ describe("inside the chat app", () => {
 
   it("in AWS mode (no authenticate) the console still loads while API routes need the authorizer", async () => {
     const app = createChatApp({
-      store: { get: async () => undefined, list: async () => ({ items: [] }), getChunks: async () => [] },
+      store: {
+        get: async () => undefined,
+        list: async () => ({ items: [] }),
+        getChunks: async () => [],
+        readText: async () => ({ ok: false, record: undefined, status: "deleted", reason: "none" }),
+      },
       provider: {} as ProviderApi,
       objects: { deleteObject: async () => {} },
       defaultModel: "kimi-k2.6",
@@ -442,7 +452,12 @@ describe("through the streaming Lambda adapter (API Gateway REST, no authorizer 
     };
     process.env.CONSOLE_DIR = dir;
     const app = createChatApp({
-      store: { get: async () => undefined, list: async () => ({ items: [] }), getChunks: async () => [] },
+      store: {
+        get: async () => undefined,
+        list: async () => ({ items: [] }),
+        getChunks: async () => [],
+        readText: async () => ({ ok: false, record: undefined, status: "deleted", reason: "none" }),
+      },
       provider: {} as ProviderApi,
       objects: { deleteObject: async () => {} },
       defaultModel: "kimi-k2.6",

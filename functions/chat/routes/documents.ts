@@ -10,7 +10,7 @@ import { Hono } from "hono";
 import * as z from "zod/mini";
 import { badRequest, notFound } from "../../core/chat/errors";
 import { documentIdProblem } from "../../core/documents/ids";
-import type { DocumentRecord } from "../../core/documents/model";
+import { type DocumentRecord, textVersionOf } from "../../core/documents/model";
 import type { ChatAppContext, ChatEnv } from "../context";
 import { parseWith } from "../http";
 import { describeRoute, documentSchema, errorResponses, jsonResponse, queryParameters } from "../openapi";
@@ -45,6 +45,8 @@ export function publicDocument(r: DocumentRecord) {
     contentType: r.contentType,
     eTag: r.eTag,
     versionId: r.versionId,
+    // While a newer version processes, the text figures are the previous ready version's.
+    textVersion: textVersionOf(r),
     chunkCount: r.chunkCount,
     textBytes: r.textBytes,
     tokenEstimate: r.tokenEstimate,

@@ -93,5 +93,12 @@ export function scopedReader(store: DocumentReader, scope: Scope): DocumentReade
       if (!inScope(scope, record.key)) return Promise.resolve([]);
       return store.getChunks(record);
     },
+    readText: async (record) => {
+      if (!inScope(scope, record.key)) {
+        return { ok: false, record: undefined, status: "deleted", reason: "no such document in this scope" };
+      }
+      // A re-read follows the same document (same key), so it stays in scope.
+      return store.readText(record);
+    },
   };
 }

@@ -13,7 +13,7 @@
  *   still too big.
  */
 import MiniSearch from "minisearch";
-import type { DocumentRecord, TextChunk } from "../documents/model";
+import type { DocumentRecord, TextChunk, TextVersion } from "../documents/model";
 import type { ChatMessage } from "../provider/types";
 import { CJK_CHAR, normalizeTerm, queryTerms, tokenize } from "../text/terms";
 import { estimateTokens } from "../text/tokens";
@@ -35,6 +35,8 @@ export interface ContextDocument {
   chunks: TextChunk[];
   /** Chunks the whole text has, when `chunks` holds only some of them (read from the search index). */
   chunkCount?: number;
+  /** Which version the chunks are (default `current`): `previous` while a newer one processes. */
+  version?: TextVersion;
 }
 
 export interface ContextSourceChunk {
@@ -49,6 +51,11 @@ export interface ContextSource {
   key: string;
   /** True when every chunk of the document was sent. */
   complete: boolean;
+  /**
+   * `current`: the document's ready text. `previous`: a newer version of the object is still being
+   * processed, and this is the text of the last version that was ready (kept until it is replaced).
+   */
+  version: TextVersion;
   chunks: ContextSourceChunk[];
 }
 
@@ -253,6 +260,7 @@ export class ContextPlan {
         documentId: d.record.documentId,
         key: d.record.key,
         complete: positions.length === (d.chunkCount ?? d.chunks.length),
+        version: d.version ?? "current",
         chunks: positions.map((p) => {
           const c = d.chunks[p]!;
           return { index: c.index, tokens: c.tokens, text: c.text };

@@ -1,9 +1,15 @@
 /**
  * Which stored documents a chat request covers: explicit ids, every document under a key prefix, or
- * every document. Only `ready` documents are used; the others in scope are named in the response so
- * the user knows what was left out and why.
+ * every document. Documents with text to read are used: `ready` ones, and `processing` ones that still
+ * hold their previous version's text (textVersionOf); the others in scope are named in the response
+ * so the user knows what was left out and why.
  */
-import type { DocumentReader, DocumentRecord, DocumentStatus } from "../documents/model";
+import {
+  type DocumentReader,
+  type DocumentRecord,
+  type DocumentStatus,
+  textVersionOf,
+} from "../documents/model";
 import { badRequest, notFound } from "./errors";
 
 export interface DocumentSelector {
@@ -22,7 +28,7 @@ export interface SkippedDocument {
 }
 
 export interface Selection {
-  /** Ready documents, in the order they will appear in the prompt (ids: as given; else key order). */
+  /** Documents with text, in the order they will appear in the prompt (ids: as given; else key order). */
   documents: DocumentRecord[];
   skipped: SkippedDocument[];
   /** Skipped documents beyond those listed (the list is capped). */
@@ -39,6 +45,8 @@ export interface SelectionLimits {
 }
 
 const PAGE = 1000;
+/** Skipped documents named individually in a response (the rest are counted). */
+export const MAX_SKIPPED_LISTED = 50;
 
 /** Resolves a selector to ready documents plus the skipped ones. */
 export async function selectDocuments(
@@ -47,7 +55,7 @@ export async function selectDocuments(
   limits: SelectionLimits = {},
 ): Promise<Selection> {
   const maxDocuments = limits.maxDocuments ?? 1000;
-  const maxSkipped = limits.maxSkippedListed ?? 50;
+  const maxSkipped = limits.maxSkippedListed ?? MAX_SKIPPED_LISTED;
   if (selector.documentIds && selector.prefix !== undefined) {
     throw badRequest('Give either "documentIds" or "prefix", not both.', "prefix");
   }
@@ -92,7 +100,9 @@ export async function selectDocuments(
   const skipped: SkippedDocument[] = [];
   let skippedNotListed = 0;
   for (const r of records) {
-    if (r.status === "ready") {
+    // Ready documents, and overwritten ones whose new version is still processing: they are answered
+    // from their previous ready text (marked `version: "previous"` in sources) until it is replaced.
+    if (textVersionOf(r)) {
       documents.push(r);
       continue;
     }

@@ -32,6 +32,7 @@ import type { ModelCatalog, ResolvedModel } from "./models";
 import { layoutPrompt } from "./prompt-layout";
 import {
   type DocumentSelector,
+  MAX_SKIPPED_LISTED,
   mapLimit,
   type Selection,
   type SkippedDocument,
@@ -155,6 +156,8 @@ export class ChatService {
       (n, r) => n + (r.tokenEstimate ?? Number.POSITIVE_INFINITY),
       0,
     );
+    // Documents left without text while they were read go to `skipped` with why, never silently away.
+    const unreadable: SkippedDocument[] = [];
     // Over the budget and every document indexed at its current text: rank with the index and read
     // only the chunks that can be sent. Otherwise read the scope's text (a document ready but not
     // indexed yet is answered this way when named or in a small scope).
@@ -163,24 +166,41 @@ export class ChatService {
     let t2: number;
     if (useIndex) {
       // Reading is the index search plus the chosen chunks; packing them is part of it.
-      plan = await this.planFromIndex(input, selection, budget);
+      plan = await this.planFromIndex(input, selection, budget, unreadable);
       t2 = performance.now();
     } else {
       // When the stored estimates already say the text will not all fit, rank while reading: each
       // document is indexed as soon as its chunks arrive, overlapping the reads still in flight.
       const ranker = new ChunkRanker(input.query);
       const rankWhileReading = storedEstimate > budget;
+      // Each text is read whole or not at all (the store re-reads a document replaced or deleted
+      // mid-read, and says which version it read).
       const documents: ContextDocument[] = await mapLimit(
         selection.documents,
         this.deps.readConcurrency ?? 16,
         async (record, i) => {
-          const chunks = await reader.getChunks(record);
-          if (rankWhileReading) ranker.add(i, chunks);
-          return { record, chunks };
+          const read = await reader.readText(record);
+          if (!read.ok) {
+            unreadable.push({
+              documentId: record.documentId,
+              key: record.key,
+              status: read.status,
+              reason: read.reason,
+            });
+            return { record, chunks: [] };
+          }
+          if (rankWhileReading) ranker.add(i, read.chunks);
+          return { record: read.record, chunks: read.chunks, version: read.version };
         },
       );
       t2 = performance.now();
       plan = ContextPlan.plan(documents, input.query, budget, ranker);
+    }
+    const skipped = [...selection.skipped];
+    let skippedNotListed = selection.skippedNotListed;
+    for (const s of unreadable) {
+      if (skipped.length < MAX_SKIPPED_LISTED) skipped.push(s);
+      else skippedNotListed++;
     }
     const t3 = performance.now();
 
@@ -250,8 +270,8 @@ export class ChatService {
       request,
       model,
       sources: plan.sources(),
-      skipped: selection.skipped,
-      skippedNotListed: selection.skippedNotListed,
+      skipped,
+      skippedNotListed,
       context: {
         ...plan.summary(),
         documents: selection.documents.length,
@@ -310,6 +330,7 @@ export class ChatService {
     input: ChatPlanInput,
     selection: Selection & { fromIndex?: boolean },
     budget: number,
+    unreadable: SkippedDocument[],
   ): Promise<ContextPlan> {
     const search = this.deps.search as SearchIndex;
     const docs = selection.documents;
@@ -331,7 +352,17 @@ export class ChatService {
         score: 0,
       }));
     }
-    const read = await this.deps.store.getChunksAt!(hits.map((h) => ({ ...h, index: h.chunkIndex })));
+    const keys = hits.map((h) => ({ ...h, index: h.chunkIndex }));
+    // Through readChunksAt when the store has it: each document's version is checked after the read,
+    // and one that lost its text is reported rather than dropped.
+    const { store } = this.deps;
+    const checked = store.readChunksAt ? await store.readChunksAt(keys) : undefined;
+    const read = checked?.chunks ?? (await store.getChunksAt!(keys));
+    for (const [documentId, state] of checked?.documents ?? []) {
+      if (state.ok) continue;
+      const key = docs.find((d) => d.documentId === documentId)?.key ?? state.record?.key ?? documentId;
+      unreadable.push({ documentId, key, status: state.status, reason: state.reason });
+    }
     const byDoc = new Map<string, TextChunk[]>();
     hits.forEach((h, i) => {
       const c = read[i];
@@ -347,7 +378,9 @@ export class ChatService {
       if (!chunks) continue;
       chunks.sort((a, b) => a.index - b.index);
       position.set(record.documentId, documents.length);
-      documents.push({ record, chunks, chunkCount: record.chunkCount });
+      const state = checked?.documents.get(record.documentId);
+      const version = state?.ok ? state.version : undefined;
+      documents.push({ record, chunks, chunkCount: record.chunkCount, ...(version ? { version } : {}) });
     }
     const order: ChunkRef[] = [];
     hits.forEach((h, i) => {

@@ -1,170 +1,93 @@
 /**
  * DynamoDB adapter of the document store: the read side (`DocumentReader`, used by the chat API and
- * the janitor) and the state transitions of the ingest path.
+ * the janitor) and the ingest path's state transitions, applied as conditional writes.
  *
  * Concurrency model. Every change to a document record is read -> decide -> conditional write on a
  * revision counter (`rev`), retried a few times when another writer got there first. So concurrent
  * deliveries of the same S3 event, an older event racing a newer one, and the janitor releasing a
- * file never lose each other's updates, and the rules of who may do what live in one place (below).
- * The only unconditional writes are chunk items of a generation no record points at yet, and removal
- * of entries from the `stale*` sets (set DELETE is atomic and commutative).
+ * file never lose each other's updates. The decisions (who may do what) are pure functions in
+ * transitions.ts; chunk items are read and written by chunk-items.ts. The only unconditional writes
+ * are chunk items of a generation no record points at yet, and removal of entries from the `stale*`
+ * sets (set DELETE is atomic and commutative).
  *
  * Items: the record (pk `DOC#<id>`, sk `DOC`, GSI `byKey` attributes while not deleted, GSI
  * `holdsFiles` attribute while it holds remote files) and its text chunks (sk
  * `CHUNK#<generation>#<index>`), see table.ts. Tombstones (status `deleted`) leave `byKey`, keep the
  * last sequencer so older events cannot resurrect the document, and expire through TTL.
  */
-import {
-  BatchWriteCommand,
-  type DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  UpdateCommand,
-} from "@aws-sdk/lib-dynamodb";
+import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { batchGetChunks, type ChunkKey } from "../search/chunks";
 import { SearchTodoList } from "../search/todos";
 import { chunkText } from "../text/chunking";
-import type {
-  DocumentFailure,
-  DocumentPage,
-  DocumentReader,
-  DocumentRecord,
-  ListDocumentsQuery,
-  TextChunk,
+import { ChunkItems, type ChunkWriter } from "./chunk-items";
+import { IndexReads } from "./index-reads";
+import {
+  decodeListCursor,
+  EVALUATED_PER_SHARD,
+  encodeListCursor,
+  mergeShardPages,
+  type ShardPage,
+  sortKeyCondition,
+} from "./listing";
+import {
+  type DocumentPage,
+  type DocumentReader,
+  type DocumentRecord,
+  type ListDocumentsQuery,
+  type TextChunk,
+  type TextRead,
+  TextUnavailableError,
 } from "./model";
 import {
-  chunkSk,
-  chunkSkPrefix,
   DOCUMENT_SK,
-  DOCUMENTS_PARTITION,
+  documentIdOfPk,
   documentPk,
-  FILES_PARTITION,
+  documentsPartition,
+  documentsPartitions,
+  filesPartition,
+  filesPartitions,
   HOLDING_ATTRIBUTES,
   TABLE_KEYS,
 } from "./table";
+import { readChosenChunks, readWholeText } from "./text-read";
+import {
+  type ClaimInput,
+  type ClaimResult,
+  type Decision,
+  decideClaim,
+  decideFailed,
+  decideRelease,
+  decideStuck,
+  decideTombstone,
+  type FailedInput,
+  type Mutation,
+  type ReadyInput,
+  readyMutation,
+  SEQUENCER_WIDTH,
+  type StaleWork,
+  type StoredDocument,
+  type StuckProcessingInput,
+  staleWork,
+  type TombstoneInput,
+  toPublicRecord,
+} from "./transitions";
 
-/** Tombstones of deleted documents are kept this long (then DynamoDB TTL removes them). */
-export const TOMBSTONE_TTL_SECONDS = 15 * 24 * 3600;
+export { InvalidCursorError } from "./listing";
+export type {
+  ClaimInput,
+  ClaimResult,
+  FailedInput,
+  ReadyInput,
+  StaleWork,
+  StoredDocument,
+  StuckProcessingInput,
+  TombstoneInput,
+} from "./transitions";
+export { normaliseSequencer, SEQUENCER_WIDTH, TOMBSTONE_TTL_SECONDS, toPublicRecord } from "./transitions";
+
 const DEFAULT_PAGE = 100;
 const MAX_PAGE = 1000;
 const MAX_TRANSITION_ATTEMPTS = 8;
-const BATCH_WRITE_SIZE = 25;
-const BATCH_RETRIES = 8;
-
-/** The record plus the bookkeeping the ingest path needs (not part of the public model). */
-export interface StoredDocument extends DocumentRecord {
-  rev: number;
-  /** Token of the processing attempt that holds the claim on `sequencer`. */
-  claimOwner?: string;
-  /** SQS message id of that attempt: a redelivery of the same message may take the claim over. */
-  claimMessageId?: string;
-  /** Epoch ms after which any delivery may take over an unfinished claim. */
-  leaseUntil?: number;
-  /** Text generations no longer referenced, whose chunks are still to be deleted. */
-  staleGenerations?: string[];
-  /**
-   * ISO time the latest upload call of this version started, while its outcome is unknown (a crashed
-   * attempt's upload may still land at the provider). Cleared when the provider refused the upload.
-   */
-  uploadingSince?: string;
-}
-
-export interface ClaimInput {
-  documentId: string;
-  bucket: string;
-  key: string;
-  /** Normalised sequencer of the object version (see normaliseSequencer). */
-  sequencer: string;
-  size: number;
-  contentType?: string;
-  eTag?: string;
-  versionId?: string;
-  /** Deterministic per version (documentId + sequencer): the upload intent recorded with the claim. */
-  uploadTag: string;
-  /** Token of this processing attempt. */
-  owner: string;
-  messageId: string;
-  attempts: number;
-  /** Epoch ms until which the claim is exclusive. */
-  leaseUntil: number;
-  now: Date;
-  /** Try the write for a brand-new document first (saves a read when the key is new). */
-  assumeAbsent?: boolean;
-}
-
-export type ClaimResult =
-  /** This attempt owns the version. `takeover`: an earlier attempt on it did not finish. */
-  | { outcome: "claimed"; record: StoredDocument; takeover: boolean; previous?: StoredDocument }
-  /** The version was already finished (ready/failed): nothing to do. */
-  | { outcome: "duplicate"; current: StoredDocument }
-  /** A newer version (or a delete) is already recorded. */
-  | { outcome: "stale"; current: StoredDocument }
-  /** Another live attempt holds the claim; its own message is still in flight and will finish it. */
-  | { outcome: "busy"; current: StoredDocument };
-
-export interface ReadyInput {
-  documentId: string;
-  sequencer: string;
-  owner: string;
-  generation: string;
-  /** The record's `textGeneration` when the version was claimed. */
-  previousGeneration?: string;
-  chunkCount: number;
-  textBytes: number;
-  tokenEstimate: number;
-  now: Date;
-}
-
-export interface FailedInput {
-  documentId: string;
-  sequencer: string;
-  owner: string;
-  failure: DocumentFailure;
-  /** Remote files this attempt created that the record may not reference (deleted during cleanup). */
-  orphanFileIds?: string[];
-  /** Set when an upload was attempted whose result is unknown: files with the tag get deleted. */
-  unknownUploadTag?: string;
-  attempts?: number;
-  now: Date;
-}
-
-/** For the janitor: a `processing` record whose ingestion never finished (see failStuckProcessing). */
-export interface StuckProcessingInput {
-  documentId: string;
-  /** The version the janitor saw processing; a newer claim or a finished attempt wins. */
-  sequencer: string;
-  /** Only if this version's processing started (its claim, `uploadStartedAt`) at or before this time. */
-  startedBefore: Date;
-  failure: DocumentFailure;
-  now: Date;
-}
-
-export interface TombstoneInput {
-  documentId: string;
-  bucket: string;
-  key: string;
-  sequencer: string;
-  /**
-   * For a permanent deletion of one version (versioned bucket, `ObjectRemoved:Delete` with a version
-   * id): the deleted version. When the record tracks another version, the current object is
-   * unaffected and nothing changes. Unset for delete markers and unversioned buckets.
-   */
-  purgedVersionId?: string;
-  now: Date;
-}
-
-export interface StaleWork {
-  generations: string[];
-  fileIds: string[];
-  uploadTags: string[];
-}
-
-interface Mutation {
-  set?: Record<string, unknown>;
-  remove?: string[];
-  add?: Record<string, Set<string> | number>;
-}
 
 /** Whether a write gives the record a remote file, upload intent or stale file to delete. */
 function gainsHolding(m: Mutation): boolean {
@@ -177,8 +100,6 @@ function gainsHolding(m: Mutation): boolean {
 
 const holdsAny = (item: Record<string, unknown>): boolean =>
   HOLDING_ATTRIBUTES.some((attr) => item[attr] !== undefined);
-
-type Decision<T> = { write: Mutation; result: T } | { write?: undefined; result: T };
 
 const INTERNAL_ATTRIBUTES = new Set<string>([
   TABLE_KEYS.partitionKey,
@@ -203,93 +124,6 @@ function fromItem(item: Record<string, unknown>): StoredDocument {
   return out as unknown as StoredDocument;
 }
 
-/** Attributes of a processing attempt's claim and upload intent: dropped when the version settles. */
-const CLAIM_ATTRIBUTES = [
-  "claimOwner",
-  "claimMessageId",
-  "leaseUntil",
-  "uploadTag",
-  "uploadStartedAt",
-  "uploadingSince",
-] as const;
-
-/** Attributes that describe one version's claim, upload and text: dropped when that version ends. */
-const VERSION_ATTRIBUTES = [
-  ...CLAIM_ATTRIBUTES,
-  "textGeneration",
-  "chunkCount",
-  "textBytes",
-  "tokenEstimate",
-  "remoteFileId",
-  "remoteFileBytes",
-  "remoteFileCreatedAt",
-] as const;
-
-/**
- * The write that fails a processing version (ingestion's finaliseFailed and the janitor's stuck sweep):
- * status `failed` with the reason; its remote file, unknown upload and older text generation are queued
- * for deletion (the object in S3 is now the failed version); the claim and text fields go.
- */
-function failedMutation(
-  cur: StoredDocument,
-  input: Pick<FailedInput, "failure" | "orphanFileIds" | "unknownUploadTag" | "attempts" | "now">,
-): Mutation {
-  const add: Record<string, Set<string>> = {};
-  if (cur.textGeneration) add.staleGenerations = new Set([cur.textGeneration]);
-  const files = new Set(input.orphanFileIds ?? []);
-  if (cur.remoteFileId) files.add(cur.remoteFileId);
-  if (files.size > 0) add.staleFileIds = files;
-  if (input.unknownUploadTag) add.staleUploadTags = new Set([input.unknownUploadTag]);
-  const set: Record<string, unknown> = {
-    status: "failed",
-    error: input.failure,
-    updatedAt: input.now.toISOString(),
-  };
-  if (input.attempts !== undefined) set.attempts = input.attempts;
-  return {
-    set,
-    remove: [...VERSION_ATTRIBUTES],
-    add,
-  };
-}
-
-/** The public view of a stored document (no claim bookkeeping). */
-export function toPublicRecord(doc: StoredDocument): DocumentRecord {
-  const {
-    rev: _rev,
-    claimOwner: _o,
-    claimMessageId: _m,
-    leaseUntil: _l,
-    staleGenerations: _g,
-    uploadingSince: _u,
-    ...rest
-  } = doc;
-  return rest;
-}
-
-function encodeCursor(key: Record<string, unknown> | undefined): string | undefined {
-  return key ? Buffer.from(JSON.stringify(key), "utf8").toString("base64url") : undefined;
-}
-
-function decodeCursor(cursor: string | undefined): Record<string, unknown> | undefined {
-  if (!cursor) return undefined;
-  try {
-    const value = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
-    if (value && typeof value === "object" && !Array.isArray(value)) return value;
-  } catch {
-    // fall through
-  }
-  throw new InvalidCursorError();
-}
-
-/** Thrown by `list` for a cursor it did not issue. */
-export class InvalidCursorError extends Error {
-  override readonly name = "InvalidCursorError";
-  constructor() {
-    super("invalid cursor");
-  }
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface DynamoDocumentStoreOptions {
@@ -301,6 +135,8 @@ export interface DynamoDocumentStoreOptions {
 export class DynamoDocumentStore implements DocumentReader {
   private readonly client: DynamoDBDocumentClient;
   readonly tableName: string;
+  private readonly chunks: ChunkItems;
+  private readonly indexes: IndexReads;
   /**
    * The search index's to-do list: noted before every write that changes a document's text (ready,
    * failed, deleted), with that write's timestamp, so a crash after it leaves work for the indexer.
@@ -310,6 +146,8 @@ export class DynamoDocumentStore implements DocumentReader {
   constructor(opts: DynamoDocumentStoreOptions) {
     this.client = opts.client;
     this.tableName = opts.tableName;
+    this.chunks = new ChunkItems(opts.client, opts.tableName);
+    this.indexes = new IndexReads(opts.client, opts.tableName);
     this.searchTodos = new SearchTodoList(opts.client, opts.tableName);
   }
 
@@ -334,65 +172,72 @@ export class DynamoDocumentStore implements DocumentReader {
   }
 
   /**
-   * Documents in key order (deleted ones never appear), optionally under a key prefix and with one
-   * status. `limit` defaults to 100 (max 1,000); pass the returned cursor to get the next page.
+   * Documents in key order, optionally under a key prefix and with one status (`deleted`: the
+   * tombstones of the last 15 days; without a status they never appear). `limit` defaults to 100 (max
+   * 1,000). Pass the returned cursor to get the next page. With a status filter a page evaluates a
+   * bounded number of index items (listing.ts), so it may come back with fewer items than `limit`,
+   * even none, and a cursor: keep going until the cursor is absent.
    */
   async list(query: ListDocumentsQuery = {}): Promise<DocumentPage> {
     const limit = Math.min(Math.max(1, Math.floor(query.limit ?? DEFAULT_PAGE)), MAX_PAGE);
-    const { byKeyIndex } = TABLE_KEYS;
-    const names: Record<string, string> = { "#pk": byKeyIndex.partitionKey };
-    const values: Record<string, unknown> = { ":pk": DOCUMENTS_PARTITION };
-    let keyCondition = "#pk = :pk";
-    if (query.prefix) {
-      names["#sk"] = byKeyIndex.sortKey;
-      values[":prefix"] = query.prefix;
-      keyCondition += " AND begins_with(#sk, :prefix)";
-    }
-    let filter: string | undefined;
-    if (query.status) {
-      names["#status"] = "status";
-      values[":status"] = query.status;
-      filter = "#status = :status";
-    }
-    const items: DocumentRecord[] = [];
-    let startKey = decodeCursor(query.cursor);
-    do {
-      // Asking for at most the remaining count keeps LastEvaluatedKey an exact resume point.
-      const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: byKeyIndex.name,
-          KeyConditionExpression: keyCondition,
-          FilterExpression: filter,
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
-          ExclusiveStartKey: startKey,
-          Limit: limit - items.length,
-        }),
-      );
-      for (const item of page.Items ?? []) items.push(toPublicRecord(fromItem(item)));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey && items.length < limit);
-    return { items, cursor: encodeCursor(startKey) };
-  }
-
-  /** The chunks of the record's current text generation, in order. */
-  async getChunks(record: DocumentRecord): Promise<TextChunk[]> {
-    if (!record.textGeneration) return [];
-    const items = await this.queryGeneration(record.documentId, record.textGeneration, false);
-    const chunks = items.map(
-      (item): TextChunk => ({
-        documentId: record.documentId,
-        generation: record.textGeneration as string,
-        index: item.index as number,
-        text: item.text as string,
-        tokens: item.tokens as number,
+    const after = decodeListCursor(query.cursor, TABLE_KEYS.byKeyIndex.sortKey);
+    const deleted = query.status === "deleted";
+    const filter = query.status && !deleted ? query.status : undefined;
+    const range = sortKeyCondition("#sk", query.prefix, after);
+    const pages = await Promise.all(
+      documentsPartitions(deleted).map(async (partition): Promise<ShardPage> => {
+        const page = await this.indexes.query("byKey", {
+          partition,
+          sortKeyCondition: range.expression,
+          values: { ...range.values, ...(filter ? { ":status": filter } : {}) },
+          filter: filter ? "#status = :status" : undefined,
+          names: filter ? { "#status": "status" } : undefined,
+          limit: filter ? EVALUATED_PER_SHARD : limit,
+        });
+        return {
+          items: (page.Items ?? []).map((item) => ({
+            documentId: documentIdOfPk(item[TABLE_KEYS.partitionKey] as string),
+            key: item[TABLE_KEYS.byKeyIndex.sortKey] as string,
+          })),
+          last: page.LastEvaluatedKey?.[TABLE_KEYS.byKeyIndex.sortKey] as string | undefined,
+        };
       }),
     );
-    // Leftovers of an interrupted attempt beyond chunkCount are never part of the text.
-    return record.chunkCount === undefined
-      ? chunks
-      : chunks.filter((c) => c.index < (record.chunkCount ?? 0));
+    const merged = mergeShardPages(pages, { limit, after, prefix: query.prefix });
+    // The records themselves, as they are now: one whose status moved on since the index saw it is
+    // left out of a filtered page (it shows under its new status).
+    const records = await this.indexes.getRecords(merged.items.map((i) => i.documentId));
+    const items: DocumentRecord[] = [];
+    for (const { documentId } of merged.items) {
+      const item = records.get(documentId);
+      if (!item) continue;
+      const record = toPublicRecord(fromItem(item));
+      if (deleted ? record.status !== "deleted" : record.status === "deleted") continue;
+      if (filter && record.status !== filter) continue;
+      items.push(record);
+    }
+    return { items, cursor: encodeListCursor(merged.next) };
+  }
+
+  /** The record's text, whole and checked (see DocumentReader.readText and text-read.ts). */
+  async readText(record: DocumentRecord): Promise<TextRead> {
+    return readWholeText(
+      {
+        queryGeneration: (documentId, generation) => this.chunks.query(documentId, generation, false),
+        getRecord: async (documentId) => {
+          const state = await this.getState(documentId);
+          return state ? toPublicRecord(state) : undefined;
+        },
+      },
+      record,
+    );
+  }
+
+  /** The record's chunks, in order; throws TextUnavailableError when there is no whole text. */
+  async getChunks(record: DocumentRecord): Promise<TextChunk[]> {
+    const read = await this.readText(record);
+    if (!read.ok) throw new TextUnavailableError(read);
+    return read.chunks;
   }
 
   /** Chosen chunks by key (BatchGetItem; see search/chunks.ts). */
@@ -400,10 +245,29 @@ export class DynamoDocumentStore implements DocumentReader {
     return batchGetChunks(this.client, this.tableName, keys);
   }
 
-  /** The whole current text (chunks joined), or undefined when the document has none. */
+  /** Chosen chunks and, per document, the version they are or why it has none (readChosenChunks). */
+  readChunksAt(keys: readonly ChunkKey[]) {
+    return readChosenChunks(
+      {
+        getChunksAt: (k) => this.getChunksAt(k),
+        getRecords: async (ids) => {
+          const items = await this.indexes.getRecords(ids);
+          return new Map([...items].map(([id, item]) => [id, toPublicRecord(fromItem(item))]));
+        },
+      },
+      keys,
+    );
+  }
+
+  /** The whole text (chunks joined), or undefined when the document has none. */
   async getText(record: DocumentRecord): Promise<string | undefined> {
-    if (!record.textGeneration) return undefined;
-    return (await this.getChunks(record)).map((c) => c.text).join("");
+    const read = await this.readText(record);
+    return read.ok ? read.chunks.map((c) => c.text).join("") : undefined;
+  }
+
+  /** How many chunk items each generation of the document holds (for checks: no stray chunks). */
+  async chunkGenerations(documentId: string): Promise<Map<string, number>> {
+    return this.chunks.countByGeneration(documentId);
   }
 
   /**
@@ -411,33 +275,24 @@ export class DynamoDocumentStore implements DocumentReader {
    * (`uploadTag` while processing) or remote files of superseded versions still to delete
    * (`staleFileIds` / `staleUploadTags`). Tombstones are included when they hold stale files.
    *
-   * Reads the sparse `holdsFiles` index, so the cost follows the files held, not the documents and
-   * chunks stored. Index reads are eventually consistent: a record changed a moment ago may show its
-   * previous state (the janitor's grace periods cover this, and its writes are conditional). Records
-   * found holding nothing any more leave the index here (a conditional write, so a concurrent write
-   * that gives the record a file again keeps it in).
+   * Reads the sparse `holdsFiles` index (its keys), so the cost follows the files held, not the
+   * documents and chunks stored, then the records themselves, strongly consistent. The index lags
+   * writes by a moment: a record that just gained a file may be missing (the janitor's grace periods
+   * cover this, and its writes are conditional). Records found holding nothing any more leave the
+   * index here (a conditional write, so a concurrent write that gives the record a file again keeps
+   * it in).
    */
   async listWithRemoteFiles(): Promise<DocumentRecord[]> {
+    const keys = await this.indexes.queryAll("holdsFiles", filesPartitions());
+    const ids = keys.map((k) => documentIdOfPk(k[TABLE_KEYS.partitionKey] as string));
+    const records = await this.indexes.getRecords(ids);
     const out: DocumentRecord[] = [];
     const emptied: string[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: TABLE_KEYS.holdsFilesIndex.name,
-          KeyConditionExpression: "#pk = :files",
-          ExpressionAttributeNames: { "#pk": TABLE_KEYS.holdsFilesIndex.partitionKey },
-          ExpressionAttributeValues: { ":files": FILES_PARTITION },
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const item of page.Items ?? []) {
-        if (holdsAny(item)) out.push(toPublicRecord(fromItem(item)));
-        else emptied.push(item.documentId as string);
-      }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    for (const id of new Set(ids)) {
+      const item = records.get(id);
+      if (item && holdsAny(item)) out.push(toPublicRecord(fromItem(item)));
+      else if (item) emptied.push(id);
+    }
     await this.leaveFilesIndex(emptied);
     return out;
   }
@@ -482,17 +337,25 @@ export class DynamoDocumentStore implements DocumentReader {
    * the entry.
    */
   async releaseRemoteFile(documentId: string, fileId: string, at: string): Promise<boolean> {
-    return this.transition(documentId, (cur): Decision<boolean> => {
-      if (cur?.remoteFileId !== fileId) return { result: false };
-      return {
-        write: {
-          set: { remoteFileReleasedAt: at, updatedAt: at },
-          remove: ["remoteFileId"],
-          add: { staleFileIds: new Set([fileId]) },
-        },
-        result: true,
-      };
-    });
+    return this.transition(documentId, (cur) => decideRelease(cur, fileId, at));
+  }
+
+  /**
+   * For the janitor: deletes the chunk generations the record has queued (`staleGenerations`, as read
+   * now: never its live text or a running attempt's), then takes them off the record. Returns how many
+   * generations were deleted. Ingestion drains the same list after each event; this covers documents
+   * no event comes for again (one the stuck sweep failed, a crash after queuing).
+   */
+  async deleteStaleGenerations(documentId: string): Promise<number> {
+    const { generations } = staleWork(await this.getState(documentId));
+    for (const generation of generations) await this.chunks.deleteGeneration(documentId, generation);
+    await this.removeFromSets(documentId, { generations, fileIds: [], uploadTags: [] });
+    return generations.length;
+  }
+
+  /** For the janitor: queued upload tags no file carries any more; forget them. */
+  async forgetUploadTags(documentId: string, tags: string[]): Promise<void> {
+    await this.removeFromSets(documentId, { fileIds: [], generations: [], uploadTags: tags });
   }
 
   /** For the janitor: a queued file (`staleFileIds`) is gone from the provider; forget it. */
@@ -502,83 +365,11 @@ export class DynamoDocumentStore implements DocumentReader {
 
   // ---------------------------------------------------------------- ingest transitions
 
-  /**
-   * Claims an object version for processing. Rules, in order:
-   * - a record with a newer sequencer (version or delete) wins: `stale`;
-   * - the same version already ready/failed: `duplicate`;
-   * - the same version processing under a live claim of another SQS message: `busy` (that message
-   *   stays in flight until its attempt finishes, and SQS redelivers it if the attempt dies);
-   * - the same version processing whose lease expired, or claimed by this same message (a
-   *   redelivery after a crash or a batch item failure): taken over (`takeover: true`);
-   * - otherwise (new document, older version, tombstone of an older delete): claimed. The older
-   *   version's remote file and in-flight upload are queued for deletion in the same write.
-   */
+  /** Claims an object version for processing (rules: decideClaim in transitions.ts). */
   async claimVersion(input: ClaimInput): Promise<ClaimResult> {
-    const nowIso = input.now.toISOString();
-    return this.transition(
-      input.documentId,
-      (cur): Decision<ClaimResult> => {
-        let takeover = false;
-        if (cur) {
-          if (cur.sequencer > input.sequencer) return { result: { outcome: "stale", current: cur } };
-          if (cur.sequencer === input.sequencer) {
-            if (cur.status !== "processing") return { result: { outcome: "duplicate", current: cur } };
-            const expired = (cur.leaseUntil ?? 0) < input.now.getTime();
-            if (!expired && cur.claimMessageId !== input.messageId) {
-              return { result: { outcome: "busy", current: cur } };
-            }
-            takeover = true;
-          }
-        }
-        const set: Record<string, unknown> = {
-          documentId: input.documentId,
-          bucket: input.bucket,
-          key: input.key,
-          status: "processing",
-          size: input.size,
-          contentType: input.contentType,
-          eTag: input.eTag,
-          versionId: input.versionId,
-          sequencer: input.sequencer,
-          claimOwner: input.owner,
-          claimMessageId: input.messageId,
-          leaseUntil: input.leaseUntil,
-          attempts: input.attempts,
-          updatedAt: nowIso,
-          createdAt: cur?.createdAt ?? nowIso,
-          [TABLE_KEYS.byKeyIndex.partitionKey]: DOCUMENTS_PARTITION,
-          [TABLE_KEYS.byKeyIndex.sortKey]: input.key,
-        };
-        const remove = ["error", TABLE_KEYS.ttlAttribute];
-        const add: Record<string, Set<string>> = {};
-        if (!takeover) {
-          set.uploadTag = input.uploadTag;
-          set.uploadStartedAt = nowIso;
-          set.uploadingSince = nowIso;
-          remove.push("remoteFileId", "remoteFileBytes", "remoteFileCreatedAt", "remoteFileReleasedAt");
-          if (cur?.remoteFileId) add.staleFileIds = new Set([cur.remoteFileId]);
-          if (cur?.status === "processing" && cur.uploadTag) add.staleUploadTags = new Set([cur.uploadTag]);
-        }
-        for (const [name, value] of Object.entries(set)) if (value === undefined) remove.push(name);
-        const write: Mutation = {
-          set: Object.fromEntries(Object.entries(set).filter(([, v]) => v !== undefined)),
-          remove: [...new Set(remove)].filter((n) => set[n] === undefined),
-          add,
-        };
-        const record = { ...(cur ?? {}), ...write.set, rev: (cur?.rev ?? 0) + 1 } as Record<string, unknown>;
-        for (const name of write.remove ?? []) delete record[name];
-        return {
-          write,
-          result: {
-            outcome: "claimed",
-            record: record as unknown as StoredDocument,
-            takeover,
-            previous: cur,
-          },
-        };
-      },
-      { assumeAbsent: input.assumeAbsent },
-    );
+    return this.transition(input.documentId, (cur) => decideClaim(cur, input), {
+      assumeAbsent: input.assumeAbsent,
+    });
   }
 
   /**
@@ -633,22 +424,7 @@ export class DynamoDocumentStore implements DocumentReader {
    */
   async finaliseReady(input: ReadyInput): Promise<boolean> {
     await this.searchTodos.note(input.documentId, input.now);
-    const add: Record<string, Set<string>> = {};
-    if (input.previousGeneration && input.previousGeneration !== input.generation) {
-      add.staleGenerations = new Set([input.previousGeneration]);
-    }
-    return this.ownerWrite(input.documentId, input.sequencer, input.owner, {
-      set: {
-        status: "ready",
-        textGeneration: input.generation,
-        chunkCount: input.chunkCount,
-        textBytes: input.textBytes,
-        tokenEstimate: input.tokenEstimate,
-        updatedAt: input.now.toISOString(),
-      },
-      remove: ["error", ...CLAIM_ATTRIBUTES],
-      add,
-    });
+    return this.ownerWrite(input.documentId, input.sequencer, input.owner, readyMutation(input));
   }
 
   /**
@@ -657,10 +433,7 @@ export class DynamoDocumentStore implements DocumentReader {
    */
   async finaliseFailed(input: FailedInput): Promise<boolean> {
     await this.searchTodos.note(input.documentId, input.now);
-    return this.transition(input.documentId, (cur): Decision<boolean> => {
-      if (!cur || !this.owns(cur, input.sequencer, input.owner)) return { result: false };
-      return { write: failedMutation(cur, input), result: true };
-    });
+    return this.transition(input.documentId, (cur) => decideFailed(cur, input));
   }
 
   /**
@@ -674,20 +447,7 @@ export class DynamoDocumentStore implements DocumentReader {
    */
   async failStuckProcessing(input: StuckProcessingInput): Promise<DocumentRecord | undefined> {
     await this.searchTodos.note(input.documentId, input.now);
-    const failed = await this.transition(input.documentId, (cur): Decision<boolean> => {
-      if (cur?.status !== "processing" || cur.sequencer !== input.sequencer) return { result: false };
-      if ((cur.leaseUntil ?? 0) >= input.now.getTime()) return { result: false };
-      const started = Date.parse(cur.uploadStartedAt ?? cur.updatedAt);
-      if (!(started <= input.startedBefore.getTime())) return { result: false };
-      return {
-        write: failedMutation(cur, {
-          failure: input.failure,
-          unknownUploadTag: cur.uploadTag,
-          now: input.now,
-        }),
-        result: true,
-      };
-    });
+    const failed = await this.transition(input.documentId, (cur) => decideStuck(cur, input));
     return failed ? this.get(input.documentId) : undefined;
   }
 
@@ -699,52 +459,12 @@ export class DynamoDocumentStore implements DocumentReader {
    */
   async tombstone(input: TombstoneInput): Promise<boolean> {
     await this.searchTodos.note(input.documentId, input.now);
-    const nowIso = input.now.toISOString();
-    return this.transition(input.documentId, (cur): Decision<boolean> => {
-      if (cur && cur.sequencer >= input.sequencer) return { result: false };
-      if (input.purgedVersionId && cur?.versionId && cur.versionId !== input.purgedVersionId) {
-        return { result: false }; // a noncurrent version was purged: the document is unchanged
-      }
-      const add: Record<string, Set<string>> = {};
-      if (cur?.textGeneration) add.staleGenerations = new Set([cur.textGeneration]);
-      if (cur?.remoteFileId) add.staleFileIds = new Set([cur.remoteFileId]);
-      if (cur?.status === "processing" && cur.uploadTag) add.staleUploadTags = new Set([cur.uploadTag]);
-      return {
-        write: {
-          set: {
-            documentId: input.documentId,
-            bucket: input.bucket,
-            key: input.key,
-            status: "deleted",
-            sequencer: input.sequencer,
-            size: cur?.size ?? 0,
-            createdAt: cur?.createdAt ?? nowIso,
-            updatedAt: nowIso,
-            [TABLE_KEYS.ttlAttribute]: Math.floor(input.now.getTime() / 1000) + TOMBSTONE_TTL_SECONDS,
-          },
-          remove: [
-            TABLE_KEYS.byKeyIndex.partitionKey,
-            TABLE_KEYS.byKeyIndex.sortKey,
-            ...VERSION_ATTRIBUTES,
-            "error",
-            "contentType",
-            "eTag",
-            "versionId",
-          ],
-          add,
-        },
-        result: true,
-      };
-    });
+    return this.transition(input.documentId, (cur) => decideTombstone(cur, input));
   }
 
   /** Cleanup still owed by a record (chunks of old generations, remote files of old versions). */
   staleWork(doc: StoredDocument | undefined): StaleWork {
-    return {
-      generations: (doc?.staleGenerations ?? []).filter((g) => g !== doc?.textGeneration),
-      fileIds: (doc?.staleFileIds ?? []).filter((f) => f !== doc?.remoteFileId),
-      uploadTags: (doc?.staleUploadTags ?? []).filter((t) => t !== doc?.uploadTag),
-    };
+    return staleWork(doc);
   }
 
   /** Removes finished cleanup entries from the record's stale sets. */
@@ -782,37 +502,17 @@ export class DynamoDocumentStore implements DocumentReader {
 
   /** Writes a generation's chunks (25 per batch, unprocessed items retried with backoff). */
   async writeChunks(documentId: string, generation: string, chunks: { text: string; tokens: number }[]) {
-    const requests = chunks.map((chunk, index) => ({
-      PutRequest: {
-        Item: {
-          [TABLE_KEYS.partitionKey]: documentPk(documentId),
-          [TABLE_KEYS.sortKey]: chunkSk(generation, index),
-          documentId,
-          generation,
-          index,
-          text: chunk.text,
-          tokens: chunk.tokens,
-        },
-      },
-    }));
-    await this.batchWrite(requests);
+    await this.chunks.write(documentId, generation, chunks);
+  }
+
+  /** Writes a generation's chunks as they come (see ChunkItems.writer). */
+  chunkWriter(documentId: string, generation: string): ChunkWriter {
+    return this.chunks.writer(documentId, generation);
   }
 
   /** Deletes a generation's chunk items (all, or those from index `fromIndex` on). */
   async deleteGeneration(documentId: string, generation: string, fromIndex = 0): Promise<number> {
-    const items = await this.queryGeneration(documentId, generation, true);
-    const doomed = items.filter((i) => (i.index as number) >= fromIndex);
-    await this.batchWrite(
-      doomed.map((i) => ({
-        DeleteRequest: {
-          Key: {
-            [TABLE_KEYS.partitionKey]: i[TABLE_KEYS.partitionKey],
-            [TABLE_KEYS.sortKey]: i[TABLE_KEYS.sortKey],
-          },
-        },
-      })),
-    );
-    return doomed.length;
+    return this.chunks.deleteGeneration(documentId, generation, fromIndex);
   }
 
   /**
@@ -844,7 +544,7 @@ export class DynamoDocumentStore implements DocumentReader {
     };
     const item: Record<string, unknown> = { ...doc, ...this.recordKey(doc.documentId), rev: 1 };
     if (doc.status !== "deleted") {
-      item[TABLE_KEYS.byKeyIndex.partitionKey] = DOCUMENTS_PARTITION;
+      item[TABLE_KEYS.byKeyIndex.partitionKey] = documentsPartition(doc.documentId);
       item[TABLE_KEYS.byKeyIndex.sortKey] = doc.key;
     }
     for (const name of ["staleFileIds", "staleUploadTags"] as const) {
@@ -852,17 +552,13 @@ export class DynamoDocumentStore implements DocumentReader {
       if (list?.length) item[name] = new Set(list);
       else delete item[name];
     }
-    if (holdsAny(item)) item[TABLE_KEYS.holdsFilesIndex.partitionKey] = FILES_PARTITION;
+    if (holdsAny(item)) item[TABLE_KEYS.holdsFilesIndex.partitionKey] = filesPartition(doc.documentId);
     await this.searchTodos.note(doc.documentId, new Date(doc.updatedAt));
     await this.client.send(new PutCommand({ TableName: this.tableName, Item: item }));
     return doc;
   }
 
   // ---------------------------------------------------------------- internals
-
-  private owns(cur: StoredDocument | undefined, sequencer: string, owner: string): boolean {
-    return !!cur && cur.sequencer === sequencer && cur.status === "processing" && cur.claimOwner === owner;
-  }
 
   private recordKey(documentId: string) {
     return { [TABLE_KEYS.partitionKey]: documentPk(documentId), [TABLE_KEYS.sortKey]: DOCUMENT_SK };
@@ -925,7 +621,7 @@ export class DynamoDocumentStore implements DocumentReader {
     };
     const sets: string[] = [];
     const set = gainsHolding(m)
-      ? { ...m.set, [TABLE_KEYS.holdsFilesIndex.partitionKey]: FILES_PARTITION }
+      ? { ...m.set, [TABLE_KEYS.holdsFilesIndex.partitionKey]: filesPartition(documentId) }
       : (m.set ?? {});
     for (const [attr, value] of Object.entries(set)) {
       const v = `:v${Object.keys(values).length}`;
@@ -965,75 +661,4 @@ export class DynamoDocumentStore implements DocumentReader {
       }),
     );
   }
-
-  private async queryGeneration(documentId: string, generation: string, keysOnly: boolean) {
-    const items: Record<string, unknown>[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: "#pk = :pk AND begins_with(#sk, :prefix)",
-          ExpressionAttributeNames: { "#pk": TABLE_KEYS.partitionKey, "#sk": TABLE_KEYS.sortKey },
-          ExpressionAttributeValues: { ":pk": documentPk(documentId), ":prefix": chunkSkPrefix(generation) },
-          ExclusiveStartKey: startKey,
-          ConsistentRead: true,
-        }),
-      );
-      for (const item of page.Items ?? []) {
-        if (keysOnly) {
-          const sk = item[TABLE_KEYS.sortKey] as string;
-          items.push({ ...item, index: Number(sk.slice(sk.lastIndexOf("#") + 1)) });
-        } else items.push(item);
-      }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
-    return items;
-  }
-
-  private async batchWrite(requests: Record<string, unknown>[]): Promise<void> {
-    const batches: Record<string, unknown>[][] = [];
-    for (let i = 0; i < requests.length; i += BATCH_WRITE_SIZE) {
-      batches.push(requests.slice(i, i + BATCH_WRITE_SIZE));
-    }
-    // A few batches in flight at once: several-MB texts write quickly without a burst of hundreds.
-    const inFlight = 4;
-    let next = 0;
-    const worker = async () => {
-      while (next < batches.length) {
-        const batch = batches[next++]!;
-        await this.writeBatch(batch);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(inFlight, batches.length) }, worker));
-  }
-
-  private async writeBatch(batch: Record<string, unknown>[]): Promise<void> {
-    let pending = batch;
-    for (let attempt = 0; pending.length > 0; attempt++) {
-      if (attempt > BATCH_RETRIES) {
-        throw new Error(
-          `DynamoDB left ${pending.length} write(s) unprocessed after ${BATCH_RETRIES} retries`,
-        );
-      }
-      if (attempt > 0) await sleep(Math.min(2_000, 25 * 2 ** attempt) * (0.5 + Math.random()));
-      const out = await this.client.send(
-        new BatchWriteCommand({ RequestItems: { [this.tableName]: pending as never } }),
-      );
-      pending = (out.UnprocessedItems?.[this.tableName] as Record<string, unknown>[] | undefined) ?? [];
-    }
-  }
-}
-
-/** Width sequencers are left-padded to, so string order equals numeric (hex) order. */
-export const SEQUENCER_WIDTH = 32;
-
-/**
- * S3 sequencers are hex strings of varying length; S3's guidance is to compare them as hex after
- * left-padding the shorter with zeros. Normalised: upper case, left-padded to SEQUENCER_WIDTH.
- */
-export function normaliseSequencer(sequencer: string): string {
-  const hex = sequencer.trim().toUpperCase();
-  if (!/^[0-9A-F]+$/.test(hex)) throw new Error(`invalid S3 sequencer: ${JSON.stringify(sequencer)}`);
-  return hex.length >= SEQUENCER_WIDTH ? hex : hex.padStart(SEQUENCER_WIDTH, "0");
 }

@@ -3,8 +3,9 @@
  *
  * DynamoDB layout (one table, on-demand; see lib/ and the DynamoDocumentStore adapter):
  * - document record:  pk = `DOC#<documentId>`, sk = `DOC`;
- *   GSI `byKey`: gsi1pk = `DOCS`, gsi1sk = `<key>` (list by prefix, in key order);
- *   sparse GSI `holdsFiles`: gsi2pk = `FILES` while the record holds remote files (janitor's read)
+ *   GSI `byKey`: gsi1pk = `DOCS[#shard]` (tombstones `GONE#shard`), gsi1sk = `<key>` (list by
+ *   prefix, in key order); sparse GSI `holdsFiles`: gsi2pk = `FILES[#shard]` while the record holds
+ *   remote files or owes cleanup (janitor's read). Sharding and projections: table.ts.
  * - text chunk:       pk = `DOC#<documentId>`, sk = `CHUNK#<generation>#<index, 6 digits>`
  *   (a new object version writes a new generation, flips the record to it, then deletes the old one,
  *   so readers never see a half-replaced text)
@@ -71,6 +72,11 @@ export interface DocumentRecord {
   staleFileIds?: string[];
   /** Upload tags of superseded in-flight versions whose remote files (if any) are still to be deleted. */
   staleUploadTags?: string[];
+  /**
+   * Text generations no record reads any more, whose chunk items are still to be deleted: a replaced
+   * text, or the chunks of an attempt that never finished its version (superseded, deleted, failed).
+   */
+  staleGenerations?: string[];
   createdAt: string;
   updatedAt: string;
 }
@@ -98,13 +104,63 @@ export interface DocumentPage {
 }
 
 /**
+ * Which version of a document a text is: `current` (the document is `ready`), or `previous` (a newer
+ * version of the object is `processing`; the last ready text is kept and served until it is replaced).
+ */
+export type TextVersion = "current" | "previous";
+
+/** The version a reader gets from this record, or undefined when the record has no text to read. */
+export function textVersionOf(
+  record: Pick<DocumentRecord, "status" | "textGeneration">,
+): TextVersion | undefined {
+  if (!record.textGeneration) return undefined;
+  if (record.status === "ready") return "current";
+  return record.status === "processing" ? "previous" : undefined;
+}
+
+/** A document's text as a reader got it: whole, or not at all (never with holes). */
+export type TextRead =
+  | {
+      ok: true;
+      /** The record the text belongs to (re-read when the one given had moved on). */
+      record: DocumentRecord;
+      version: TextVersion;
+      /** Every chunk 0..chunkCount-1 of one generation, in order. */
+      chunks: TextChunk[];
+    }
+  | {
+      ok: false;
+      /** The record as last read (undefined: it no longer exists). */
+      record: DocumentRecord | undefined;
+      /** Its status as last read (`deleted` when gone). */
+      status: DocumentStatus;
+      /** Why there is no text, in words a user can act on. */
+      reason: string;
+    };
+
+/** `getChunks` could not return a whole text (see TextRead): the document changed or has none. */
+export class TextUnavailableError extends Error {
+  override readonly name = "TextUnavailableError";
+  constructor(readonly read: Extract<TextRead, { ok: false }>) {
+    super(read.reason);
+  }
+}
+
+/**
  * Read side of the document store, used by the chat API and the janitor. The ingest path's
  * write operations live on the same adapter (see dynamo-store.ts).
  */
 export interface DocumentReader {
   get(documentId: string): Promise<DocumentRecord | undefined>;
   list(query?: ListDocumentsQuery): Promise<DocumentPage>;
-  /** The chunks of the record's current text generation, in order. */
+  /**
+   * The record's text, whole: chunks 0..chunkCount-1 of one generation, checked. A generation that
+   * is being replaced or deleted while it is read (chunks missing) makes the reader read the record
+   * again, strongly consistent, and read its new text instead; a document left without text (deleted,
+   * failed) is `ok: false` with the reason. Never a text with holes, never silently nothing.
+   */
+  readText(record: DocumentRecord): Promise<TextRead>;
+  /** `readText`'s chunks; throws TextUnavailableError when there is no whole text to return. */
   getChunks(record: DocumentRecord): Promise<TextChunk[]>;
   /**
    * Chosen chunks by key (search hits, a ranked context), in the order asked; undefined for a chunk
@@ -113,4 +169,18 @@ export interface DocumentReader {
   getChunksAt?(
     keys: readonly { documentId: string; generation: string; index: number }[],
   ): Promise<(TextChunk | undefined)[]>;
+  /**
+   * getChunksAt plus a strongly consistent look at each document afterwards (text-read.ts,
+   * readChosenChunks): per document, the version the chunks are (`current`, or `previous` when the
+   * record moved on or a newer version is processing), or why it has no text any more (its chunks
+   * are then dropped). Optional, like getChunksAt.
+   */
+  readChunksAt?(keys: readonly { documentId: string; generation: string; index: number }[]): Promise<{
+    chunks: (TextChunk | undefined)[];
+    documents: Map<
+      string,
+      | { ok: true; record: DocumentRecord; version: TextVersion }
+      | { ok: false; record: DocumentRecord | undefined; status: DocumentStatus; reason: string }
+    >;
+  }>;
 }

@@ -14,6 +14,8 @@ export const INGEST_ENV = {
   INGEST_CONCURRENCY: ENV.INGEST_CONCURRENCY,
   /** Largest object accepted (bytes); default and ceiling: the provider's per-file limit. */
   INGEST_MAX_FILE_BYTES: "INGEST_MAX_FILE_BYTES",
+  /** Largest extracted text stored for one document (UTF-8 bytes); default 128 MiB. */
+  INGEST_MAX_TEXT_BYTES: "INGEST_MAX_TEXT_BYTES",
 } as const;
 
 export interface IngestEnvironment {
@@ -45,6 +47,11 @@ export function loadIngestEnvironment(env: NodeJS.ProcessEnv = process.env): Ing
     min: 1,
     max: d.maxFileBytes,
   });
+  const maxTextBytes = r.number(INGEST_ENV.INGEST_MAX_TEXT_BYTES, d.maxTextBytes, {
+    int: true,
+    min: 1,
+    max: 1024 * 1024 * 1024,
+  });
   const highWaterMark = r.number(ENV.HIGH_WATER_MARK, undefined, { above: 0, max: 1 });
   r.done("ingest");
   return {
@@ -52,7 +59,7 @@ export function loadIngestEnvironment(env: NodeJS.ProcessEnv = process.env): Ing
     deploymentId: checkDeploymentId(deploymentId, ENV.DEPLOYMENT_ID),
     highWaterMark,
     provider,
-    config: { ...d, files: provider.profile.files, maxReceiveCount, concurrency, maxFileBytes },
+    config: { ...d, files: provider.profile.files, maxReceiveCount, concurrency, maxFileBytes, maxTextBytes },
   };
 }
 

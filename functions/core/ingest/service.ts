@@ -34,41 +34,37 @@
  */
 import { randomUUID } from "node:crypto";
 import type { SQSBatchResponse, SQSRecord } from "aws-lambda";
-import { type DynamoDocumentStore, normaliseSequencer, type StoredDocument } from "../documents/dynamo-store";
+import { type DynamoDocumentStore, normaliseSequencer } from "../documents/dynamo-store";
 import type { DocumentFailure } from "../documents/model";
+import { attemptGeneration } from "../documents/transitions";
 import { checkDeploymentId } from "../janitor/ownership";
-import {
-  AuthenticationError,
-  ContentFilterError,
-  EmptyFileError,
-  ExtractionFailedError,
-  FileCountQuotaError,
-  FileTooLargeError,
-  InvalidRequestError,
-  NotConfiguredError,
-  NotFoundError,
-  PermissionDeniedError,
-  ProviderError,
-  QuotaExhaustedError,
-} from "../provider/errors";
+import { ProviderError } from "../provider/errors";
 import { type FileRules, PROVIDER_PROFILES } from "../provider/profiles";
 import type { CallOptions, ProviderApi, RemoteFile } from "../provider/types";
 import type { RoomMaker } from "../quota/types";
 import { type LoggerPort, type MetricsPort, noMetrics, silentLogger } from "../runtime/telemetry";
 import type { IndexWaker } from "../search/wake";
-import { chunkText } from "../text/chunking";
+import { StaleWorkCleaner } from "./cleanup";
 import {
-  contentTypeFor,
   DEFAULT_MAX_FILE_BYTES,
   documentIdFor,
-  hasTag,
   type ObjectChange,
   parseMessage,
-  remoteFilename,
   uploadTagFor,
   validateObject,
 } from "./events";
+import {
+  DEFAULT_MAX_TEXT_BYTES,
+  type StoredText,
+  storeExtractedText,
+  TextTooLargeError,
+  textTooLarge,
+} from "./extracted-text";
+import { errorText, failureForProviderError, TerminalFailure } from "./failures";
 import { ObjectGoneError, type ObjectInfo, type ObjectSource } from "./objects";
+import { RemoteUploads } from "./remote-uploads";
+
+export { failureForProviderError, RetryLaterError } from "./failures";
 
 export interface IngestConfig {
   /** Refuse larger objects before upload. @default 100 MB (the provider's limit) */
@@ -90,6 +86,8 @@ export interface IngestConfig {
    * Lambda's message after its visibility timeout, long past this. @default 20 s
    */
   takeoverSettleMs: number;
+  /** Cap on one document's extracted text (UTF-8 bytes); over it the version fails `too_large`. @default 128 MiB */
+  maxTextBytes: number;
 }
 
 export const DEFAULT_INGEST_CONFIG: IngestConfig = {
@@ -100,13 +98,8 @@ export const DEFAULT_INGEST_CONFIG: IngestConfig = {
   leaseMarginMs: 60_000,
   defaultBudgetMs: 15 * 60_000,
   takeoverSettleMs: 20_000,
+  maxTextBytes: DEFAULT_MAX_TEXT_BYTES,
 };
-
-/** Between listings while a takeover waits for a crashed attempt's upload to appear. */
-const SETTLE_POLL_MS = 2_000;
-/** Listings (and the pause between them) before an upload attempt that got no answer is re-sent. */
-const UNANSWERED_LOOKS = 3;
-const UNANSWERED_LOOK_MS = 1_500;
 
 /** Test seams at the points where a real crash hurts most. A hook that throws acts like a crash. */
 export interface IngestHooks {
@@ -164,79 +157,19 @@ interface Delivery {
   leaseUntil: number;
 }
 
-/** Thrown for a retryable problem; the SQS record becomes a batch item failure. */
-export class RetryLaterError extends Error {
-  override readonly name = "RetryLaterError";
-}
-
-/** A terminal outcome raised inside the pipeline: the version fails with this reason. */
-class TerminalFailure extends Error {
-  constructor(
-    readonly failure: DocumentFailure,
-    readonly orphanFileIds: string[] = [],
-  ) {
-    super(failure.message);
-  }
-}
-
-const READY_STATUSES = new Set(["ok", "ready", "processed"]);
-/** A listed upload worth reusing: extracted, or from a provider that reports no status (GLM). */
-const isUsable = (f: RemoteFile): boolean => f.status === undefined || READY_STATUSES.has(f.status);
-const TRANSIENT_CODES = new Set(["rate_limited", "server_error", "network", "timeout"]);
-
-/** Maps a provider error to the reason a user reads, or undefined when it is worth retrying. */
-export function failureForProviderError(err: ProviderError): DocumentFailure | undefined {
-  const detail = err.message.replace(/^[a-z.]+: /, "");
-  if (err instanceof NotConfiguredError) {
-    return { code: "provider_not_configured", message: "provider API key not configured" };
-  }
-  if (err instanceof ExtractionFailedError) {
-    return { code: "extraction_failed", message: `the provider could not extract text: ${detail}` };
-  }
-  if (err instanceof FileTooLargeError)
-    return { code: "too_large", message: `the provider refused the file: ${detail}` };
-  if (err instanceof EmptyFileError)
-    return { code: "empty", message: `the provider found the file empty: ${detail}` };
-  if (err instanceof QuotaExhaustedError) {
-    return { code: "quota", message: `the provider account is out of credit: ${detail}` };
-  }
-  if (isQuotaError(err)) return { code: "quota", message: `provider storage quota reached: ${detail}` };
-  // Transient by nature, whatever the flag says: SQS redelivers, the redrive limit bounds it.
-  if (err.retryable || TRANSIENT_CODES.has(err.code)) return undefined;
-  if (
-    err instanceof AuthenticationError ||
-    err instanceof PermissionDeniedError ||
-    err instanceof InvalidRequestError ||
-    err instanceof ContentFilterError ||
-    err instanceof NotFoundError
-  ) {
-    return { code: "provider_rejected", message: `the provider rejected the file: ${detail}` };
-  }
-  return { code: "provider_rejected", message: `the provider answered an error: ${detail}` };
-}
-
-/** File-count quota, or the total-bytes quota (which the provider reports as an invalid request). */
-function isQuotaError(err: unknown): boolean {
-  return (
-    err instanceof FileCountQuotaError ||
-    (err instanceof InvalidRequestError && /total size|max total/i.test(err.message))
-  );
-}
-
-const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
-
 /** The ingest path, independent of Lambda: the handler and local mode both drive it. */
 export class IngestService {
   private readonly store: DynamoDocumentStore;
   private readonly api: ProviderApi;
   private readonly objects: ObjectSource;
-  private readonly roomMaker?: RoomMaker;
   private readonly log: LoggerPort;
   private readonly metrics: MetricsPort;
   private readonly hooks: IngestHooks;
   private readonly indexWaker?: IndexWaker;
   private readonly now: () => Date;
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly uploads: RemoteUploads;
+  private readonly cleaner: StaleWorkCleaner;
   private readonly deploymentId: string;
   readonly config: IngestConfig;
 
@@ -245,7 +178,6 @@ export class IngestService {
     this.store = deps.store;
     this.api = deps.provider;
     this.objects = deps.objects;
-    this.roomMaker = deps.roomMaker;
     this.log = deps.logger ?? silentLogger;
     this.metrics = deps.metrics ?? noMetrics;
     this.hooks = deps.hooks ?? {};
@@ -253,6 +185,23 @@ export class IngestService {
     this.now = deps.now ?? (() => new Date());
     this.sleep = deps.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.config = { ...DEFAULT_INGEST_CONFIG, ...deps.config };
+    this.uploads = new RemoteUploads({
+      api: this.api,
+      objects: this.objects,
+      store: this.store,
+      roomMaker: deps.roomMaker,
+      log: this.log,
+      metrics: this.metrics,
+      now: this.now,
+      sleep: this.sleep,
+      config: this.config,
+    });
+    this.cleaner = new StaleWorkCleaner({
+      store: this.store,
+      api: this.api,
+      deleteRemote: (fileId, documentId) => this.uploads.deleteRemote(fileId, documentId),
+      log: this.log,
+    });
   }
 
   /**
@@ -358,7 +307,7 @@ export class IngestService {
       purgedVersionId,
       now: this.now(),
     });
-    await this.cleanup(documentId, undefined);
+    await this.cleaner.drain(documentId, undefined);
     if (applied) this.metrics.count("DocumentsDeleted");
     return applied ? "deleted" : "stale";
   }
@@ -426,12 +375,20 @@ export class IngestService {
       assumeAbsent: delivery.receiveCount === 1,
     });
     if (claim.outcome !== "claimed") {
-      if (claim.outcome !== "busy") await this.cleanup(documentId, claim.current);
+      if (claim.outcome !== "busy") await this.cleaner.drain(documentId, claim.current);
       return claim.outcome;
     }
-    // A takeover uploads under the tag the first attempt announced (a claim made before an upgrade
-    // changed the tag's form keeps its own), so the janitor protects it and its twins are found.
-    const tag = claim.takeover && claim.record.uploadTag ? claim.record.uploadTag : versionTag;
+    // The tag the claim recorded: the version's own; on a takeover the first attempt's (a claim made
+    // before an upgrade changed the tag's form keeps its own), so the janitor protects it and its
+    // twins are found; on a revival after the stuck sweep, the revival's own.
+    const tag = claim.record.uploadTag ?? versionTag;
+    if (claim.revived) {
+      this.metrics.count("VersionsRevived");
+      this.log.info("a late delivery revives a version the stuck sweep failed", {
+        correlationId: tag,
+        documentId,
+      });
+    }
     const ctx = {
       documentId,
       sequencer,
@@ -442,6 +399,7 @@ export class IngestService {
       pin,
       info,
       delivery,
+      receiveCount: delivery.receiveCount,
       claim,
       contentType: info.contentType as string | undefined,
     };
@@ -455,7 +413,9 @@ export class IngestService {
       if (invalid) throw new TerminalFailure(invalid);
       const callOpts: CallOptions = { deadline: delivery.deadline };
 
-      uploaded = claim.takeover ? await this.findEarlierUpload(claim.record, tag, callOpts) : undefined;
+      uploaded = claim.takeover
+        ? await this.uploads.findEarlierUpload(claim.record, tag, callOpts)
+        : undefined;
       if (!uploaded) {
         // A takeover's upload is announced like the first attempt's (the claim did that), so a crash
         // now makes the next takeover wait for it in turn.
@@ -463,7 +423,7 @@ export class IngestService {
           return "superseded";
         await this.hooks.beforeUpload?.({ documentId, tag });
         uploadAttempted = true;
-        uploaded = await this.upload(ctx, callOpts);
+        uploaded = await this.uploads.upload(ctx, callOpts);
       }
       const file = uploaded;
       await this.hooks.afterUpload?.({ documentId, file });
@@ -484,17 +444,23 @@ export class IngestService {
               },
               this.now(),
             );
-      const content =
-        file.status === "error"
-          ? Promise.resolve(undefined)
-          : this.timed("content", () => this.api.getFileContent(file.id, callOpts));
-      const [recorded, read] = await Promise.allSettled([record, content]);
-      if (recorded.status === "rejected") throw recorded.reason;
+      // The text streams in (never whole); its first piece is read while the file id is recorded.
+      const source = file.status === "error" ? undefined : this.textOf(file.id, callOpts);
+      const firstPiece = source
+        ? this.uploads.timed("content", () => source.next())
+        : Promise.resolve(undefined);
+      const [recorded, first] = await Promise.allSettled([record, firstPiece]);
+      const closeSource = () => source?.return?.().catch(() => undefined);
+      if (recorded.status === "rejected") {
+        await closeSource();
+        throw recorded.reason;
+      }
       if (!recorded.value) {
-        await this.deleteRemote(file.id, documentId);
+        await closeSource();
+        await this.uploads.deleteRemote(file.id, documentId);
         return "superseded";
       }
-      if (file.status === "error") {
+      if (file.status === "error" || !source) {
         throw new TerminalFailure(
           {
             code: "extraction_failed",
@@ -503,19 +469,30 @@ export class IngestService {
           [file.id],
         );
       }
-      if (read.status === "rejected") throw read.reason;
-      const text = read.value ?? "";
-      if (text.length === 0) {
+      if (first.status === "rejected") throw first.reason;
+
+      // This attempt's own generation (recorded by the claim): if the attempt is abandoned, whoever
+      // supersedes, fails or deletes the version queues it for deletion.
+      const generation = claim.record.pendingGeneration ?? attemptGeneration(tag, owner);
+      let stored: StoredText;
+      try {
+        stored = await storeExtractedText({
+          first: first.value!,
+          rest: source,
+          writer: this.store.chunkWriter(documentId, generation),
+          maxTextBytes: this.config.maxTextBytes,
+        });
+      } catch (err) {
+        if (err instanceof TextTooLargeError)
+          throw new TerminalFailure(textTooLarge(err.maxTextBytes), [file.id]);
+        throw err;
+      }
+      if (stored.chunkCount === 0) {
         throw new TerminalFailure(
           { code: "extraction_failed", message: "the provider extracted no text from this file" },
           [file.id],
         );
       }
-
-      const chunks = chunkText(text);
-      const generation = tag;
-      if (claim.takeover) await this.store.deleteGeneration(documentId, generation);
-      await this.store.writeChunks(documentId, generation, chunks);
       await this.hooks.beforeReady?.({ documentId, generation });
       const ready = await this.store.finaliseReady({
         documentId,
@@ -523,28 +500,35 @@ export class IngestService {
         owner,
         generation,
         previousGeneration: claim.record.textGeneration,
-        chunkCount: chunks.length,
-        textBytes: Buffer.byteLength(text, "utf8"),
-        tokenEstimate: chunks.reduce((sum, c) => sum + c.tokens, 0),
+        chunkCount: stored.chunkCount,
+        textBytes: stored.textBytes,
+        tokenEstimate: stored.tokenEstimate,
         now: this.now(),
       });
       if (!ready) {
         await this.store.deleteGeneration(documentId, generation);
-        await this.deleteRemote(file.id, documentId);
+        await this.uploads.deleteRemote(file.id, documentId);
         return "superseded";
       }
       this.metrics.count("DocumentsIngested");
       this.metrics.count("IngestedBytes", info.size);
       // A first version of a new document leaves nothing behind: skip the extra read.
       const prev = claim.previous;
-      if (prev && (prev.textGeneration || prev.remoteFileId || prev.uploadTag || this.hasStaleWork(prev))) {
-        await this.cleanup(documentId, undefined);
+      if (
+        prev &&
+        (prev.textGeneration ||
+          prev.pendingGeneration ||
+          prev.remoteFileId ||
+          prev.uploadTag ||
+          this.cleaner.hasWork(prev))
+      ) {
+        await this.cleaner.drain(documentId, undefined);
       }
       return "ready";
     } catch (err) {
       if (err instanceof ObjectGoneError || (err as Error)?.cause instanceof ObjectGoneError) {
         // The version vanished mid-upload: the event that replaced or deleted it takes over.
-        if (uploaded) await this.deleteRemote(uploaded.id, documentId).catch(() => undefined);
+        if (uploaded) await this.uploads.deleteRemote(uploaded.id, documentId).catch(() => undefined);
         return "superseded";
       }
       const terminal =
@@ -575,6 +559,25 @@ export class IngestService {
     }
   }
 
+  /** Best effort: a lost wake-up only delays the index until its next scheduled run. */
+  private async wakeIndexer(documentId: string): Promise<void> {
+    try {
+      await this.indexWaker?.wake(documentId);
+    } catch (err) {
+      this.log.warn("could not wake the search indexer", { documentId, error: errorText(err) });
+    }
+  }
+
+  /** The extracted text as it arrives (streamed when the provider client can, else read whole). */
+  private textOf(fileId: string, opts: CallOptions): AsyncIterator<string> {
+    const api = this.api;
+    if (api.streamFileContent) return api.streamFileContent(fileId, opts)[Symbol.asyncIterator]();
+    return (async function* () {
+      const text = await api.getFileContent(fileId, opts);
+      if (text) yield text;
+    })();
+  }
+
   private async fail(
     ctx: { documentId: string; sequencer: string; owner: string; tag: string; delivery: Delivery },
     failure: DocumentFailure,
@@ -592,7 +595,8 @@ export class IngestService {
       now: this.now(),
     });
     if (!recorded) {
-      for (const id of orphanFileIds) await this.deleteRemote(id, ctx.documentId).catch(() => undefined);
+      for (const id of orphanFileIds)
+        await this.uploads.deleteRemote(id, ctx.documentId).catch(() => undefined);
       return "superseded";
     }
     this.metrics.count("DocumentsFailed", 1, { name: "reason", value: failure.code });
@@ -602,197 +606,7 @@ export class IngestService {
       reason: failure.code,
       detail: failure.message, // "message" is reserved by Powertools (it would be dropped)
     });
-    await this.cleanup(ctx.documentId, undefined);
+    await this.cleaner.drain(ctx.documentId, undefined);
     return "failed";
-  }
-
-  /**
-   * A takeover's search for an upload of the same version made by an earlier, unfinished attempt: the
-   * recorded file, else a listed file carrying the tag. When none is listed yet and the last upload
-   * whose outcome is unknown (`uploadingSince`) started less than takeoverSettleMs ago, it may still
-   * be in the provider's hands: the listing is polled until then (within the deadline) before a new
-   * upload is made.
-   */
-  private async findEarlierUpload(
-    record: StoredDocument,
-    tag: string,
-    opts: CallOptions,
-  ): Promise<RemoteFile | undefined> {
-    if (record.remoteFileId) {
-      try {
-        return await this.timed("retrieve", () => this.api.retrieveFile(record.remoteFileId!, opts));
-      } catch (err) {
-        if (!(err instanceof NotFoundError)) throw err;
-      }
-    }
-    const uploading = Date.parse(record.uploadingSince ?? "");
-    const settleUntil = Math.min(
-      (Number.isFinite(uploading) ? uploading : 0) + this.config.takeoverSettleMs,
-      (opts.deadline ?? Number.POSITIVE_INFINITY) - SETTLE_POLL_MS,
-    );
-    let tagged = await this.listTagged(tag, opts);
-    while (tagged.length === 0 && this.now().getTime() + SETTLE_POLL_MS <= settleUntil) {
-      await this.sleep(SETTLE_POLL_MS);
-      tagged = await this.listTagged(tag, opts);
-    }
-    if (tagged.length === 0) return undefined;
-    // Prefer a usable one; delete the rest.
-    const keep = tagged.find(isUsable) ?? tagged[0]!;
-    for (const f of tagged) if (f.id !== keep.id) await this.deleteRemote(f.id, record.documentId);
-    this.metrics.count("UploadsReused");
-    this.log.info("reusing an earlier upload of this version", {
-      correlationId: tag,
-      documentId: record.documentId,
-      fileId: keep.id,
-      duplicatesDeleted: tagged.length - 1,
-    });
-    return keep;
-  }
-
-  private async listTagged(tag: string, opts: CallOptions): Promise<RemoteFile[]> {
-    return (await this.timed("list", () => this.api.listFiles(opts))).filter((f) => hasTag(f.filename, tag));
-  }
-
-  private async upload(
-    ctx: {
-      documentId: string;
-      sequencer: string;
-      owner: string;
-      tag: string;
-      /** Set when an earlier attempt on this version may have uploaded too. */
-      takeover?: boolean;
-      change: ObjectChange;
-      pin: { versionId?: string; eTag?: string };
-      info: ObjectInfo;
-      delivery: Delivery;
-      /** Set from the object when it is read. */
-      contentType?: string;
-    },
-    opts: CallOptions,
-  ): Promise<RemoteFile> {
-    const { change, info } = ctx;
-    const pin = { versionId: info.versionId ?? ctx.pin.versionId, eTag: ctx.pin.eTag ?? info.eTag };
-    let opens = 0;
-    let recovered = false;
-    const source = {
-      filename: remoteFilename(ctx.tag, change.key),
-      size: info.size,
-      contentType: info.contentType ?? contentTypeFor(change.key),
-      open: async () => {
-        opens++;
-        const opened = await this.objects.open(change.bucket, change.key, pin);
-        ctx.contentType = opened.contentType ?? ctx.contentType;
-        return opened.body;
-      },
-      // The provider may still be storing the unanswered attempt: look a few times before re-sending.
-      findEarlier: async () => {
-        for (let look = 0; look < UNANSWERED_LOOKS; look++) {
-          if (look > 0) await this.sleep(UNANSWERED_LOOK_MS);
-          const found = await this.listTagged(ctx.tag, opts);
-          if (found.length > 0) {
-            recovered = true;
-            this.metrics.count("UploadsRecovered");
-            return found.find(isUsable) ?? found[0];
-          }
-        }
-        return undefined;
-      },
-    };
-    const attempt = () => this.timed("upload", () => this.api.uploadFile(source, "file-extract", opts));
-    let file: RemoteFile;
-    try {
-      file = await attempt();
-    } catch (err) {
-      if (!isQuotaError(err) || !this.roomMaker) throw err;
-      const room = await this.roomMaker.makeRoom({ files: 1, bytes: info.size }, opts);
-      this.log.info("asked for provider quota room", { correlationId: ctx.tag, ...room });
-      try {
-        if (!room.enough) throw err;
-        file = await attempt();
-      } catch (again) {
-        // Nothing freeable right now usually means the account is full of files whose documents are
-        // still processing, or of other uploads racing for the room just made: both clear up. Only
-        // the last delivery fails the document as `quota`; earlier ones go back to the queue.
-        if (!isQuotaError(again) || ctx.delivery.receiveCount >= this.config.maxReceiveCount) throw again;
-        // Refused: no upload of ours is in flight, so the redelivery need not wait for one.
-        await this.store.noteUploading(ctx.documentId, ctx.sequencer, ctx.owner, undefined);
-        throw new RetryLaterError(`waiting for provider quota room: ${errorText(again)}`, { cause: again });
-      }
-    }
-    if (opens > 1 || recovered || ctx.takeover) {
-      // A retried upload, or a crashed attempt's upload that landed after our search, may have stored
-      // a twin whose response was lost: keep only ours.
-      const twins = (await this.listTagged(ctx.tag, opts)).filter((f) => f.id !== file.id);
-      for (const twin of twins) await this.deleteRemote(twin.id, ctx.documentId);
-      if (twins.length) this.metrics.count("UploadTwinsDeleted", twins.length);
-    }
-    return file;
-  }
-
-  private hasStaleWork(doc: StoredDocument): boolean {
-    const w = this.store.staleWork(doc);
-    return w.generations.length + w.fileIds.length + w.uploadTags.length > 0;
-  }
-
-  /** Deletes chunks and remote files the record has queued for deletion. Never throws. */
-  private async cleanup(documentId: string, known: StoredDocument | undefined): Promise<void> {
-    try {
-      const state = known ?? (await this.store.getState(documentId));
-      const work = this.store.staleWork(state);
-      if (!work.generations.length && !work.fileIds.length && !work.uploadTags.length) return;
-      const done = { generations: [] as string[], fileIds: [] as string[], uploadTags: [] as string[] };
-      for (const generation of work.generations) {
-        await this.store.deleteGeneration(documentId, generation);
-        done.generations.push(generation);
-      }
-      for (const fileId of work.fileIds) {
-        if (
-          await this.deleteRemote(fileId, documentId).then(
-            () => true,
-            () => false,
-          )
-        )
-          done.fileIds.push(fileId);
-      }
-      if (work.uploadTags.length) {
-        const files = await this.api.listFiles();
-        for (const tag of work.uploadTags) {
-          const mine = files.filter((f) => hasTag(f.filename, tag) && f.id !== state?.remoteFileId);
-          let ok = true;
-          for (const f of mine) await this.deleteRemote(f.id, documentId).catch(() => (ok = false));
-          if (ok) done.uploadTags.push(tag);
-        }
-      }
-      await this.store.removeFromSets(documentId, done);
-    } catch (err) {
-      // Left queued on the record; the next event for it, or the janitor, finishes the job.
-      this.log.warn("cleanup incomplete", { documentId, error: errorText(err) });
-    }
-  }
-
-  /** Best effort: a lost wake-up only delays the index until its next scheduled run. */
-  private async wakeIndexer(documentId: string): Promise<void> {
-    try {
-      await this.indexWaker?.wake(documentId);
-    } catch (err) {
-      this.log.warn("could not wake the search indexer", { documentId, error: errorText(err) });
-    }
-  }
-
-  private async deleteRemote(fileId: string, documentId: string): Promise<void> {
-    await this.timed("delete", () => this.api.deleteFile(fileId));
-    this.log.debug("deleted remote file", { documentId, fileId });
-  }
-
-  private async timed<T>(operation: string, fn: () => Promise<T>): Promise<T> {
-    const started = performance.now();
-    try {
-      return await fn();
-    } finally {
-      this.metrics.timing("ProviderLatency", performance.now() - started, {
-        name: "operation",
-        value: operation,
-      });
-    }
   }
 }

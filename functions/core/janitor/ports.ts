@@ -28,6 +28,13 @@ export interface JanitorStore {
    * when the record moved on. Optional: stores without it (the quota room maker's, benchmarks') leave
    * stuck documents to the scheduled sweep.
    */
+  /**
+   * Deletes the chunk generations the record has queued for deletion (`staleGenerations`) and takes
+   * them off it; resolves how many. Optional: stores without chunks (fakes) leave it out.
+   */
+  deleteStaleGenerations?(documentId: string): Promise<number>;
+  /** Takes upload tags off the record's `staleUploadTags` (no file carries them any more). Optional. */
+  forgetUploadTags?(documentId: string, tags: string[]): Promise<void>;
   failStuckProcessing?(input: {
     documentId: string;
     sequencer: string;

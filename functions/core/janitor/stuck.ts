@@ -4,8 +4,10 @@
  * SQS then moves the event to the dead-letter queue and no attempt is left to finish the record, which
  * would stay `processing` forever, its upload protected from the janitor. Past a bound no ingestion
  * can still be running (the queue's visibility timeout x maxReceiveCount from the version's first
- * claim), the janitor's sweep marks such a version failed (`retries_exhausted`). Pure functions; the
- * conditional write is the store's (failStuckProcessing).
+ * claim), the janitor's sweep marks such a version failed (`retries_exhausted`). The bound is a guess
+ * (a queue backlog or quota waits can delay a redelivery past it), so the failure is not final: a
+ * delivery of that version that does arrive revives it and finishes it (transitions.ts, decideClaim).
+ * Pure functions; the conditional write is the store's (failStuckProcessing).
  */
 import type { DocumentFailure, DocumentRecord } from "../documents/model";
 

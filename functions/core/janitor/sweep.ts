@@ -14,6 +14,7 @@
  *   of leaving an unreferenced file behind.
  */
 import type { DocumentRecord } from "../documents/model";
+import { hasTag } from "../ingest/events";
 import {
   AuthenticationError,
   NotConfiguredError,
@@ -107,6 +108,13 @@ export interface SweepSummary {
   stuckFound: number;
   /** Of those, marked failed (`retries_exhausted`); dry run: would be marked. */
   stuckFailed: number;
+  /**
+   * Chunk generations deleted that records had queued (`staleGenerations`: replaced texts, chunks of
+   * abandoned attempts); dry run: the records that have some queued.
+   */
+  generationsDeleted: number;
+  /** Queued upload tags taken off their records because no file carries them any more. */
+  uploadTagsForgotten: number;
   errors: number;
   dryRun: boolean;
   /** The deadline (or a persistent rate limit) stopped the sweep before the plan was done. */
@@ -119,8 +127,8 @@ export interface SweepSummary {
 export interface SweepFailure {
   fileId: string;
   documentId?: string;
-  /** The file concerned; for "stuck", the document's remote file or "" when it has none. */
-  reason: DeletionReason | "dangling" | "stuck";
+  /** The file concerned; for "stuck", the document's remote file or "" ("" for "chunks", queued chunks or tags). */
+  reason: DeletionReason | "dangling" | "stuck" | "chunks";
   error: string;
 }
 
@@ -210,6 +218,8 @@ export async function runSweep(deps: SweepDeps, opts: SweepOptions): Promise<Swe
   const deletedByReason = emptyByReason();
   const deleted: PlannedDeletion[] = [];
   let releasedDangling = 0;
+  let generationsDeleted = 0;
+  let uploadTagsForgotten = 0;
   let skippedChanged = 0;
   let stoppedEarly = false;
 
@@ -233,6 +243,8 @@ export async function runSweep(deps: SweepDeps, opts: SweepOptions): Promise<Swe
       releasedDangling,
       stuckFound: stuck.length,
       stuckFailed: stuck.filter((s) => s.failed).length,
+      generationsDeleted,
+      uploadTagsForgotten,
       errors: failures.length,
       dryRun,
       stoppedEarly,
@@ -241,11 +253,13 @@ export async function runSweep(deps: SweepDeps, opts: SweepOptions): Promise<Swe
     };
   };
 
+  const owingChunks = records.filter((r) => (r.staleGenerations ?? []).some((g) => g !== r.textGeneration));
   if (dryRun) {
     for (const d of plan.deletions) {
       deleted.push(d);
       deletedByReason[d.reason] += 1;
     }
+    generationsDeleted = owingChunks.length;
     return { summary: summarize(), plan, deleted, failures, stuck };
   }
 
@@ -283,6 +297,45 @@ export async function runSweep(deps: SweepDeps, opts: SweepOptions): Promise<Swe
         reason: "dangling",
         error: message(err),
       });
+    }
+  }
+
+  // Queued chunk generations (store work only): storage, not quota, so after the files.
+  const drain = deps.store.deleteStaleGenerations?.bind(deps.store);
+  for (const record of drain && fatal === undefined && !stoppedEarly ? owingChunks : []) {
+    if (timeLeft() < reserve) {
+      stoppedEarly = true;
+      break;
+    }
+    try {
+      generationsDeleted += await drain!(record.documentId);
+    } catch (err) {
+      failures.push({ fileId: "", documentId: record.documentId, reason: "chunks", error: message(err) });
+    }
+  }
+
+  // Queued upload tags with nothing left under them (no listed file carries the tag, or this sweep
+  // deleted every one): they come off the record, so it can leave the janitor's index. A file of
+  // such a tag that lands even later is this deployment's by its name: an orphan, deleted after the
+  // grace period.
+  const forget = deps.store.forgetUploadTags?.bind(deps.store);
+  if (forget && fatal === undefined && !stoppedEarly) {
+    const gone = new Set(deleted.map((d) => d.fileId));
+    for (const record of records) {
+      const tags = (record.staleUploadTags ?? []).filter(
+        (t) => t !== record.uploadTag && !remote.some((f) => hasTag(f.filename, t) && !gone.has(f.id)),
+      );
+      if (tags.length === 0) continue;
+      if (timeLeft() < reserve) {
+        stoppedEarly = true;
+        break;
+      }
+      try {
+        await forget(record.documentId, tags);
+        uploadTagsForgotten += tags.length;
+      } catch (err) {
+        failures.push({ fileId: "", documentId: record.documentId, reason: "chunks", error: message(err) });
+      }
     }
   }
 

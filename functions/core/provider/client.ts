@@ -35,6 +35,7 @@ import type {
   ChatCompletionCreateParamsNonStreaming,
   ChatCompletionCreateParamsStreaming,
 } from "openai/resources/chat/completions";
+import { ContentDecoder, ContentStreamError, extractContent } from "./content-stream";
 import { type HttpErrorInput, mapTransportError, parseErrorBody, readErrorObject } from "./error-mapping";
 import {
   EmptyFileError,
@@ -48,6 +49,9 @@ import {
   TimeoutError,
   UploadSourceError,
 } from "./errors";
+
+export { extractContent } from "./content-stream";
+
 import { buildMultipart } from "./multipart";
 import type { ProviderName } from "./profiles";
 import {
@@ -266,6 +270,94 @@ export abstract class ProviderClient implements ProviderApi {
       const text = await res.text();
       return extractContent(text, res.headers.get("content-type"));
     });
+  }
+
+  /**
+   * The extracted text as it arrives, decoded piece by piece (content-stream.ts): never held whole.
+   * Connecting and the first bytes are retried like any call; after that a stall (no data for the
+   * request timeout), the deadline or a broken connection ends the stream with a retryable error,
+   * since the caller cannot take back the text it already consumed.
+   */
+  async *streamFileContent(fileId: string, opts?: CallOptions): AsyncGenerator<string> {
+    const op = "files.content";
+    const path = `/files/${encodeURIComponent(fileId)}/content`;
+    const opened = await this.call(op, opts, this.requestTimeoutMs, async (ctx, key) => {
+      const controller = new AbortController();
+      const onAttemptAbort = () => controller.abort(ctx.signal.reason);
+      ctx.signal.addEventListener("abort", onAttemptAbort, { once: true });
+      try {
+        const scoped: AttemptContext = { attempt: ctx.attempt, signal: controller.signal };
+        const res = await this.send(op, scoped, key, "GET", path);
+        ctx.status = res.status;
+        if (!res.body)
+          throw new NetworkError("network", `${op}: a response without a body`, { retryable: true });
+        const reader = res.body.getReader();
+        const first = await reader.read();
+        if (controller.signal.aborted) throw controller.signal.reason;
+        return { reader, first, controller, contentType: res.headers.get("content-type") };
+      } catch (err) {
+        controller.abort();
+        throw err;
+      } finally {
+        ctx.signal.removeEventListener("abort", onAttemptAbort);
+      }
+    });
+
+    const { reader, controller } = opened;
+    let stop: "idle" | "deadline" | "caller" | undefined;
+    let idleTimer: NodeJS.Timeout | undefined;
+    const deadlineTimer =
+      opts?.deadline === undefined
+        ? undefined
+        : setTimeout(
+            () => {
+              stop ??= "deadline";
+              controller.abort(new AttemptTimeout("deadline"));
+            },
+            Math.max(0, opts.deadline - Date.now()),
+          );
+    const onCaller = () => {
+      stop ??= "caller";
+      controller.abort(opts?.signal?.reason);
+    };
+    opts?.signal?.addEventListener("abort", onCaller, { once: true });
+    const bytes = new TextDecoder("utf-8");
+    const content = new ContentDecoder(opened.contentType);
+    let finished = false;
+    try {
+      let next = opened.first;
+      while (!next.done) {
+        const text = content.push(bytes.decode(next.value, { stream: true }));
+        if (text) yield text;
+        idleTimer = setTimeout(() => {
+          stop ??= "idle";
+          controller.abort(new AttemptTimeout("timeout"));
+        }, this.requestTimeoutMs);
+        try {
+          next = await reader.read();
+        } finally {
+          clearTimeout(idleTimer);
+        }
+      }
+      const rest = content.push(bytes.decode()) + content.end();
+      if (rest) yield rest;
+      finished = true;
+    } catch (err) {
+      if (stop === "caller") throw opts?.signal?.reason ?? err;
+      if (stop) throw streamTimeout(op, stop, this.requestTimeoutMs);
+      if (err instanceof ContentStreamError) {
+        throw new NetworkError("network", `${op}: ${err.message}`, { retryable: true });
+      }
+      throw this.classify(err, { operation: op, timedOut: false, deadlineHit: false });
+    } finally {
+      clearTimeout(idleTimer);
+      clearTimeout(deadlineTimer);
+      opts?.signal?.removeEventListener("abort", onCaller);
+      if (!finished) {
+        controller.abort();
+        await reader.cancel().catch(() => undefined);
+      }
+    }
   }
 
   async retrieveFile(fileId: string, opts?: CallOptions): Promise<RemoteFile> {
@@ -539,30 +631,6 @@ function streamTimeout(op: string, stop: "idle" | "deadline", idleMs: number): T
   return stop === "deadline"
     ? new TimeoutError("timeout", `${op}: call deadline reached while streaming`, { retryable: false })
     : new TimeoutError("timeout", `${op}: no data from the provider for ${idleMs} ms`, { retryable: true });
-}
-
-/**
- * The text of a content response. A JSON envelope is recognised by its content type, or (when the
- * server says nothing useful) by an object with a string `content` plus envelope fields, so an
- * extracted JSON document served as plain text is not mistaken for the envelope.
- */
-export function extractContent(text: string, contentType: string | null): string {
-  const ct = (contentType ?? "").toLowerCase();
-  const looksJson = text.trimStart().startsWith("{");
-  if (!looksJson) return text;
-  if (ct.includes("text/plain")) return text;
-  try {
-    const value = JSON.parse(text) as unknown;
-    if (value && typeof value === "object" && typeof (value as Json).content === "string") {
-      const env = value as Json;
-      const declaredJson = ct.includes("json");
-      const envelopeFields = "file_type" in env || "filename" in env || env.type === "file";
-      if (declaredJson || envelopeFields) return env.content as string;
-    }
-  } catch {
-    // Not JSON after all: it is the text.
-  }
-  return text;
 }
 
 function normaliseUsage(u: unknown): ChatUsage | undefined {

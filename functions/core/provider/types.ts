@@ -147,6 +147,11 @@ export interface ProviderApi {
   uploadFile(source: UploadSource, purpose?: FilePurpose, opts?: CallOptions): Promise<RemoteFile>;
   /** The extracted text, whether the provider answered plain text or a JSON envelope. */
   getFileContent(fileId: string, opts?: CallOptions): Promise<string>;
+  /**
+   * The extracted text as it arrives, never held whole (ingestion prefers it for large texts). Optional:
+   * an implementation without it is read with getFileContent.
+   */
+  streamFileContent?(fileId: string, opts?: CallOptions): AsyncIterable<string>;
   retrieveFile(fileId: string, opts?: CallOptions): Promise<RemoteFile>;
   listFiles(opts?: CallOptions): Promise<RemoteFile[]>;
   /** Resolves `true` when deleted, `false` when it was already gone (404). */

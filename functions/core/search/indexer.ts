@@ -213,6 +213,11 @@ export class SearchIndexer {
           isSearchable(record) && this.differs(documents.get(todo.documentId), record)
             ? await this.deps.store.getChunks(record)
             : undefined;
+        // getChunks follows a text replaced while it is read (or throws when none is left): index
+        // only the generation the record names; a newer one has its own to-do.
+        if (chunks?.some((c) => c.generation !== record?.textGeneration)) {
+          throw new Error("the document's text changed while it was read");
+        }
         return { todo, record, chunks };
       } catch (err) {
         this.log.warn("search index: could not read a document; retried next run", {

@@ -101,40 +101,149 @@ function pieces(text: string, level: number, maxTokens: number, maxBytes: number
   return out;
 }
 
-/** Splits `text` into retrieval-sized chunks (an empty text yields no chunks). */
-export function chunkText(text: string, options: ChunkingOptions = {}): Chunk[] {
-  const targetTokens = options.targetTokens ?? CHUNKING_DEFAULTS.targetTokens;
-  const maxTokens = options.maxTokens ?? CHUNKING_DEFAULTS.maxTokens;
-  const maxBytes = options.maxBytes ?? CHUNKING_DEFAULTS.maxBytes;
-  if (text.length === 0) return [];
+/** Greedy packing of pieces into chunks: a chunk closes once it reaches the target, or before a piece would overflow it. */
+class Packer {
+  private current = "";
+  private currentTokens = 0;
+  private currentBytes = 0;
 
-  // Paragraph-level pieces first, so packing prefers paragraph ends; oversized paragraphs are split
-  // by sentences (then words, then characters) inside `pieces`.
-  const all = pieces(text, 0, maxTokens, maxBytes);
+  constructor(
+    private readonly targetTokens: number,
+    private readonly maxTokens: number,
+    private readonly maxBytes: number,
+  ) {}
 
-  const chunks: Chunk[] = [];
-  let current = "";
-  let currentTokens = 0;
-  let currentBytes = 0;
-  const flush = () => {
-    if (current.length === 0) return;
-    chunks.push({ text: current, tokens: estimateTokens(current), bytes: currentBytes });
-    current = "";
-    currentTokens = 0;
-    currentBytes = 0;
-  };
-  for (const piece of all) {
+  add(piece: string, out: Chunk[]): void {
     const tokens = estimateTokens(piece);
     const bytes = byteLength(piece);
-    if (current.length > 0 && (currentTokens + tokens > maxTokens || currentBytes + bytes > maxBytes)) {
-      flush();
+    if (
+      this.current.length > 0 &&
+      (this.currentTokens + tokens > this.maxTokens || this.currentBytes + bytes > this.maxBytes)
+    ) {
+      this.flush(out);
     }
-    current += piece;
+    this.current += piece;
     // The sum of piece estimates bounds the joined text's estimate from above (ceil per piece).
-    currentTokens += tokens;
-    currentBytes += bytes;
-    if (currentTokens >= targetTokens) flush();
+    this.currentTokens += tokens;
+    this.currentBytes += bytes;
+    if (this.currentTokens >= this.targetTokens) this.flush(out);
   }
-  flush();
+
+  flush(out: Chunk[]): void {
+    if (this.current.length === 0) return;
+    out.push({ text: this.current, tokens: estimateTokens(this.current), bytes: this.currentBytes });
+    this.current = "";
+    this.currentTokens = 0;
+    this.currentBytes = 0;
+  }
+}
+
+function limitsOf(options: ChunkingOptions) {
+  return {
+    targetTokens: options.targetTokens ?? CHUNKING_DEFAULTS.targetTokens,
+    maxTokens: options.maxTokens ?? CHUNKING_DEFAULTS.maxTokens,
+    maxBytes: options.maxBytes ?? CHUNKING_DEFAULTS.maxBytes,
+  };
+}
+
+/** Splits `text` into retrieval-sized chunks (an empty text yields no chunks). */
+export function chunkText(text: string, options: ChunkingOptions = {}): Chunk[] {
+  const { targetTokens, maxTokens, maxBytes } = limitsOf(options);
+  if (text.length === 0) return [];
+  // Paragraph-level pieces first, so packing prefers paragraph ends; oversized paragraphs are split
+  // by sentences (then words, then characters) inside `pieces`.
+  const packer = new Packer(targetTokens, maxTokens, maxBytes);
+  const chunks: Chunk[] = [];
+  for (const piece of pieces(text, 0, maxTokens, maxBytes)) packer.add(piece, chunks);
+  packer.flush(chunks);
   return chunks;
+}
+
+/** Characters buffered before a streamed text is cut at a paragraph boundary and chunked. */
+const STREAM_WINDOW = 256 * 1024;
+
+/**
+ * chunkText for a text that arrives in pieces, holding only a window of it: `push` returns the chunks
+ * completed so far, `end` the rest. The text is cut at paragraph boundaries (a boundary followed by
+ * more text, so its whitespace cannot grow), where chunkText's own first split falls, so the chunks
+ * are the ones chunkText makes of the whole text. A paragraph longer than twice the window is cut at
+ * its last sentence end, else whitespace, else anywhere but inside a surrogate pair: the chunks then
+ * may differ from chunkText's, still within the limits and joining to exactly the text.
+ */
+export class ChunkStream {
+  private readonly limits: ReturnType<typeof limitsOf>;
+  private readonly packer: Packer;
+  private pending = "";
+  /** Whether a cut was made: the whole text then does not fit in one piece (see chunkText). */
+  private cut = false;
+
+  constructor(
+    options: ChunkingOptions = {},
+    /** Characters buffered before cutting (tests make it small). */
+    private readonly window = STREAM_WINDOW,
+  ) {
+    this.limits = limitsOf(options);
+    this.packer = new Packer(this.limits.targetTokens, this.limits.maxTokens, this.limits.maxBytes);
+  }
+
+  push(text: string): Chunk[] {
+    this.pending += text;
+    const out: Chunk[] = [];
+    while (this.pending.length >= this.window) {
+      let at = lastBoundary(this.pending, PARAGRAPH);
+      if (at === undefined) {
+        if (this.pending.length < 2 * this.window) break;
+        at = lastBoundary(this.pending, SENTENCE) ?? lastBoundary(this.pending, WHITESPACE) ?? this.hardCut();
+      }
+      this.packPrefix(this.pending.slice(0, at), out);
+      this.pending = this.pending.slice(at);
+    }
+    return out;
+  }
+
+  end(): Chunk[] {
+    const out: Chunk[] = [];
+    if (this.pending.length > 0) {
+      if (this.cut) this.packPrefix(this.pending, out);
+      else
+        for (const piece of pieces(this.pending, 0, this.limits.maxTokens, this.limits.maxBytes))
+          this.packer.add(piece, out);
+    }
+    this.pending = "";
+    this.packer.flush(out);
+    return out;
+  }
+
+  /** Packs a cut-off prefix as chunkText packs a text too big for one piece: paragraph by paragraph. */
+  private packPrefix(prefix: string, out: Chunk[]): void {
+    this.cut = true;
+    const { maxTokens, maxBytes } = this.limits;
+    for (const part of splitAfter(prefix, PARAGRAPH)) {
+      if (fits(part, maxTokens, maxBytes)) this.packer.add(part, out);
+      else for (const piece of pieces(part, 1, maxTokens, maxBytes)) this.packer.add(piece, out);
+    }
+  }
+
+  /** A cut near the end that does not split a surrogate pair. */
+  private hardCut(): number {
+    let at = this.pending.length - 1;
+    const c = this.pending.charCodeAt(at - 1);
+    if (c >= 0xd800 && c <= 0xdbff) at--;
+    return at;
+  }
+}
+
+/** End of the last match of `pattern` that ends before the end of `text` (its extent is final). */
+function lastBoundary(text: string, pattern: RegExp): number | undefined {
+  let last: number | undefined;
+  pattern.lastIndex = 0;
+  for (let m = pattern.exec(text); m !== null; m = pattern.exec(text)) {
+    if (m[0].length === 0) {
+      pattern.lastIndex++;
+      continue;
+    }
+    const end = m.index + m[0].length;
+    if (end < text.length) last = end;
+  }
+  return last;
 }
