@@ -281,82 +281,36 @@ export abstract class ProviderClient implements ProviderApi {
   async *streamFileContent(fileId: string, opts?: CallOptions): AsyncGenerator<string> {
     const op = "files.content";
     const path = `/files/${encodeURIComponent(fileId)}/content`;
-    const opened = await this.call(op, opts, this.requestTimeoutMs, async (ctx, key) => {
-      const controller = new AbortController();
-      const onAttemptAbort = () => controller.abort(ctx.signal.reason);
-      ctx.signal.addEventListener("abort", onAttemptAbort, { once: true });
-      try {
-        const scoped: AttemptContext = { attempt: ctx.attempt, signal: controller.signal };
-        const res = await this.send(op, scoped, key, "GET", path);
-        ctx.status = res.status;
-        if (!res.body)
-          throw new NetworkError("network", `${op}: a response without a body`, { retryable: true });
-        const reader = res.body.getReader();
-        const first = await reader.read();
-        if (controller.signal.aborted) throw controller.signal.reason;
-        return { reader, first, controller, contentType: res.headers.get("content-type") };
-      } catch (err) {
-        controller.abort();
-        throw err;
-      } finally {
-        ctx.signal.removeEventListener("abort", onAttemptAbort);
-      }
+    let contentType: string | null = null;
+    const pieces = this.guardedStream<Uint8Array>(op, opts, async (attempt, key) => {
+      const res = await this.send(op, attempt, key, "GET", path);
+      if (!res.body)
+        throw new NetworkError("network", `${op}: a response without a body`, { retryable: true });
+      contentType = res.headers.get("content-type");
+      const reader = res.body.getReader();
+      return {
+        status: res.status,
+        first: await reader.read(),
+        next: () => reader.read(),
+        close: () => reader.cancel(),
+      };
     });
-
-    const { reader, controller } = opened;
-    let stop: "idle" | "deadline" | "caller" | undefined;
-    let idleTimer: NodeJS.Timeout | undefined;
-    const deadlineTimer =
-      opts?.deadline === undefined
-        ? undefined
-        : setTimeout(
-            () => {
-              stop ??= "deadline";
-              controller.abort(new AttemptTimeout("deadline"));
-            },
-            Math.max(0, opts.deadline - Date.now()),
-          );
-    const onCaller = () => {
-      stop ??= "caller";
-      controller.abort(opts?.signal?.reason);
-    };
-    opts?.signal?.addEventListener("abort", onCaller, { once: true });
     const bytes = new TextDecoder("utf-8");
-    const content = new ContentDecoder(opened.contentType);
-    let finished = false;
+    let content: ContentDecoder | undefined;
     try {
-      let next = opened.first;
-      while (!next.done) {
-        const text = content.push(bytes.decode(next.value, { stream: true }));
+      for await (const piece of pieces) {
+        content ??= new ContentDecoder(contentType);
+        const text = content.push(bytes.decode(piece, { stream: true }));
         if (text) yield text;
-        idleTimer = setTimeout(() => {
-          stop ??= "idle";
-          controller.abort(new AttemptTimeout("timeout"));
-        }, this.requestTimeoutMs);
-        try {
-          next = await reader.read();
-        } finally {
-          clearTimeout(idleTimer);
-        }
       }
+      content ??= new ContentDecoder(contentType);
       const rest = content.push(bytes.decode()) + content.end();
       if (rest) yield rest;
-      finished = true;
     } catch (err) {
-      if (stop === "caller") throw opts?.signal?.reason ?? err;
-      if (stop) throw streamTimeout(op, stop, this.requestTimeoutMs);
       if (err instanceof ContentStreamError) {
-        throw new NetworkError("network", `${op}: ${err.message}`, { retryable: true });
+        throw this.label(new NetworkError("network", `${op}: ${err.message}`, { retryable: true }));
       }
-      throw this.classify(err, { operation: op, timedOut: false, deadlineHit: false });
-    } finally {
-      clearTimeout(idleTimer);
-      clearTimeout(deadlineTimer);
-      opts?.signal?.removeEventListener("abort", onCaller);
-      if (!finished) {
-        controller.abort();
-        await reader.cancel().catch(() => undefined);
-      }
+      throw err;
     }
   }
 
@@ -403,22 +357,89 @@ export abstract class ProviderClient implements ProviderApi {
     } as unknown as ChatCompletionCreateParamsStreaming;
 
     // Retried only up to the first chunk: once a delta reached the caller, a retry would repeat it.
+    const chunks = this.guardedStream<ChatCompletionChunk>(op, opts, async (attempt, key) => {
+      const { data: stream, response } = await (await this.sdk()).chat.completions
+        .create(body, { signal: attempt.signal, headers: auth(key) })
+        .withResponse();
+      const iterator = stream[Symbol.asyncIterator]();
+      const first = await iterator.next();
+      // An aborted stream also ends quietly: guardedStream reports the abort's reason instead.
+      if (first.done && !attempt.signal.aborted)
+        throw new NetworkError("network", `${op}: stream ended before any data`, { retryable: true });
+      return {
+        status: response.status,
+        first,
+        next: () => iterator.next(),
+        close: () => iterator.return?.() ?? Promise.resolve(),
+      };
+    });
+
+    let finishReason: string | null = null;
+    let usage: ChatUsage | undefined;
+    for await (const chunk of chunks) {
+      usage = normaliseUsage(chunk.usage) ?? usage;
+      // With n > 1 a chunk may carry deltas of several choices; Moonshot also puts usage in a choice.
+      for (const raw of chunk.choices ?? []) {
+        const choice = raw as ChatCompletionChunk.Choice & { usage?: ChatUsage };
+        usage = normaliseUsage(choice.usage) ?? usage;
+        const delta = choice.delta as
+          | { content?: string | null; reasoning_content?: string | null }
+          | undefined;
+        const index = typeof choice.index === "number" ? choice.index : 0;
+        const out: ChatDelta = index === 0 ? {} : { index };
+        if (delta?.content) out.content = delta.content;
+        if (delta?.reasoning_content) out.reasoningContent = delta.reasoning_content;
+        if (choice.finish_reason) {
+          if (index === 0 || finishReason === null) finishReason = choice.finish_reason;
+          out.finishReason = choice.finish_reason;
+        }
+        if (
+          out.content !== undefined ||
+          out.reasoningContent !== undefined ||
+          out.finishReason !== undefined
+        ) {
+          yield out;
+        }
+      }
+    }
+    if (finishReason === null) {
+      throw this.label(
+        new NetworkError("network", `${op}: stream ended before the model finished (no finish_reason)`, {
+          retryable: true,
+        }),
+      );
+    }
+    yield { done: true, finishReason, usage };
+  }
+
+  /**
+   * A streamed response: opening it and reading its first item run under the retry loop like any
+   * call; after that nothing is retried (the caller already has what was yielded), and a stall (no
+   * item for the request timeout), the call's deadline, the caller's signal or a broken connection
+   * ends the stream with a classified error. Stopping early (break/throw) closes the HTTP stream.
+   */
+  private async *guardedStream<T>(
+    op: string,
+    opts: CallOptions | undefined,
+    open: (
+      attempt: AttemptContext,
+      key: string,
+    ) => Promise<{
+      status: number;
+      first: IteratorResult<T>;
+      next: () => Promise<IteratorResult<T>>;
+      close: () => Promise<unknown>;
+    }>,
+  ): AsyncGenerator<T> {
     const opened = await this.call(op, opts, this.requestTimeoutMs, async (ctx, key) => {
       const controller = new AbortController();
       const onAttemptAbort = () => controller.abort(ctx.signal.reason);
       ctx.signal.addEventListener("abort", onAttemptAbort, { once: true });
       try {
-        const { data: stream, response } = await (await this.sdk()).chat.completions
-          .create(body, { signal: controller.signal, headers: auth(key) })
-          .withResponse();
-        ctx.status = response.status;
-        const iterator = stream[Symbol.asyncIterator]();
-        const first = await iterator.next();
-        // The SDK ends a stream quietly when it is aborted: surface why.
+        const stream = await open({ attempt: ctx.attempt, signal: controller.signal }, key);
+        ctx.status = stream.status;
         if (controller.signal.aborted) throw controller.signal.reason;
-        if (first.done)
-          throw new NetworkError("network", `${op}: stream ended before any data`, { retryable: true });
-        return { iterator, first, controller };
+        return { ...stream, controller };
       } catch (err) {
         controller.abort();
         throw err;
@@ -427,7 +448,7 @@ export abstract class ProviderClient implements ProviderApi {
       }
     });
 
-    const { iterator, controller } = opened;
+    const { controller } = opened;
     let stop: "idle" | "deadline" | "caller" | undefined;
     let idleTimer: NodeJS.Timeout | undefined;
     const deadlineTimer =
@@ -445,61 +466,25 @@ export abstract class ProviderClient implements ProviderApi {
       controller.abort(opts?.signal?.reason);
     };
     opts?.signal?.addEventListener("abort", onCaller, { once: true });
-
-    let finishReason: string | null = null;
-    let usage: ChatUsage | undefined;
     let finished = false;
     try {
-      let next: IteratorResult<ChatCompletionChunk> = opened.first;
+      let next = opened.first;
       while (!next.done) {
-        const chunk = next.value;
-        usage = normaliseUsage(chunk.usage) ?? usage;
-        // With n > 1 a chunk may carry deltas of several choices; Moonshot also puts usage in a choice.
-        for (const raw of chunk.choices ?? []) {
-          const choice = raw as ChatCompletionChunk.Choice & { usage?: ChatUsage };
-          usage = normaliseUsage(choice.usage) ?? usage;
-          const delta = choice.delta as
-            | { content?: string | null; reasoning_content?: string | null }
-            | undefined;
-          const index = typeof choice.index === "number" ? choice.index : 0;
-          const out: ChatDelta = index === 0 ? {} : { index };
-          if (delta?.content) out.content = delta.content;
-          if (delta?.reasoning_content) out.reasoningContent = delta.reasoning_content;
-          if (choice.finish_reason) {
-            if (index === 0 || finishReason === null) finishReason = choice.finish_reason;
-            out.finishReason = choice.finish_reason;
-          }
-          if (
-            out.content !== undefined ||
-            out.reasoningContent !== undefined ||
-            out.finishReason !== undefined
-          ) {
-            yield out;
-          }
-        }
+        yield next.value;
         idleTimer = setTimeout(() => {
           stop ??= "idle";
           controller.abort(new AttemptTimeout("timeout"));
         }, this.requestTimeoutMs);
         try {
-          next = await iterator.next();
+          next = await opened.next();
         } finally {
           clearTimeout(idleTimer);
         }
       }
+      // Some streams (the SDK's) end quietly when aborted: say why they ended.
       if (stop === "caller") throw opts?.signal?.reason;
       if (stop) throw streamTimeout(op, stop, this.requestTimeoutMs);
-      if (finishReason === null) {
-        throw new NetworkError(
-          "network",
-          `${op}: stream ended before the model finished (no finish_reason)`,
-          {
-            retryable: true,
-          },
-        );
-      }
       finished = true;
-      yield { done: true, finishReason, usage };
     } catch (err) {
       if (stop === "caller") throw opts?.signal?.reason ?? err;
       if (stop) throw streamTimeout(op, stop, this.requestTimeoutMs);
@@ -508,10 +493,9 @@ export abstract class ProviderClient implements ProviderApi {
       clearTimeout(idleTimer);
       clearTimeout(deadlineTimer);
       opts?.signal?.removeEventListener("abort", onCaller);
-      // The consumer stopped early (break/throw): close the HTTP stream.
       if (!finished) {
         controller.abort();
-        await iterator.return?.().catch(() => undefined);
+        await opened.close().catch(() => undefined);
       }
     }
   }
