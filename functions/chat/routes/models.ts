@@ -8,7 +8,7 @@ import * as z from "zod/mini";
 import { ApiError } from "../../core/chat/errors";
 import { contextLengthOf } from "../../core/chat/models";
 import type { ModelInfo } from "../../core/provider/types";
-import type { ChatAppContext, ChatEnv } from "../app";
+import type { ChatAppContext, ChatEnv } from "../context";
 import { describeRoute, errorResponses, jsonResponse, modelSchema, PROVIDER_ERRORS } from "../openapi";
 
 const modelListSchema = z.object({ object: z.literal("list"), data: z.array(modelSchema) });
