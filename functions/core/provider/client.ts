@@ -30,7 +30,6 @@
 import type { Readable } from "node:stream";
 import type OpenAI from "openai";
 import type {
-  ChatCompletion,
   ChatCompletionChunk,
   ChatCompletionCreateParamsNonStreaming,
   ChatCompletionCreateParamsStreaming,
@@ -48,10 +47,13 @@ import {
   ServerError,
   TimeoutError,
   UploadSourceError,
+  unexpected,
 } from "./errors";
 
 export { extractContent } from "./content-stream";
+export { unexpected } from "./errors";
 
+import { normaliseUsage, toChatResult } from "./chat-result";
 import { buildMultipart } from "./multipart";
 import type { ProviderName } from "./profiles";
 import {
@@ -63,7 +65,6 @@ import {
 } from "./retry";
 import type {
   CallOptions,
-  ChatChoice,
   ChatDelta,
   ChatRequest,
   ChatResult,
@@ -605,66 +606,10 @@ export function auth(key: string): Record<string, string> {
   return { authorization: `Bearer ${key}` };
 }
 
-export function unexpected(operation: string, what: string): ServerError {
-  return new ServerError("server_error", `${operation}: unexpected response from provider: ${what}`, {
-    retryable: false,
-  });
-}
-
 function streamTimeout(op: string, stop: "idle" | "deadline", idleMs: number): TimeoutError {
   return stop === "deadline"
     ? new TimeoutError("timeout", `${op}: call deadline reached while streaming`, { retryable: false })
     : new TimeoutError("timeout", `${op}: no data from the provider for ${idleMs} ms`, { retryable: true });
-}
-
-function normaliseUsage(u: unknown): ChatUsage | undefined {
-  if (!u || typeof u !== "object") return undefined;
-  const o = u as Json;
-  const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : 0);
-  const prompt = num(o.prompt_tokens);
-  const completion = num(o.completion_tokens);
-  const out: ChatUsage = {
-    prompt_tokens: prompt,
-    completion_tokens: completion,
-    total_tokens: num(o.total_tokens) || prompt + completion,
-  };
-  // kimi-k2 models report prompt_tokens_details.cached_tokens, moonshot-v1 models a top-level
-  // cached_tokens: one field here, whichever the provider sent.
-  const details = o.prompt_tokens_details as Json | undefined | null;
-  const detailed = details && typeof details === "object" ? details.cached_tokens : undefined;
-  const cached = typeof detailed === "number" ? detailed : o.cached_tokens;
-  if (typeof cached === "number" && Number.isFinite(cached) && cached >= 0) {
-    out.cached_tokens = Math.min(cached, prompt);
-  }
-  return out;
-}
-
-function toChatResult(op: string, data: ChatCompletion): ChatResult {
-  if (!data.choices?.length) throw unexpected(op, "a chat completion without choices");
-  const choices: ChatChoice[] = data.choices
-    .map((choice, i) => {
-      const message = choice.message as ChatCompletion.Choice["message"] & {
-        reasoning_content?: string | null;
-      };
-      const out: ChatChoice = {
-        index: typeof choice.index === "number" ? choice.index : i,
-        content: message?.content ?? "",
-        finishReason: choice.finish_reason ?? null,
-      };
-      if (message?.reasoning_content) out.reasoningContent = message.reasoning_content;
-      return out;
-    })
-    .sort((a, b) => a.index - b.index);
-  const first = choices[0]!;
-  return {
-    id: data.id,
-    model: data.model,
-    content: first.content,
-    reasoningContent: first.reasoningContent,
-    finishReason: first.finishReason,
-    choices,
-    usage: normaliseUsage(data.usage) ?? { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 },
-  };
 }
 
 /** Any failure of an attempt -> a typed ProviderError (UploadSourceError and foreign bugs pass through). */

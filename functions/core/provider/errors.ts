@@ -117,3 +117,10 @@ export class NotConfiguredError extends ProviderError {
 export class UploadSourceError extends Error {
   override readonly name = "UploadSourceError";
 }
+
+/** A success response without what it must carry (a bug or a contract change on their side). */
+export function unexpected(operation: string, what: string): ServerError {
+  return new ServerError("server_error", `${operation}: unexpected response from provider: ${what}`, {
+    retryable: false,
+  });
+}
