@@ -169,6 +169,17 @@ export class Readers {
     for (const d of this.docs) await d.busy;
   }
 
+  /**
+   * Reads on (until `deadline`) until a search has hit a reader document, while one exists: the index
+   * follows the writes with a lag, and on a loaded machine it may reach a reader document's latest
+   * version only after the writes stopped.
+   */
+  async untilSearchHit(deadline: number): Promise<void> {
+    while (this.r.search.hits === 0 && this.docs.some((d) => d.exists) && Date.now() < deadline) {
+      await sleep(250);
+    }
+  }
+
   async stop(): Promise<ReadersReport> {
     this.stopped = true;
     this.stopping.abort();

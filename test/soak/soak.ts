@@ -677,6 +677,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     }
     chatStop = true;
     await chatLoop;
+    await readers.untilSearchHit(hardDeadline - checkBudgetMs);
     const readersReport = await readers.stop();
     clearInterval(janitorTimer);
     await sweeping;
