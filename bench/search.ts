@@ -103,11 +103,34 @@ export async function main(opts: SearchBenchOptions = {}) {
       objects,
       config: { todoSettleMs: 0 },
     });
+    // The indexer's working memory: heap sampled during the bulk build, over the heap before it (the
+    // corpus texts the seed made are still held; they are the baseline, not the indexer's).
+    gc();
+    const heapBeforeIndex = process.memoryUsage().heapUsed;
+    let indexPeakHeap = heapBeforeIndex;
+    const heapSample = setInterval(() => {
+      indexPeakHeap = Math.max(indexPeakHeap, process.memoryUsage().heapUsed);
+    }, 50);
     const t1 = performance.now();
     let indexRuns = 0;
-    while ((await indexer.run()).todos > 0) indexRuns++;
+    const bulkRuns: { added: number; textMB: number; folded: boolean; ms: number }[] = [];
+    for (;;) {
+      const r = await indexer.run();
+      if (r.todos === 0) break;
+      indexRuns++;
+      bulkRuns.push({
+        added: r.added,
+        textMB: Math.round((r.textBytes / 1048576) * 10) / 10,
+        folded: r.folded,
+        ms: Math.round(r.ms),
+      });
+      indexPeakHeap = Math.max(indexPeakHeap, process.memoryUsage().heapUsed);
+    }
     const indexMs = performance.now() - t1;
-    process.stderr.write(`search bench: indexed in ${Math.round(indexMs)} ms (${indexRuns} runs)\n`);
+    clearInterval(heapSample);
+    process.stderr.write(
+      `search bench: indexed in ${Math.round(indexMs)} ms (${indexRuns} runs: ${JSON.stringify(bulkRuns)})\n`,
+    );
     const textBytes = records.reduce((n, r) => n + (r.textBytes ?? 0), 0);
     const chunkCount = records.reduce((n, r) => n + (r.chunkCount ?? 0), 0);
 
@@ -294,6 +317,11 @@ export async function main(opts: SearchBenchOptions = {}) {
       seedMsPerDocument: seedMs / docs,
       indexMsPerDocument: indexMs / docs,
       indexRuns,
+      /** Each bulk run: documents added, new text, whether it folded (rewrote every segment), time. */
+      bulkRuns,
+      indexFolds: bulkRuns.filter((r) => r.folded).length,
+      /** Peak heap during the bulk build over the heap before it (sampled every 50 ms and after each run). */
+      indexerPeakHeapMB: Math.round((indexPeakHeap - heapBeforeIndex) / 1048576),
       upkeepRatio: indexMs / seedMs,
       coldFirstQuestionMs: Math.round(cold.ms),
       coldBytesRead: coldBytes,
