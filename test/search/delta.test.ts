@@ -11,6 +11,14 @@ import { DynamoDocumentStore } from "../../functions/core/documents/dynamo-store
 import { type IndexerConfig, SearchIndexer } from "../../functions/core/search/indexer";
 import { manifestObjects } from "../../functions/core/search/layout";
 import { IndexSearcher } from "../../functions/core/search/searcher";
+import {
+  addRouted,
+  chunkId,
+  createSegment,
+  loadSegment,
+  routeChunks,
+  TermRouter,
+} from "../../functions/core/search/segments";
 import { type IndexObjects, S3IndexObjects } from "../../functions/core/search/storage";
 import { chunkText } from "../../functions/core/text/chunking";
 import { normalizeTerm, queryTerms, tokenize } from "../../functions/core/text/terms";
@@ -319,6 +327,39 @@ describe("search index delta", () => {
       await searcher2.search({ query: "quill amber bulk-7", limit: 10 }),
       "quill amber bulk-7",
     );
+  });
+
+  it("routing chunks once gives byte-identical segments to MiniSearch's own add, on new and stored segments", () => {
+    const docs = Array.from({ length: 30 }, (_, d) =>
+      chunkText(`${prose(d + 500, 700)} The Zx-${d} and the of quill.`).map((c, i) => ({
+        id: chunkId(d + 1, i),
+        tokens: tokenize(c.text),
+      })),
+    ).flat();
+    const half = Math.floor(docs.length / 2);
+    const first = docs.slice(0, half);
+    const rest = docs.slice(half);
+    for (let s = 0; s < 4; s++) {
+      const plain = new TermRouter(4);
+      plain.setDocuments(docs);
+      const a = createSegment(plain, s);
+      a.addAll(first);
+      const aStored = loadSegment(JSON.stringify(a), plain, s);
+      aStored.addAll(rest);
+
+      const router = new TermRouter(4);
+      const b = createSegment(router, s);
+      addRouted(b, s, routeChunks(first, router));
+      const bStored = loadSegment(JSON.stringify(b), router, s);
+      addRouted(bStored, s, routeChunks(rest, router));
+      expect(JSON.stringify(b)).toBe(JSON.stringify(a));
+      expect(JSON.stringify(bStored)).toBe(JSON.stringify(aStored));
+      // the segment's own add works as before afterwards (its options restored)
+      router.setDocuments(rest.slice(0, 1));
+      bStored.discard(rest[0]!.id);
+      bStored.add(rest[0]!);
+      expect(bStored.documentCount).toBe(aStored.documentCount);
+    }
   });
 
   it("writes bytes per run in proportion to the change, not the corpus (one changed document at 20 and 200 documents)", async () => {

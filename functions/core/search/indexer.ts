@@ -35,7 +35,15 @@ import {
   manifestObjects,
 } from "./layout";
 import { isSearchable } from "./model";
-import { chunkId, createSegment, loadSegment, TermRouter, vacuumIfDirty } from "./segments";
+import {
+  addRouted,
+  chunkId,
+  createSegment,
+  loadSegment,
+  routeChunks,
+  TermRouter,
+  vacuumIfDirty,
+} from "./segments";
 import { type IndexObjects, packJson, unpackJson, unpackText } from "./storage";
 import type { SearchTodo, SearchTodoList } from "./todos";
 
@@ -448,9 +456,9 @@ export class SearchIndexer {
     if (fold) {
       const foldStarted = performance.now();
       const router = new TermRouter(manifest.segments);
-      const docs = delta.documents();
+      // Routed once: each segment pass adds only its own terms (segments.ts addRouted).
+      const routed = routeChunks(delta.documents(), router);
       const tombstones = delta.tombstones(base);
-      router.setDocuments(docs);
       const segmentKeys: string[] = [];
       let chunks = 0;
       for (let s = 0; s < manifest.segments; s++) {
@@ -462,7 +470,7 @@ export class SearchIndexer {
           segment = loadSegment(unpackText(obj.body), router, s);
         } else segment = createSegment(router, s);
         for (const id of tombstones) if (segment.has(id)) segment.discard(id);
-        segment.addAll(docs);
+        addRouted(segment, s, routed);
         await vacuumIfDirty(segment);
         chunks = segment.documentCount;
         const newKey = `segments/${s}/${run}.json.gz`;
