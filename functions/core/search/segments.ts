@@ -145,9 +145,10 @@ const NO_TERMS: string[] = [];
  * tokenising would pass over all its tokens n times (length and routing); routed once, each segment
  * pass handles only its own terms.
  */
-export function routeChunks(docs: readonly SegmentDocument[], router: TermRouter): RoutedChunk[] {
+export function routeChunks(docs: Iterable<SegmentDocument>, router: TermRouter): RoutedChunk[] {
   const n = router.segments;
-  return docs.map((d) => {
+  const out: RoutedChunk[] = [];
+  for (const d of docs) {
     const terms: string[][] = Array.from({ length: n }, () => NO_TERMS);
     for (const raw of d.tokens) {
       const s = router.segmentOfRaw(raw);
@@ -156,8 +157,9 @@ export function routeChunks(docs: readonly SegmentDocument[], router: TermRouter
       if (list === NO_TERMS) terms[s] = [router.termOf(raw)];
       else list.push(router.termOf(raw));
     }
-    return { id: d.id, length: new Set(d.tokens).size, terms };
-  });
+    out.push({ id: d.id, length: new Set(d.tokens).size, terms });
+  }
+  return out;
 }
 
 /** The parts of MiniSearch 7 that `addRouted` steers (not in its typings). */
