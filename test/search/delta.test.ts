@@ -329,6 +329,32 @@ describe("search index delta", () => {
     );
   });
 
+  it("a bulk load does not stall on the previous batch's to-dos, kept for the settle time", async () => {
+    await drain(indexerOn(await newObjects())); // earlier tests' to-dos out of the way
+    await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        store.putDocumentText({ documentId: `sx-${i}`, key: `sx/${i}.txt` }, `${prose(i + 900, 300)} settle`),
+      ),
+    );
+    let clock = Date.now() + 1000;
+    const ix = new SearchIndexer({
+      store,
+      todos: store.searchTodos,
+      objects: await newObjects(),
+      now: () => new Date(clock),
+      config: { segments: 4, maxDocuments: 4, foldDocuments: 3, todoSettleMs: 30_000 },
+    });
+    const added = [];
+    for (let i = 0; i < 3; i++) added.push((await ix.run()).added);
+    // Each run lists past the settling to-dos at the head of the list: 4, 4, then 4 (12 in all).
+    expect(added).toEqual([4, 4, 4]);
+    expect((await store.searchTodos.list(100)).length).toBe(12); // all kept while they settle
+    clock += 31_000;
+    await drain(ix);
+    expect(await store.searchTodos.list(100)).toEqual([]);
+    expect((await ix.readState()).documents.size).toBe(12);
+  });
+
   it("routing chunks once gives byte-identical segments to MiniSearch's own add, on new and stored segments", () => {
     const docs = Array.from({ length: 30 }, (_, d) =>
       chunkText(`${prose(d + 500, 700)} The Zx-${d} and the of quill.`).map((c, i) => ({

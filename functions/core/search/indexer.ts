@@ -259,13 +259,17 @@ export class SearchIndexer {
     // Batch limits: the ordinary batch, or a bulk batch that grows with the index (module comment).
     let maxTextBytes = this.config.maxTextBytes;
     let maxChunks = Number.POSITIVE_INFINITY;
+    let maxChanged = Number.POSITIVE_INFINITY;
     if (todos.length >= this.config.maxDocuments) {
       const bulk = this.bulkLimits(documents.size, manifest.chunks, options.budgetMs);
       if (bulk) {
         report.bulk = true;
         maxTextBytes = bulk.textBytes;
         maxChunks = bulk.chunks;
-        if (bulk.documents > todos.length) todos = await this.deps.todos.list(bulk.documents);
+        // Listed twice the batch: the head of the list may be the previous batch's to-dos, indexed but
+        // kept for `todoSettleMs`; they must not fill the batch (a bulk load would stall on them).
+        maxChanged = bulk.documents;
+        todos = await this.deps.todos.list(2 * bulk.documents);
         report.todos = todos.length;
       }
     }
@@ -274,6 +278,7 @@ export class SearchIndexer {
     const additions: { entry: DocumentEntry; chunks: IndexedChunk[] }[] = [];
     let reservedBytes = 0;
     let reservedChunks = 0;
+    let reservedDocuments = 0;
     let nextNumber = manifest.nextDocNumber;
     const nowMs = this.now().getTime();
     // Records and chunks are read in parallel; decisions are applied in to-do order below. A document
@@ -288,11 +293,13 @@ export class SearchIndexer {
         const bytes = record.textBytes ?? 0;
         const count = record.chunkCount ?? 0;
         if (
-          (reservedBytes > 0 || reservedChunks > 0) &&
-          (reservedBytes + bytes > maxTextBytes || reservedChunks + count > maxChunks)
+          reservedDocuments >= maxChanged ||
+          ((reservedBytes > 0 || reservedChunks > 0) &&
+            (reservedBytes + bytes > maxTextBytes || reservedChunks + count > maxChunks))
         ) {
           return { todo, record, overLimit: true as const };
         }
+        reservedDocuments++;
         reservedBytes += bytes;
         reservedChunks += count;
         const chunks = (await this.deps.store.getChunks(record)).map(
