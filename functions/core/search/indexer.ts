@@ -269,7 +269,7 @@ export class SearchIndexer {
         // Listed twice the batch: the head of the list may be the previous batch's to-dos, indexed but
         // kept for `todoSettleMs`; they must not fill the batch (a bulk load would stall on them).
         maxChanged = bulk.documents;
-        todos = await this.deps.todos.list(2 * bulk.documents);
+        todos = await this.deps.todos.list((this.config.todoSettleMs > 0 ? 2 : 1) * bulk.documents);
         report.todos = todos.length;
       }
     }
