@@ -48,6 +48,22 @@ export interface SearchBenchOptions {
 setFlagsFromString("--expose-gc");
 const gc = runInNewContext("gc") as () => void;
 
+/**
+ * After seconds of synchronous work (the reference ranking over every chunk) the local servers'
+ * keep-alive timers have expired: let them close their idle sockets, and the client see it, before the
+ * next request (else it may write to a socket being closed: ECONNRESET), and retry one that still was.
+ */
+async function afterBlocking<T>(call: () => Promise<T>): Promise<T> {
+  await new Promise((r) => setTimeout(r, 0));
+  await new Promise((r) => setImmediate(r));
+  try {
+    return await call();
+  } catch (err) {
+    if ((err as { code?: string }).code !== "ECONNRESET") throw err;
+    return call();
+  }
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 
 export async function main(opts: SearchBenchOptions = {}) {
@@ -139,6 +155,10 @@ export async function main(opts: SearchBenchOptions = {}) {
     }
     const indexMs = performance.now() - t1;
     clearInterval(heapSample);
+    // Printed as they come (a later failure keeps them).
+    process.stderr.write(
+      `search bench: indexer ${(indexMs / docs).toFixed(1)} ms/document vs seed ${(seedMs / docs).toFixed(1)} ms/document (${(indexMs / seedMs).toFixed(2)}x), live heap ${Math.round((indexLiveHeap - heapBeforeIndex) / 1048576)} MB\n`,
+    );
     process.stderr.write(
       `search bench: indexed in ${Math.round(indexMs)} ms (${indexRuns} runs: ${JSON.stringify(bulkRuns)})\n`,
     );
@@ -262,6 +282,9 @@ export async function main(opts: SearchBenchOptions = {}) {
 
     gc();
     const chatHeapMB = (process.memoryUsage().heapUsed - heapBefore) / 1048576;
+    process.stderr.write(
+      `search bench: cold ${Math.round(cold.ms)} ms reading ${coldBytes} B; warm unscoped ${JSON.stringify(unscoped.map(Math.round))} vs scoped ${JSON.stringify(scoped.map(Math.round))} ms; timings ${JSON.stringify(unscopedTimings)}; chat heap ${Math.round(chatHeapMB)} MB\n`,
+    );
 
     // ---- agreement with today's in-memory ranking over every chunk
     const all: ContextDocument[] = await mapLimit(records, 8, async (record) => ({
@@ -282,17 +305,19 @@ export async function main(opts: SearchBenchOptions = {}) {
         .slice(0, 10)
         .map((r) => `${all[r.doc]!.record.documentId}#${all[r.doc]!.chunks[r.pos]!.index}`);
       const got = new Set(
-        (await searcher.search({ query: question, limit: 10 })).map((h) => `${h.documentId}#${h.chunkIndex}`),
+        (await afterBlocking(() => searcher.search({ query: question, limit: 10 }))).map(
+          (h) => `${h.documentId}#${h.chunkIndex}`,
+        ),
       );
       overlap += want.filter((k) => got.has(k)).length / Math.max(1, want.length);
     }
-    const manifest = await searcher.manifest();
+    const manifest = await afterBlocking(() => searcher.manifest());
 
     // ---- upkeep of one change after the bulk build: one document overwritten (same size), one run.
     // Its bytes written (delta + manifest) should not grow with the corpus; the warm chat side then
     // reads only the new manifest and delta, and patches the segments it holds.
     const changed = records[1 % records.length]!;
-    const changedText = (await store.getChunks(changed))
+    const changedText = (await afterBlocking(() => store.getChunks(changed)))
       .map((c) => c.text)
       .reverse()
       .join("\n\n");
