@@ -20,18 +20,9 @@ let stack: LocalStack;
 let emulator: RunningEmulator;
 let store: DynamoDocumentStore;
 let indexer: SearchIndexer;
-const reads = { whole: 0, byKey: 0, searches: 0 };
-/** While `on`, a scope listing waits for a search to start (at most 5 s) and notes whether one did. */
-const gate = {
-  on: false,
-  searchedFirst: [] as boolean[],
-  started: () => {},
-  searched: Promise.resolve(),
-};
+const reads = { whole: 0, byKey: 0 };
 let app: Hono;
 let noIndexApp: Hono;
-let extraApp: Hono;
-const extraScopes: string[] = [];
 
 const filler = (i: number) =>
   Array.from({ length: 400 }, (_, j) => `Paragraph ${j} of ledger ${i} lists routine cargo entries.`).join(
@@ -65,19 +56,6 @@ beforeAll(async () => {
   while ((await indexer.run()).todos > 0);
   // Counts what the chat reads from the store.
   const counting = Object.assign(Object.create(store) as DynamoDocumentStore, {
-    list: async (q: Parameters<DynamoDocumentStore["list"]>[0]) => {
-      if (gate.on) {
-        let searched = false;
-        await Promise.race([
-          gate.searched.then(() => {
-            searched = true;
-          }),
-          new Promise((r) => setTimeout(r, 5000)),
-        ]);
-        gate.searchedFirst.push(searched);
-      }
-      return store.list(q);
-    },
     getChunks: (r: DocumentRecord) => {
       reads.whole++;
       return store.getChunks(r);
@@ -99,31 +77,12 @@ beforeAll(async () => {
     requireGatewayAuthorizer: false,
     maxDocuments: 10, // stands for the 1,000-document listing limit
   };
-  const searcher = new IndexSearcher({ objects, refreshMs: 0 });
-  const countingSearch = Object.assign(Object.create(searcher) as IndexSearcher, {
-    search: (q: Parameters<IndexSearcher["search"]>[0]) => {
-      reads.searches++;
-      gate.started();
-      return searcher.search(q);
-    },
-  });
-  app = createChatApp({ ...common, store: counting, search: countingSearch }) as unknown as Hono;
+  app = createChatApp({
+    ...common,
+    store: counting,
+    search: new IndexSearcher({ objects, refreshMs: 0 }),
+  }) as unknown as Hono;
   noIndexApp = createChatApp({ ...common, store }) as unknown as Hono;
-  // An index whose table under ledgers/2 holds one more document than the store lists there (as when
-  // a record is processing its next version: listed as skipped, its previous text still indexed).
-  const extraSearch = Object.assign(Object.create(searcher) as IndexSearcher, {
-    documents: async (scope?: Parameters<IndexSearcher["documents"]>[0]) => {
-      const docs = await searcher.documents(scope);
-      if (scope?.prefix !== "ledgers/2") return docs;
-      return [...docs, { ...docs[0]!, documentId: "ledger-extra", key: "ledgers/2x.txt" }];
-    },
-    search: (q: Parameters<IndexSearcher["search"]>[0]) => {
-      reads.searches++;
-      extraScopes.push(q.documentIds ? "documentIds" : "prefix");
-      return searcher.search(q);
-    },
-  });
-  extraApp = createChatApp({ ...common, store, search: extraSearch }) as unknown as Hono;
 });
 afterAll(async () => {
   await Promise.all([stack?.close(), emulator?.close()]);
@@ -157,61 +116,6 @@ describe("chat over the search index", () => {
     expect(reads.byKey).toBeGreaterThanOrEqual(sent);
     expect(reads.byKey).toBeLessThan(body.context.chunksTotal);
     expect(body.sources.every((s) => !s.complete)).toBe(true);
-  });
-
-  it("a listed scope uses the index search started alongside its listing (one search), and not when the listing differs", async () => {
-    reads.searches = 0;
-    gate.searched = new Promise<void>((r) => {
-      gate.started = r;
-    });
-    gate.on = true;
-    // ledgers/1x: 10 documents, within the listing limit (maxDocuments 10): listed record by record,
-    // and the listing is held until a search has started: the search does not wait for the listing.
-    const res = await ask(app, {
-      question: "What is the launch harbour of Project Wexmir?",
-      prefix: "ledgers/1",
-    });
-    gate.on = false;
-    expect(gate.searchedFirst).toEqual([true]);
-    expect(res.status).toBe(200);
-    const body = (await res.json()) as Answer;
-    expect(body.context).toMatchObject({ retrieval: "index", documents: 10 });
-    expect(body.answer).toContain("Tarqua Bay");
-    expect(reads.searches).toBe(1);
-    // The same question over the same scope by document ids (no search ahead) sends the same chunks.
-    const ids = Array.from({ length: 10 }, (_, i) => `ledger-1${i}`);
-    const byIds = (await (
-      await ask(app, { question: "What is the launch harbour of Project Wexmir?", documentIds: ids })
-    ).json()) as Answer;
-    expect(byIds.sources).toEqual(body.sources);
-    expect(reads.searches).toBe(2);
-
-    // One document of the scope rewritten and not indexed yet: the listing differs from the index,
-    // so its text is read (as before); the search made ahead is not used.
-    await store.putDocumentText(
-      { documentId: "ledger-12", key: "ledgers/12.txt" },
-      `${filler(12)} rewritten`,
-    );
-    reads.searches = 0;
-    const stale = (await (
-      await ask(app, { question: "What is the launch harbour of Project Wexmir?", prefix: "ledgers/1" })
-    ).json()) as Answer;
-    expect(stale.context.retrieval).toBe("read");
-    expect(stale.answer).toContain("Tarqua Bay");
-    while ((await indexer.run()).todos > 0);
-  });
-
-  it("the search made ahead is not used when the index holds a document the listing does not", async () => {
-    extraScopes.length = 0;
-    const res = await ask(extraApp, {
-      question: "Which cargo entries does ledger 21 list?",
-      prefix: "ledgers/2",
-    });
-    expect(res.status).toBe(200);
-    const body = (await res.json()) as Answer;
-    expect(body.context).toMatchObject({ retrieval: "index", documents: 4 });
-    expect(extraScopes).toEqual(["prefix", "documentIds"]); // ahead, then again over the listed ids
-    expect(body.sources.every((s) => /^ledger-2[0-3]$/.test(s.documentId))).toBe(true);
   });
 
   it("without an index the same scope is the old 400", async () => {

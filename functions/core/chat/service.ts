@@ -127,23 +127,29 @@ export class ChatService {
     const reader = input.reader ?? this.deps.store;
     const modelId = input.model ?? this.deps.defaultModel;
     // Both in parallel, but a bad model is reported before a bad selection, whichever fails first.
-    const resolving = this.deps.models.resolve(modelId, input.model === undefined);
-    const selecting = this.select(input.selector, reader);
-    // The index search does not wait for the scope's listing (a round trip per 1,000 records): it
-    // starts on the index's own table, and is used if the listing finds exactly those documents.
-    const speculative = this.searchAhead(input, resolving);
-    const [modelResult, selectionResult] = await Promise.allSettled([resolving, selecting]);
+    const [modelResult, selectionResult] = await Promise.allSettled([
+      this.deps.models.resolve(modelId, input.model === undefined),
+      this.select(input.selector, reader),
+    ]);
     if (modelResult.status === "rejected") throw modelResult.reason;
     if (selectionResult.status === "rejected") throw selectionResult.reason;
     const model = modelResult.value;
     const selection = selectionResult.value;
     const t1 = performance.now();
 
-    const { maxTokens, conversationTokens, windowBudget, maxContextTokens, cap, budget } = this.budgets(
-      input,
-      model,
-    );
+    const maxTokens = input.maxTokens ?? Math.min(DEFAULT_MAX_TOKENS, Math.floor(model.contextLength / 4));
+    const conversationTokens = estimateMessagesTokens(input.messages);
+    const windowBudget = documentBudget({
+      contextLength: model.contextLength,
+      maxTokens,
+      conversationTokens,
+    });
     if (windowBudget <= 0) throw tooLong(model, maxTokens, conversationTokens, "estimated");
+    // The caller's (or the deployment's) context budget, when it is tighter than the window.
+    const maxContextTokens =
+      input.maxContextTokens ?? this.deps.maxContextTokens ?? DEFAULT_MAX_CONTEXT_TOKENS;
+    const cap = maxContextTokens < windowBudget ? maxContextTokens : undefined;
+    const budget = cap ?? windowBudget;
 
     const storedEstimate = selection.documents.reduce(
       (n, r) => n + (r.tokenEstimate ?? Number.POSITIVE_INFINITY),
@@ -157,7 +163,7 @@ export class ChatService {
     let t2: number;
     if (useIndex) {
       // Reading is the index search plus the chosen chunks; packing them is part of it.
-      plan = await this.planFromIndex(input, selection, budget, await speculative);
+      plan = await this.planFromIndex(input, selection, budget);
       t2 = performance.now();
     } else {
       // When the stored estimates already say the text will not all fit, rank while reading: each
@@ -259,56 +265,6 @@ export class ChatService {
     };
   }
 
-  /** The output and document budgets of a request (the caller's or deployment's cap when tighter). */
-  private budgets(input: ChatPlanInput, model: ResolvedModel) {
-    const maxTokens = input.maxTokens ?? Math.min(DEFAULT_MAX_TOKENS, Math.floor(model.contextLength / 4));
-    const conversationTokens = estimateMessagesTokens(input.messages);
-    const windowBudget = documentBudget({
-      contextLength: model.contextLength,
-      maxTokens,
-      conversationTokens,
-    });
-    const maxContextTokens =
-      input.maxContextTokens ?? this.deps.maxContextTokens ?? DEFAULT_MAX_CONTEXT_TOKENS;
-    const cap = maxContextTokens < windowBudget ? maxContextTokens : undefined;
-    return {
-      maxTokens,
-      conversationTokens,
-      windowBudget,
-      maxContextTokens,
-      cap,
-      budget: cap ?? windowBudget,
-    };
-  }
-
-  /**
-   * For a scope without document ids: the index search over the index's own table of the scope,
-   * started alongside the scope's listing. `planFromIndex` uses its hits only when the selection is
-   * exactly those documents at those generations and asks for as many hits (then the prefix and the
-   * document-id filters admit the same chunks); otherwise it searches again. Never rejects.
-   */
-  private async searchAhead(
-    input: ChatPlanInput,
-    resolving: Promise<ResolvedModel>,
-  ): Promise<SearchAhead | undefined> {
-    const { search, store } = this.deps;
-    if (!search || !store.getChunksAt || input.selector.documentIds) return undefined;
-    try {
-      const [model, indexed] = await Promise.all([
-        resolving,
-        search.documents({ prefix: input.selector.prefix }),
-      ]);
-      const { windowBudget, budget } = this.budgets(input, model);
-      const tokens = indexed.reduce((n, d) => n + d.tokenEstimate, 0);
-      if (windowBudget <= 0 || indexed.length === 0 || tokens <= budget) return undefined;
-      const want = hitsWanted(indexed, budget);
-      const hits = await search.search({ query: input.query, prefix: input.selector.prefix, limit: want });
-      return { indexed, want, hits };
-    } catch {
-      return undefined; // the ordinary path reports any error
-    }
-  }
-
   /** The documents in scope: listed from the store while few, else the index's table (see maxDocuments). */
   private async select(
     selector: DocumentSelector,
@@ -354,18 +310,17 @@ export class ChatService {
     input: ChatPlanInput,
     selection: Selection & { fromIndex?: boolean },
     budget: number,
-    ahead?: SearchAhead,
   ): Promise<ContextPlan> {
     const search = this.deps.search as SearchIndex;
     const docs = selection.documents;
-    const want = hitsWanted(docs, budget);
+    const chunksInScope = docs.reduce((n, d) => n + (d.chunkCount ?? 0), 0);
+    const tokensInScope = docs.reduce((n, d) => n + (d.tokenEstimate ?? 0), 0);
+    const perChunk = Math.max(1, tokensInScope / Math.max(1, chunksInScope));
+    const want = Math.min(MAX_INDEX_HITS, Math.ceil((budget / perChunk) * 1.3) + 8);
     const scope = selection.fromIndex
       ? { prefix: input.selector.prefix }
       : { documentIds: docs.map((d) => d.documentId) };
-    let hits: SearchHit[] =
-      ahead && ahead.want === want && sameDocuments(ahead.indexed, docs)
-        ? ahead.hits
-        : await search.search({ query: input.query, ...scope, limit: want });
+    let hits: SearchHit[] = await search.search({ query: input.query, ...scope, limit: want });
     if (hits.length === 0) {
       // No searchable words: the beginning of each document, like the in-memory ranking.
       hits = docs.slice(0, want).map((d) => ({
@@ -403,33 +358,6 @@ export class ChatService {
     });
     return ContextPlan.planRanked(documents, order, budget, input.query);
   }
-}
-
-/** An index search started before the scope was listed (ChatService.searchAhead). */
-interface SearchAhead {
-  indexed: IndexedDocument[];
-  want: number;
-  hits: SearchHit[];
-}
-
-/** Chunks asked of the index: the budget's worth at the scope's average chunk size, plus a margin. */
-function hitsWanted(
-  docs: readonly { chunkCount?: number; tokenEstimate?: number }[],
-  budget: number,
-): number {
-  const chunksInScope = docs.reduce((n, d) => n + (d.chunkCount ?? 0), 0);
-  const tokensInScope = docs.reduce((n, d) => n + (d.tokenEstimate ?? 0), 0);
-  const perChunk = Math.max(1, tokensInScope / Math.max(1, chunksInScope));
-  return Math.min(MAX_INDEX_HITS, Math.ceil((budget / perChunk) * 1.3) + 8);
-}
-
-/** The selection is exactly the index's documents, each at the indexed generation. */
-function sameDocuments(indexed: readonly IndexedDocument[], docs: readonly DocumentRecord[]): boolean {
-  if (indexed.length !== docs.length) return false;
-  const generation = new Map(indexed.map((d) => [d.documentId, d.generation]));
-  return docs.every(
-    (d) => d.textGeneration !== undefined && generation.get(d.documentId) === d.textGeneration,
-  );
 }
 
 /** Listed record by record up to this many documents in scope; larger scopes come from the index. */
