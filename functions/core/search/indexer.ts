@@ -157,9 +157,9 @@ export interface IndexRunReport {
 
 export interface IndexRunOptions {
   /**
-   * Time this run may take (ms). A bulk run sizes its batch to fit it, from the cost of this
-   * process's last fold (ms per chunk of base + batch); without a measured fold it takes the
-   * ordinary batch. Undefined: no time limit (benchmarks, tests).
+   * Time this run may take (ms). A bulk run sizes its batch to fit it, from this process's last
+   * folding run (a bound on its cost, see bulkLimits); without one it takes the ordinary batch.
+   * Undefined: no time limit (benchmarks, tests).
    */
   budgetMs?: number;
 }
@@ -194,8 +194,8 @@ export class SearchIndexer {
   readonly config: IndexerConfig;
   private readonly log: LoggerPort;
   private readonly now: () => Date;
-  /** Cost of this process's last fold: ms per chunk of base + batch (sizes bulk runs to a budget). */
-  private foldMsPerChunk?: number;
+  /** This process's last folding run: chunks indexed before it, chunks it added, its time. */
+  private lastFold?: { indexChunks: number; batchChunks: number; ms: number };
 
   constructor(private readonly deps: IndexerDeps) {
     this.config = { ...DEFAULT_INDEXER_CONFIG, ...deps.config };
@@ -396,6 +396,10 @@ export class SearchIndexer {
       }
     }
     report.ms = performance.now() - started;
+    const batchChunks = additions.reduce((n, a) => n + a.chunks.length, 0);
+    if (report.folded && batchChunks > 0) {
+      this.lastFold = { indexChunks: manifest.chunks, batchChunks, ms: report.ms };
+    }
     this.log.info("search index run", { ...report });
     return report;
   }
@@ -413,8 +417,14 @@ export class SearchIndexer {
     const c = this.config;
     let chunks = Number.POSITIVE_INFINITY;
     if (budgetMs !== undefined) {
-      if (this.foldMsPerChunk === undefined) return undefined;
-      chunks = Math.floor(budgetMs / this.foldMsPerChunk) - indexChunks;
+      const last = this.lastFold;
+      if (!last || last.ms <= 0) return undefined;
+      // A folding run costs about a x (chunks indexed) + b x (chunks added), with a <= b (an added
+      // chunk is read, tokenised, added, and then rewritten like the others). Whatever a and b were,
+      // the last run's time T bounds a new run's by T x max(C'/C, (B'+C')/(B+C)); C' is the largest
+      // batch that bound fits in the budget.
+      const { indexChunks: b, batchChunks: c, ms } = last;
+      chunks = Math.floor(Math.min((budgetMs * c) / ms, (budgetMs * (b + c)) / ms - indexChunks));
       if (chunks <= 0) return undefined; // even the index alone does not fit: the ordinary batch
     }
     const documents = Math.min(
@@ -464,7 +474,6 @@ export class SearchIndexer {
     let next: Manifest;
     const now = this.now();
     if (fold) {
-      const foldStarted = performance.now();
       const router = new TermRouter(manifest.segments);
       // Routed once: each segment pass adds only its own terms (segments.ts addRouted).
       const routed = routeChunks(delta.documents(), router);
@@ -490,9 +499,6 @@ export class SearchIndexer {
       const documentsKey = `documents/${run}.json.gz`;
       await put(documentsKey, packJson(encodeDocuments(documents.values())), "application/gzip");
       next = { ...manifest, segmentKeys, documentsKey, deltaKey: "", chunks };
-      // The fold's cost per chunk of the new index; reading the batch comes on top (the handler's
-      // budget is half the time left, which covers it).
-      this.foldMsPerChunk = (performance.now() - foldStarted) / Math.max(1, chunks);
       report.folded = true;
       report.deltaDocuments = 0;
     } else {
