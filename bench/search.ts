@@ -48,6 +48,22 @@ export interface SearchBenchOptions {
 setFlagsFromString("--expose-gc");
 const gc = runInNewContext("gc") as () => void;
 
+/**
+ * After seconds of synchronous work (the reference ranking over every chunk) the local servers'
+ * keep-alive timers have expired: let them close their idle sockets, and the client see it, before the
+ * next request (else it may write to a socket being closed: ECONNRESET), and retry one that still was.
+ */
+async function afterBlocking<T>(call: () => Promise<T>): Promise<T> {
+  await new Promise((r) => setTimeout(r, 0));
+  await new Promise((r) => setImmediate(r));
+  try {
+    return await call();
+  } catch (err) {
+    if ((err as { code?: string }).code !== "ECONNRESET") throw err;
+    return call();
+  }
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 
 export async function main(opts: SearchBenchOptions = {}) {
@@ -97,17 +113,55 @@ export async function main(opts: SearchBenchOptions = {}) {
     );
     const seedMs = performance.now() - t0;
     process.stderr.write(`search bench: seeded ${docs} documents in ${Math.round(seedMs)} ms\n`);
+    // The indexer's live memory: at the first segment write of each fold (the batch routed, one segment
+    // loaded and packed) a forced GC, then the heap over the heap before the bulk build (the corpus
+    // texts the seed made are still held: the baseline, not the indexer's). One GC per fold.
+    gc();
+    const heapBeforeIndex = process.memoryUsage().heapUsed;
+    let indexLiveHeap = heapBeforeIndex;
+    const indexerObjects: typeof objects = Object.assign(Object.create(objects) as typeof objects, {
+      put: async (key: string, body: Buffer, type: string) => {
+        if (key.startsWith("segments/0/")) {
+          gc();
+          indexLiveHeap = Math.max(indexLiveHeap, process.memoryUsage().heapUsed);
+        }
+        return objects.put(key, body, type);
+      },
+    });
     const indexer = new SearchIndexer({
       store,
       todos: store.searchTodos,
-      objects,
+      objects: indexerObjects,
       config: { todoSettleMs: 0 },
     });
+    let indexPeakHeap = heapBeforeIndex;
+    const heapSample = setInterval(() => {
+      indexPeakHeap = Math.max(indexPeakHeap, process.memoryUsage().heapUsed);
+    }, 50);
     const t1 = performance.now();
     let indexRuns = 0;
-    while ((await indexer.run()).todos > 0) indexRuns++;
+    const bulkRuns: { added: number; textMB: number; folded: boolean; ms: number }[] = [];
+    for (;;) {
+      const r = await indexer.run();
+      if (r.todos === 0) break;
+      indexRuns++;
+      bulkRuns.push({
+        added: r.added,
+        textMB: Math.round((r.textBytes / 1048576) * 10) / 10,
+        folded: r.folded,
+        ms: Math.round(r.ms),
+      });
+      indexPeakHeap = Math.max(indexPeakHeap, process.memoryUsage().heapUsed);
+    }
     const indexMs = performance.now() - t1;
-    process.stderr.write(`search bench: indexed in ${Math.round(indexMs)} ms (${indexRuns} runs)\n`);
+    clearInterval(heapSample);
+    // Printed as they come (a later failure keeps them).
+    process.stderr.write(
+      `search bench: indexer ${(indexMs / docs).toFixed(1)} ms/document vs seed ${(seedMs / docs).toFixed(1)} ms/document (${(indexMs / seedMs).toFixed(2)}x), live heap ${Math.round((indexLiveHeap - heapBeforeIndex) / 1048576)} MB\n`,
+    );
+    process.stderr.write(
+      `search bench: indexed in ${Math.round(indexMs)} ms (${indexRuns} runs: ${JSON.stringify(bulkRuns)})\n`,
+    );
     const textBytes = records.reduce((n, r) => n + (r.textBytes ?? 0), 0);
     const chunkCount = records.reduce((n, r) => n + (r.chunkCount ?? 0), 0);
 
@@ -228,6 +282,9 @@ export async function main(opts: SearchBenchOptions = {}) {
 
     gc();
     const chatHeapMB = (process.memoryUsage().heapUsed - heapBefore) / 1048576;
+    process.stderr.write(
+      `search bench: cold ${Math.round(cold.ms)} ms reading ${coldBytes} B; warm unscoped ${JSON.stringify(unscoped.map(Math.round))} vs scoped ${JSON.stringify(scoped.map(Math.round))} ms; timings ${JSON.stringify(unscopedTimings)}; chat heap ${Math.round(chatHeapMB)} MB\n`,
+    );
 
     // ---- agreement with today's in-memory ranking over every chunk
     const all: ContextDocument[] = await mapLimit(records, 8, async (record) => ({
@@ -248,17 +305,19 @@ export async function main(opts: SearchBenchOptions = {}) {
         .slice(0, 10)
         .map((r) => `${all[r.doc]!.record.documentId}#${all[r.doc]!.chunks[r.pos]!.index}`);
       const got = new Set(
-        (await searcher.search({ query: question, limit: 10 })).map((h) => `${h.documentId}#${h.chunkIndex}`),
+        (await afterBlocking(() => searcher.search({ query: question, limit: 10 }))).map(
+          (h) => `${h.documentId}#${h.chunkIndex}`,
+        ),
       );
       overlap += want.filter((k) => got.has(k)).length / Math.max(1, want.length);
     }
-    const manifest = await searcher.manifest();
+    const manifest = await afterBlocking(() => searcher.manifest());
 
     // ---- upkeep of one change after the bulk build: one document overwritten (same size), one run.
     // Its bytes written (delta + manifest) should not grow with the corpus; the warm chat side then
     // reads only the new manifest and delta, and patches the segments it holds.
     const changed = records[1 % records.length]!;
-    const changedText = (await store.getChunks(changed))
+    const changedText = (await afterBlocking(() => store.getChunks(changed)))
       .map((c) => c.text)
       .reverse()
       .join("\n\n");
@@ -294,6 +353,13 @@ export async function main(opts: SearchBenchOptions = {}) {
       seedMsPerDocument: seedMs / docs,
       indexMsPerDocument: indexMs / docs,
       indexRuns,
+      /** Each bulk run: documents added, new text, whether it folded (rewrote every segment), time. */
+      bulkRuns,
+      indexFolds: bulkRuns.filter((r) => r.folded).length,
+      /** Peak heap during the bulk build over the heap before it, garbage included (sampled every 50 ms). */
+      indexerPeakHeapMB: Math.round((indexPeakHeap - heapBeforeIndex) / 1048576),
+      /** Live heap at each fold's first segment write (forced GC) over the heap before: the working set. */
+      indexerLiveHeapMB: Math.round((indexLiveHeap - heapBeforeIndex) / 1048576),
       upkeepRatio: indexMs / seedMs,
       coldFirstQuestionMs: Math.round(cold.ms),
       coldBytesRead: coldBytes,

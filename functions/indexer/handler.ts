@@ -47,7 +47,9 @@ export const handler = async (_event: unknown, context: Context): Promise<Indexe
   try {
     try {
       for (;;) {
-        last = await indexer.run();
+        // A bulk run sizes its batch to half the time left (less a margin): an estimate off by 2x still
+        // ends before the timeout, which would otherwise retry the same oversized batch.
+        last = await indexer.run({ budgetMs: Math.max(0, (end - Date.now() - 10_000) / 2) });
         total.runs++;
         total.added += last.added;
         total.removed += last.removed;

@@ -11,6 +11,14 @@ import { DynamoDocumentStore } from "../../functions/core/documents/dynamo-store
 import { type IndexerConfig, SearchIndexer } from "../../functions/core/search/indexer";
 import { manifestObjects } from "../../functions/core/search/layout";
 import { IndexSearcher } from "../../functions/core/search/searcher";
+import {
+  addRouted,
+  chunkId,
+  createSegment,
+  loadSegment,
+  routeChunks,
+  TermRouter,
+} from "../../functions/core/search/segments";
 import { type IndexObjects, S3IndexObjects } from "../../functions/core/search/storage";
 import { chunkText } from "../../functions/core/text/chunking";
 import { normalizeTerm, queryTerms, tokenize } from "../../functions/core/text/terms";
@@ -63,7 +71,7 @@ async function drain(ix: SearchIndexer) {
     reports.push(r);
     if (r.todos === 0) return reports;
   }
-  throw new Error("the indexer did not drain its to-dos");
+  throw new Error(`the indexer did not drain its to-dos: ${JSON.stringify(reports.slice(-2))}`);
 }
 
 /** Objects whose put throws at the `crashAt`-th write. */
@@ -245,6 +253,140 @@ describe("search index delta", () => {
     expect((await objects.list()).map((o) => o.key).filter((k) => !live.has(k))).toEqual([]);
     for (const q of ["narwhal", "puffin", "walrus"])
       expect((await searcher.search({ query: q, limit: 5 })).length).toBe(1);
+  });
+
+  it("a bulk load folds a logarithmic number of times (batches grow with the index), with exact scores; a time budget and the text cap bound a bulk run", async () => {
+    const K = 48;
+    const texts = new Map<string, string>();
+    for (let i = 0; i < K; i += 12) {
+      await Promise.all(
+        Array.from({ length: 12 }, (_, j) => {
+          const id = `gx-${i + j}`;
+          const text = `${prose(i + j + 300, 400)} bulk-${i + j} quill`;
+          texts.set(id, text);
+          return store.putDocumentText({ documentId: id, key: `gx/${id}.txt` }, text);
+        }),
+      );
+    }
+    const ids = [...texts.keys()];
+    const bulkLoad = async (config: Partial<IndexerConfig>) => {
+      await drain(indexerOn(await newObjects())); // earlier tests' to-dos out of the way
+      for (const id of ids) await store.searchTodos.note(id, new Date(0)); // its write has landed
+      const objects = await newObjects();
+      const reports = await drain(indexerOn(objects, { maxDocuments: 4, foldDocuments: 3, ...config }));
+      return { objects, reports, folds: reports.filter((r) => r.folded).length };
+    };
+
+    // Batches of 4, 4, 8, 16, 16 (the index doubles each run): 5 folds, against 12 with fixed batches.
+    const growing = await bulkLoad({});
+    const fixed = await bulkLoad({ bulkGrowth: 0 });
+    console.log(
+      `bulk load of ${K} documents in batches of 4: ${growing.folds} folds growing, ${fixed.folds} fixed`,
+    );
+    expect(fixed.folds).toBe(K / 4);
+    expect(growing.folds).toBeLessThanOrEqual(Math.ceil(Math.log2(K / 4)) + 1);
+    expect(growing.reports.filter((r) => r.added > 0).map((r) => r.added)).toEqual([4, 4, 8, 16, 16]);
+    const searcher = new IndexSearcher({ objects: growing.objects, refreshMs: 0 });
+    for (const q of ["quill amber bulk-7", "cobalt fjord lumen", "bulk-47 marsh"]) {
+      expectExactScores(texts, await searcher.search({ query: q, limit: 10 }), q);
+      const other = new IndexSearcher({ objects: fixed.objects, refreshMs: 0 });
+      expect(await other.search({ query: q, limit: 10 })).toEqual(
+        await searcher.search({ query: q, limit: 10 }),
+      );
+    }
+
+    // A time budget: no fold measured yet in this process -> the ordinary batch; after one, the
+    // batch is what the budget holds (a budget too small for the index alone: the ordinary batch).
+    await drain(indexerOn(await newObjects()));
+    for (const id of ids) await store.searchTodos.note(id, new Date(0)); // its write has landed
+    const objects = await newObjects();
+    const ix = indexerOn(objects, { maxDocuments: 4, foldDocuments: 3 });
+    const first = await ix.run({ budgetMs: 60_000 });
+    expect([first.bulk, first.added]).toEqual([false, 4]);
+    // As long as the last folding run took: the index alone would fill it (the bound in bulkLimits).
+    const tight = await ix.run({ budgetMs: first.ms });
+    expect([tight.bulk, tight.added]).toEqual([false, 4]);
+    const roomy = await ix.run({ budgetMs: 600_000 });
+    expect([roomy.bulk, roomy.added]).toEqual([true, 8]);
+    // The bulk text cap: a run takes documents up to it (at least one).
+    const capped = await indexerOn(objects, {
+      maxDocuments: 4,
+      foldDocuments: 3,
+      maxTextBytes: 1,
+      bulkMaxTextBytes: first.textBytes / 2,
+    }).run();
+    expect(capped.bulk).toBe(true);
+    expect(capped.added).toBeGreaterThanOrEqual(1);
+    expect(capped.added).toBeLessThan(4);
+    expect(capped.textBytes).toBeLessThanOrEqual(
+      Math.max(first.textBytes / 2, capped.textBytes / capped.added),
+    );
+    await drain(ix);
+    const searcher2 = new IndexSearcher({ objects, refreshMs: 0 });
+    expectExactScores(
+      texts,
+      await searcher2.search({ query: "quill amber bulk-7", limit: 10 }),
+      "quill amber bulk-7",
+    );
+  });
+
+  it("a bulk load does not stall on the previous batch's to-dos, kept for the settle time", async () => {
+    await drain(indexerOn(await newObjects())); // earlier tests' to-dos out of the way
+    await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        store.putDocumentText({ documentId: `sx-${i}`, key: `sx/${i}.txt` }, `${prose(i + 900, 300)} settle`),
+      ),
+    );
+    let clock = Date.now() + 1000;
+    const ix = new SearchIndexer({
+      store,
+      todos: store.searchTodos,
+      objects: await newObjects(),
+      now: () => new Date(clock),
+      config: { segments: 4, maxDocuments: 4, foldDocuments: 3, todoSettleMs: 30_000 },
+    });
+    const added = [];
+    for (let i = 0; i < 3; i++) added.push((await ix.run()).added);
+    // Each run lists past the settling to-dos at the head of the list: 4, 4, then 4 (12 in all).
+    expect(added).toEqual([4, 4, 4]);
+    expect((await store.searchTodos.list(100)).length).toBe(12); // all kept while they settle
+    clock += 31_000;
+    await drain(ix);
+    expect(await store.searchTodos.list(100)).toEqual([]);
+    expect((await ix.readState()).documents.size).toBe(12);
+  });
+
+  it("routing chunks once gives byte-identical segments to MiniSearch's own add, on new and stored segments", () => {
+    const docs = Array.from({ length: 30 }, (_, d) =>
+      chunkText(`${prose(d + 500, 700)} The Zx-${d} and the of quill.`).map((c, i) => ({
+        id: chunkId(d + 1, i),
+        tokens: tokenize(c.text),
+      })),
+    ).flat();
+    const half = Math.floor(docs.length / 2);
+    const first = docs.slice(0, half);
+    const rest = docs.slice(half);
+    for (let s = 0; s < 4; s++) {
+      const plain = new TermRouter(4);
+      plain.setDocuments(docs);
+      const a = createSegment(plain, s);
+      a.addAll(first);
+      const aStored = loadSegment(JSON.stringify(a), plain, s);
+      aStored.addAll(rest);
+
+      const router = new TermRouter(4);
+      const b = createSegment(router, s);
+      addRouted(b, s, routeChunks(first, router));
+      const bStored = loadSegment(JSON.stringify(b), router, s);
+      addRouted(bStored, s, routeChunks(rest, router));
+      expect(JSON.stringify(b)).toBe(JSON.stringify(a));
+      expect(JSON.stringify(bStored)).toBe(JSON.stringify(aStored));
+      // the segment's own add works as before afterwards (its options restored)
+      router.setDocuments(rest.slice(0, 1));
+      bStored.discard(rest[0]!.id);
+      bStored.add(rest[0]!);
+      expect(bStored.documentCount).toBe(aStored.documentCount);
+    }
   });
 
   it("writes bytes per run in proportion to the change, not the corpus (one changed document at 20 and 200 documents)", async () => {

@@ -50,8 +50,6 @@ export class IndexDelta {
   readonly chunks = new Map<number, string>();
   /** Characters of token text held (the fold threshold's size measure). */
   textChars = 0;
-  /** Token arrays of chunks added in this process (a fold reuses them instead of splitting again). */
-  private readonly arrays = new Map<number, string[]>();
 
   static decode(obj: DeltaObject): IndexDelta {
     const d = new IndexDelta();
@@ -101,25 +99,23 @@ export class IndexDelta {
     else this.entries.delete(documentId);
   }
 
-  /** Adds a document's new entry and its chunks' raw tokens. */
-  add(entry: DocumentEntry, chunks: readonly SegmentDocument[]): void {
+  /** Adds a document's new entry and its chunks' raw tokens (joined by single spaces). */
+  add(entry: DocumentEntry, chunks: readonly { id: number; joined: string }[]): void {
     const had = this.entries.get(entry.documentId);
     if (had) this.dropChunks(had);
     this.entries.set(entry.documentId, entry);
     for (const c of chunks) {
-      const joined = c.tokens.join(" ");
-      this.chunks.set(c.id, joined);
-      this.arrays.set(c.id, c.tokens);
-      this.textChars += joined.length;
+      this.chunks.set(c.id, c.joined);
+      this.textChars += c.joined.length;
     }
   }
 
-  /** The delta's chunks as segment documents (token arrays). */
-  documents(): SegmentDocument[] {
-    return [...this.chunks].map(([id, joined]) => ({
-      id,
-      tokens: this.arrays.get(id) ?? splitTokens(joined),
-    }));
+  /**
+   * The delta's chunks as segment documents, split one at a time as they are consumed: a bulk fold
+   * holds the joined strings (about the text's size), not every token array at once (~5x).
+   */
+  *documents(): Generator<SegmentDocument> {
+    for (const [id, joined] of this.chunks) yield { id, tokens: splitTokens(joined) };
   }
 
   private dropChunks(entry: DocumentEntry): void {
@@ -129,7 +125,6 @@ export class IndexDelta {
       if (joined === undefined) continue;
       this.textChars -= joined.length;
       this.chunks.delete(id);
-      this.arrays.delete(id);
     }
   }
 }

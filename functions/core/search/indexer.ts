@@ -11,12 +11,15 @@
  * `foldTextChars` or `foldDocuments`, the run folds it into new base segments (every segment
  * rewritten, as a bulk load does), so a reader's patch work and the delta's size stay bounded.
  * Runs batch: up to `maxDocuments` to-dos or `maxTextBytes` of new text each; the rest waits for the
- * next run. Exactly one run at a time is the deployment's job (a FIFO queue with one message group in
+ * next run. A bulk load (more to-dos than one batch) takes batches that grow with the index
+ * (`bulkGrowth` x its documents, up to `bulkMaxDocuments` / `bulkMaxTextBytes` and the run's time
+ * budget): each bulk run folds, so fixed batches would rewrite the whole index N / 500 times for N
+ * documents (quadratic); growing ones fold about log2(N / 500) times until the caps bind. Exactly one run at a time is the deployment's job (a FIFO queue with one message group in
  * AWS, one local queue worker in `npm start`); the manifest holds no lock.
  */
 import { randomUUID } from "node:crypto";
 import { mapLimit } from "../chat/selection";
-import type { DocumentReader, DocumentRecord, TextChunk } from "../documents/model";
+import type { DocumentReader, DocumentRecord } from "../documents/model";
 import { type LoggerPort, silentLogger } from "../runtime/telemetry";
 import { tokenize } from "../text/terms";
 import { type DeltaObject, IndexDelta } from "./delta";
@@ -32,7 +35,15 @@ import {
   manifestObjects,
 } from "./layout";
 import { isSearchable } from "./model";
-import { chunkId, createSegment, loadSegment, TermRouter, vacuumIfDirty } from "./segments";
+import {
+  addRouted,
+  chunkId,
+  createSegment,
+  loadSegment,
+  routeChunks,
+  TermRouter,
+  vacuumIfDirty,
+} from "./segments";
 import { type IndexObjects, packJson, unpackJson, unpackText } from "./storage";
 import type { SearchTodo, SearchTodoList } from "./todos";
 
@@ -67,6 +78,20 @@ export interface IndexerConfig {
   /** ...or once it names this many documents. @default 1000 */
   foldDocuments: number;
   /**
+   * Bulk load (the to-do list is longer than `maxDocuments`): a run takes up to this many times the
+   * index's document count in to-dos (at least `maxDocuments`), so the folds of a bulk load rewrite a
+   * geometrically growing index a logarithmic number of times. @default 1
+   */
+  bulkGrowth: number;
+  /** Cap of a bulk run's to-dos. @default 20000 */
+  bulkMaxDocuments: number;
+  /**
+   * Cap of a bulk run's new text (UTF-8 bytes). Memory: the batch's tokens (joined, about the text's
+   * size, then routed) next to one segment at a time; measured live heap 415 MB for a 128 MiB batch
+   * into a 437 MB index (bench/search.ts at 10,000 documents), in the 2 GB function. @default 128 MiB
+   */
+  bulkMaxTextBytes: number;
+  /**
    * An object no manifest names (a run crashed before its manifest) is deleted by a later run once
    * it is this old; a run in progress is never that slow. @default 1 hour
    */
@@ -83,6 +108,9 @@ export const DEFAULT_INDEXER_CONFIG: IndexerConfig = {
   readConcurrency: 8,
   foldTextChars: 4 * 1024 * 1024,
   foldDocuments: 1000,
+  bulkGrowth: 1,
+  bulkMaxDocuments: 20_000,
+  bulkMaxTextBytes: 128 * 1024 * 1024,
   orphanGraceMs: 60 * 60_000,
 };
 
@@ -120,7 +148,20 @@ export interface IndexRunReport {
   bytesWritten: number;
   /** Objects no manifest names that this run deleted (left by a crashed run). */
   orphansDeleted: number;
+  /** Whether the run took a bulk batch (its to-do list was longer than `maxDocuments`). */
+  bulk: boolean;
+  /** New text this run indexed (UTF-8 bytes). */
+  textBytes: number;
   ms: number;
+}
+
+export interface IndexRunOptions {
+  /**
+   * Time this run may take (ms). A bulk run sizes its batch to fit it, from this process's last
+   * folding run (a bound on its cost, see bulkLimits); without one it takes the ordinary batch.
+   * Undefined: no time limit (benchmarks, tests).
+   */
+  budgetMs?: number;
 }
 
 /** What is stored: the manifest, the base document table and the delta over it. */
@@ -130,6 +171,17 @@ export interface IndexState {
   delta: IndexDelta;
   /** base + delta: what the index holds now. */
   documents: Map<string, DocumentEntry>;
+}
+
+/**
+ * A chunk read for indexing: its raw tokens (tokenised once per run, held joined by single spaces:
+ * about the text's size, where the token arrays are ~5x), UTF-8 size and token estimate.
+ */
+interface IndexedChunk {
+  index: number;
+  joined: string;
+  bytes: number;
+  estimate: number;
 }
 
 interface Planned {
@@ -142,6 +194,8 @@ export class SearchIndexer {
   readonly config: IndexerConfig;
   private readonly log: LoggerPort;
   private readonly now: () => Date;
+  /** This process's last folding run: chunks indexed before it, chunks it added, its time. */
+  private lastFold?: { indexChunks: number; batchChunks: number; ms: number };
 
   constructor(private readonly deps: IndexerDeps) {
     this.config = { ...DEFAULT_INDEXER_CONFIG, ...deps.config };
@@ -172,9 +226,9 @@ export class SearchIndexer {
   }
 
   /** One run; see the module comment. Returns what it did. */
-  async run(): Promise<IndexRunReport> {
+  async run(options: IndexRunOptions = {}): Promise<IndexRunReport> {
     const started = performance.now();
-    const todos = await this.deps.todos.list(this.config.maxDocuments);
+    let todos = await this.deps.todos.list(this.config.maxDocuments);
     const report: IndexRunReport = {
       todos: todos.length,
       added: 0,
@@ -189,6 +243,8 @@ export class SearchIndexer {
       deltaDocuments: 0,
       bytesWritten: 0,
       orphansDeleted: 0,
+      bulk: false,
+      textBytes: 0,
       ms: 0,
     };
     if (todos.length === 0) {
@@ -200,24 +256,66 @@ export class SearchIndexer {
     report.version = manifest.version;
     report.deltaDocuments = state.delta.size;
 
+    // Batch limits: the ordinary batch, or a bulk batch that grows with the index (module comment).
+    let maxTextBytes = this.config.maxTextBytes;
+    let maxChunks = Number.POSITIVE_INFINITY;
+    let maxChanged = Number.POSITIVE_INFINITY;
+    if (todos.length >= this.config.maxDocuments) {
+      const bulk = this.bulkLimits(documents.size, manifest.chunks, options.budgetMs);
+      if (bulk) {
+        report.bulk = true;
+        maxTextBytes = bulk.textBytes;
+        maxChunks = bulk.chunks;
+        // Listed twice the batch: the head of the list may be the previous batch's to-dos, indexed but
+        // kept for `todoSettleMs`; they must not fill the batch (a bulk load would stall on them).
+        maxChanged = bulk.documents;
+        todos = await this.deps.todos.list((this.config.todoSettleMs > 0 ? 2 : 1) * bulk.documents);
+        report.todos = todos.length;
+      }
+    }
+
     const removals: DocumentEntry[] = [];
-    const additions: { entry: DocumentEntry; chunks: TextChunk[] }[] = [];
-    let textBytes = 0;
+    const additions: { entry: DocumentEntry; chunks: IndexedChunk[] }[] = [];
+    let reservedBytes = 0;
+    let reservedChunks = 0;
+    let reservedDocuments = 0;
     let nextNumber = manifest.nextDocNumber;
     const nowMs = this.now().getTime();
-    // Records and chunks are read in parallel; decisions are applied in to-do order below.
+    // Records and chunks are read in parallel; decisions are applied in to-do order below. A document
+    // whose text would pass the batch's limits is not read (deferred; at least one always is). Chunks
+    // are tokenised as they arrive, so the batch's text itself is not held.
     const reads = await mapLimit(todos, this.config.readConcurrency, async (todo) => {
       try {
         const record = await this.deps.store.getState(todo.documentId);
-        const chunks =
-          isSearchable(record) && this.differs(documents.get(todo.documentId), record)
-            ? await this.deps.store.getChunks(record)
-            : undefined;
+        if (!isSearchable(record) || !this.differs(documents.get(todo.documentId), record)) {
+          return { todo, record, chunks: undefined };
+        }
+        const bytes = record.textBytes ?? 0;
+        const count = record.chunkCount ?? 0;
+        if (
+          reservedDocuments >= maxChanged ||
+          ((reservedBytes > 0 || reservedChunks > 0) &&
+            (reservedBytes + bytes > maxTextBytes || reservedChunks + count > maxChunks))
+        ) {
+          return { todo, record, overLimit: true as const };
+        }
+        reservedDocuments++;
+        reservedBytes += bytes;
+        reservedChunks += count;
+        const text = await this.deps.store.getChunks(record);
         // getChunks follows a text replaced while it is read (or throws when none is left): index
         // only the generation the record names; a newer one has its own to-do.
-        if (chunks?.some((c) => c.generation !== record?.textGeneration)) {
+        if (text.some((c) => c.generation !== record.textGeneration)) {
           throw new Error("the document's text changed while it was read");
         }
+        const chunks = text.map(
+          (c): IndexedChunk => ({
+            index: c.index,
+            joined: tokenize(c.text).join(" "),
+            bytes: Buffer.byteLength(c.text, "utf8"),
+            estimate: c.tokens,
+          }),
+        );
         return { todo, record, chunks };
       } catch (err) {
         this.log.warn("search index: could not read a document; retried next run", {
@@ -233,11 +331,11 @@ export class SearchIndexer {
         report.deferred++;
         continue;
       }
-      const { todo, record, chunks } = read;
-      if (textBytes > 0 && textBytes >= this.config.maxTextBytes && chunks) {
+      if ("overLimit" in read) {
         report.deferred++;
         continue; // next run
       }
+      const { todo, record, chunks } = read;
       // The write this to-do announced has landed once the record is at least as new as the to-do.
       const age = nowMs - Date.parse(todo.at);
       const landed =
@@ -266,11 +364,11 @@ export class SearchIndexer {
           key: record.key,
           generation: record.textGeneration,
           chunkCount: chunks.length,
-          tokenEstimate: record.tokenEstimate ?? chunks.reduce((n, c) => n + c.tokens, 0),
+          tokenEstimate: record.tokenEstimate ?? chunks.reduce((n, c) => n + c.estimate, 0),
         };
         documents.set(entry.documentId, entry);
         additions.push({ entry, chunks });
-        for (const c of chunks) textBytes += Buffer.byteLength(c.text, "utf8");
+        for (const c of chunks) report.textBytes += c.bytes;
         report.added++;
       }
       planned.push({ todo, complete: landed });
@@ -304,8 +402,42 @@ export class SearchIndexer {
       }
     }
     report.ms = performance.now() - started;
+    const batchChunks = additions.reduce((n, a) => n + a.chunks.length, 0);
+    if (report.folded && batchChunks > 0) {
+      this.lastFold = { indexChunks: manifest.chunks, batchChunks, ms: report.ms };
+    }
     this.log.info("search index run", { ...report });
     return report;
+  }
+
+  /**
+   * A bulk run's limits: `bulkGrowth` x the index's documents (at least the ordinary batch), within
+   * the bulk caps and, given a time budget, within what this process's last fold says fits it.
+   * Undefined: take the ordinary batch (a budget but no fold measured yet in this process).
+   */
+  private bulkLimits(
+    indexDocuments: number,
+    indexChunks: number,
+    budgetMs: number | undefined,
+  ): { documents: number; textBytes: number; chunks: number } | undefined {
+    const c = this.config;
+    let chunks = Number.POSITIVE_INFINITY;
+    if (budgetMs !== undefined) {
+      const last = this.lastFold;
+      if (!last || last.ms <= 0) return undefined;
+      // A folding run costs about a x (chunks indexed) + b x (chunks added), with a <= b (an added
+      // chunk is read, tokenised, added, and then rewritten like the others). Whatever a and b were,
+      // the last run's time T bounds a new run's by T x max(C'/C, (B'+C')/(B+C)); C' is the largest
+      // batch that bound fits in the budget.
+      const { indexChunks: b, batchChunks: c, ms } = last;
+      chunks = Math.floor(Math.min((budgetMs * c) / ms, (budgetMs * (b + c)) / ms - indexChunks));
+      if (chunks <= 0) return undefined; // even the index alone does not fit: the ordinary batch
+    }
+    const documents = Math.min(
+      c.bulkMaxDocuments,
+      Math.max(c.maxDocuments, Math.floor(c.bulkGrowth * indexDocuments)),
+    );
+    return { documents, textBytes: Math.max(c.maxTextBytes, c.bulkMaxTextBytes), chunks };
   }
 
   private differs(
@@ -322,7 +454,7 @@ export class SearchIndexer {
   private async write(
     state: IndexState,
     removals: DocumentEntry[],
-    additions: { entry: DocumentEntry; chunks: TextChunk[] }[],
+    additions: { entry: DocumentEntry; chunks: IndexedChunk[] }[],
     nextDocNumber: number,
     report: IndexRunReport,
   ): Promise<Manifest> {
@@ -334,10 +466,10 @@ export class SearchIndexer {
     };
     for (const have of removals) delta.remove(have.documentId, base.has(have.documentId));
     for (const { entry, chunks } of additions) {
-      // Tokenised once; each segment keeps only its own terms of the same token arrays.
+      // Tokenised once, when read; a fold routes each chunk to its segments once (segments.ts).
       delta.add(
         entry,
-        chunks.map((c) => ({ id: chunkId(entry.number, c.index), tokens: tokenize(c.text) })),
+        chunks.map((c) => ({ id: chunkId(entry.number, c.index), joined: c.joined })),
       );
     }
     const fold =
@@ -349,9 +481,9 @@ export class SearchIndexer {
     const now = this.now();
     if (fold) {
       const router = new TermRouter(manifest.segments);
-      const docs = delta.documents();
+      // Routed once: each segment pass adds only its own terms (segments.ts addRouted).
+      const routed = routeChunks(delta.documents(), router);
       const tombstones = delta.tombstones(base);
-      router.setDocuments(docs);
       const segmentKeys: string[] = [];
       let chunks = 0;
       for (let s = 0; s < manifest.segments; s++) {
@@ -363,7 +495,7 @@ export class SearchIndexer {
           segment = loadSegment(unpackText(obj.body), router, s);
         } else segment = createSegment(router, s);
         for (const id of tombstones) if (segment.has(id)) segment.discard(id);
-        segment.addAll(docs);
+        addRouted(segment, s, routed);
         await vacuumIfDirty(segment);
         chunks = segment.documentCount;
         const newKey = `segments/${s}/${run}.json.gz`;

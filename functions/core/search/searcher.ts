@@ -19,11 +19,14 @@ import {
 } from "./layout";
 import type { IndexedDocument, SearchHit, SearchIndex, SearchQuery, SearchScope } from "./model";
 import {
+  addRouted,
   chunkIndexOf,
   combine,
   docNumberOf,
   loadSegment,
   type PartialScore,
+  type RoutedChunk,
+  routeChunks,
   type SegmentDocument,
   searchSegment,
   segmentOf,
@@ -75,12 +78,16 @@ interface PatchDelta {
   chunks: ReadonlyMap<number, string>;
   /** Base chunk ids the delta replaced or removed. */
   tombstones: number[];
+  /** The delta's chunks routed to segments, filled as patches need them (each chunk routed once). */
+  routed: Map<number, RoutedChunk>;
 }
 
-const NO_DELTA: PatchDelta = { key: "", chunks: new Map(), tombstones: [] };
+const NO_DELTA: PatchDelta = { key: "", chunks: new Map(), tombstones: [], routed: new Map() };
 
 /** A cached segment and what of the deltas it holds. */
 interface CachedSegment {
+  /** Its term partition. */
+  index: number;
   segment: Promise<Segment>;
   loaded?: Segment;
   bytes: number;
@@ -268,7 +275,7 @@ export class IndexSearcher implements SearchIndex {
         this.stats.bytesLoaded += obj.body.length;
         d = IndexDelta.decode(unpackJson<DeltaObject>(obj.body));
       }
-      delta = { key: deltaKey, chunks: d.chunks, tombstones: d.tombstones(base) };
+      delta = { key: deltaKey, chunks: d.chunks, tombstones: d.tombstones(base), routed: new Map() };
       table = new DocumentTable([...d.merge(base.values()).values()].sort(byKey));
     }
     // Segments the new manifest no longer names can go (a query still running keeps its own reference).
@@ -302,17 +309,22 @@ export class IndexSearcher implements SearchIndex {
       if (segment.has(id)) segment.discard(id);
       entry.discarded.add(id);
     }
-    const docs: SegmentDocument[] = [];
+    // Each delta chunk is routed once (the first segment that needs it), then added to every segment
+    // with only that segment's terms (segments.ts addRouted), in the delta's order.
+    const docs: RoutedChunk[] = [];
     for (const [id, joined] of delta.chunks) {
       if (entry.added.has(id)) continue;
-      docs.push({ id, tokens: splitTokens(joined) });
-      entry.added.add(id);
+      let routed = delta.routed.get(id);
+      if (!routed) {
+        const doc: SegmentDocument = { id, tokens: splitTokens(joined) };
+        routed = routeChunks([doc], this.routerFor(state.manifest.segments))[0]!;
+        delta.routed.set(id, routed);
+      }
+      docs.push(routed);
     }
     if (docs.length) {
-      const router = this.routerFor(state.manifest.segments);
-      router.setDocuments(docs);
-      segment.addAll(docs);
-      router.setDocuments([]);
+      addRouted(segment, entry.index, docs);
+      for (const d of docs) entry.added.add(d.id);
       this.stats.chunksPatched += docs.length;
     }
     entry.version = state.manifest.version;
@@ -339,6 +351,7 @@ export class IndexSearcher implements SearchIndex {
     }
     const entry: CachedSegment = {
       segment: this.loadSegment(key, segments, s),
+      index: s,
       bytes: 0,
       version: 0,
       added: new Set(),

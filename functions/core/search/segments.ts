@@ -52,6 +52,11 @@ export class TermRouter {
 
   /** The normalised term if `raw` belongs to `segment`, else null (stop words belong to none). */
   termIn(raw: string, segment: number): string | null {
+    return this.segmentOfRaw(raw) === segment ? (this.normal.get(raw) as string) : null;
+  }
+
+  /** The segment of a raw token's normalised term; -1 for a stop word. */
+  segmentOfRaw(raw: string): number {
     let s = this.cache.get(raw);
     if (s === undefined) {
       const term = normalizeTerm(raw);
@@ -59,7 +64,12 @@ export class TermRouter {
       this.cache.set(raw, s);
       if (term !== null) this.normal.set(raw, term);
     }
-    return s === segment ? (this.normal.get(raw) as string) : null;
+    return s;
+  }
+
+  /** The normalised term of a raw token `segmentOfRaw` placed in a segment. */
+  termOf(raw: string): string {
+    return this.normal.get(raw) as string;
   }
 
   /** The chunks about to be added: each segment pass takes their token arrays from here. */
@@ -117,6 +127,81 @@ export function loadSegment(json: string, router?: TermRouter, segment = 0): Seg
     json,
     optionsFor(router ? (raw) => router.termIn(raw, segment) : (t) => t, router),
   );
+}
+
+/** A chunk routed once per run: its BM25 length and, per segment, its normalised terms there. */
+export interface RoutedChunk {
+  id: number;
+  /** What MiniSearch takes as the field length: the number of distinct raw tokens. */
+  length: number;
+  /** terms[s]: the chunk's normalised terms (repeated as often as they occur) that segment s holds. */
+  terms: string[][];
+}
+
+const NO_TERMS: string[] = [];
+
+/**
+ * Routes chunks once for all segments. Adding a chunk to each of n segments through MiniSearch's own
+ * tokenising would pass over all its tokens n times (length and routing); routed once, each segment
+ * pass handles only its own terms.
+ */
+export function routeChunks(docs: Iterable<SegmentDocument>, router: TermRouter): RoutedChunk[] {
+  const n = router.segments;
+  const out: RoutedChunk[] = [];
+  for (const d of docs) {
+    const terms: string[][] = Array.from({ length: n }, () => NO_TERMS);
+    for (const raw of d.tokens) {
+      const s = router.segmentOfRaw(raw);
+      if (s < 0) continue;
+      const list = terms[s]!;
+      if (list === NO_TERMS) terms[s] = [router.termOf(raw)];
+      else list.push(router.termOf(raw));
+    }
+    out.push({ id: d.id, length: new Set(d.tokens).size, terms });
+  }
+  return out;
+}
+
+/** The parts of MiniSearch 7 that `addRouted` steers (not in its typings). */
+interface AddInternals {
+  _options: { tokenize: unknown; processTerm: unknown };
+  addFieldLength(documentId: number, fieldId: number, count: number, length: number): void;
+}
+
+/**
+ * Adds routed chunks to segment `s` with MiniSearch's own `add`: the same document ids, postings and
+ * field lengths (so the same running average) as adding the raw tokens, but its tokeniser hands it
+ * only the segment's terms and the field length is the chunk's full one.
+ */
+export function addRouted(segment: Segment, s: number, chunks: readonly RoutedChunk[]): void {
+  const inner = segment as unknown as AddInternals;
+  if (
+    typeof inner._options !== "object" ||
+    typeof inner._options.tokenize !== "function" ||
+    typeof inner.addFieldLength !== "function"
+  ) {
+    throw new Error("search index: minisearch internals changed; check addRouted");
+  }
+  const options = inner._options;
+  const { tokenize, processTerm } = options;
+  const addFieldLength = inner.addFieldLength;
+  let current: RoutedChunk | undefined;
+  options.tokenize = () => current?.terms[s] ?? NO_TERMS;
+  options.processTerm = (term: string) => term;
+  inner.addFieldLength = function (this: unknown, documentId, fieldId, count) {
+    addFieldLength.call(this, documentId, fieldId, count, current?.length ?? 0);
+  };
+  try {
+    for (const c of chunks) {
+      current = c;
+      segment.add({ id: c.id, tokens: NO_TERMS });
+    }
+  } finally {
+    options.tokenize = tokenize;
+    options.processTerm = processTerm;
+    delete (inner as Partial<AddInternals>).addFieldLength; // the prototype's again
+    current = undefined;
+  }
 }
 
 /**
