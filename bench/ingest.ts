@@ -269,50 +269,73 @@ export async function benchMemory(opts: { bytes?: number } = {}): Promise<Memory
   const bytes = opts.bytes ?? 100 * MiB;
   const servers = await startServers(0);
   try {
-    const svc = service(servers, 1);
-    // Warm up: load every module and open every connection on a small document first.
-    await servers.s3.send(new PutObjectCommand({ Bucket: servers.bucket, Key: "warm.txt", Body: "warm up" }));
-    await svc.processBatch([sqsMessageFor([await servers.eventFor("warm.txt")])]);
-
     const key = "big/hundred-mb.pdf";
-    await servers.s3.send(
-      new PutObjectCommand({
-        Bucket: servers.bucket,
-        Key: key,
-        Body: bigPdf(bytes, "Benchmark document"),
-        ContentLength: bytes,
-        ContentType: "application/pdf",
-      }),
+    const run = await ingestOneMeasured(
+      servers,
+      key,
+      bigPdf(bytes, "Benchmark document"),
+      bytes,
+      "application/pdf",
     );
-    const event = await servers.eventFor(key);
-    (globalThis as { gc?: () => void }).gc?.();
-    const baseline = process.memoryUsage().rss;
-    let peak = baseline;
-    const sampler = setInterval(() => {
-      peak = Math.max(peak, process.memoryUsage().rss);
-    }, 10);
-    const started = performance.now();
-    const result = await svc.processBatch([sqsMessageFor([event])]);
-    const seconds = (performance.now() - started) / 1000;
-    clearInterval(sampler);
-    peak = Math.max(peak, process.memoryUsage().rss);
-    if (result.batchItemFailures.length) throw new Error("the 100 MB document was not ingested");
-    const doc = await servers.store.get(documentIdFor(servers.bucket, key));
+    const { doc } = run;
     const text = doc ? ((await servers.store.getText(doc)) ?? "") : "";
     return {
       objectBytes: bytes,
-      baselineRssMB: round(baseline / MiB),
-      peakRssMB: round(peak / MiB),
-      peakRssGrowthMB: round((peak - baseline) / MiB),
+      baselineRssMB: round(run.baseline / MiB),
+      peakRssMB: round(run.peak.rss / MiB),
+      peakRssGrowthMB: round((run.peak.rss - run.baseline) / MiB),
       targetMB: 64,
       status: doc?.status ?? "missing",
       error: doc?.error ? `${doc.error.code}: ${doc.error.message}` : undefined,
       extractedChars: text.length,
-      seconds: round(seconds),
+      seconds: round(run.seconds),
     };
   } finally {
     await servers.close();
   }
+}
+
+/**
+ * Ingests one object through the handler core (after a small warm-up document loads every module and
+ * opens every connection) while sampling RSS every 10 ms: the baseline, the memory at the RSS peak,
+ * the time and the stored record.
+ */
+async function ingestOneMeasured(
+  servers: Servers,
+  key: string,
+  body: Buffer | Readable,
+  contentLength: number,
+  contentType: string,
+) {
+  const svc = service(servers, 1);
+  await servers.s3.send(new PutObjectCommand({ Bucket: servers.bucket, Key: "warm.txt", Body: "warm up" }));
+  await svc.processBatch([sqsMessageFor([await servers.eventFor("warm.txt")])]);
+  await servers.s3.send(
+    new PutObjectCommand({
+      Bucket: servers.bucket,
+      Key: key,
+      Body: body,
+      ContentLength: contentLength,
+      ContentType: contentType,
+    }),
+  );
+  const event = await servers.eventFor(key);
+  (globalThis as { gc?: () => void }).gc?.();
+  const baseline = process.memoryUsage().rss;
+  let peak = process.memoryUsage();
+  const sample = () => {
+    const m = process.memoryUsage();
+    if (m.rss > peak.rss) peak = m;
+  };
+  const sampler = setInterval(sample, 10);
+  const started = performance.now();
+  const result = await svc.processBatch([sqsMessageFor([event])]);
+  const seconds = (performance.now() - started) / 1000;
+  clearInterval(sampler);
+  sample();
+  if (result.batchItemFailures.length) throw new Error(`${key} was not ingested`);
+  const doc = await servers.store.get(documentIdFor(servers.bucket, key));
+  return { baseline, peak, seconds, doc };
 }
 
 /** A text of exactly `size` bytes in paragraphs, produced as a stream (never held in memory). */
@@ -355,50 +378,19 @@ export async function benchTextMemory(opts: { bytes?: number } = {}): Promise<Te
   const bytes = opts.bytes ?? 100 * MiB;
   const servers = await startServers(0);
   try {
-    const svc = service(servers, 1);
-    await servers.s3.send(new PutObjectCommand({ Bucket: servers.bucket, Key: "warm.txt", Body: "warm up" }));
-    await svc.processBatch([sqsMessageFor([await servers.eventFor("warm.txt")])]);
-
-    const key = "big/hundred-mb.txt";
-    await servers.s3.send(
-      new PutObjectCommand({
-        Bucket: servers.bucket,
-        Key: key,
-        Body: bigText(bytes),
-        ContentLength: bytes,
-        ContentType: "text/plain",
-      }),
-    );
-    const event = await servers.eventFor(key);
-    (globalThis as { gc?: () => void }).gc?.();
-    const baseline = process.memoryUsage().rss;
-    let peak = baseline;
-    let atPeak = process.memoryUsage();
-    const sampler = setInterval(() => {
-      const m = process.memoryUsage();
-      if (m.rss > peak) {
-        peak = m.rss;
-        atPeak = m;
-      }
-    }, 10);
-    const started = performance.now();
-    const result = await svc.processBatch([sqsMessageFor([event])]);
-    const seconds = (performance.now() - started) / 1000;
-    clearInterval(sampler);
-    peak = Math.max(peak, process.memoryUsage().rss);
-    if (result.batchItemFailures.length) throw new Error("the text document was not ingested");
-    const doc = await servers.store.get(documentIdFor(servers.bucket, key));
+    const run = await ingestOneMeasured(servers, "big/hundred-mb.txt", bigText(bytes), bytes, "text/plain");
+    const { doc } = run;
     return {
       textBytes: bytes,
-      baselineRssMB: round(baseline / MiB),
-      peakRssMB: round(peak / MiB),
-      peakRssGrowthMB: round((peak - baseline) / MiB),
-      heapUsedAtPeakMB: round(atPeak.heapUsed / MiB),
+      baselineRssMB: round(run.baseline / MiB),
+      peakRssMB: round(run.peak.rss / MiB),
+      peakRssGrowthMB: round((run.peak.rss - run.baseline) / MiB),
+      heapUsedAtPeakMB: round(run.peak.heapUsed / MiB),
       status: doc?.status ?? "missing",
       error: doc?.error ? `${doc.error.code}: ${doc.error.message}` : undefined,
       storedTextBytes: doc?.textBytes ?? 0,
       chunks: doc?.chunkCount ?? 0,
-      seconds: round(seconds),
+      seconds: round(run.seconds),
     };
   } finally {
     await servers.close();
