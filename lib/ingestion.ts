@@ -18,6 +18,7 @@ import { SqsDestination } from "aws-cdk-lib/aws-s3-notifications";
 import { Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
 import { ENV } from "../functions/core/config";
+import { deadLetterAlarm } from "./alarms";
 import {
   DEFAULT_HIGH_WATER_MARK,
   DEFAULT_INGEST_BATCH_SIZE,
@@ -252,18 +253,11 @@ export class Ingestion extends Construct {
     );
 
     this.alarms = [
-      new Alarm(this, "DeadLetterQueueNotEmpty", {
-        alarmDescription:
-          "Ingestion gave up on at least one S3 event (it is in the dead-letter queue); the document says why. Redrive after fixing the cause.",
-        metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
-          period: Duration.minutes(5),
-          statistic: "Maximum",
-        }),
-        threshold: 1,
-        evaluationPeriods: 1,
-        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: TreatMissingData.NOT_BREACHING,
-      }),
+      deadLetterAlarm(
+        this,
+        this.deadLetterQueue,
+        "Ingestion gave up on at least one S3 event (it is in the dead-letter queue); the document says why. Redrive after fixing the cause.",
+      ),
       new Alarm(this, "FunctionErrors", {
         alarmDescription:
           "The ingest function failed whole invocations (crash or timeout), not single records; see its log group.",

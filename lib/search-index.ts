@@ -27,6 +27,7 @@ import { Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
 import { ENV } from "../functions/core/config";
 import { INDEX_MESSAGE_GROUP } from "../functions/core/search/wake";
+import { deadLetterAlarm } from "./alarms";
 import { DEFAULT_METRICS_NAMESPACE, SERVICE_NAMES } from "./defaults";
 import { PipelineFunction } from "./function";
 import { acknowledge } from "./nag";
@@ -132,18 +133,11 @@ export class SearchIndex extends Construct {
       period: Duration.minutes(5),
     });
     this.alarms = [
-      new Alarm(this, "DeadLetterQueueNotEmpty", {
-        alarmDescription:
-          "The search indexer failed 5 times in a row (its wake-ups are in the dead-letter queue); documents stay on its to-do list until it runs again. See the indexer's log group.",
-        metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
-          period: Duration.minutes(5),
-          statistic: "Maximum",
-        }),
-        threshold: 1,
-        evaluationPeriods: 1,
-        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: TreatMissingData.NOT_BREACHING,
-      }),
+      deadLetterAlarm(
+        this,
+        this.deadLetterQueue,
+        "The search indexer failed 5 times in a row (its wake-ups are in the dead-letter queue); documents stay on its to-do list until it runs again. See the indexer's log group.",
+      ),
       new Alarm(this, "RunFailures", {
         alarmDescription:
           "Search indexer runs kept failing for 15 minutes (new or deleted text is not reaching search; the to-dos wait); see its log group.",
