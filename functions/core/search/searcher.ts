@@ -21,18 +21,17 @@ import type { IndexedDocument, SearchHit, SearchIndex, SearchQuery, SearchScope 
 import {
   addRouted,
   chunkIndexOf,
-  combine,
   docNumberOf,
+  dropDiscardedPostings,
   loadSegment,
-  type PartialScore,
   type RoutedChunk,
   routeChunks,
   type SegmentDocument,
-  searchSegment,
   segmentOf,
   TermRouter,
 } from "./segments";
 import { type IndexObjects, unpackJson, unpackText } from "./storage";
+import { type TermSource, topChunks } from "./top-k";
 
 export interface IndexSearcherOptions {
   objects: IndexObjects;
@@ -96,6 +95,8 @@ interface CachedSegment {
   /** Delta chunks added, base chunks discarded. */
   added: Set<number>;
   discarded: Set<number>;
+  /** Terms whose postings hold no discarded chunk (cleared when a patch discards one). */
+  cleanTerms: Set<string>;
 }
 
 class DocumentTable {
@@ -166,21 +167,23 @@ export class IndexSearcher implements SearchIndex {
     const { manifest, table } = state;
     if (manifest.version === 0 || table.sorted.length === 0) return [];
 
-    let allow: ((id: number) => boolean) | undefined;
+    // Chunks outside the scope, or of a document the table no longer has, are skipped inside the scan.
+    let numbers: Set<number> | undefined;
     if (q.documentIds) {
-      const numbers = new Set<number>();
+      numbers = new Set<number>();
       for (const id of q.documentIds) {
         const d = table.byId.get(id);
         if (d) numbers.add(d.number);
       }
       if (numbers.size === 0) return [];
-      allow = (id) => numbers.has(docNumberOf(id));
     }
-    if (q.prefix) {
-      const prefix = q.prefix;
-      const inner = allow;
-      allow = (id) => (!inner || inner(id)) && !!table.byNumber.get(docNumberOf(id))?.key.startsWith(prefix);
-    }
+    const prefix = q.prefix;
+    const allow = (id: number): boolean => {
+      const n = docNumberOf(id);
+      if (numbers && !numbers.has(n)) return false;
+      const d = table.byNumber.get(n);
+      return !!d && (!prefix || d.key.startsWith(prefix));
+    };
 
     const bySegment = new Map<number, string[]>();
     for (const t of terms) {
@@ -196,18 +199,25 @@ export class IndexSearcher implements SearchIndex {
       })),
     );
     // From here to the end of the search nothing awaits: the patches and the search see one state.
-    const partial = new Map<number, PartialScore>();
+    const sources: TermSource[] = [];
     for (const { s, entry } of loaded) {
-      if (!entry?.loaded) continue;
+      const segment = entry?.loaded;
+      if (!entry || !segment) continue;
       this.patch(entry, state);
-      searchSegment(entry.loaded, bySegment.get(s)!, allow, partial);
+      const own = bySegment.get(s)!;
+      const dirty = own.filter((t) => !entry.cleanTerms.has(t));
+      if (dirty.length) {
+        dropDiscardedPostings(segment, dirty);
+        for (const t of dirty) entry.cleanTerms.add(t);
+      }
+      for (const term of own) sources.push({ term, segment });
     }
-    const hits: { id: number; score: number }[] = [];
-    for (const [id, p] of partial) hits.push({ id, score: combine(p) });
-    hits.sort((a, b) => b.score - a.score || a.id - b.id);
+    // In query order: the score of a chunk sums its terms in that order, whatever the segments.
+    const rank = new Map(terms.map((t, i) => [t, i]));
+    sources.sort((a, b) => rank.get(a.term)! - rank.get(b.term)!);
+    const hits = topChunks(sources, q.limit, allow);
     const out: SearchHit[] = [];
     for (const h of hits) {
-      if (out.length >= q.limit) break;
       const d = table.byNumber.get(docNumberOf(h.id));
       if (!d) continue;
       out.push({
@@ -299,6 +309,7 @@ export class IndexSearcher implements SearchIndex {
     const segment = entry.loaded;
     if (!segment || entry.version >= state.manifest.version) return;
     const { delta } = state;
+    const dirt = segment.dirtCount;
     for (const id of entry.added) {
       if (delta.chunks.has(id)) continue;
       if (segment.has(id)) segment.discard(id);
@@ -309,6 +320,7 @@ export class IndexSearcher implements SearchIndex {
       if (segment.has(id)) segment.discard(id);
       entry.discarded.add(id);
     }
+    if (segment.dirtCount !== dirt) entry.cleanTerms.clear();
     // Each delta chunk is routed once (the first segment that needs it), then added to every segment
     // with only that segment's terms (segments.ts addRouted), in the delta's order.
     const docs: RoutedChunk[] = [];
@@ -356,6 +368,7 @@ export class IndexSearcher implements SearchIndex {
       version: 0,
       added: new Set(),
       discarded: new Set(),
+      cleanTerms: new Set(),
     };
     this.segments.set(key, entry);
     try {

@@ -15,7 +15,7 @@
  * Chunk ids are numbers: `docNumber * 2^20 + chunkIndex`, where the document number is assigned by
  * the indexer per indexed text generation and never reused (a discarded id can never come back).
  */
-import MiniSearch, { type Options, type SearchResult } from "minisearch";
+import MiniSearch, { type Options } from "minisearch";
 import { normalizeTerm } from "../text/terms";
 
 /** Room for chunk positions in a chunk id (a 100 MB text makes about 17,000 chunks). */
@@ -225,7 +225,8 @@ interface SegmentInternals {
  * `vacuum` fixes that for the whole segment; this does what it does for the query's terms only, so
  * the query scores with exact frequencies at the cost of its own postings.
  */
-function dropDiscardedPostings(segment: Segment, terms: readonly string[]): void {
+export function dropDiscardedPostings(segment: Segment, terms: readonly string[]): void {
+  if (segment.dirtCount === 0) return;
   const inner = segment as unknown as SegmentInternals;
   if (typeof inner._index?.get !== "function" || !(inner._documentIds instanceof Map)) {
     throw new Error("search index: minisearch internals changed; check dropDiscardedPostings");
@@ -238,45 +239,3 @@ function dropDiscardedPostings(segment: Segment, terms: readonly string[]): void
     }
   }
 }
-
-/** Raw per-segment result: the summed term scores and how many query terms matched. */
-export interface PartialScore {
-  sum: number;
-  matched: number;
-}
-
-/**
- * Searches one segment for the (normalised) terms it holds. `allow` (a chunk id test) is applied
- * through `boostDocument`, inside MiniSearch's scoring loop: excluded chunks never become results.
- */
-export function searchSegment(
-  segment: Segment,
-  terms: readonly string[],
-  allow: ((id: number) => boolean) | undefined,
-  into: Map<number, PartialScore>,
-): void {
-  const options = {
-    tokenize: (s: string) => s.split(" "),
-    processTerm: (t: string) => t,
-    combineWith: "OR" as const,
-    prefix: false,
-    fuzzy: false as const,
-  };
-  if (segment.dirtCount > 0) dropDiscardedPostings(segment, terms);
-  const results: SearchResult[] = segment.search(terms.join(" "), {
-    ...options,
-    ...(allow ? { boostDocument: (id) => (allow(id as number) ? 1 : 0) } : {}),
-  });
-  for (const r of results) {
-    // MiniSearch scores a result as (sum of term scores) x (number of query terms matched).
-    const matched = r.queryTerms.length || 1;
-    const p = into.get(r.id as number);
-    if (p) {
-      p.sum += r.score / matched;
-      p.matched += matched;
-    } else into.set(r.id as number, { sum: r.score / matched, matched });
-  }
-}
-
-/** The score one MiniSearch index over everything would give: the same formula, recombined. */
-export const combine = (p: PartialScore): number => p.sum * p.matched;
