@@ -271,7 +271,18 @@ export async function main(opts: SearchBenchOptions = {}) {
       const s = await ask(warmApp, { question, documentIds: [records[fact.doc]!.documentId] });
       unscoped.push(u.ms);
       scoped.push(s.ms);
-      unscopedTimings.push(u.timings);
+      const last = coldSearcher.stats.lastSearch;
+      unscopedTimings.push({
+        ...u.timings,
+        ...(last
+          ? {
+              segmentsMs: Math.round(last.segmentsMs),
+              scoreMs: Math.round(last.scoreMs),
+              postingsScanned: last.postingsScanned,
+              postings: last.postings,
+            }
+          : {}),
+      });
       fills.push(Math.round(u.fill * 1000) / 1000);
       scopedTimings.push(s.timings);
       readBytes.push(u.readBytes);

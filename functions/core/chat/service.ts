@@ -116,7 +116,8 @@ export interface PreparedChat {
     /** "index": chunks chosen by the search index, only those read; "read": the scope's text read. */
     retrieval: "index" | "read";
   };
-  timings: { selectMs: number; readMs: number; planMs: number; checkMs: number };
+  /** Milliseconds of each step; `searchMs` (the index search, part of `readMs`) when the index ranked. */
+  timings: { selectMs: number; readMs: number; searchMs?: number; planMs: number; checkMs: number };
 }
 
 /** Assembles grounded chat requests; see the module comment. */
@@ -164,9 +165,10 @@ export class ChatService {
     const useIndex = storedEstimate > budget && (await this.indexedAtCurrentText(selection));
     let plan: ContextPlan;
     let t2: number;
+    const searched = { ms: 0 };
     if (useIndex) {
       // Reading is the index search plus the chosen chunks; packing them is part of it.
-      plan = await this.planFromIndex(input, selection, budget, unreadable);
+      plan = await this.planFromIndex(input, selection, budget, unreadable, searched);
       t2 = performance.now();
     } else {
       // When the stored estimates already say the text will not all fit, rank while reading: each
@@ -281,7 +283,13 @@ export class ChatService {
         maxContextTokens,
         retrieval: useIndex ? "index" : "read",
       },
-      timings: { selectMs: t1 - t0, readMs: t2 - t1, planMs: t3 - t2, checkMs: t4 - t3 },
+      timings: {
+        selectMs: t1 - t0,
+        readMs: t2 - t1,
+        ...(useIndex ? { searchMs: searched.ms } : {}),
+        planMs: t3 - t2,
+        checkMs: t4 - t3,
+      },
     };
   }
 
@@ -331,6 +339,7 @@ export class ChatService {
     selection: Selection & { fromIndex?: boolean },
     budget: number,
     unreadable: SkippedDocument[],
+    searched: { ms: number },
   ): Promise<ContextPlan> {
     const search = this.deps.search as SearchIndex;
     const docs = selection.documents;
@@ -341,7 +350,9 @@ export class ChatService {
     const scope = selection.fromIndex
       ? { prefix: input.selector.prefix }
       : { documentIds: docs.map((d) => d.documentId) };
+    const started = performance.now();
     let hits: SearchHit[] = await search.search({ query: input.query, ...scope, limit: want });
+    searched.ms = performance.now() - started;
     if (hits.length === 0) {
       // No searchable words: the beginning of each document, like the in-memory ranking.
       hits = docs.slice(0, want).map((d) => ({

@@ -58,6 +58,8 @@ export interface SearcherStats {
   deltaBytesLoaded: number;
   /** Chunks added to cached segments from deltas (patch work). */
   chunksPatched: number;
+  /** The last search: ms waiting for its segments, ms patching and scoring, postings of its terms and how many were scanned. */
+  lastSearch?: { segmentsMs: number; scoreMs: number; postings: number; postingsScanned: number };
 }
 
 interface State {
@@ -192,12 +194,14 @@ export class IndexSearcher implements SearchIndex {
       if (list) list.push(t);
       else bySegment.set(s, [t]);
     }
+    const started = performance.now();
     const loaded = await Promise.all(
       [...bySegment.keys()].map(async (s) => ({
         s,
         entry: await this.segment(manifest.segmentKeys[s], manifest.segments, s),
       })),
     );
+    const segmentsAt = performance.now();
     // From here to the end of the search nothing awaits: the patches and the search see one state.
     const sources: TermSource[] = [];
     for (const { s, entry } of loaded) {
@@ -215,7 +219,13 @@ export class IndexSearcher implements SearchIndex {
     // In query order: the score of a chunk sums its terms in that order, whatever the segments.
     const rank = new Map(terms.map((t, i) => [t, i]));
     sources.sort((a, b) => rank.get(a.term)! - rank.get(b.term)!);
-    const hits = topChunks(sources, q.limit, allow);
+    const scanned = { postings: 0, postingsScanned: 0 };
+    const hits = topChunks(sources, q.limit, allow, scanned);
+    this.stats.lastSearch = {
+      segmentsMs: segmentsAt - started,
+      scoreMs: performance.now() - segmentsAt,
+      ...scanned,
+    };
     const out: SearchHit[] = [];
     for (const h of hits) {
       const d = table.byNumber.get(docNumberOf(h.id));
