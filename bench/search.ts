@@ -43,6 +43,8 @@ export interface SearchBenchOptions {
   runs?: number;
   questions?: number;
   seed?: number;
+  /** Term partitions of the index (the indexer's default when unset). */
+  segments?: number;
 }
 
 setFlagsFromString("--expose-gc");
@@ -132,7 +134,7 @@ export async function main(opts: SearchBenchOptions = {}) {
       store,
       todos: store.searchTodos,
       objects: indexerObjects,
-      config: { todoSettleMs: 0 },
+      config: { todoSettleMs: 0, ...(opts.segments ? { segments: opts.segments } : {}) },
     });
     let indexPeakHeap = heapBeforeIndex;
     const heapSample = setInterval(() => {
@@ -416,7 +418,13 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     const i = process.argv.indexOf(`--${name}`);
     return i > 0 ? Number(process.argv[i + 1]) : undefined;
   };
-  main({ documents: arg("docs"), totalMB: arg("mb"), runs: arg("runs"), questions: arg("questions") })
+  main({
+    documents: arg("docs"),
+    totalMB: arg("mb"),
+    runs: arg("runs"),
+    questions: arg("questions"),
+    segments: arg("segments"),
+  })
     .then((r) => console.log(JSON.stringify(r, null, 2)))
     .catch((err) => {
       console.error(err);
