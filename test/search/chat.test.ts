@@ -1,7 +1,8 @@
 /**
  * Chat over the index, against real local servers and the Moonshot emulator: a scope larger than the
  * listing limit is taken from the index with no 400, only the chosen chunks are read (never the
- * scope's text), and a document that is ready but not indexed yet still answers when it is named.
+ * scope's text), its failed documents are named in `skipped`, and a document that is ready but not
+ * indexed yet still answers when it is named.
  */
 import { CreateBucketCommand } from "@aws-sdk/client-s3";
 import type { Hono } from "hono";
@@ -121,6 +122,47 @@ describe("chat over the search index", () => {
   it("without an index the same scope is the old 400", async () => {
     const res = await ask(noIndexApp, { question: "What is the launch harbour of Project Wexmir?" });
     expect(res.status).toBe(400);
+  });
+
+  it("a scope taken from the index names its failed documents in `skipped`", async () => {
+    await store.putDocumentText(
+      {
+        documentId: "ledger-broken",
+        key: "ledgers/broken.pdf",
+        status: "failed",
+        error: { code: "extraction_failed", message: "the provider could not extract text" },
+      },
+      filler(3),
+    );
+    while ((await indexer.run()).todos > 0);
+    const res = await ask(app, {
+      question: "What is the launch harbour of Project Wexmir?",
+      prefix: "ledgers/",
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Answer & { skipped: unknown[]; skippedNotListed?: number };
+    expect(body.context).toMatchObject({ retrieval: "index", documents: 24 });
+    expect(body.skipped).toEqual([
+      {
+        documentId: "ledger-broken",
+        key: "ledgers/broken.pdf",
+        status: "failed",
+        reason: "ingestion failed: the provider could not extract text",
+      },
+    ]);
+    expect(body.answer).toContain("Tarqua Bay");
+    await store.tombstone({
+      documentId: "ledger-broken",
+      bucket: "local",
+      key: "ledgers/broken.pdf",
+      sequencer: `F${"1".padStart(31, "0")}`,
+      now: new Date(),
+    });
+    while ((await indexer.run()).todos > 0);
+    const after = (await (await ask(app, { question: "Wexmir harbour", prefix: "ledgers/" })).json()) as {
+      skipped: unknown[];
+    };
+    expect(after.skipped).toEqual([]);
   });
 
   it("a ready document not indexed yet is answered when named (its text is read)", async () => {

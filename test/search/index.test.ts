@@ -125,6 +125,59 @@ describe("search index", () => {
     ]);
   });
 
+  it("knows failed documents as not searchable (for `skipped`) until they are ready or deleted", async () => {
+    const s = searcher();
+    const failed = (message: string, n: number) =>
+      store.putDocumentText(
+        {
+          documentId: "broken",
+          key: "broken/report.pdf",
+          status: "failed",
+          textGeneration: `broken-g${n}`,
+          error: { code: "extraction_failed", message },
+        },
+        "The quarry ledger of Project Broken lists slate.",
+      );
+    await failed("the provider could not extract text", 1);
+    await drain();
+    expect(await s.unsearchable({ prefix: "broken/" })).toEqual([
+      {
+        documentId: "broken",
+        key: "broken/report.pdf",
+        status: "failed",
+        error: "the provider could not extract text",
+      },
+    ]);
+    expect(await s.documents({ prefix: "broken/" })).toEqual([]);
+    expect(await s.search({ query: "quarry ledger slate", limit: 5 })).toEqual([]);
+
+    await store.putDocumentText(
+      { documentId: "broken", key: "broken/report.pdf", textGeneration: "broken-g2" },
+      "The quarry ledger of Project Broken lists slate.",
+    );
+    await drain();
+    expect(await s.unsearchable({ prefix: "broken/" })).toEqual([]);
+    expect((await s.search({ query: "quarry ledger slate", limit: 5 }))[0]?.documentId).toBe("broken");
+
+    await failed("a later version failed", 3);
+    await drain();
+    expect((await s.unsearchable({ prefix: "broken/" })).map((d) => d.error)).toEqual([
+      "a later version failed",
+    ]);
+    expect(await s.search({ query: "quarry ledger slate", limit: 5 })).toEqual([]);
+
+    await store.tombstone({
+      documentId: "broken",
+      bucket: "local",
+      key: "broken/report.pdf",
+      sequencer: `F${"1".padStart(31, "0")}`,
+      now: new Date(),
+    });
+    await drain();
+    expect(await s.unsearchable()).toEqual([]);
+    expect((await s.manifest())?.documents).toBe((await s.documents()).length);
+  });
+
   it("follows overwrites and deletes; nothing of an old text stays searchable", async () => {
     await store.putDocumentText(
       { documentId: "doc-3", key: "odd/doc-3.txt", textGeneration: "gen-new" },

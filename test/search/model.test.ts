@@ -3,7 +3,7 @@
  * interleaving of text writes, overwrites, failures, deletes, announced writes that never land, and
  * indexer runs that crash at any object write must leave, once the indexer has caught up, exactly
  * every searchable document's latest text searchable and nothing else (the invariant in indexer.ts
- * and todos.ts).
+ * and todos.ts), and that the index knows exactly the failed ones as not searchable (`skipped`).
  */
 import { CreateBucketCommand } from "@aws-sdk/client-s3";
 import fc from "fast-check";
@@ -26,8 +26,11 @@ afterAll(async () => {
   await stack?.close();
 });
 
-/** What should be searchable: document -> the marker word of its current text, or none. */
-type Model = Map<string, string | undefined>;
+/**
+ * What the index should hold: document -> the marker word of its current text (searchable), null
+ * (known but not searchable: its ingestion failed, named in `skipped`), or undefined (nothing).
+ */
+type Model = Map<string, string | null | undefined>;
 
 interface Real {
   prefix: string;
@@ -56,7 +59,7 @@ class Write implements fc.AsyncCommand<Model, Real> {
       },
       `Text number ${n} holds the word ${marker} among others.`,
     );
-    m.set(this.doc, this.status === "ready" ? marker : undefined);
+    m.set(this.doc, this.status === "ready" ? marker : null);
   }
   toString = () => `write(${this.doc}, ${this.status})`;
 }
@@ -137,6 +140,13 @@ async function expectCaughtUp(m: Model, r: Real): Promise<void> {
     const hits = await searcher.search({ query: marker, limit: 5 });
     expect(hits.map((h) => h.documentId)).toEqual([docId(r, d)]);
   }
+  // Failed documents are known to the index (for `skipped`), and only those.
+  const failed = DOCS.filter((d) => m.get(d) === null)
+    .map((d) => docId(r, d))
+    .sort();
+  const unsearchable = await searcher.unsearchable({ prefix: `${r.prefix}/` });
+  expect(unsearchable.map((d) => d.documentId).sort()).toEqual(failed);
+  expect(unsearchable.every((d) => d.status === "failed")).toBe(true);
   // Every marker ever written but no longer current matches nothing.
   const hits = await searcher.search({ query: `Text number holds word`, prefix: `${r.prefix}/`, limit: 50 });
   expect(new Set(hits.map((h) => h.documentId))).toEqual(new Set(want));

@@ -115,14 +115,17 @@ export async function selectDocuments(
   return { documents, skipped, skippedNotListed };
 }
 
-function skipReason(r: DocumentRecord): string {
-  switch (r.status) {
+const skipReason = (r: DocumentRecord): string => skipReasonOf(r.status, r.error?.message);
+
+/** Why a document in scope is not used, from its status and its ingestion error's message. */
+export function skipReasonOf(status: DocumentRecord["status"], error: string | undefined): string {
+  switch (status) {
     case "processing":
       return "still being processed; retry in a moment";
     case "failed":
-      return `ingestion failed: ${r.error?.message ?? "unknown reason"}`;
+      return `ingestion failed: ${error ?? "unknown reason"}`;
     default:
-      return `status ${r.status}`;
+      return `status ${status}`;
   }
 }
 

@@ -37,6 +37,7 @@ import {
   type Selection,
   type SkippedDocument,
   selectDocuments,
+  skipReasonOf,
 } from "./selection";
 
 /** Answer budget when the request sets none: enough for a thinking model's reasoning plus answer. */
@@ -315,7 +316,20 @@ export class ChatService {
         if (!tooMany || indexed.length === 0) throw err;
       }
     }
-    return { documents: indexed.map(recordOf), skipped: [], skippedNotListed: 0, fromIndex: true };
+    // The index's documents, and the ones it knows but cannot search (failed) named in `skipped`.
+    const unsearchable = (await search.unsearchable?.({ prefix: selector.prefix })) ?? [];
+    const skipped: SkippedDocument[] = unsearchable.slice(0, MAX_SKIPPED_LISTED).map((d) => ({
+      documentId: d.documentId,
+      key: d.key,
+      status: d.status,
+      reason: skipReasonOf(d.status, d.error),
+    }));
+    return {
+      documents: indexed.map(recordOf),
+      skipped,
+      skippedNotListed: unsearchable.length - skipped.length,
+      fromIndex: true,
+    };
   }
 
   private async indexedAtCurrentText(selection: Selection & { fromIndex?: boolean }): Promise<boolean> {

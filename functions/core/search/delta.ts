@@ -12,36 +12,17 @@
  * The indexer folds the delta into new base segments once it passes a size or document-count
  * threshold (indexer.ts); until then a run's cost follows the delta, not the corpus.
  */
-import type { DocumentEntry, DocumentTableObject } from "./layout";
+import { type DocumentEntry, type DocumentRow, fromRow, toRow } from "./layout";
 import { chunkId, type SegmentDocument } from "./segments";
-
-type Row = DocumentTableObject["rows"][number];
 
 /** Stored form. */
 export interface DeltaObject {
   format: 1;
   /** Documents this delta adds or replaces (a table row), or removes from the base (null). */
-  entries: [string, Row | null][];
+  entries: [string, DocumentRow | null][];
   /** The chunks of the delta's entries: [chunk id, raw tokens joined by single spaces]. */
   chunks: [number, string][];
 }
-
-const toRow = (d: DocumentEntry): Row => [
-  d.documentId,
-  d.number,
-  d.key,
-  d.generation,
-  d.chunkCount,
-  d.tokenEstimate,
-];
-const fromRow = ([documentId, number, key, generation, chunkCount, tokenEstimate]: Row): DocumentEntry => ({
-  documentId,
-  number,
-  key,
-  generation,
-  chunkCount,
-  tokenEstimate,
-});
 
 export class IndexDelta {
   /** documentId -> its entry now, or null when the base's entry is gone. */

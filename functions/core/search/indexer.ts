@@ -342,12 +342,16 @@ export class SearchIndexer {
         (!!record && record.updatedAt >= todo.at && age >= this.config.todoSettleMs) ||
         age >= this.config.staleTodoMs;
       const have = documents.get(todo.documentId);
-      if (isSearchable(record) && !this.differs(have, record)) {
+      const unsearchable = unsearchableEntry(record);
+      if (
+        (isSearchable(record) && !this.differs(have, record)) ||
+        (unsearchable && sameUnsearchable(have, unsearchable))
+      ) {
         report.unchanged++;
         planned.push({ todo, complete: landed });
         continue;
       }
-      if (!have && !chunks?.length) {
+      if (!have && !chunks?.length && !unsearchable) {
         report.unchanged++; // nothing held, nothing to hold
         planned.push({ todo, complete: landed });
         continue;
@@ -355,9 +359,13 @@ export class SearchIndexer {
       if (have) {
         removals.push(have);
         documents.delete(todo.documentId);
-        report.removed++;
+        if (!have.status) report.removed++;
       }
-      if (isSearchable(record) && chunks?.length) {
+      if (unsearchable) {
+        // Known, named in `skipped` of scopes taken from the index; no chunks.
+        documents.set(unsearchable.documentId, unsearchable);
+        additions.push({ entry: unsearchable, chunks: [] });
+      } else if (isSearchable(record) && chunks?.length) {
         const entry: DocumentEntry = {
           documentId: record.documentId,
           number: nextNumber++,
@@ -525,7 +533,7 @@ export class SearchIndexer {
       format: MANIFEST_FORMAT,
       version: manifest.version + 1,
       nextDocNumber,
-      documents: documents.size,
+      documents: searchableCount(documents.values()),
       updatedAt: now.toISOString(),
       retired: [
         ...manifest.retired.filter((r) => Date.parse(r.at) >= graceEnd),
@@ -559,4 +567,33 @@ export class SearchIndexer {
     }
     return orphans.length;
   }
+}
+
+/**
+ * The table entry of a document the index knows but cannot search: ingestion failed (or a version is
+ * processing with no text to keep). Deleted documents have none; neither has a ready empty text.
+ */
+function unsearchableEntry(record: DocumentRecord | undefined): DocumentEntry | undefined {
+  if (!record || isSearchable(record) || (record.status !== "failed" && record.status !== "processing")) {
+    return undefined;
+  }
+  return {
+    documentId: record.documentId,
+    number: 0,
+    key: record.key,
+    generation: "",
+    chunkCount: 0,
+    tokenEstimate: 0,
+    status: record.status,
+    ...(record.error?.message ? { error: record.error.message } : {}),
+  };
+}
+
+const sameUnsearchable = (have: DocumentEntry | undefined, want: DocumentEntry): boolean =>
+  !!have && have.status === want.status && have.key === want.key && (have.error ?? "") === (want.error ?? "");
+
+function searchableCount(entries: Iterable<DocumentEntry>): number {
+  let n = 0;
+  for (const d of entries) if (!d.status) n++;
+  return n;
 }

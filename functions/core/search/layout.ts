@@ -7,7 +7,7 @@
  * fetched the previous manifest can still load what it points at. Objects no manifest ever named (a
  * run that crashed before its manifest) are swept by a later run (indexer.ts).
  */
-import type { IndexedDocument } from "./model";
+import type { IndexedDocument, UnsearchableDocument } from "./model";
 
 export const MANIFEST_KEY = "manifest.json";
 export const MANIFEST_FORMAT = 1;
@@ -50,38 +50,53 @@ export const emptyManifest = (segments: number): Manifest => ({
 export const manifestObjects = (m: Manifest): string[] =>
   [m.documentsKey, m.deltaKey ?? "", ...m.segmentKeys].filter(Boolean);
 
-/** A document in the table, with the number its chunk ids are built from. */
+/**
+ * A document in the table, with the number its chunk ids are built from. A document the index knows
+ * but cannot search (its ingestion failed) has an entry too, with `status` and no chunks (number 0),
+ * so a scope taken from the index can name it in `skipped` as a listed scope does.
+ */
 export interface DocumentEntry extends IndexedDocument {
   number: number;
+  /** Absent for a searchable document; else why it is not (`failed`), with the record's error message. */
+  status?: UnsearchableDocument["status"];
+  error?: string;
 }
 
-/** Stored form: rows of [documentId, number, key, generation, chunkCount, tokenEstimate], key order. */
+/**
+ * Stored form: rows of [documentId, number, key, generation, chunkCount, tokenEstimate] (searchable)
+ * or the same with [status, error] after them (not searchable), in key order.
+ */
 export interface DocumentTableObject {
   format: 1;
-  rows: [string, number, string, string, number, number][];
+  rows: DocumentRow[];
 }
+
+export type DocumentRow =
+  | [string, number, string, string, number, number]
+  | [string, number, string, string, number, number, string, string];
+
+export const toRow = (d: DocumentEntry): DocumentRow =>
+  d.status
+    ? [d.documentId, d.number, d.key, d.generation, d.chunkCount, d.tokenEstimate, d.status, d.error ?? ""]
+    : [d.documentId, d.number, d.key, d.generation, d.chunkCount, d.tokenEstimate];
+
+export const fromRow = (row: DocumentRow): DocumentEntry => {
+  const [documentId, number, key, generation, chunkCount, tokenEstimate, status, error] = row;
+  const entry: DocumentEntry = { documentId, number, key, generation, chunkCount, tokenEstimate };
+  if (status) {
+    entry.status = status as DocumentEntry["status"];
+    if (error) entry.error = error;
+  }
+  return entry;
+};
 
 export function encodeDocuments(entries: Iterable<DocumentEntry>): DocumentTableObject {
   const rows = [...entries]
     .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.documentId < b.documentId ? -1 : 1))
-    .map((d): DocumentTableObject["rows"][number] => [
-      d.documentId,
-      d.number,
-      d.key,
-      d.generation,
-      d.chunkCount,
-      d.tokenEstimate,
-    ]);
+    .map(toRow);
   return { format: 1, rows };
 }
 
 export function decodeDocuments(obj: DocumentTableObject): DocumentEntry[] {
-  return obj.rows.map(([documentId, number, key, generation, chunkCount, tokenEstimate]) => ({
-    documentId,
-    number,
-    key,
-    generation,
-    chunkCount,
-    tokenEstimate,
-  }));
+  return obj.rows.map(fromRow);
 }

@@ -41,11 +41,25 @@ export interface IndexedDocument {
   tokenEstimate: number;
 }
 
+/** A document the index knows but cannot search: its ingestion failed (the record's error message). */
+export interface UnsearchableDocument {
+  documentId: string;
+  key: string;
+  status: "failed" | "processing";
+  error?: string;
+}
+
 /** The read side: search, and what is indexed (for scope sizes without reading any record). */
 export interface SearchIndex {
   search(query: SearchQuery): Promise<SearchHit[]>;
-  /** The documents the index holds now, in key order, optionally under a key prefix. */
+  /** The searchable documents the index holds now, in key order, optionally under a key prefix. */
   documents(scope?: SearchScope): Promise<IndexedDocument[]>;
+  /**
+   * The documents in scope the index knows but cannot search (failed ingestion), in key order: what
+   * a scope taken from the index names in `skipped`. A first version still processing is not known
+   * to the index until it is ready or failed.
+   */
+  unsearchable?(scope?: SearchScope): Promise<UnsearchableDocument[]>;
 }
 
 /**

@@ -17,7 +17,14 @@ import {
   MANIFEST_KEY,
   type Manifest,
 } from "./layout";
-import type { IndexedDocument, SearchHit, SearchIndex, SearchQuery, SearchScope } from "./model";
+import type {
+  IndexedDocument,
+  SearchHit,
+  SearchIndex,
+  SearchQuery,
+  SearchScope,
+  UnsearchableDocument,
+} from "./model";
 import {
   addRouted,
   chunkIndexOf,
@@ -101,15 +108,33 @@ interface CachedSegment {
   cleanTerms: Set<string>;
 }
 
+/** The index's documents: the searchable ones, and apart those it knows but cannot search. */
 class DocumentTable {
   readonly byId = new Map<string, DocumentEntry>();
   readonly byNumber = new Map<number, DocumentEntry>();
-  constructor(readonly sorted: DocumentEntry[]) {
-    for (const d of sorted) {
+  readonly sorted: DocumentEntry[] = [];
+  readonly unsearchable: DocumentEntry[] = [];
+  constructor(entries: DocumentEntry[]) {
+    for (const d of entries) {
+      if (d.status) {
+        this.unsearchable.push(d);
+        continue;
+      }
+      this.sorted.push(d);
       this.byId.set(d.documentId, d);
       this.byNumber.set(d.number, d);
     }
   }
+}
+
+function inScope<T extends { documentId: string; key: string }>(docs: T[], scope: SearchScope): T[] {
+  let out = docs;
+  if (scope.documentIds) {
+    const ids = new Set(scope.documentIds);
+    out = out.filter((d) => ids.has(d.documentId));
+  }
+  if (scope.prefix) out = out.filter((d) => d.key.startsWith(scope.prefix as string));
+  return out;
 }
 
 const EMPTY_TABLE = new DocumentTable([]);
@@ -153,13 +178,17 @@ export class IndexSearcher implements SearchIndex {
 
   async documents(scope: SearchScope = {}): Promise<IndexedDocument[]> {
     const { table } = await this.current();
-    let docs = table.sorted;
-    if (scope.documentIds) {
-      const ids = new Set(scope.documentIds);
-      docs = docs.filter((d) => ids.has(d.documentId));
-    }
-    if (scope.prefix) docs = docs.filter((d) => d.key.startsWith(scope.prefix as string));
-    return docs.map(({ number: _n, ...d }) => d);
+    return inScope(table.sorted, scope).map(({ number: _n, ...d }) => d);
+  }
+
+  async unsearchable(scope: SearchScope = {}): Promise<UnsearchableDocument[]> {
+    const { table } = await this.current();
+    return inScope(table.unsearchable, scope).map(({ documentId, key, status, error }) => ({
+      documentId,
+      key,
+      status: status as UnsearchableDocument["status"],
+      ...(error ? { error } : {}),
+    }));
   }
 
   async search(q: SearchQuery): Promise<SearchHit[]> {
