@@ -10,6 +10,7 @@ import { DynamoDocumentStore } from "../../functions/core/documents/dynamo-store
 import type { DocumentRecord } from "../../functions/core/documents/model";
 import { SearchIndexer } from "../../functions/core/search/indexer";
 import { IndexSearcher } from "../../functions/core/search/searcher";
+import { segmentOf } from "../../functions/core/search/segments";
 import { type IndexObjects, S3IndexObjects } from "../../functions/core/search/storage";
 import { chunkText } from "../../functions/core/text/chunking";
 import { normalizeTerm, queryTerms, tokenize } from "../../functions/core/text/terms";
@@ -268,5 +269,24 @@ describe("search index", () => {
     const hits = await s.search({ query: "walrus cobalt parade", limit: 3 });
     expect(hits[0]?.documentId).toBe("doc-new");
     expect(s.stats.objectsLoaded).toBeGreaterThan(loaded);
+  });
+
+  it("keeps one question's segments even when they alone pass the cache cap; a later load evicts them", async () => {
+    // A cap below any one segment, and a question whose terms sit in several of the 8 segments.
+    const segmentsOf = (q: string) => new Set(queryTerms(q).map((t) => segmentOf(t, 8)));
+    const question = "amber basalt cobalt delta ember";
+    const s = new IndexSearcher({ objects, refreshMs: 0, maxCachedBytes: 1 });
+    await s.search({ query: question, limit: 5 });
+    expect(s.stats.segmentsCached).toBe(segmentsOf(question).size);
+    expect(s.stats.segmentsCached).toBeGreaterThan(1);
+    const loaded = s.stats.objectsLoaded;
+    const again = await s.search({ query: question, limit: 5 });
+    expect(s.stats.objectsLoaded).toBe(loaded); // none loaded again (before: all but the last one)
+    expect(again).toEqual(await searcher().search({ query: question, limit: 5 }));
+    // A question in another segment: the earlier ones give way (the cap holds again, but for it).
+    const other = WORDS.find((w) => !segmentsOf(question).has(segmentOf(w, 8)))!;
+    await s.search({ query: other, limit: 5 });
+    expect(s.stats.objectsLoaded).toBe(loaded + 1);
+    expect(s.stats.segmentsCached).toBe(1);
   });
 });

@@ -45,8 +45,9 @@ export interface IndexSearcherOptions {
   /** Longest a manifest is used without asking whether it changed. @default 1000 ms */
   refreshMs?: number;
   /**
-   * Decompressed JSON bytes of segments kept in memory. Their heap is about 2-3x this, so the default
-   * keeps the cache within a few hundred MB of a 1 GB function. @default 96 MiB
+   * Decompressed JSON bytes of segments kept in memory. Their heap is about 5x this, so the default
+   * keeps the cache within a few hundred MB of a 1 GB function. Soft: the segments of one query stay
+   * even when they alone pass it. @default 96 MiB
    */
   maxCachedBytes?: number;
   now?: () => number;
@@ -148,6 +149,8 @@ export class IndexSearcher implements SearchIndex {
   private state?: State;
   private refreshing?: Promise<State>;
   private readonly segments = new Map<string, CachedSegment>();
+  /** Segment keys in use by running searches (count per key): never evicted. */
+  private readonly pinned = new Map<string, number>();
   private router?: TermRouter;
   private cachedBytes = 0;
   readonly stats: SearcherStats = {
@@ -224,12 +227,26 @@ export class IndexSearcher implements SearchIndex {
       else bySegment.set(s, [t]);
     }
     const started = performance.now();
-    const loaded = await Promise.all(
-      [...bySegment.keys()].map(async (s) => ({
-        s,
-        entry: await this.segment(manifest.segmentKeys[s], manifest.segments, s),
-      })),
-    );
+    // The query's segments are pinned while it runs: evicting one would free nothing (the query holds
+    // it) and only make the same question load it again. So the cap is soft: one query's segments
+    // stay even when they alone pass it, until a later load needs the room.
+    const keys = [...bySegment.keys()].map((s) => manifest.segmentKeys[s]).filter((k): k is string => !!k);
+    for (const k of keys) this.pinned.set(k, (this.pinned.get(k) ?? 0) + 1);
+    let loaded: { s: number; entry: CachedSegment | undefined }[];
+    try {
+      loaded = await Promise.all(
+        [...bySegment.keys()].map(async (s) => ({
+          s,
+          entry: await this.segment(manifest.segmentKeys[s], manifest.segments, s),
+        })),
+      );
+    } finally {
+      for (const k of keys) {
+        const n = (this.pinned.get(k) ?? 1) - 1;
+        if (n > 0) this.pinned.set(k, n);
+        else this.pinned.delete(k);
+      }
+    }
     const segmentsAt = performance.now();
     // From here to the end of the search nothing awaits: the patches and the search see one state.
     const sources: TermSource[] = [];
@@ -441,7 +458,7 @@ export class IndexSearcher implements SearchIndex {
   private evict(keep: string): void {
     for (const [key, entry] of this.segments) {
       if (this.cachedBytes <= this.maxCachedBytes) break;
-      if (key === keep || entry.bytes === 0) continue;
+      if (key === keep || entry.bytes === 0 || this.pinned.has(key)) continue;
       this.segments.delete(key);
       this.cachedBytes -= entry.bytes;
     }
