@@ -10,7 +10,6 @@ import { DynamoDocumentStore } from "../../functions/core/documents/dynamo-store
 import type { DocumentRecord } from "../../functions/core/documents/model";
 import { SearchIndexer } from "../../functions/core/search/indexer";
 import { IndexSearcher } from "../../functions/core/search/searcher";
-import { segmentOf } from "../../functions/core/search/segments";
 import { type IndexObjects, S3IndexObjects } from "../../functions/core/search/storage";
 import { chunkText } from "../../functions/core/text/chunking";
 import { normalizeTerm, queryTerms, tokenize } from "../../functions/core/text/terms";
@@ -271,22 +270,24 @@ describe("search index", () => {
     expect(s.stats.objectsLoaded).toBeGreaterThan(loaded);
   });
 
-  it("keeps one question's segments even when they alone pass the cache cap; a later load evicts them", async () => {
-    // A cap below any one segment, and a question whose terms sit in several of the 8 segments.
-    const segmentsOf = (q: string) => new Set(queryTerms(q).map((t) => segmentOf(t, 8)));
-    const question = "amber basalt cobalt delta ember";
-    const s = new IndexSearcher({ objects, refreshMs: 0, maxCachedBytes: 1 });
-    await s.search({ query: question, limit: 5 });
-    expect(s.stats.segmentsCached).toBe(segmentsOf(question).size);
-    expect(s.stats.segmentsCached).toBeGreaterThan(1);
-    const loaded = s.stats.objectsLoaded;
-    const again = await s.search({ query: question, limit: 5 });
-    expect(s.stats.objectsLoaded).toBe(loaded); // none loaded again (before: all but the last one)
-    expect(again).toEqual(await searcher().search({ query: question, limit: 5 }));
-    // A question in another segment: the earlier ones give way (the cap holds again, but for it).
-    const other = WORDS.find((w) => !segmentsOf(question).has(segmentOf(w, 8)))!;
-    await s.search({ query: other, limit: 5 });
-    expect(s.stats.objectsLoaded).toBe(loaded + 1);
-    expect(s.stats.segmentsCached).toBe(1);
+  it("loads at most the cache cap of segments for one query: a long one drops the terms of the rest", async () => {
+    // A question naming every word spreads over (nearly) every segment; the cap holds two or three.
+    const long = WORDS.join(" ");
+    const s = new IndexSearcher({ objects, refreshMs: 0 });
+    const sizes = (await s.manifest())!.segmentBytes!;
+    expect(sizes).toHaveLength(8);
+    const cap = Math.max(...sizes) * 2.5;
+    const capped = new IndexSearcher({ objects, refreshMs: 0, maxCachedBytes: cap });
+    const hits = await capped.search({ query: long, limit: 5 });
+    expect(hits.length).toBe(5);
+    expect(capped.stats.lastSearch!.termsDropped).toBeGreaterThan(0);
+    expect(capped.stats.segmentsCached).toBeLessThan(new Set(sizes.map((_, i) => i)).size);
+    expect(capped.stats.cachedJsonBytes).toBeLessThanOrEqual(cap);
+    // A short question is never cut, and scores as without a cap.
+    const short = "vault number Quill-7";
+    expect(await capped.search({ query: short, limit: 5 })).toEqual(
+      await s.search({ query: short, limit: 5 }),
+    );
+    expect(capped.stats.lastSearch!.termsDropped).toBe(0);
   });
 });

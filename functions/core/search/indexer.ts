@@ -44,7 +44,7 @@ import {
   TermRouter,
   vacuumIfDirty,
 } from "./segments";
-import { type IndexObjects, packJson, unpackJson, unpackText } from "./storage";
+import { type IndexObjects, packJson, packText, unpackJson, unpackText } from "./storage";
 import type { SearchTodo, SearchTodoList } from "./todos";
 
 export interface IndexerConfig {
@@ -493,6 +493,7 @@ export class SearchIndexer {
       const routed = routeChunks(delta.documents(), router);
       const tombstones = delta.tombstones(base);
       const segmentKeys: string[] = [];
+      const segmentBytes: number[] = [];
       let chunks = 0;
       for (let s = 0; s < manifest.segments; s++) {
         const key = manifest.segmentKeys[s];
@@ -507,12 +508,14 @@ export class SearchIndexer {
         await vacuumIfDirty(segment);
         chunks = segment.documentCount;
         const newKey = `segments/${s}/${run}.json.gz`;
-        await put(newKey, packJson(segment), "application/gzip");
+        const json = JSON.stringify(segment);
+        await put(newKey, packText(json), "application/gzip");
         segmentKeys.push(newKey);
+        segmentBytes.push(json.length);
       }
       const documentsKey = `documents/${run}.json.gz`;
       await put(documentsKey, packJson(encodeDocuments(documents.values())), "application/gzip");
-      next = { ...manifest, segmentKeys, documentsKey, deltaKey: "", chunks };
+      next = { ...manifest, segmentKeys, segmentBytes, documentsKey, deltaKey: "", chunks };
       report.folded = true;
       report.deltaDocuments = 0;
     } else {

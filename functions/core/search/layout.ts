@@ -20,6 +20,8 @@ export interface Manifest {
   segments: number;
   /** Object key of each segment; "" while a segment was never written. */
   segmentKeys: string[];
+  /** Decompressed JSON bytes of each segment as written (readers plan a query's loads by them). */
+  segmentBytes?: number[];
   documentsKey: string;
   /** The recent changes over the base (delta.ts); "" or absent when there are none. */
   deltaKey?: string;

@@ -46,8 +46,8 @@ export interface IndexSearcherOptions {
   refreshMs?: number;
   /**
    * Decompressed JSON bytes of segments kept in memory. Their heap is about 5x this, so the default
-   * keeps the cache within a few hundred MB of a 1 GB function. Soft: the segments of one query stay
-   * even when they alone pass it. @default 96 MiB
+   * keeps the cache within a few hundred MB of a 1 GB function; one query loads at most this much
+   * (see `plan`). @default 96 MiB
    */
   maxCachedBytes?: number;
   now?: () => number;
@@ -67,7 +67,14 @@ export interface SearcherStats {
   /** Chunks added to cached segments from deltas (patch work). */
   chunksPatched: number;
   /** The last search: ms waiting for its segments, ms patching and scoring, postings of its terms and how many were scanned. */
-  lastSearch?: { segmentsMs: number; scoreMs: number; postings: number; postingsScanned: number };
+  lastSearch?: {
+    segmentsMs: number;
+    scoreMs: number;
+    postings: number;
+    postingsScanned: number;
+    /** Query terms left out: their segments would have passed the cache cap (see plan). */
+    termsDropped: number;
+  };
 }
 
 interface State {
@@ -149,8 +156,8 @@ export class IndexSearcher implements SearchIndex {
   private state?: State;
   private refreshing?: Promise<State>;
   private readonly segments = new Map<string, CachedSegment>();
-  /** Segment keys in use by running searches (count per key): never evicted. */
-  private readonly pinned = new Map<string, number>();
+  /** Query terms the last plan left out (their segments would pass the cache cap). */
+  private termsDropped = 0;
   private router?: TermRouter;
   private cachedBytes = 0;
   readonly stats: SearcherStats = {
@@ -219,34 +226,15 @@ export class IndexSearcher implements SearchIndex {
       return !!d && (!prefix || d.key.startsWith(prefix));
     };
 
-    const bySegment = new Map<number, string[]>();
-    for (const t of terms) {
-      const s = segmentOf(t, manifest.segments);
-      const list = bySegment.get(s);
-      if (list) list.push(t);
-      else bySegment.set(s, [t]);
-    }
+    const bySegment = this.plan(terms, manifest);
+    const termsDropped = this.termsDropped;
     const started = performance.now();
-    // The query's segments are pinned while it runs: evicting one would free nothing (the query holds
-    // it) and only make the same question load it again. So the cap is soft: one query's segments
-    // stay even when they alone pass it, until a later load needs the room.
-    const keys = [...bySegment.keys()].map((s) => manifest.segmentKeys[s]).filter((k): k is string => !!k);
-    for (const k of keys) this.pinned.set(k, (this.pinned.get(k) ?? 0) + 1);
-    let loaded: { s: number; entry: CachedSegment | undefined }[];
-    try {
-      loaded = await Promise.all(
-        [...bySegment.keys()].map(async (s) => ({
-          s,
-          entry: await this.segment(manifest.segmentKeys[s], manifest.segments, s),
-        })),
-      );
-    } finally {
-      for (const k of keys) {
-        const n = (this.pinned.get(k) ?? 1) - 1;
-        if (n > 0) this.pinned.set(k, n);
-        else this.pinned.delete(k);
-      }
-    }
+    const loaded = await Promise.all(
+      [...bySegment.keys()].map(async (s) => ({
+        s,
+        entry: await this.segment(manifest.segmentKeys[s], manifest.segments, s),
+      })),
+    );
     const segmentsAt = performance.now();
     // From here to the end of the search nothing awaits: the patches and the search see one state.
     const sources: TermSource[] = [];
@@ -271,6 +259,7 @@ export class IndexSearcher implements SearchIndex {
       segmentsMs: segmentsAt - started,
       scoreMs: performance.now() - segmentsAt,
       ...scanned,
+      termsDropped,
     };
     const out: SearchHit[] = [];
     for (const h of hits) {
@@ -285,6 +274,41 @@ export class IndexSearcher implements SearchIndex {
       });
     }
     return out;
+  }
+
+  /**
+   * The segments a query loads, with its terms in each. A question's terms usually sit in a few
+   * segments; a long one (a pasted page) could name every segment, and the whole index does not fit a
+   * 1 GB function at 10,000 documents. So a query loads at most `maxCachedBytes` of segments (by the
+   * sizes the manifest records; without them, a quarter of the segments): those holding the most of
+   * its terms first. Terms left out do not score (`stats.lastSearch.termsDropped`); short questions
+   * are never cut.
+   */
+  private plan(terms: readonly string[], manifest: Manifest): Map<number, string[]> {
+    const bySegment = new Map<number, string[]>();
+    for (const t of terms) {
+      const s = segmentOf(t, manifest.segments);
+      const list = bySegment.get(s);
+      if (list) list.push(t);
+      else bySegment.set(s, [t]);
+    }
+    const sizes = manifest.segmentBytes;
+    const sizeOf = (s: number) => sizes?.[s] ?? 0;
+    const fits = sizes
+      ? (chosen: number[], s: number) =>
+          chosen.reduce((n, c) => n + sizeOf(c), 0) + sizeOf(s) <= this.maxCachedBytes
+      : (chosen: number[]) => chosen.length < Math.max(1, Math.floor(manifest.segments / 4));
+    const order = [...bySegment.keys()].sort(
+      (a, b) => bySegment.get(b)!.length - bySegment.get(a)!.length || a - b,
+    );
+    const chosen: number[] = [];
+    let dropped = 0;
+    for (const s of order) {
+      if (chosen.length === 0 || fits(chosen, s)) chosen.push(s);
+      else dropped += bySegment.get(s)!.length;
+    }
+    this.termsDropped = dropped;
+    return new Map(chosen.map((s) => [s, bySegment.get(s)!]));
   }
 
   private async current(): Promise<State> {
@@ -458,7 +482,7 @@ export class IndexSearcher implements SearchIndex {
   private evict(keep: string): void {
     for (const [key, entry] of this.segments) {
       if (this.cachedBytes <= this.maxCachedBytes) break;
-      if (key === keep || entry.bytes === 0 || this.pinned.has(key)) continue;
+      if (key === keep || entry.bytes === 0) continue;
       this.segments.delete(key);
       this.cachedBytes -= entry.bytes;
     }

@@ -29,8 +29,8 @@ export interface IndexObjects {
 }
 
 /** JSON in, gzip bytes out (and back): segments of numbers compress about 4x. */
-export const packJson = (value: unknown): Buffer =>
-  gzipSync(Buffer.from(JSON.stringify(value), "utf8"), { level: 6 });
+export const packText = (json: string): Buffer => gzipSync(Buffer.from(json, "utf8"), { level: 6 });
+export const packJson = (value: unknown): Buffer => packText(JSON.stringify(value));
 export const unpackText = (body: Buffer): string => gunzipSync(body).toString("utf8");
 export const unpackJson = <T>(body: Buffer): T => JSON.parse(unpackText(body)) as T;
 
