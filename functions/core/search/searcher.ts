@@ -156,8 +156,6 @@ export class IndexSearcher implements SearchIndex {
   private state?: State;
   private refreshing?: Promise<State>;
   private readonly segments = new Map<string, CachedSegment>();
-  /** Query terms the last plan left out (their segments would pass the cache cap). */
-  private termsDropped = 0;
   private router?: TermRouter;
   private cachedBytes = 0;
   readonly stats: SearcherStats = {
@@ -226,8 +224,7 @@ export class IndexSearcher implements SearchIndex {
       return !!d && (!prefix || d.key.startsWith(prefix));
     };
 
-    const bySegment = this.plan(terms, manifest);
-    const termsDropped = this.termsDropped;
+    const { bySegment, termsDropped } = this.plan(terms, manifest);
     const started = performance.now();
     const loaded = await Promise.all(
       [...bySegment.keys()].map(async (s) => ({
@@ -284,7 +281,10 @@ export class IndexSearcher implements SearchIndex {
    * its terms first. Terms left out do not score (`stats.lastSearch.termsDropped`); short questions
    * are never cut.
    */
-  private plan(terms: readonly string[], manifest: Manifest): Map<number, string[]> {
+  private plan(
+    terms: readonly string[],
+    manifest: Manifest,
+  ): { bySegment: Map<number, string[]>; termsDropped: number } {
     const bySegment = new Map<number, string[]>();
     for (const t of terms) {
       const s = segmentOf(t, manifest.segments);
@@ -293,22 +293,23 @@ export class IndexSearcher implements SearchIndex {
       else bySegment.set(s, [t]);
     }
     const sizes = manifest.segmentBytes;
-    const sizeOf = (s: number) => sizes?.[s] ?? 0;
-    const fits = sizes
-      ? (chosen: number[], s: number) =>
-          chosen.reduce((n, c) => n + sizeOf(c), 0) + sizeOf(s) <= this.maxCachedBytes
-      : (chosen: number[]) => chosen.length < Math.max(1, Math.floor(manifest.segments / 4));
     const order = [...bySegment.keys()].sort(
       (a, b) => bySegment.get(b)!.length - bySegment.get(a)!.length || a - b,
     );
     const chosen: number[] = [];
+    let bytes = 0;
     let dropped = 0;
     for (const s of order) {
-      if (chosen.length === 0 || fits(chosen, s)) chosen.push(s);
-      else dropped += bySegment.get(s)!.length;
+      const size = sizes?.[s] ?? 0;
+      const fits = sizes
+        ? bytes + size <= this.maxCachedBytes
+        : chosen.length < Math.max(1, Math.floor(manifest.segments / 4));
+      if (chosen.length === 0 || fits) {
+        chosen.push(s);
+        bytes += size;
+      } else dropped += bySegment.get(s)!.length;
     }
-    this.termsDropped = dropped;
-    return new Map(chosen.map((s) => [s, bySegment.get(s)!]));
+    return { bySegment: new Map(chosen.map((s) => [s, bySegment.get(s)!])), termsDropped: dropped };
   }
 
   private async current(): Promise<State> {
