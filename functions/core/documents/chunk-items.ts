@@ -4,7 +4,7 @@
  * record does, so these writes need no condition: the record's transitions (transitions.ts) decide
  * which generation is live.
  */
-import { BatchWriteCommand, type DynamoDBDocumentClient, QueryCommand } from "@aws-sdk/lib-dynamodb";
+import { BatchWriteCommand, type DynamoDBDocumentClient, paginateQuery } from "@aws-sdk/lib-dynamodb";
 import { CHUNK_SK_PREFIX, chunkSk, chunkSkPrefix, documentPk, TABLE_KEYS } from "./table";
 
 const BATCH_WRITE_SIZE = 25;
@@ -70,53 +70,40 @@ export class ChunkItems {
   /** A generation's chunk items in index order (strongly consistent); keys only when `keysOnly`. */
   async query(documentId: string, generation: string, keysOnly: boolean): Promise<ChunkItem[]> {
     const items: ChunkItem[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: "#pk = :pk AND begins_with(#sk, :prefix)",
-          ExpressionAttributeNames: { "#pk": TABLE_KEYS.partitionKey, "#sk": TABLE_KEYS.sortKey },
-          ExpressionAttributeValues: { ":pk": documentPk(documentId), ":prefix": chunkSkPrefix(generation) },
-          ExclusiveStartKey: startKey,
-          ConsistentRead: true,
-        }),
-      );
-      for (const item of page.Items ?? []) {
-        if (keysOnly) {
-          const sk = item[TABLE_KEYS.sortKey] as string;
-          items.push({ ...item, index: Number(sk.slice(sk.lastIndexOf("#") + 1)) });
-        } else items.push(item as ChunkItem);
-      }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    for await (const item of this.items(documentId, chunkSkPrefix(generation))) {
+      if (keysOnly) {
+        const sk = item[TABLE_KEYS.sortKey] as string;
+        items.push({ ...item, index: Number(sk.slice(sk.lastIndexOf("#") + 1)) });
+      } else items.push(item as ChunkItem);
+    }
     return items;
   }
 
   /** Chunk items per generation of one document (keys only). */
   async countByGeneration(documentId: string): Promise<Map<string, number>> {
     const counts = new Map<string, number>();
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: "#pk = :pk AND begins_with(#sk, :prefix)",
-          ExpressionAttributeNames: { "#pk": TABLE_KEYS.partitionKey, "#sk": TABLE_KEYS.sortKey },
-          ExpressionAttributeValues: { ":pk": documentPk(documentId), ":prefix": CHUNK_SK_PREFIX },
-          ProjectionExpression: "#sk",
-          ExclusiveStartKey: startKey,
-          ConsistentRead: true,
-        }),
-      );
-      for (const item of page.Items ?? []) {
-        const sk = item[TABLE_KEYS.sortKey] as string;
-        const generation = sk.slice(CHUNK_SK_PREFIX.length, sk.lastIndexOf("#"));
-        counts.set(generation, (counts.get(generation) ?? 0) + 1);
-      }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    for await (const item of this.items(documentId, CHUNK_SK_PREFIX, "#sk")) {
+      const sk = item[TABLE_KEYS.sortKey] as string;
+      const generation = sk.slice(CHUNK_SK_PREFIX.length, sk.lastIndexOf("#"));
+      counts.set(generation, (counts.get(generation) ?? 0) + 1);
+    }
     return counts;
+  }
+
+  /** A document's items whose sort key starts with `prefix`, every page (strongly consistent). */
+  private async *items(documentId: string, prefix: string, projection?: string) {
+    const pages = paginateQuery(
+      { client: this.client },
+      {
+        TableName: this.tableName,
+        KeyConditionExpression: "#pk = :pk AND begins_with(#sk, :prefix)",
+        ExpressionAttributeNames: { "#pk": TABLE_KEYS.partitionKey, "#sk": TABLE_KEYS.sortKey },
+        ExpressionAttributeValues: { ":pk": documentPk(documentId), ":prefix": prefix },
+        ...(projection ? { ProjectionExpression: projection } : {}),
+        ConsistentRead: true,
+      },
+    );
+    for await (const page of pages) yield* page.Items ?? [];
   }
 
   private async batchWrite(requests: Record<string, unknown>[]): Promise<void> {

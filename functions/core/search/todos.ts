@@ -6,7 +6,7 @@
  * only after the index reflects the record, and only if nobody wrote it again meanwhile (a token).
  */
 import { randomUUID } from "node:crypto";
-import { DeleteCommand, type DynamoDBDocumentClient, PutCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
+import { DeleteCommand, type DynamoDBDocumentClient, PutCommand, paginateQuery } from "@aws-sdk/lib-dynamodb";
 import { TABLE_KEYS } from "../documents/table";
 
 export const SEARCH_TODO_PARTITION = "SEARCH#TODO";
@@ -44,28 +44,27 @@ export class SearchTodoList {
   /** Up to `limit` to-dos (strongly consistent), oldest document ids first in key order. */
   async list(limit: number): Promise<SearchTodo[]> {
     const out: SearchTodo[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: "#pk = :pk",
-          ExpressionAttributeNames: { "#pk": TABLE_KEYS.partitionKey },
-          ExpressionAttributeValues: { ":pk": SEARCH_TODO_PARTITION },
-          ConsistentRead: true,
-          Limit: limit - out.length,
-          ExclusiveStartKey: startKey,
-        }),
-      );
+    const pages = paginateQuery(
+      { client: this.client, pageSize: limit },
+      {
+        TableName: this.tableName,
+        KeyConditionExpression: "#pk = :pk",
+        ExpressionAttributeNames: { "#pk": TABLE_KEYS.partitionKey },
+        ExpressionAttributeValues: { ":pk": SEARCH_TODO_PARTITION },
+        ConsistentRead: true,
+      },
+    );
+    for await (const page of pages) {
       for (const item of page.Items ?? []) {
+        if (out.length >= limit) return out;
         out.push({
           documentId: item.documentId as string,
           token: item.token as string,
           at: item.at as string,
         });
       }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey && out.length < limit);
+      if (out.length >= limit) break;
+    }
     return out;
   }
 
